@@ -1,0 +1,132 @@
+"""Benchmark: import N generated subscribers from CSV into SQLite and PostgreSQL.
+
+Reports rows/s of `subscribers_csv.import_rows` (validation, merge, one transaction) and, as the
+baseline in the same process, a bare executemany INSERT of the same rows with no validation:
+the ratio says what validation and merging cost over the database's own floor.
+
+    .venv/bin/python bench/import_subscribers.py [N] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from digest import subscribers_csv as csvio
+from digest.db import Database
+from digest.models import utcnow
+
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo", "Europe/Berlin"]
+TOPICS = ["World", "Politics", "Business", "Technology", "Sports"]
+
+
+def make_csv(n: int) -> str:
+    rng = random.Random(1)
+    out = io.StringIO()
+    out.write("email,name,cadence,topics,timezone\n")
+    for i in range(n):
+        topics = ",".join(rng.sample(TOPICS, rng.randint(0, 2)))
+        out.write(
+            f'User{i}@Example.com,Reader {i},{rng.choice(["daily", "weekly"])},"{topics}",'
+            f"{rng.choice(ZONES)}\n"
+        )
+    return out.getvalue()
+
+
+def timed_import(db: Database, text: str) -> float:
+    start = time.perf_counter()
+    with db.transaction() as s:
+        report = csvio.import_rows(s, csvio.read_rows(io.StringIO(text)))
+    elapsed = time.perf_counter() - start
+    assert report.added == text.count("\n") - 1 and not report.errors, report
+    return elapsed
+
+
+def timed_baseline(db: Database, n: int) -> float:
+    now = utcnow()
+    rows = [
+        {
+            "email": f"base{i}@example.com",
+            "name": f"Reader {i}",
+            "status": "active",
+            "cadence": "daily",
+            "topics": "[]",
+            "timezone": "UTC",
+            "send_hour": 7,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(n)
+    ]
+    stmt = sa.text(
+        "INSERT INTO subscribers (email, name, status, cadence, topics, timezone, "
+        "send_hour, created_at, updated_at) VALUES (:email, :name, :status, :cadence, "
+        ":topics, :timezone, :send_hour, :created_at, :updated_at)"
+    )
+    start = time.perf_counter()
+    with db.engine.begin() as conn:
+        conn.execute(stmt, rows)
+    return time.perf_counter() - start
+
+
+def run(name: str, db: Database, n: int, text: str) -> None:
+    db.upgrade()
+    t_import = timed_import(db, text)
+    t_again = timed_import_again(db, text)
+    t_base = timed_baseline(db, n)
+    print(
+        f"| {name} | {n:,} | {n / t_import:,.0f} rows/s ({t_import:.1f} s) | "
+        f"{n / t_again:,.0f} rows/s | {n / t_base:,.0f} rows/s | {t_base / t_import:.2f} |"
+    )
+
+
+def timed_import_again(db: Database, text: str) -> float:
+    start = time.perf_counter()
+    with db.transaction() as s:
+        report = csvio.import_rows(s, csvio.read_rows(io.StringIO(text)))
+    assert report.added == 0 and report.updated == 0, report
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("n", type=int, nargs="?", default=100_000)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    text = make_csv(args.n)
+    print(
+        "| store | rows | import (new) | import again (no change) | bare INSERT baseline | ratio |"
+    )
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        run("SQLite", db, args.n, text)
+        db.dispose()
+    admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
+    name = f"digest_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        print(f"PostgreSQL not reachable, skipped: {exc}", file=sys.stderr)
+        return
+    url = sa.engine.make_url(args.pg).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    try:
+        run("PostgreSQL", db, args.n, text)
+    finally:
+        db.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""What an email address is to digest: its normalised form, its one-way hash, safe display names.
+
+Pure functions, no I/O: email-validator checks syntax only (no DNS on any request path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import InvalidEmail
+
+MAX_EMAIL_LENGTH = 254
+# C0/C1 controls, line and paragraph separators, and bidi overrides: none belongs in a name or
+# a header, and CR/LF would let someone add headers of their own.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?[^?]*\?=")
+
+
+def normalize_email(raw: str) -> str:
+    """The one spelling under which an address is stored: ``Ann@Example.COM`` is ``ann@...``.
+
+    Internationalised addresses (``josé@bücher.example``) are accepted. The local part is
+    lower-cased too: in practice no mailbox provider distinguishes case, and treating
+    ``Ann@`` and ``ann@`` as two people only produces duplicate subscriptions.
+    """
+    if not isinstance(raw, str):
+        raise InvalidEmail("an email address is required")
+    candidate = unicodedata.normalize("NFC", raw.strip())
+    if not candidate:
+        raise InvalidEmail("an email address is required")
+    if len(candidate) > MAX_EMAIL_LENGTH or _UNSAFE.search(candidate):
+        raise InvalidEmail("that is not a valid email address")
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"that is not a valid email address ({_reason(exc)})") from None
+    return result.normalized.lower()
+
+
+def is_valid_email(raw: str) -> bool:
+    """Whether ``normalize_email`` accepts the address."""
+    try:
+        normalize_email(raw)
+    except InvalidEmail:
+        return False
+    return True
+
+
+def email_hash(email: str) -> str:
+    """A one-way hash of the normalised address: what the suppression list keeps."""
+    return hash_normalized(normalize_email(email))
+
+
+def hash_normalized(email: str) -> str:
+    """``email_hash`` of an address already normalised (skips validating it again)."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+def email_domain(email: str) -> str:
+    """The domain part of a normalised address."""
+    return email.rpartition("@")[2]
+
+
+def clean_name(raw: str | None, *, limit: int = 200) -> str:
+    """A display name safe for pages and headers: one line, no controls, no encoded words.
+
+    Encoded words (``=?utf-8?b?...?=``) are removed because a name is data, never markup for the
+    mail header encoder to reinterpret.
+    """
+    if not raw:
+        return ""
+    text = unicodedata.normalize("NFC", str(raw))
+    text = _UNSAFE.sub(" ", text)
+    text = _ENCODED_WORD.sub("", text)
+    text = " ".join(text.split())
+    return text[:limit].strip()
+
+
+def _reason(exc: EmailNotValidError) -> str:
+    text = str(exc).strip().rstrip(".")
+    # email-validator's messages are full sentences; keep the first, lower-cased, for one line.
+    first = text.split(". ")[0]
+    return first[:1].lower() + first[1:] if first else "invalid"

@@ -1,0 +1,47 @@
+"""What every command shares: the settings and the store, each made once on first use."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from functools import cached_property
+from typing import Any
+
+import click
+
+from digest.config import Settings, load_settings
+from digest.db import Database
+
+
+class AppContext(AbstractContextManager["AppContext"]):
+    """Lazily loaded settings and store; commands that need neither never pay for them."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        if settings is not None:
+            self.__dict__["settings"] = settings
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The validated settings (a bad one raises SettingsError: one line, exit 78)."""
+        return load_settings()
+
+    @cached_property
+    def db(self) -> Database:
+        """The store, migrated to the newest schema if it was new or behind."""
+        database = Database.from_settings(self.settings)
+        database.ensure_schema()
+        return database
+
+    def __exit__(self, *exc: object) -> None:
+        if "db" in self.__dict__:
+            self.db.dispose()
+
+
+def pass_app(f: Any) -> Any:
+    """Decorator: hand the command the AppContext as its first argument."""
+    return click.pass_obj(f)
+
+
+def echo_json(data: Any) -> None:
+    """Print data as JSON for programs (datetimes as ISO 8601)."""
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))

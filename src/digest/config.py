@@ -1,0 +1,266 @@
+"""The settings: one pydantic-settings class, every setting with its default and help, loaded once.
+
+Read from the environment (prefix ``DIGEST_``) and a ``.env`` file in the working directory; the
+environment wins. ``load_settings()`` is called by the CLI and the web app at start-up and the
+result is passed in; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from digest.errors import SettingsError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _split_list(value: Any) -> Any:
+    """Accept "a, b" as well as a real list for list settings."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting of digest (``../shared/interface.md``) plus the knobs later parts use."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(
+        "sqlite:///var/digest.db",
+        description="SQLAlchemy URL of the store: sqlite:///path.db or postgresql+psycopg://...",
+    )
+    smtp_url: str = Field(
+        "file:var/outbox",
+        description="smtp://[user:pass@]host:port, smtps://..., or file:FOLDER for .eml files",
+    )
+    smtp_connections: int = Field(8, ge=1, le=256, description="SMTP connections per worker")
+    smtp_timeout: float = Field(30.0, gt=0, description="seconds allowed for each SMTP step")
+    smtp_max_per_connection: int = Field(
+        1000, ge=1, description="messages sent over one connection before it is renewed"
+    )
+    send_rate: float = Field(0, ge=0, description="most messages per second per worker; 0 = no cap")
+    base_url: str = Field("http://127.0.0.1:8000", description="public URL of the web app")
+    secret_key: str | None = Field(
+        None, description="key for signed tokens; generated into var/secret.key when unset"
+    )
+    from_: str = Field(
+        "digest <digest@localhost>", alias="DIGEST_FROM", description="the From header"
+    )
+    site_name: str = Field("digest", description="the publication's name")
+    timezone: str = Field("UTC", description="default timezone of new subscribers (IANA)")
+    send_hour: int = Field(7, description="default local hour (0-23) at which digests go out")
+    feeds: CommaList = Field(default_factory=list, description="feed URLs polled on schedule")
+    templates_dir: Path | None = Field(None, description="folder of templates overriding ours")
+    admin_token: str | None = Field(None, description="bearer token of the admin API")
+
+    # Beyond the contract: defaults chosen so nobody needs to set them.
+    var_dir: Path = Field(Path("var"), description="folder for the generated key and local data")
+    list_id: str | None = Field(None, description="List-Id header value; derived when unset")
+    unsubscribe_mailto: str | None = Field(None, description="mailto address in List-Unsubscribe")
+    weekly_day: str = Field("monday", description="weekday on which weekly digests go out")
+    featured_categories: CommaList = Field(
+        default_factory=lambda: ["Featured", "Don't Miss"],
+        description="categories whose posts are featured (Don't Miss)",
+    )
+    max_featured: int = Field(3, ge=0, le=50, description="posts under Don't Miss")
+    max_latest: int = Field(10, ge=0, le=100, description="posts under Latest Posts")
+    min_new_posts: int = Field(1, ge=1, description="fewest new posts for a digest to go out")
+    poll_minutes: int = Field(15, ge=1, description="minutes between feed polls")
+    feed_timeout: float = Field(20.0, gt=0, description="seconds allowed for one feed fetch")
+    feed_max_bytes: int = Field(10_000_000, ge=1024, description="largest feed accepted")
+    allow_private_feeds: bool = Field(
+        False, description="allow feed URLs on loopback/private addresses (tests, intranets)"
+    )
+    confirm_limit: int = Field(3, ge=1, description="confirmation mails per address per 24 h")
+    ip_limit: int = Field(20, ge=1, description="subscribe requests per IP per hour")
+    blocked_domains: CommaList = Field(default_factory=list, description="domains refused")
+    cors_origins: CommaList = Field(default_factory=list, description="origins allowed to POST")
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        description="proxy addresses/networks whose X-Forwarded-For names the real client",
+    )
+    consent_wording: str = Field("v1", description="version of the consent text shown")
+    retry_deadline_hours: float = Field(24, gt=0, description="hours a deferred mail is retried")
+    lease_seconds: int = Field(300, ge=10, description="seconds a worker's claim lasts")
+    log_json: bool = Field(False, description="log one JSON object per line")
+
+    @field_validator(
+        "feeds",
+        "featured_categories",
+        "blocked_domains",
+        "cors_origins",
+        "trusted_proxies",
+        mode="before",
+    )
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL ({value!r})") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"use sqlite:///FILE or postgresql+psycopg://..., not {value!r}")
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() not in ("psycopg",):
+            raise ValueError("PostgreSQL URLs must use the psycopg driver: postgresql+psycopg://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme == "file":
+            if not (parts.path or parts.netloc):
+                raise ValueError("file: URLs need a folder, e.g. file:var/outbox")
+            return value
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError(
+                f"use smtp://host:port, smtps://host:port or file:FOLDER, not {value!r}"
+            )
+        if not parts.hostname:
+            raise ValueError(f"no host in {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}") from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
+
+    @field_validator("send_hour")
+    @classmethod
+    def _hour(cls, value: int) -> int:
+        if not 0 <= value <= 23:
+            raise ValueError(f"an hour is 0 to 23, not {value}")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, not {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("weekly_day")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        if value.lower() not in WEEKDAYS:
+            raise ValueError(f"must be a weekday name ({', '.join(WEEKDAYS)})")
+        return value.lower()
+
+    @field_validator("from_")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be one line")
+        return value
+
+    # -- derived values ---------------------------------------------------------------------
+
+    @property
+    def file_outbox(self) -> Path | None:
+        """The folder of the file transport, or None when mail goes over SMTP."""
+        parts = urlsplit(self.smtp_url)
+        if parts.scheme != "file":
+            return None
+        return Path(unquote(parts.netloc + parts.path))
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the store is an SQLite file."""
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @property
+    def secret(self) -> bytes:
+        """The signing key as bytes (load_settings guarantees it is set)."""
+        if not self.secret_key:
+            raise SettingsError("DIGEST_SECRET_KEY: not set")
+        return self.secret_key.encode()
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """The zone of an IANA name, or ValueError naming what is wrong."""
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ValueError
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/Paris)") from exc
+
+
+def _setting_name(loc: tuple[Any, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    if field.upper().startswith("DIGEST_"):
+        return field.upper()
+    return "DIGEST_" + field.rstrip("_").upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read, validate and complete the settings; a bad one raises SettingsError with one line.
+
+    When no secret key is configured, one is generated once into ``var/secret.key`` (mode 0600)
+    and reused by every later run on this machine.
+    """
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise SettingsError(f"{_setting_name(tuple(err.get('loc', ())))}: {msg}") from None
+    if not settings.secret_key:
+        settings.secret_key = _stored_secret(settings.var_dir / "secret.key")
+    return settings
+
+
+def _stored_secret(path: Path) -> str:
+    try:
+        if path.exists():
+            key = path.read_text(encoding="utf-8").strip()
+            if len(key) >= 32:
+                return key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting at once must not write two different keys.
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(key)
+        try:
+            os.link(path.with_suffix(".tmp"), path)
+        except FileExistsError:
+            key = path.read_text(encoding="utf-8").strip()
+        finally:
+            path.with_suffix(".tmp").unlink(missing_ok=True)
+        return key
+    except OSError as exc:
+        raise SettingsError(
+            f"DIGEST_SECRET_KEY: not set, and {path} cannot be written ({exc})"
+        ) from None

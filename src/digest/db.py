@@ -1,0 +1,156 @@
+"""Engines, sessions and migrations: the only module that knows which database it talks to.
+
+SQLite runs with WAL, foreign keys and a busy timeout; PostgreSQL through psycopg 3. Callers
+open one transaction with ``Database.transaction()`` and pass the session to the store modules
+(``subscribers``, ``posts.store``, ``delivery.outbox``...), so every multi-step write is one
+transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from digest.config import Settings
+from digest.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+# Any constant works; it only has to be the same in every digest process.
+_MIGRATION_LOCK = 0x6469676573
+
+
+def make_engine(database_url: str, **kwargs: Any) -> Engine:
+    """An engine for the URL, with SQLite's pragmas set on every connection."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # pysqlite's own transaction handling would defer BEGIN; we issue it ourselves so
+            # that a claim or an import holds the write lock from its first statement.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    return sa.create_engine(url, **kwargs)
+
+
+def alembic_config(database_url: str) -> Config:
+    """Alembic's configuration for our migrations folder and this database."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return cfg
+
+
+class Database:
+    """One store: its engine, its sessions, its schema."""
+
+    def __init__(self, database_url: str, **engine_kwargs: Any) -> None:
+        self.url = database_url
+        self.engine = make_engine(database_url, **engine_kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The store named by ``DIGEST_DATABASE_URL``."""
+        return cls(settings.database_url)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    def head_revision(self) -> str | None:
+        """The newest migration shipped with this version of digest."""
+        return ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+
+    def current_revision(self) -> str | None:
+        """The migration the store is at, None for an empty store."""
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Apply every pending migration; returns (before, after) revisions."""
+        before = self.current_revision()
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    # Two processes starting on a new store must not both build it.
+                    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+                    conn.commit()
+                try:
+                    cfg = alembic_config(self.url)
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    conn.commit()
+                finally:
+                    if self.dialect == "postgresql":
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK}
+                        )
+                        conn.commit()
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+        return before, self.current_revision()
+
+    def ensure_schema(self) -> None:
+        """Bring the store to the newest schema if it is behind (other commands call this)."""
+        if self.current_revision() != self.head_revision():
+            self.upgrade()
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _unavailable(exc: OperationalError) -> StoreUnavailable:
+    first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else ""
+    return StoreUnavailable(f"cannot use the database: {first}")

@@ -1,0 +1,111 @@
+"""Domain errors: specific classes with messages a person understands.
+
+The web app maps them to HTTP responses in one handler (``web/errors.py``) and the CLI maps
+them to exit codes in one place (``cli/__init__.py``); nothing else catches them broadly.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error digest reports to a person."""
+
+    #: HTTP status the web app answers with.
+    http_status: int = 400
+    #: Exit code of the CLI.
+    exit_code: int = 1
+
+
+class SettingsError(DigestError):
+    """A setting is missing or malformed; start-up stops."""
+
+    exit_code = 78  # EX_CONFIG
+
+
+class StoreUnavailable(DigestError):
+    """The database cannot be reached or opened."""
+
+    http_status = 503
+    exit_code = 69  # EX_UNAVAILABLE
+
+
+class InvalidEmail(DigestError):
+    """An address that is not a valid email address."""
+
+    http_status = 422
+    exit_code = 65  # EX_DATAERR
+
+
+class InvalidInput(DigestError):
+    """A field with a value digest does not accept (cadence, timezone, hour, topics...)."""
+
+    http_status = 422
+    exit_code = 65
+
+
+class NotFound(DigestError):
+    """Something asked for by name or id is not in the store."""
+
+    http_status = 404
+    exit_code = 66  # EX_NOINPUT
+
+
+class SubscriberNotFound(NotFound):
+    """No subscriber with that address."""
+
+
+class PostNotFound(NotFound):
+    """No post with that id, guid or link."""
+
+
+class FeedNotFound(NotFound):
+    """No feed with that URL."""
+
+
+class Suppressed(DigestError):
+    """The address is on the suppression list (erased, hard-bounced or complained)."""
+
+    http_status = 409
+    exit_code = 65
+
+
+class InvalidToken(DigestError):
+    """A link token that is forged, malformed, for another purpose, or expired."""
+
+    http_status = 400
+    exit_code = 65
+
+
+class TokenExpired(InvalidToken):
+    """A genuine token past its lifetime."""
+
+
+class RateLimited(DigestError):
+    """Too many requests; ``retry_after`` seconds until the next one is accepted."""
+
+    http_status = 429
+    exit_code = 75  # EX_TEMPFAIL
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ImportFileError(DigestError):
+    """A file to import is missing, unreadable, empty or not in the expected shape."""
+
+    exit_code = 66
+
+
+class FeedError(DigestError):
+    """A feed could not be fetched or parsed; the message says why."""
+
+    http_status = 502
+    exit_code = 69
+
+
+class TransportError(DigestError):
+    """Mail could not be handed to the configured transport."""
+
+    http_status = 502
+    exit_code = 69

@@ -1,0 +1,63 @@
+"""The state machine of a subscription: which event moves a subscriber from which status to which.
+
+Pure: the store (``subscribers.py``) asks ``next_status`` and writes the answer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from digest.models import SubscriberStatus as S
+
+
+class Event(StrEnum):
+    """What can happen to a subscription."""
+
+    SUBSCRIBE = "subscribe"  # the person asked (form, API); needs confirming
+    CONFIRM = "confirm"  # the person followed the confirmation link
+    ADD_CONFIRMED = "add_confirmed"  # an operator adds someone whose consent they hold
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"  # a hard bounce
+    COMPLAIN = "complain"  # a spam complaint (feedback loop)
+
+
+# (from, event) -> to. A pair not listed leaves the status as it is: unsubscribing twice, or
+# confirming an active subscription, is not an error, it is a no-op.
+_TRANSITIONS: dict[tuple[S, Event], S] = {
+    (S.PENDING, Event.CONFIRM): S.ACTIVE,
+    (S.PENDING, Event.ADD_CONFIRMED): S.ACTIVE,
+    (S.PENDING, Event.UNSUBSCRIBE): S.UNSUBSCRIBED,
+    (S.PENDING, Event.BOUNCE): S.BOUNCED,
+    (S.PENDING, Event.COMPLAIN): S.COMPLAINED,
+    (S.ACTIVE, Event.UNSUBSCRIBE): S.UNSUBSCRIBED,
+    (S.ACTIVE, Event.BOUNCE): S.BOUNCED,
+    (S.ACTIVE, Event.COMPLAIN): S.COMPLAINED,
+    # Leaving is final until the person asks again themselves, and asking again means a new
+    # confirmation: the old consent was withdrawn.
+    (S.UNSUBSCRIBED, Event.SUBSCRIBE): S.PENDING,
+    (S.UNSUBSCRIBED, Event.ADD_CONFIRMED): S.ACTIVE,
+    (S.BOUNCED, Event.SUBSCRIBE): S.PENDING,
+    (S.BOUNCED, Event.ADD_CONFIRMED): S.ACTIVE,
+    (S.COMPLAINED, Event.SUBSCRIBE): S.PENDING,
+    (S.UNSUBSCRIBED, Event.COMPLAIN): S.COMPLAINED,
+}
+
+
+def next_status(current: S | str, event: Event) -> S:
+    """The status after ``event``; unchanged where the event does not apply."""
+    status = S(current)
+    return _TRANSITIONS.get((status, event), status)
+
+
+def receives_mail(status: S | str) -> bool:
+    """Whether a subscriber in this status gets digests."""
+    return S(status) is S.ACTIVE
+
+
+def needs_confirmation_mail(status: S | str | None) -> bool:
+    """Whether a subscribe request for an address in this status sends a confirmation mail.
+
+    A new, pending or unsubscribed address gets one; an active one gets nothing new, and the
+    answer to the request is the same either way.
+    """
+    return status is None or S(status) in (S.PENDING, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED)

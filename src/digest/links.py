@@ -1,0 +1,47 @@
+"""The public URLs digest puts in mail and pages, each built in one place.
+
+The web app (``web/``) serves exactly these paths; a token in a path is URL-safe base64.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from digest.config import Settings
+from digest.tokens import Purpose, sign
+
+CONFIRM_PATH = "/confirm/{token}"
+UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
+PREFERENCES_PATH = "/preferences/{token}"
+ARCHIVE_PATH = "/archive/{edition_id}"
+
+
+def _token(
+    settings: Settings, purpose: Purpose, subscriber_id: int, email: str, now: datetime | None
+) -> str:
+    return sign(settings.secret, purpose, subscriber_id, email, now=now)
+
+
+def confirm_url(
+    settings: Settings, subscriber_id: int, email: str, *, now: datetime | None = None
+) -> str:
+    """The link in a confirmation mail (its GET shows a button; only the POST confirms)."""
+    token = _token(settings, Purpose.CONFIRM, subscriber_id, email, now)
+    return settings.base_url + CONFIRM_PATH.format(token=token)
+
+
+def unsubscribe_url(settings: Settings, subscriber_id: int, email: str) -> str:
+    """The List-Unsubscribe and footer link; a POST to it unsubscribes at once (RFC 8058)."""
+    token = _token(settings, Purpose.UNSUBSCRIBE, subscriber_id, email, None)
+    return settings.base_url + UNSUBSCRIBE_PATH.format(token=token)
+
+
+def preferences_url(settings: Settings, subscriber_id: int, email: str) -> str:
+    """The preference centre of this subscriber."""
+    token = _token(settings, Purpose.PREFERENCES, subscriber_id, email, None)
+    return settings.base_url + PREFERENCES_PATH.format(token=token)
+
+
+def archive_url(settings: Settings, edition_id: int) -> str:
+    """The web version of an edition (no personal links)."""
+    return settings.base_url + ARCHIVE_PATH.format(edition_id=edition_id)

@@ -1,0 +1,274 @@
+"""The tables of the store: subscribers, posts, feeds, editions, bodies, deliveries, suppressions.
+
+Alembic's ``env.py`` reads ``SQLModel.metadata`` from here; every change to a table goes with a
+migration under ``alembic/versions``. Times are stored as timezone-aware UTC (``UTCDateTime``),
+so SQLite and PostgreSQL hand back the same values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always goes in and comes out as an aware UTC ``datetime``.
+
+    SQLite keeps no zone, PostgreSQL's ``timestamptz`` does; normalising here means no code
+    above the store ever compares naive and aware times.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False, default: Any = None) -> Any:
+    """A ``UTCDateTime`` column field."""
+    kwargs: dict[str, Any] = {"sa_type": UTCDateTime, "nullable": nullable, "index": index}
+    if default is not None:
+        kwargs["default_factory"] = default
+    else:
+        kwargs["default"] = None
+    return Field(**kwargs)
+
+
+class SubscriberStatus(StrEnum):
+    """Where a subscriber is in their life cycle."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class Cadence(StrEnum):
+    """How often a subscriber gets a digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class DeliveryStatus(StrEnum):
+    """The states of one row of the outbox."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # leased by a worker
+    SENT = "sent"
+    DEFERRED = "deferred"  # temporary failure, retried at next_attempt_at
+    FAILED = "failed"  # gave up (deadline passed or permanent local error)
+    BOUNCED = "bounced"  # the server refused it with a 5xx
+    CANCELLED = "cancelled"  # the subscriber left before it went out
+    SKIPPED = "skipped"  # nothing new for this subscriber this period, or past its send-by time
+
+
+class DeliveryKind(StrEnum):
+    """What an outbox row carries."""
+
+    DIGEST = "digest"
+    CONFIRM = "confirm"
+    TEST = "test"
+    NOTICE = "notice"  # other transactional mail (goodbye, preference changes)
+
+
+class Subscriber(SQLModel, table=True):
+    """A person on the list, keyed by their normalised address."""
+
+    __tablename__ = "subscribers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    status: str = Field(default=SubscriberStatus.PENDING.value, max_length=16, index=True)
+    cadence: str = Field(default=Cadence.DAILY.value, max_length=16)
+    topics: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    timezone: str = Field(default="UTC", max_length=64)
+    send_hour: int = Field(default=7)
+    # The consent record: when, from where, through which form, under which wording.
+    consent_at: datetime | None = _ts()
+    consent_ip: str | None = Field(default=None, max_length=64)
+    consent_user_agent: str | None = Field(default=None, max_length=512)
+    consent_source: str | None = Field(default=None, max_length=200)
+    consent_wording: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+    confirmed_at: datetime | None = _ts()
+    unsubscribed_at: datetime | None = _ts()
+    # End of the window the subscriber's last digest covered; the next one starts here.
+    last_digest_at: datetime | None = _ts()
+
+
+class Suppression(SQLModel, table=True):
+    """An address that bulk imports must not add back: erased, hard-bounced or complained.
+
+    Only a one-way hash of the normalised address is kept, so an erased person leaves no
+    readable trace.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email_hash: str = Field(max_length=64, unique=True, index=True)
+    reason: str = Field(max_length=32)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Feed(SQLModel, table=True):
+    """A source of posts polled on schedule, with its conditional-GET state and health."""
+
+    __tablename__ = "feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2048, unique=True)
+    title: str = Field(default="", max_length=500)
+    etag: str | None = Field(default=None, max_length=500)
+    last_modified: str | None = Field(default=None, max_length=100)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    last_polled_at: datetime | None = _ts()
+    last_ok_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, max_length=1000)
+    failing_since: datetime | None = _ts()
+
+
+class Post(SQLModel, table=True):
+    """One story from the site: what a digest lists under Don't Miss or Latest Posts."""
+
+    __tablename__ = "posts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Stable identity: the feed's guid, "wp:<site>/<id>", or else the canonical link.
+    guid: str = Field(max_length=2048, unique=True)
+    source: str = Field(default="manual", max_length=2048)
+    title: str = Field(max_length=1000)
+    link: str = Field(max_length=2048)
+    summary: str = Field(default="", sa_type=sa.Text, nullable=False)
+    content_html: str = Field(default="", sa_type=sa.Text, nullable=False)
+    author: str = Field(default="", max_length=300)
+    categories: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    tags: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    image_url: str | None = Field(default=None, max_length=2048)
+    image_alt: str = Field(default="", max_length=500)
+    published_at: datetime = _ts(nullable=False, index=True, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+    first_seen_at: datetime = _ts(nullable=False, index=True, default=utcnow)
+    # Featured by the source (a sticky WordPress post).
+    sticky: bool = Field(default=False)
+    # The editor's word, which wins over the source: None follows the source and categories.
+    editor_featured: bool | None = Field(default=None)
+    featured_until: datetime | None = _ts()
+
+
+class Edition(SQLModel, table=True):
+    """One run of the composer for one cadence and one time slot; the archive lists these."""
+
+    __tablename__ = "editions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Idempotency key, e.g. "daily:2026-11-29T07Z"; making the same edition twice adds nothing.
+    key: str = Field(max_length=100, unique=True)
+    cadence: str = Field(max_length=16)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    # The moment the edition was composed for (the slot), and the send-by deadline of its mail.
+    edition_at: datetime = _ts(nullable=False, index=True, default=utcnow)
+    send_by: datetime | None = _ts()
+    is_test: bool = Field(default=False)
+    subject: str = Field(default="", max_length=500)
+    # The web version: the shared body without personal links, for /archive.
+    web_html: str = Field(default="", sa_type=sa.Text, nullable=False)
+    post_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    recipients: int = Field(default=0)
+    skipped: int = Field(default=0)
+
+
+class Body(SQLModel, table=True):
+    """A rendered message body shared by every delivery that carries the same posts.
+
+    Personal parts (address, unsubscribe and preference links) are placeholders filled at
+    send time, so one render serves many subscribers.
+    """
+
+    __tablename__ = "bodies"
+
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("editions.id", ondelete="CASCADE"), index=True
+        ),
+    )
+    # Hash of what makes the body unique within the edition (post ids, template version).
+    digest_key: str = Field(default="", max_length=64)
+    subject: str = Field(default="", max_length=998)
+    text: str = Field(default="", sa_type=sa.Text, nullable=False)
+    html: str = Field(default="", sa_type=sa.Text, nullable=False)
+    post_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One row of the outbox: one message to one address, and everything that happened to it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # One digest per subscriber per edition, and at most one per subscriber per period
+        # (a local day or an ISO week), whatever runs twice.
+        sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
+        sa.UniqueConstraint("subscriber_id", "period_key", name="uq_deliveries_subscriber_period"),
+        sa.Index("ix_deliveries_claim", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default=DeliveryKind.DIGEST.value, max_length=16)
+    edition_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("editions.id", ondelete="CASCADE")),
+    )
+    subscriber_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+        ),
+    )
+    body_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("bodies.id", ondelete="CASCADE"), index=True),
+    )
+    # "daily:2026-11-29" or "weekly:2026-W48" in the subscriber's zone; None for transactional mail.
+    period_key: str | None = Field(default=None, max_length=32)
+    to_email: str = Field(max_length=320)
+    status: str = Field(default=DeliveryStatus.QUEUED.value, max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _ts(nullable=False, default=utcnow)
+    send_by: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: datetime | None = _ts()
+    last_reply: str | None = Field(default=None, max_length=1000)
+    message_id: str = Field(max_length=255)
+    created_at: datetime = _ts(nullable=False, index=True, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+    sent_at: datetime | None = _ts()

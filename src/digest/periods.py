@@ -1,0 +1,74 @@
+"""Digest periods in a subscriber's own timezone: which local day or ISO week it is, when the
+digest is due, and when it must have gone out.
+
+Pure functions over aware datetimes. The period key is what the store makes unique per
+subscriber, so at most one digest goes to a person per local day (daily) or ISO week (weekly),
+whatever runs twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.config import WEEKDAYS
+from digest.models import Cadence
+
+
+@dataclass(frozen=True)
+class Period:
+    """One local day or ISO week of one subscriber."""
+
+    key: str  # "daily:2026-11-29" or "weekly:2026-W48"
+    start: datetime  # UTC, local midnight at the start
+    end: datetime  # UTC, local midnight at the end: the send-by deadline
+    due: datetime  # UTC, the local send hour on the send day
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which ``day`` begins in ``zone``."""
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def local_time(day: date, hour: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant of ``hour``:00 on ``day`` in ``zone``.
+
+    On the night clocks go forward an hour that does not exist (02:30 in Europe/Paris in March)
+    lands one hour later, at the first instant that does; on the night they go back the first of
+    the two occurrences is taken. Either way there is exactly one instant per day.
+    """
+    # zoneinfo reads a nonexistent wall time with the offset in force before the change, which
+    # is exactly "one hour later" once converted; fold=0 picks the first of a repeated hour.
+    return datetime.combine(day, time(hour), tzinfo=zone).replace(fold=0).astimezone(UTC)
+
+
+def period_for(
+    cadence: str, zone_name: str, send_hour: int, at: datetime, *, weekly_day: str = "monday"
+) -> Period:
+    """The period of ``cadence`` that contains ``at`` for a subscriber in ``zone_name``."""
+    zone = ZoneInfo(zone_name)
+    local = at.astimezone(zone)
+    if Cadence(cadence) is Cadence.DAILY:
+        day = local.date()
+        start, end = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+        return Period(f"daily:{day.isoformat()}", start, end, local_time(day, send_hour, zone))
+    iso = local.date().isocalendar()
+    monday = local.date() - timedelta(days=iso.weekday - 1)
+    send_day = monday + timedelta(days=WEEKDAYS.index(weekly_day))
+    return Period(
+        f"weekly:{iso.year}-W{iso.week:02d}",
+        local_midnight(monday, zone),
+        local_midnight(monday + timedelta(days=7), zone),
+        local_time(send_day, send_hour, zone),
+    )
+
+
+def cadence_length(cadence: str) -> timedelta:
+    """How far back a first digest looks: one day or one week."""
+    return timedelta(days=1) if Cadence(cadence) is Cadence.DAILY else timedelta(days=7)
+
+
+def is_due(period: Period, now: datetime) -> bool:
+    """Whether the digest of this period may go out now: past its hour, before its end."""
+    return period.due <= now < period.end

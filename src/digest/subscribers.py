@@ -1,0 +1,400 @@
+"""Where subscribers are stored and change state: add, find, list, subscribe, confirm, leave, erase.
+
+Every function takes an open session (``Database.transaction()``) so the caller decides what
+one transaction holds. Bulk CSV import and export live in ``subscribers_csv.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from digest.addresses import clean_name, email_hash, normalize_email
+from digest.config import check_timezone
+from digest.errors import InvalidInput, SubscriberNotFound, Suppressed
+from digest.lifecycle import Event, next_status
+from digest.models import (
+    Cadence,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    utcnow,
+)
+
+MAX_TOPICS = 50
+MAX_TOPIC_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The consent record of a subscription: when, from where, through what, under which words."""
+
+    at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    source: str | None = None
+    wording: str | None = None
+
+
+# -- validation of the fields a person or a file gives -------------------------------------------
+
+
+def parse_cadence(value: str | None, default: str = Cadence.DAILY.value) -> str:
+    """``daily`` or ``weekly`` (any case); empty means the default."""
+    if value is None or not str(value).strip():
+        return default
+    text = str(value).strip().lower()
+    if text not in (c.value for c in Cadence):
+        raise InvalidInput(f"cadence must be daily or weekly, not {value!r}")
+    return text
+
+
+def parse_status(value: str | None, default: str) -> str:
+    """A subscriber status name; empty means the default."""
+    if value is None or not str(value).strip():
+        return default
+    text = str(value).strip().lower()
+    if text not in (s.value for s in SubscriberStatus):
+        names = ", ".join(s.value for s in SubscriberStatus)
+        raise InvalidInput(f"status must be one of {names}, not {value!r}")
+    return text
+
+
+def parse_topics(value: str | Iterable[str] | None) -> list[str]:
+    """Topics from ``"a, b"``, ``"a;b"`` or a list: trimmed, de-duplicated, order kept."""
+    if value is None:
+        return []
+    parts: Iterable[str]
+    if isinstance(value, str):
+        parts = value.replace(";", ",").replace("|", ",").split(",")
+    else:
+        parts = value
+    seen: dict[str, None] = {}
+    for part in parts:
+        topic = clean_name(str(part), limit=MAX_TOPIC_LENGTH)
+        if topic and topic.casefold() not in {t.casefold() for t in seen}:
+            seen[topic] = None
+    if len(seen) > MAX_TOPICS:
+        raise InvalidInput(f"at most {MAX_TOPICS} topics")
+    return list(seen)
+
+
+def parse_timezone(value: str | None, default: str) -> str:
+    """An IANA timezone name; empty means the default."""
+    if value is None or not str(value).strip():
+        return default
+    name = str(value).strip()
+    try:
+        check_timezone(name)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return name
+
+
+def parse_hour(value: str | int | None, default: int) -> int:
+    """A local hour, 0 to 23; empty means the default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        hour = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"send hour must be a whole number 0-23, not {value!r}") from None
+    if not 0 <= hour <= 23:
+        raise InvalidInput(f"send hour must be 0-23, not {hour}")
+    return hour
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def find(session: Session, email: str) -> Subscriber | None:
+    """The subscriber with this address (any spelling), or None."""
+    return session.exec(
+        select(Subscriber).where(Subscriber.email == normalize_email(email))
+    ).first()
+
+
+def get(session: Session, email: str) -> Subscriber:
+    """The subscriber with this address, or SubscriberNotFound."""
+    subscriber = find(session, email)
+    if subscriber is None:
+        raise SubscriberNotFound(f"no subscriber {normalize_email(email)}")
+    return subscriber
+
+
+def get_by_id(session: Session, subscriber_id: int) -> Subscriber:
+    """The subscriber with this id, or SubscriberNotFound."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise SubscriberNotFound(f"no subscriber #{subscriber_id}")
+    return subscriber
+
+
+def list_subscribers(
+    session: Session, *, status: str | None = None, limit: int | None = None, offset: int = 0
+) -> Sequence[Subscriber]:
+    """Subscribers in address order, optionally of one status, a page at a time."""
+    query = select(Subscriber).order_by(col(Subscriber.email))
+    if status:
+        query = query.where(Subscriber.status == parse_status(status, status))
+    if offset:
+        query = query.offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.exec(query).all()
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many subscribers are in each status (every status present, zeros included)."""
+    counts = {s.value: 0 for s in SubscriberStatus}
+    rows = session.exec(select(Subscriber.status, func.count()).group_by(Subscriber.status))
+    for status, n in rows:
+        counts[status] = n
+    return counts
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    """Whether the address was erased, hard-bounced or complained about."""
+    digest = email_hash(email)
+    return (
+        session.exec(select(Suppression.id).where(Suppression.email_hash == digest)).first()
+        is not None
+    )
+
+
+# -- changing ------------------------------------------------------------------------------------
+
+
+def add(
+    session: Session,
+    email: str,
+    *,
+    name: str | None = None,
+    cadence: str | None = None,
+    topics: str | Iterable[str] | None = None,
+    timezone: str | None = None,
+    send_hour: int | str | None = None,
+    confirmed: bool = False,
+    consent: Consent | None = None,
+    default_timezone: str = "UTC",
+    default_send_hour: int = 7,
+) -> Subscriber:
+    """Add a subscriber as an operator does: pending, or active with ``confirmed``.
+
+    An existing address is updated with the fields given (never duplicated). A suppressed
+    address is refused: only the person may subscribe again, through the public form.
+    """
+    address = normalize_email(email)
+    if is_suppressed(session, address):
+        raise Suppressed(f"{address} was erased or bounced; only they can subscribe again")
+    now = utcnow()
+    subscriber = find(session, address)
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=address,
+            timezone=default_timezone,
+            send_hour=default_send_hour,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(subscriber)
+    if name is not None:
+        subscriber.name = clean_name(name)
+    if cadence is not None:
+        subscriber.cadence = parse_cadence(cadence)
+    if topics is not None:
+        subscriber.topics = parse_topics(topics)
+    if timezone is not None:
+        subscriber.timezone = parse_timezone(timezone, default_timezone)
+    if send_hour is not None:
+        subscriber.send_hour = parse_hour(send_hour, default_send_hour)
+    if consent is not None:
+        _record_consent(subscriber, consent)
+    if confirmed:
+        _apply(session, subscriber, Event.ADD_CONFIRMED, now)
+    subscriber.updated_at = now
+    session.flush()
+    return subscriber
+
+
+def request_subscription(
+    session: Session,
+    email: str,
+    *,
+    consent: Consent,
+    name: str | None = None,
+    cadence: str | None = None,
+    topics: Iterable[str] | None = None,
+    default_timezone: str = "UTC",
+    default_send_hour: int = 7,
+) -> tuple[Subscriber, str | None]:
+    """A person asks to subscribe (the public form). Returns the subscriber and their prior status.
+
+    Unlike ``add``, a suppressed address may come back: the person asked themselves, and the
+    suppression is lifted when they confirm. An active subscriber's settings are left alone
+    here; they change them through the preference centre, with a signed link.
+    """
+    address = normalize_email(email)
+    now = utcnow()
+    subscriber = find(session, address)
+    prior = subscriber.status if subscriber is not None else None
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=address,
+            timezone=default_timezone,
+            send_hour=default_send_hour,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(subscriber)
+    if subscriber.status != SubscriberStatus.ACTIVE.value:
+        if name is not None:
+            subscriber.name = clean_name(name)
+        if cadence is not None:
+            subscriber.cadence = parse_cadence(cadence)
+        if topics is not None:
+            subscriber.topics = parse_topics(list(topics))
+        _record_consent(subscriber, consent)
+        _apply(session, subscriber, Event.SUBSCRIBE, now)
+        subscriber.updated_at = now
+    session.flush()
+    return subscriber, prior
+
+
+def confirm(session: Session, subscriber: Subscriber) -> bool:
+    """The person followed their confirmation link; True when this changed their status."""
+    before = subscriber.status
+    _apply(session, subscriber, Event.CONFIRM, utcnow())
+    if subscriber.status != before:
+        # They asked themselves, so an old erase or bounce no longer holds them back.
+        session.execute(
+            sa.delete(Suppression).where(
+                col(Suppression.email_hash) == email_hash(subscriber.email)
+            )
+        )
+    session.flush()
+    return subscriber.status != before
+
+
+def unsubscribe(session: Session, subscriber: Subscriber) -> bool:
+    """Stop all mail to the subscriber now; True when this changed their status.
+
+    Their queued and deferred deliveries are cancelled in the same transaction, so nothing
+    already in the outbox reaches them afterwards.
+    """
+    before = subscriber.status
+    _apply(session, subscriber, Event.UNSUBSCRIBE, utcnow())
+    session.flush()
+    return subscriber.status != before
+
+
+def mark_bounced(session: Session, subscriber: Subscriber, *, complaint: bool = False) -> None:
+    """A hard bounce or a complaint: stop mail and suppress the address for bulk imports."""
+    _apply(session, subscriber, Event.COMPLAIN if complaint else Event.BOUNCE, utcnow())
+    suppress(session, subscriber.email, "complaint" if complaint else "bounce")
+    session.flush()
+
+
+def update_preferences(
+    session: Session,
+    subscriber: Subscriber,
+    *,
+    cadence: str | None = None,
+    topics: str | Iterable[str] | None = None,
+    timezone: str | None = None,
+    send_hour: int | str | None = None,
+    name: str | None = None,
+) -> Subscriber:
+    """Change what and when a subscriber receives; applies from the next edition."""
+    if cadence is not None:
+        subscriber.cadence = parse_cadence(cadence)
+    if topics is not None:
+        subscriber.topics = parse_topics(topics)
+    if timezone is not None:
+        subscriber.timezone = parse_timezone(timezone, subscriber.timezone)
+    if send_hour is not None:
+        subscriber.send_hour = parse_hour(send_hour, subscriber.send_hour)
+    if name is not None:
+        subscriber.name = clean_name(name)
+    subscriber.updated_at = utcnow()
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
+def suppress(session: Session, email: str, reason: str) -> None:
+    """Put the address's hash on the suppression list (idempotent)."""
+    digest = email_hash(email)
+    exists = session.exec(select(Suppression).where(Suppression.email_hash == digest)).first()
+    if exists is None:
+        session.add(Suppression(email_hash=digest, reason=reason))
+        session.flush()
+
+
+def erase(session: Session, email: str) -> None:
+    """Delete everything digest holds about the person, keeping only their hash as suppressed.
+
+    Their deliveries go too (the foreign key cascades, and we delete explicitly so SQLite
+    without foreign keys, or an outbox row addressed only by email, cannot keep them).
+    """
+    address = normalize_email(email)
+    subscriber = find(session, address)
+    if subscriber is None and not is_suppressed(session, address):
+        raise SubscriberNotFound(f"no subscriber {address}")
+    if subscriber is not None:
+        session.execute(sa.delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
+        session.delete(subscriber)
+    session.execute(sa.delete(Delivery).where(col(Delivery.to_email) == address))
+    suppress(session, address, "erased")
+    session.flush()
+
+
+def cancel_pending_deliveries(session: Session, subscriber_id: int) -> int:
+    """Cancel the subscriber's deliveries that have not gone out; returns how many."""
+    result = session.execute(
+        sa.update(Delivery)
+        .where(
+            col(Delivery.subscriber_id) == subscriber_id,
+            col(Delivery.status).in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
+        )
+        .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- internals -----------------------------------------------------------------------------------
+
+
+def _record_consent(subscriber: Subscriber, consent: Consent) -> None:
+    subscriber.consent_at = consent.at
+    subscriber.consent_ip = (consent.ip or None) and consent.ip[:64]
+    subscriber.consent_user_agent = (consent.user_agent or None) and clean_name(
+        consent.user_agent, limit=512
+    )
+    subscriber.consent_source = (consent.source or None) and clean_name(consent.source, limit=200)
+    subscriber.consent_wording = (consent.wording or None) and consent.wording[:32]
+
+
+def _apply(session: Session, subscriber: Subscriber, event: Event, now: datetime) -> None:
+    """Move the subscriber through the state machine and stamp the times that go with it."""
+    before = SubscriberStatus(subscriber.status)
+    after = next_status(before, event)
+    if after is before:
+        return
+    subscriber.status = after.value
+    subscriber.updated_at = now
+    if after is SubscriberStatus.ACTIVE:
+        subscriber.confirmed_at = now
+        subscriber.unsubscribed_at = None
+    elif after is SubscriberStatus.PENDING:
+        subscriber.confirmed_at = None
+    elif after is SubscriberStatus.UNSUBSCRIBED:
+        subscriber.unsubscribed_at = now
+    if after is not SubscriberStatus.ACTIVE and subscriber.id is not None:
+        cancel_pending_deliveries(session, subscriber.id)

@@ -1,0 +1,141 @@
+"""Shared fixtures: a real store on SQLite and on PostgreSQL, settings, and a CLI runner.
+
+The ``db`` fixture is parametrised over both databases, so every test that uses it runs twice.
+The PostgreSQL half uses a database of its own per test session (created and dropped here), so
+several test runs can share one server. It skips when no server answers, except under CI
+(``CI=true``), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+import digest.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from digest.config import Settings, load_settings
+from digest.db import Database
+
+PG_URL = os.environ.get(
+    "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TABLES = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+
+
+def _pg_admin_engine() -> sa.Engine | None:
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError:
+        engine.dispose()
+        return None
+    return engine
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """URL of a fresh, migrated PostgreSQL database for this test session."""
+    admin = _pg_admin_engine()
+    if admin is None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL} and CI=true: it must run")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    Database(url).upgrade()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated once; each test copies it instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    return path
+
+
+def _sqlite_db(template: Path, tmp_path: Path, name: str = "digest.db") -> Database:
+    path = tmp_path / name
+    shutil.copy(template, path)
+    return Database(f"sqlite:///{path}")
+
+
+def _pg_db(url: str) -> Database:
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return db
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """A migrated, empty store: SQLite file or PostgreSQL database."""
+    if request.param == "sqlite":
+        database = _sqlite_db(sqlite_template, tmp_path)
+    else:
+        database = _pg_db(request.getfixturevalue("pg_database_url"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """A migrated, empty SQLite store, for tests that need only one database."""
+    database = _sqlite_db(sqlite_template, tmp_path, "single.db")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Build Settings for a test: no .env or DIGEST_* from the outside leaks in."""
+    for key in list(os.environ):
+        if key.startswith("DIGEST_") and key != "DIGEST_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+    def build(**overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": f"sqlite:///{tmp_path / 'var' / 'digest.db'}",
+            "smtp_url": f"file:{tmp_path / 'outbox'}",
+            "secret_key": "test-secret-key-0123456789-abcdefghijklmnop",
+            "var_dir": tmp_path / "var",
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings, db: Database) -> Settings:  # type: ignore[no-untyped-def]
+    """Settings pointing at the ``db`` store."""
+    return make_settings(database_url=db.url)
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    """Click's runner, with stderr kept apart from stdout."""
+    return CliRunner()
+

@@ -1,0 +1,68 @@
+"""Email normalisation and header-safe names."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.addresses import clean_name, email_hash, normalize_email
+from digest.errors import InvalidEmail
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Ann@Example.COM", "ann@example.com"),
+        ("  ann@example.com\t", "ann@example.com"),
+        ("José@Bücher.example", "josé@bücher.example"),
+        ("user+tag@sub.example.org", "user+tag@sub.example.org"),
+    ],
+)
+def test_normalised_forms(raw: str, expected: str) -> None:
+    assert normalize_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "   ",
+        "plain",
+        "a@",
+        "@b.com",
+        "a@@b.com",
+        "a@b.com\r\nBcc: c@d.com",
+        "a b@c.com",
+        "a@b.com\x00",
+        "x" * 250 + "@b.com",
+        "a@localhost",
+    ],
+)
+def test_invalid_addresses(raw: str) -> None:
+    with pytest.raises(InvalidEmail):
+        normalize_email(raw)
+
+
+@given(st.emails())
+def test_normalising_is_idempotent_and_case_blind(email: str) -> None:
+    try:
+        once = normalize_email(email)
+    except InvalidEmail:
+        return
+    assert normalize_email(once) == once
+    assert normalize_email(email.upper()) == once
+    assert email_hash(email) == email_hash(once.upper())
+
+
+@given(st.text())
+def test_names_never_carry_line_breaks_or_encoded_words(raw: str) -> None:
+    name = clean_name(raw)
+    assert not any(c in name for c in "\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+    assert "=?" not in name or "?=" not in name[name.index("=?") :]
+    assert name == name.strip() and len(name) <= 200
+
+
+def test_encoded_word_trick_is_removed() -> None:
+    assert clean_name("Bob =?utf-8?q?=0D=0ABcc:_x@evil?= Smith") == "Bob Smith"
+    assert clean_name("Eve\r\nBcc: all@example.com") == "Eve Bcc: all@example.com"

@@ -1,0 +1,154 @@
+"""The ``digest subscribers`` and ``digest db`` commands, driven through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from digest.db import Database
+from tests.cli_helpers import run
+
+
+@pytest.fixture
+def env(db: Database, make_settings, monkeypatch: pytest.MonkeyPatch) -> Database:  # type: ignore[no-untyped-def]
+    make_settings()  # clears DIGEST_* and moves into a temporary folder
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db.url)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 40)
+    return db
+
+
+def test_add_list_show_remove(env: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    r = run(
+        capsys,
+        "subscribers",
+        "add",
+        "Ann@Example.COM",
+        "--name",
+        "Ann",
+        "--topics",
+        "World,Tech",
+        "--timezone",
+        "Europe/Paris",
+        "--send-hour",
+        "6",
+        "--confirmed",
+    )
+    assert r.code == 0 and r.out.startswith("ann@example.com: active")
+    r = run(capsys, "subscribers", "list", "--json")
+    data = json.loads(r.out)
+    assert [(d["email"], d["topics"], d["timezone"], d["send_hour"]) for d in data] == [
+        ("ann@example.com", ["World", "Tech"], "Europe/Paris", 6)
+    ]
+    assert "consent_at" in run(capsys, "subscribers", "show", "ann@example.com").out
+    r = run(capsys, "subscribers", "remove", "ANN@example.com")
+    assert (r.code, r.out.strip()) == (0, "ann@example.com: unsubscribed")
+    assert run(capsys, "subscribers", "list", "--status", "active").out.strip() == "no subscribers"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("subscribers", "add", "not-an-address"), 65, "error: that is not a valid email address"),
+        (
+            ("subscribers", "add", "a@example.com", "--timezone", "Nowhere/City"),
+            65,
+            "unknown timezone",
+        ),
+        (
+            ("subscribers", "show", "nobody@example.com"),
+            66,
+            "error: no subscriber nobody@example.com",
+        ),
+        (("subscribers", "remove", "nobody@example.com"), 66, "no subscriber"),
+        (("subscribers", "erase", "nobody@example.com", "--yes"), 66, "no subscriber"),
+        (("subscribers", "import", "missing.csv"), 66, "error: no such file: missing.csv"),
+        (("subscribers", "add", "a@example.com", "--send-hour", "24"), 65, "0-23"),
+    ],
+)
+def test_bad_input_gives_one_line_and_an_exit_code(
+    env: Database,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    code: int,
+    message: str,
+) -> None:
+    r = run(capsys, *args)
+    assert r.code == code
+    assert message in r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert json.loads(run(capsys, "subscribers", "list", "--json").out) == []
+
+
+def test_import_export_erase(
+    env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "email,name,cadence\nb@example.com,Bo,weekly\nbad,X,daily\na@example.com,Al,\n",
+        encoding="utf-8",
+    )
+    r = run(capsys, "subscribers", "import", str(src))
+    assert r.code == 3  # partial: two imported, one rejected
+    assert "line 3: bad:" in r.err and "2 added" in r.out
+    assert "0 added, 0 updated, 2 unchanged" in run(capsys, "subscribers", "import", str(src)).out
+    out = tmp_path / "out.csv"
+    assert run(capsys, "subscribers", "export", str(out)).code == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("email,name,status,cadence,topics,timezone,send_hour")
+    assert [line.split(",")[0] for line in lines[1:]] == ["a@example.com", "b@example.com"]
+    assert run(capsys, "subscribers", "erase", "a@example.com", "--yes").code == 0
+    r = run(capsys, "subscribers", "import", str(out))
+    assert "1 suppressed" in r.out and r.code == 0
+    assert [d["email"] for d in json.loads(run(capsys, "subscribers", "list", "--json").out)] == [
+        "b@example.com"
+    ]
+
+
+def test_empty_and_header_only_files(
+    env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    (tmp_path / "header.csv").write_text("email,name\n", encoding="utf-8")
+    r = run(capsys, "subscribers", "import", str(tmp_path / "empty.csv"))
+    assert r.code == 66 and "empty" in r.err
+    r = run(capsys, "subscribers", "import", str(tmp_path / "header.csv"))
+    assert r.code == 66 and "no rows" in r.err
+
+
+def test_unreachable_database_and_bad_settings(
+    make_settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    make_settings()
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    r = run(capsys, "subscribers", "list")
+    assert r.code == 69 and r.err.startswith("error: cannot use the database")
+    for name, value, expected in [
+        ("DIGEST_DATABASE_URL", "mysql://x/y", "DIGEST_DATABASE_URL:"),
+        ("DIGEST_SMTP_URL", "http://mail", "DIGEST_SMTP_URL:"),
+        ("DIGEST_TIMEZONE", "Mars/Base", "DIGEST_TIMEZONE: unknown timezone"),
+        ("DIGEST_SEND_HOUR", "25", "DIGEST_SEND_HOUR:"),
+        ("DIGEST_SEND_HOUR", "seven", "DIGEST_SEND_HOUR:"),
+    ]:
+        monkeypatch.setenv(name, value)
+        r = run(capsys, "subscribers", "list")
+        assert r.code == 78 and r.err.startswith(f"error: {expected}"), r.err
+        assert len(r.err.strip().splitlines()) == 1
+        monkeypatch.delenv(name)
+
+
+def test_db_upgrade_builds_a_new_store(
+    make_settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # type: ignore[no-untyped-def]
+    make_settings()
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path}/new/dir/digest.db")
+    r = run(capsys, "db", "upgrade")
+    assert r.code == 0 and "upgraded from empty" in r.out
+    assert "up to date" in run(capsys, "db", "upgrade").out
+    assert (tmp_path / "new" / "dir" / "digest.db").exists()

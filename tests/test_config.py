@@ -1,0 +1,82 @@
+"""Settings: defaults of the contract, validation with one line naming the setting, the secret."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from digest.config import Settings, load_settings
+from digest.errors import SettingsError
+
+
+@pytest.fixture
+def clean_env(make_settings) -> None:  # type: ignore[no-untyped-def]
+    make_settings()  # clears DIGEST_* and chdirs into a temporary folder
+
+
+def test_contract_defaults(clean_env: None) -> None:
+    s = Settings()
+    assert s.database_url == "sqlite:///var/digest.db"
+    assert s.smtp_url == "file:var/outbox" and s.file_outbox == Path("var/outbox")
+    assert (s.smtp_connections, s.send_rate, s.send_hour, s.timezone) == (8, 0, 7, "UTC")
+    assert s.base_url == "http://127.0.0.1:8000" and s.from_ == "digest <digest@localhost>"
+    assert s.site_name == "digest" and s.feeds == [] and s.admin_token is None
+
+
+def test_environment_and_dotenv(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("DIGEST_SITE_NAME=From Dotenv\nDIGEST_SEND_HOUR=9\n", encoding="utf-8")
+    monkeypatch.setenv("DIGEST_SEND_HOUR", "6")
+    monkeypatch.setenv("DIGEST_FEEDS", "https://a.example/feed, https://b.example/rss")
+    monkeypatch.setenv("DIGEST_FROM", "The Daily Brief <news@example.com>")
+    monkeypatch.setenv("DIGEST_SMTP_URL", "file:///tmp/x y")
+    s = load_settings()
+    assert s.site_name == "From Dotenv" and s.send_hour == 6  # the environment wins
+    assert s.feeds == ["https://a.example/feed", "https://b.example/rss"]
+    assert s.from_ == "The Daily Brief <news@example.com>"
+    assert s.file_outbox == Path("/tmp/x y")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DIGEST_DATABASE_URL", "not a url", "DIGEST_DATABASE_URL: not a database URL"),
+        (
+            "DIGEST_DATABASE_URL",
+            "postgresql+psycopg2://u@h/db",
+            "DIGEST_DATABASE_URL: PostgreSQL URLs must use",
+        ),
+        ("DIGEST_SMTP_URL", "smtp://", "DIGEST_SMTP_URL: no host"),
+        ("DIGEST_SMTP_URL", "smtp://mail:notaport", "DIGEST_SMTP_URL: bad port"),
+        ("DIGEST_SMTP_URL", "ftp://mail", "DIGEST_SMTP_URL: use smtp://"),
+        ("DIGEST_TIMEZONE", "Europe/Atlantis", "DIGEST_TIMEZONE: unknown timezone"),
+        ("DIGEST_TIMEZONE", "../../etc/passwd", "DIGEST_TIMEZONE: unknown timezone"),
+        ("DIGEST_SEND_HOUR", "-1", "DIGEST_SEND_HOUR: an hour is 0 to 23"),
+        ("DIGEST_BASE_URL", "javascript:alert(1)", "DIGEST_BASE_URL: must be an http(s) URL"),
+        ("DIGEST_SMTP_CONNECTIONS", "0", "DIGEST_SMTP_CONNECTIONS:"),
+        ("DIGEST_FROM", "a\nBcc: x@y", "DIGEST_FROM: must be one line"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith(says)
+    assert "\n" not in str(info.value)
+
+
+def test_secret_is_generated_once_and_kept_private(clean_env: None) -> None:
+    first = load_settings().secret_key
+    second = load_settings().secret_key
+    assert first == second and first is not None and len(first) >= 48
+    mode = Path("var/secret.key").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_configured_secret_wins(clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 40)
+    assert load_settings().secret == b"s" * 40
+    assert not Path("var/secret.key").exists()

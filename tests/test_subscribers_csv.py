@@ -1,0 +1,173 @@
+"""CSV import and export of subscribers: real-world files, merging, idempotence, round trips."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest import subscribers as store
+from digest import subscribers_csv as csvio
+from digest.db import Database
+from digest.errors import ImportFileError
+
+
+def _import(db: Database, text: str) -> csvio.ImportReport:
+    with db.transaction() as s:
+        return csvio.import_rows(s, csvio.read_rows(io.StringIO(text)))
+
+
+def _snapshot(db: Database) -> list[tuple]:
+    with db.transaction() as s:
+        return [
+            (x.email, x.name, x.status, x.cadence, tuple(x.topics), x.timezone, x.send_hour)
+            for x in store.list_subscribers(s)
+        ]
+
+
+def test_any_column_order_and_loose_headers(db: Database) -> None:
+    report = _import(db, 'Topics,E-mail,Cadence, Name \n"World, Tech",ann@example.com,WEEKLY,Ann\n')
+    assert (report.added, report.errors) == (1, [])
+    assert _snapshot(db) == [
+        ("ann@example.com", "Ann", "active", "weekly", ("World", "Tech"), "UTC", 7)
+    ]
+
+
+def test_bad_rows_are_reported_with_line_numbers_and_good_rows_go_in(db: Database) -> None:
+    text = (
+        "email,cadence,timezone,status\n"
+        "ok@example.com,daily,Europe/Paris,\n"
+        "nope,daily,,\n"
+        "late@example.com,hourly,,\n"
+        "\n"
+        "tz@example.com,,Mars/Base,\n"
+        "st@example.com,,,banned\n"
+    )
+    report = _import(db, text)
+    assert [(e.line, e.email) for e in report.errors] == [
+        (3, "nope"),
+        (4, "late@example.com"),
+        (6, "tz@example.com"),
+        (7, "st@example.com"),
+    ]
+    assert "hourly" in report.errors[1].reason and "Mars/Base" in report.errors[2].reason
+    assert _snapshot(db) == [("ok@example.com", "", "active", "daily", (), "Europe/Paris", 7)]
+
+
+def test_duplicates_in_file_and_store_are_merged_and_a_second_run_changes_nothing(
+    db: Database,
+) -> None:
+    with db.transaction() as s:
+        store.add(s, "old@example.com", name="Old", confirmed=True)
+    text = "email,name\nnew@example.com,New\nNEW@example.com,Newer\nold@example.com,Renamed\n"
+    first = _import(db, text)
+    assert (first.added, first.updated, first.merged) == (1, 1, 1)
+    after_first = _snapshot(db)
+    assert after_first == [
+        ("new@example.com", "Newer", "active", "daily", (), "UTC", 7),
+        ("old@example.com", "Renamed", "active", "daily", (), "UTC", 7),
+    ]
+    second = _import(db, text)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 2)
+    assert _snapshot(db) == after_first
+
+
+def test_import_never_resubscribes_or_re_adds_the_erased(db: Database) -> None:
+    with db.transaction() as s:
+        store.unsubscribe(s, store.add(s, "left@example.com", confirmed=True))
+        store.add(s, "erased@example.com", confirmed=True)
+        store.erase(s, "erased@example.com")
+    report = _import(db, "email,status\nleft@example.com,active\nerased@example.com,active\n")
+    assert report.suppressed == 1
+    assert _snapshot(db) == [("left@example.com", "", "unsubscribed", "daily", (), "UTC", 7)]
+
+
+def test_bom_and_malformed_files(tmp_path: Path) -> None:
+    good = tmp_path / "bom.csv"
+    good.write_bytes("\ufeffemail,name\nzoë@example.com,Zoë\n".encode())
+    rows = list(csvio.read_rows(csvio.open_csv(good)))
+    assert rows == [(2, {"email": "zoë@example.com", "name": "Zoë"})]
+    cases = {
+        "empty.csv": b"",
+        "noemail.csv": b"name,cadence\nAnn,daily\n",
+        "latin1.csv": "email,name\nz@example.com,Zo\xeb\n".encode("latin-1"),
+        "binary.csv": b"email\n\x00\x01\x02\n",
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(ImportFileError):
+            list(csvio.read_rows(csvio.open_csv(path)))
+    with pytest.raises(ImportFileError, match="no such file"):
+        csvio.open_csv(tmp_path / "missing.csv")
+
+
+def test_export_then_import_into_an_empty_store_gives_the_same_subscribers(
+    db: Database, sqlite_db: Database
+) -> None:
+    with db.transaction() as s:
+        store.add(
+            s,
+            "a@example.com",
+            name='Ann "Quote", Jr',
+            topics="World,Tech",
+            timezone="Asia/Tokyo",
+            send_hour=6,
+            confirmed=True,
+        )
+        store.add(s, "b@example.com", cadence="weekly")
+        store.unsubscribe(s, store.add(s, "c@example.com", confirmed=True))
+    with db.transaction() as s:
+        out = io.StringIO()
+        csvio.write_csv(csvio.export_rows(s), out)
+    with sqlite_db.transaction() as s:
+        report = csvio.import_rows(s, csvio.read_rows(io.StringIO(out.getvalue())))
+    assert report.errors == [] and report.added == 3
+    assert _snapshot(sqlite_db) == _snapshot(db)
+    with db.transaction() as s1, sqlite_db.transaction() as s2:
+        for email in ("a@example.com", "b@example.com", "c@example.com"):
+            x, y = store.get(s1, email), store.get(s2, email)
+            assert (x.confirmed_at, x.unsubscribed_at, x.created_at) == (
+                y.confirmed_at,
+                y.unsubscribed_at,
+                y.created_at,
+            )
+
+
+names = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+topic = st.text(st.characters(whitelist_categories=("L", "N")), min_size=1, max_size=12)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    people=st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_]{0,10}@[a-z]{1,8}\.(com|org|de)", fullmatch=True),
+        st.tuples(names, st.lists(topic, max_size=3), st.sampled_from(["daily", "weekly"])),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_round_trip_property(sqlite_db: Database, people: dict) -> None:
+    """Whatever names and topics people have, export -> import reproduces them."""
+    from digest.addresses import clean_name
+
+    with sqlite_db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM subscribers")
+    with sqlite_db.transaction() as s:
+        for email, (name, topics, cadence) in people.items():
+            store.add(s, email, name=name, topics=topics, cadence=cadence, confirmed=True)
+        out = io.StringIO()
+        csvio.write_csv(csvio.export_rows(s), out)
+    before = _snapshot(sqlite_db)
+    with sqlite_db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM subscribers")
+    with sqlite_db.transaction() as s:
+        report = csvio.import_rows(s, csvio.read_rows(io.StringIO(out.getvalue())))
+    assert report.errors == []
+    assert _snapshot(sqlite_db) == before
+    assert all(clean_name(n) == n for _, n, *_ in before)
