@@ -20,6 +20,8 @@ from digest.errors import DigestError, StoreUnavailable
 COMMANDS: dict[str, str] = {
     "db": "digest.cli.db:db",
     "subscribers": "digest.cli.subscribers:subscribers",
+    "posts": "digest.cli.posts:posts",
+    "feeds": "digest.cli.feeds:feeds",
 }
 
 

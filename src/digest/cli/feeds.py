@@ -1,0 +1,124 @@
+"""``digest feeds``: the feeds polled on schedule: add, list, remove, and poll them now."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from digest.cli.context import AppContext, echo_json, pass_app
+from digest.errors import FeedError, InvalidInput
+from digest.posts import store
+from digest.posts.fetch import check_url
+from digest.posts.poll import PollResult, feed_urls, policy_for, poll_all
+
+
+async def _poll_with_progress(app: AppContext) -> list[PollResult]:
+    # A bar only where a person watches (a terminal) and only when there is more than one feed.
+    total = len(feed_urls(app.db, app.settings))
+    if total < 2 or not sys.stderr.isatty():
+        return await poll_all(app.db, app.settings)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("polling feeds"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("poll", total=total)
+        return await poll_all(app.db, app.settings, on_done=lambda _r: bar.advance(task))
+
+
+@click.group()
+def feeds() -> None:
+    """Manage the feeds polled on schedule (also DIGEST_FEEDS)."""
+
+
+@feeds.command()
+@click.argument("url")
+@pass_app
+def add(app: AppContext, url: str) -> None:
+    """Add a feed URL (RSS, Atom or WordPress REST) to poll."""
+    try:
+        check_url(url, policy_for(app.settings))
+    except FeedError as exc:
+        raise InvalidInput(str(exc)) from None
+    with app.db.transaction() as session:
+        _row, created = store.add_feed(session, url)
+    if created:
+        click.echo(f"feed added: {url.strip()} (digest feeds poll fetches it now)")
+    else:
+        click.echo(f"feed already present: {url.strip()}")
+
+
+@feeds.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@pass_app
+def list_(app: AppContext, as_json: bool) -> None:
+    """List the feeds, stored and from DIGEST_FEEDS, with their health."""
+    configured = [u.strip() for u in app.settings.feeds if u.strip()]
+    with app.db.transaction() as session:
+        rows = {f.url: f for f in store.list_feeds(session)}
+    items: list[dict[str, Any]] = []
+    for url in dict.fromkeys([*rows, *configured]):
+        row = rows.get(url)
+        item: dict[str, Any] = {
+            "url": url,
+            "from": "settings" if url in configured else "store",
+            "title": row.title if row else "",
+            "last_ok_at": row.last_ok_at if row else None,
+            "last_error": row.last_error if row else None,
+            "failing_since": row.failing_since if row else None,
+        }
+        items.append(item)
+    if as_json:
+        echo_json(items)
+        return
+    if not items:
+        click.echo("no feeds")
+        return
+    for item in items:
+        if item["last_error"]:
+            state = f"failing since {item['failing_since']:%Y-%m-%d %H:%M}: {item['last_error']}"
+        elif item["last_ok_at"]:
+            state = f"ok {item['last_ok_at']:%Y-%m-%d %H:%M}"
+        else:
+            state = "never polled"
+        click.echo(f"{item['url']}\t{item['from']}\t{state}")
+
+
+@feeds.command()
+@click.argument("url")
+@pass_app
+def remove(app: AppContext, url: str) -> None:
+    """Stop polling URL; its posts stay."""
+    if url.strip() in (u.strip() for u in app.settings.feeds):
+        raise InvalidInput(f"{url.strip()} comes from DIGEST_FEEDS; remove it there")
+    with app.db.transaction() as session:
+        store.remove_feed(session, url)
+    click.echo(f"feed removed: {url.strip()}")
+
+
+@feeds.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@pass_app
+def poll(app: AppContext, as_json: bool) -> None:
+    """Poll every feed now; exits non-zero when any feed failed."""
+    results = asyncio.run(_poll_with_progress(app))
+    if as_json:
+        echo_json([r.__dict__ for r in results])
+    elif not results:
+        click.echo("no feeds (add one with digest feeds add URL, or set DIGEST_FEEDS)")
+    for result in results:
+        if not as_json:
+            click.echo(result.summary(), err=not result.ok)
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    failed = sum(not r.ok for r in results)
+    if failed:
+        raise FeedError(f"{failed} of {len(results)} feeds failed")

@@ -1,0 +1,143 @@
+"""``digest posts``: import posts from a feed or file, list them, add one, feature or unfeature."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import click
+
+from digest.cli.context import AppContext, echo_json, pass_app
+from digest.config import check_timezone
+from digest.errors import InvalidInput
+from digest.models import Post, utcnow
+from digest.posts import store
+from digest.posts.featuring import is_featured
+from digest.posts.parse import is_http_url
+from digest.posts.poll import import_source
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.I)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_until(value: str, timezone: str, now: datetime) -> datetime:
+    """An end time from ISO 8601 (no zone: the site's DIGEST_TIMEZONE) or a duration (36h, 2d)."""
+    match = _DURATION.match(value)
+    if match:
+        when = now + timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+    else:
+        try:
+            when = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InvalidInput(
+                f"--until must be a date and time like 2026-12-01T18:00 or a duration "
+                f"like 36h or 2d, not {value!r}"
+            ) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=check_timezone(timezone))
+    if when <= now:
+        raise InvalidInput(f"--until {value!r} is in the past")
+    return when
+
+
+def _as_dict(post: Post, featured: bool) -> dict[str, Any]:
+    data = {name: getattr(post, name) for name in Post.model_fields}
+    data["featured"] = featured
+    return data
+
+
+@click.group()
+def posts() -> None:
+    """Import, list, add and feature posts."""
+
+
+@posts.command(name="import")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@pass_app
+def import_(app: AppContext, source: str, as_json: bool) -> None:
+    """Import posts from SOURCE: an RSS/Atom/WordPress REST URL or a local file."""
+    result = import_source(app.db, app.settings, source)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if as_json:
+        echo_json(result.__dict__)
+    else:
+        click.echo(result.summary())
+
+
+@posts.command(name="list")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--featured", "only_featured", is_flag=True, help="only posts featured now")
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@pass_app
+def list_(app: AppContext, limit: int, only_featured: bool, as_json: bool) -> None:
+    """List posts, newest first; a star marks the featured ("Don't Miss") ones."""
+    now = utcnow()
+    categories = app.settings.featured_categories
+    with app.db.transaction() as session:
+        if only_featured:
+            rows = store.featured_posts(session, categories, now, limit=limit)
+        else:
+            rows = store.list_posts(session, limit=limit)
+    marked = [(p, is_featured(p, categories, now)) for p in rows]
+    if as_json:
+        echo_json([_as_dict(p, f) for p, f in marked])
+        return
+    if not marked:
+        click.echo("no posts")
+        return
+    for p, featured in marked:
+        star = "*" if featured else " "
+        click.echo(f"{p.id}\t{star}\t{p.published_at:%Y-%m-%d %H:%M}\t{p.title}\t{p.link}")
+
+
+@posts.command()
+@click.option("--title", required=True, help="the post's title")
+@click.option("--url", required=True, help="the post's link (http or https)")
+@click.option("--summary", default="", help="a short plain-text summary")
+@click.option("--featured", is_flag=True, help="feature it under Don't Miss")
+@pass_app
+def add(app: AppContext, title: str, url: str, summary: str, featured: bool) -> None:
+    """Add a post by hand (or update the one with the same link)."""
+    from digest.posts.sanitize import plain_text, truncate_words
+
+    clean_title = plain_text(title)[:1000]
+    if not clean_title:
+        raise InvalidInput("--title must not be empty")
+    if not is_http_url(url):
+        raise InvalidInput(f"--url must be an http(s) URL, not {url!r}")
+    with app.db.transaction() as session:
+        post, created = store.add_post(
+            session,
+            title=clean_title,
+            url=url.strip(),
+            summary=truncate_words(plain_text(summary)),
+            featured=featured,
+        )
+    click.echo(f"post {post.id} {'added' if created else 'updated'}: {post.title}")
+
+
+@posts.command()
+@click.argument("post")
+@click.option("--until", metavar="DATETIME", help="end of the feature: 2026-12-01T18:00 or 36h")
+@pass_app
+def feature(app: AppContext, post: str, until: str | None) -> None:
+    """Feature POST (an id, guid or link) under Don't Miss, optionally until a time."""
+    now = utcnow()
+    end = parse_until(until, app.settings.timezone, now) if until else None
+    with app.db.transaction() as session:
+        row = store.set_featured(session, post, True, until=end)
+    suffix = f" until {end.isoformat(timespec='minutes')}" if end else ""
+    click.echo(f"post {row.id} featured{suffix}: {row.title}")
+
+
+@posts.command()
+@click.argument("post")
+@pass_app
+def unfeature(app: AppContext, post: str) -> None:
+    """Stop featuring POST, even if the site marks it sticky or in a featured category."""
+    with app.db.transaction() as session:
+        row = store.set_featured(session, post, False)
+    click.echo(f"post {row.id} not featured: {row.title}")

@@ -1,0 +1,234 @@
+"""Where posts and feeds are stored: upsert by guid, find, list, feature, and the feeds table.
+
+Every function takes an open session (``Database.transaction()``) so the caller decides what
+one transaction holds; a feed's entries go in through one call inside one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, or_, select
+
+from digest.errors import FeedNotFound, InvalidInput, PostNotFound
+from digest.models import Feed, Post, utcnow
+from digest.posts.featuring import is_featured
+from digest.posts.parse import PostData, canonical_link
+
+# The fields a feed owns: copied on every poll. The editor's fields are never touched here.
+_FEED_FIELDS = (
+    "title",
+    "link",
+    "summary",
+    "content_html",
+    "author",
+    "categories",
+    "tags",
+    "image_url",
+    "image_alt",
+    "sticky",
+)
+
+
+@dataclass
+class UpsertCounts:
+    """What one batch of posts did to the store."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def upsert_posts(
+    session: Session, posts: Iterable[PostData], *, source: str, now: datetime | None = None
+) -> UpsertCounts:
+    """Insert new posts and update changed ones in place (same guid); never duplicate."""
+    now = now or utcnow()
+    counts = UpsertCounts()
+    batch = {p.guid: p for p in posts}  # a feed listing an item twice keeps the last
+    existing = {}
+    if batch:
+        rows = session.exec(select(Post).where(col(Post.guid).in_(list(batch))))
+        existing = {row.guid: row for row in rows}
+    for guid, data in batch.items():
+        row = existing.get(guid)
+        if row is None:
+            published = data.published_at or now  # no date in the feed: first seen is the date
+            session.add(
+                Post(
+                    guid=guid,
+                    source=source,
+                    published_at=published,
+                    updated_at=data.updated_at or published,
+                    first_seen_at=now,
+                    **{f: getattr(data, f) for f in _FEED_FIELDS},
+                )
+            )
+            counts.inserted += 1
+            continue
+        changed = False
+        for name in _FEED_FIELDS:
+            if getattr(row, name) != getattr(data, name):
+                setattr(row, name, getattr(data, name))
+                changed = True
+        # A dateless post keeps the date it was first seen with, so it does not jump to the top.
+        if data.published_at is not None and row.published_at != data.published_at:
+            row.published_at = data.published_at
+            changed = True
+        if data.updated_at is not None and row.updated_at != data.updated_at:
+            row.updated_at = data.updated_at
+            changed = True
+        if changed:
+            row.source = source
+            session.add(row)
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+    session.flush()
+    return counts
+
+
+def add_post(
+    session: Session, *, title: str, url: str, summary: str = "", featured: bool = False
+) -> tuple[Post, bool]:
+    """Add a post by hand (or update the one with that link); returns (post, created)."""
+    guid = canonical_link(url)
+    row = session.exec(select(Post).where(col(Post.guid) == guid)).first()
+    created = row is None
+    if row is None:
+        row = Post(guid=guid, source="manual", title=title, link=url)
+    row.title, row.link, row.summary = title, url, summary
+    if featured:
+        row.editor_featured, row.featured_until = True, None
+    session.add(row)
+    session.flush()
+    return row, created
+
+
+def find_post(session: Session, ident: str) -> Post:
+    """The post with that id, guid or link; PostNotFound otherwise."""
+    text = ident.strip()
+    if text.isdigit():
+        row = session.get(Post, int(text))
+        if row is not None:
+            return row
+    clauses = [col(Post.guid) == text, col(Post.link) == text]
+    if text.lower().startswith(("http://", "https://")):
+        clauses.append(col(Post.guid) == canonical_link(text))
+    row = session.exec(select(Post).where(or_(*clauses)).order_by(col(Post.id))).first()
+    if row is None:
+        raise PostNotFound(f"no post with id, guid or link {ident!r}")
+    return row
+
+
+def set_featured(
+    session: Session, ident: str, featured: bool, *, until: datetime | None = None
+) -> Post:
+    """The editor's word on a post: featured (optionally until a time) or not featured."""
+    if until is not None and not featured:
+        raise InvalidInput("an end time only goes with featuring a post")
+    row = find_post(session, ident)
+    row.editor_featured = featured
+    row.featured_until = until if featured else None
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_posts(session: Session, *, limit: int = 50, since: datetime | None = None) -> list[Post]:
+    """The newest posts first."""
+    query = select(Post).order_by(col(Post.published_at).desc(), col(Post.id).desc())
+    if since is not None:
+        query = query.where(col(Post.published_at) >= since)
+    return list(session.exec(query.limit(limit)))
+
+
+def featured_posts(
+    session: Session,
+    featured_categories: Sequence[str],
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[Post]:
+    """The posts featured at ``now``, newest first (rules of ``featuring.is_featured``)."""
+    # SQL narrows to posts that can still be featured; the category test (case- and
+    # apostrophe-insensitive, inside a JSON list) is done by the same pure rule as the composer.
+    query = (
+        select(Post)
+        .where(or_(col(Post.editor_featured).is_(None), col(Post.editor_featured).is_(True)))
+        .where(or_(col(Post.featured_until).is_(None), col(Post.featured_until) > now))
+        .order_by(col(Post.published_at).desc(), col(Post.id).desc())
+    )
+    if since is not None:
+        query = query.where(col(Post.published_at) >= since)
+    found = [p for p in session.exec(query) if is_featured(p, featured_categories, now)]
+    return found[:limit] if limit is not None else found
+
+
+# -- feeds ---------------------------------------------------------------------------------------
+
+
+def get_feed(session: Session, url: str) -> Feed | None:
+    """The feed row with that URL, or None."""
+    return session.exec(select(Feed).where(col(Feed.url) == url.strip())).first()
+
+
+def add_feed(session: Session, url: str) -> tuple[Feed, bool]:
+    """Add a feed URL (no-op if present); returns (feed, created)."""
+    row = get_feed(session, url)
+    if row is not None:
+        return row, False
+    row = Feed(url=url.strip())
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def remove_feed(session: Session, url: str) -> None:
+    """Forget a feed; its posts stay. FeedNotFound when it is not stored."""
+    row = get_feed(session, url)
+    if row is None:
+        raise FeedNotFound(f"no feed with URL {url!r} (see digest feeds list)")
+    session.delete(row)
+    session.flush()
+
+
+def list_feeds(session: Session) -> list[Feed]:
+    """Every stored feed, oldest first."""
+    return list(session.exec(select(Feed).order_by(col(Feed.id))))
+
+
+def record_success(
+    session: Session,
+    url: str,
+    *,
+    now: datetime,
+    title: str = "",
+    etag: str | None = None,
+    last_modified: str | None = None,
+    not_modified: bool = False,
+) -> None:
+    """Note a good poll: validators kept, error cleared."""
+    row, _ = add_feed(session, url)
+    row.last_polled_at = row.last_ok_at = now
+    row.last_error = row.failing_since = None
+    if not not_modified:
+        # A validator too long for its column is dropped, never cut: a cut one never matches.
+        row.etag = etag if etag and len(etag) <= 500 else None
+        row.last_modified = last_modified if last_modified and len(last_modified) <= 100 else None
+        if title:
+            row.title = title[:500]
+    session.add(row)
+
+
+def record_failure(session: Session, url: str, *, now: datetime, error: str) -> None:
+    """Note a failed poll: the error, and since when the feed has been failing."""
+    row, _ = add_feed(session, url)
+    row.last_polled_at = now
+    row.last_error = error[:1000]
+    if row.failing_since is None:
+        row.failing_since = now
+    session.add(row)
