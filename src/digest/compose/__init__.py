@@ -1,0 +1,1 @@
+"""The composer: which posts each subscriber gets, and how their digest looks."""

@@ -1,0 +1,169 @@
+"""Which posts one subscriber gets in one digest: Don't Miss, Latest Posts, or nothing at all.
+
+Pure functions over plain dataclasses; no store, no clock. The caller (``editions.py``) loads
+the candidates once per edition, builds a profile per subscriber, and records the outcome:
+the posts sent, and ``Selection.next_last_digest_at`` as the subscriber's new window start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from digest.config import Settings
+from digest.periods import cadence_length
+
+
+def normalize_topics(topics: Iterable[str]) -> frozenset[str]:
+    """Topics compared case-insensitively and without surrounding blanks; empty ones dropped."""
+    return frozenset(t.strip().casefold() for t in topics if t and t.strip())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A post that may go into a digest, as the composer sees it."""
+
+    id: int
+    title: str
+    link: str
+    summary: str
+    topics: frozenset[str]  # categories and tags, through normalize_topics
+    published_at: datetime
+    first_seen_at: datetime
+    featured: bool = False
+    image_url: str | None = None
+    image_alt: str = ""
+    author: str = ""
+
+    @property
+    def arrived_at(self) -> datetime:
+        """When the post became known to us: the later of its publication and our first sight.
+
+        A post published at 06:55 but fetched at 07:10 arrives at 07:10, so the 07:00 digest
+        (which could not have seen it) leaves it to the next one instead of losing it. A post
+        back-dated by its feed is taken when we first saw it, and a post scheduled for the
+        future waits for its publication time.
+        """
+        return max(self.published_at, self.first_seen_at)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What selection needs to know about one subscriber."""
+
+    cadence: str
+    topics: frozenset[str] = frozenset()  # normalised; empty means every topic
+    last_digest_at: datetime | None = None  # end of the window their last digest covered
+    received: frozenset[int] = frozenset()  # ids of every post they have already had
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many posts each section holds, and the fewest new posts worth a mail."""
+
+    max_featured: int = 3
+    max_latest: int = 10
+    min_new_posts: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits of ``Settings`` (``max_featured``, ``max_latest``, ``min_new_posts``)."""
+        return cls(settings.max_featured, settings.max_latest, settings.min_new_posts)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome for one subscriber at one edition time."""
+
+    featured: tuple[Candidate, ...]
+    latest: tuple[Candidate, ...]
+    window_start: datetime  # exclusive
+    window_end: datetime  # inclusive: the edition time
+    skip: bool
+    reason: str = ""
+    # Where the next window starts: the edition time when a digest goes out; unchanged on a
+    # skip, so the posts of a skipped window are still offered next time.
+    next_last_digest_at: datetime | None = None
+
+    @property
+    def post_ids(self) -> tuple[int, ...]:
+        """Every selected post, Don't Miss first, in display order."""
+        return tuple(p.id for p in self.featured) + tuple(p.id for p in self.latest)
+
+
+@dataclass(frozen=True)
+class CandidatePool:
+    """The candidates of one edition, sorted newest first once for every subscriber."""
+
+    posts: tuple[Candidate, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def of(cls, posts: Iterable[Candidate]) -> CandidatePool:
+        """A pool from any posts: duplicates by id dropped, newest published first."""
+        unique = {p.id: p for p in posts}
+        ordered = sorted(unique.values(), key=lambda p: (p.published_at, p.id), reverse=True)
+        return cls(tuple(ordered))
+
+
+def window_start(profile: Profile, now: datetime) -> datetime:
+    """Where this subscriber's window opens: their previous digest, or one period back.
+
+    Starting at the previous digest whatever the cadence is now means a subscriber who moves
+    from weekly to daily (or back) neither misses nor repeats a post.
+    """
+    if profile.last_digest_at is not None:
+        return profile.last_digest_at
+    return now - cadence_length(profile.cadence)
+
+
+def matches_topics(post: Candidate, topics: frozenset[str]) -> bool:
+    """Whether a post is within a subscriber's topics (no topics: everything is)."""
+    return not topics or not topics.isdisjoint(post.topics)
+
+
+def select(
+    candidates: CandidatePool | Sequence[Candidate],
+    profile: Profile,
+    now: datetime,
+    limits: Limits,
+) -> Selection:
+    """The posts of one subscriber's digest at ``now``, or a skip saying why.
+
+    Don't Miss: featured posts not yet received, newest first. Latest Posts: posts of their
+    topics that arrived in the window, newest first, not already under Don't Miss. When more
+    arrived than ``max_latest``, the oldest are left out for good: a digest is news, and the
+    next one starts where this one ended.
+    """
+    pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool.of(candidates)
+    start = window_start(profile, now)
+    received = profile.received
+    featured: list[Candidate] = []
+    latest: list[Candidate] = []
+    for post in pool.posts:
+        if post.id in received or post.arrived_at > now:
+            continue
+        if post.featured and len(featured) < limits.max_featured:
+            featured.append(post)
+        elif (
+            len(latest) < limits.max_latest
+            and start < post.arrived_at
+            and matches_topics(post, profile.topics)
+        ):
+            latest.append(post)
+    total = len(featured) + len(latest)
+    if total == 0:
+        reason = "no new posts"
+    elif total < limits.min_new_posts:
+        reason = f"{total} new post(s), fewer than {limits.min_new_posts}"
+    else:
+        reason = ""
+    return Selection(
+        featured=tuple(featured),
+        latest=tuple(latest),
+        window_start=start,
+        window_end=now,
+        skip=bool(reason),
+        reason=reason,
+        next_last_digest_at=profile.last_digest_at if reason else now,
+    )

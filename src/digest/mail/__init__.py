@@ -1,0 +1,1 @@
+"""Mail as bytes: the MIME message of a digest or a transactional mail, headers and all."""

@@ -1,0 +1,128 @@
+"""Header fields written by hand: RFC 5322 folding and RFC 2047 encoded words, safe for user text.
+
+The ``email`` package builds the same headers, but at a cost per message that a digest sent to
+a hundred thousand people cannot pay; these functions do only what digest's headers need.
+Every value passes through ``one_line`` first, so no user text can end a header or start one.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from digest.addresses import clean_name
+
+# Longest line we write in a header (RFC 5322 recommends 78; 998 is the hard limit).
+FOLD_AT = 78
+# UTF-8 bytes per encoded word: 45 bytes -> 60 base64 chars -> 72 with "=?utf-8?b?" and "?=",
+# within the 75 that RFC 2047 allows.
+_WORD_BYTES = 45
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# Characters that force a display name into a quoted-string (RFC 5322 "specials").
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+# What may appear in an address we write: no spaces, controls, brackets, commas or quotes.
+_BAD_ADDRESS = re.compile(r'[\s\x00-\x1f\x7f<>(),;:"\\\[\]]')
+
+
+def one_line(value: str) -> str:
+    """``value`` with every control and line break turned into a single space."""
+    return " ".join(_CONTROLS.sub(" ", value).split())
+
+
+def _needs_encoding(value: str) -> bool:
+    # "=?" is encoded too: a literal "=?utf-8?b?...?=" in a name must reach the reader as text,
+    # never be decoded by their mail client into something else.
+    return not value.isascii() or "=?" in value
+
+
+def encoded_words(value: str) -> list[str]:
+    """``value`` as RFC 2047 base64 encoded words, never splitting a character."""
+    raw = value.encode("utf-8")
+    if len(raw) <= _WORD_BYTES:
+        return [_word(raw)]
+    words: list[str] = []
+    chunk = b""
+    for char in value:
+        raw = char.encode("utf-8")
+        if len(chunk) + len(raw) > _WORD_BYTES:
+            words.append(_word(chunk))
+            chunk = b""
+        chunk += raw
+    if chunk:
+        words.append(_word(chunk))
+    return words
+
+
+def _word(raw: bytes) -> str:
+    return "=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="
+
+
+def fold(name: str, tokens: list[str], sep: str = " ") -> str:
+    """``Name: tok sep tok ...`` as a header line, folded before a token that would pass 78."""
+    line = name + ":"
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        piece = (" " if i == 0 else sep) + token
+        if i > 0 and len(line) + len(piece) > FOLD_AT:
+            out.append(line + sep.rstrip())
+            line = " " + token
+        else:
+            line += piece
+    out.append(line)
+    return "\r\n".join(out) + "\r\n"
+
+
+def unstructured(name: str, value: str) -> str:
+    """An unstructured header (Subject): plain words, or encoded words when needed."""
+    value = one_line(value)
+    words = value.split(" ") if value else [""]
+    if _needs_encoding(value) or any(len(w) > 900 for w in words):
+        # Adjacent encoded words are joined without the space between them when decoded, so
+        # the whole value is encoded as one run and its spaces travel inside the words.
+        return fold(name, encoded_words(value))
+    return fold(name, words)
+
+
+def phrase(value: str) -> str:
+    """A display name as an RFC 5322 phrase: atoms, a quoted-string, or encoded words.
+
+    The result may contain "\\r\\n " folds only between encoded words.
+    """
+    value = clean_name(value)
+    if not value:
+        return ""
+    if _needs_encoding(value):
+        return "\r\n ".join(encoded_words(value))
+    if _SPECIALS.search(value):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
+
+
+def check_address(address: str) -> str:
+    """``address`` ready for a header, or ValueError: an IDNA domain, nothing that breaks out.
+
+    A non-ASCII local part is kept as UTF-8 (RFC 6532); it needs a server offering SMTPUTF8.
+    """
+    local, at, domain = address.partition("@")
+    if not at or not local or not domain or _BAD_ADDRESS.search(address) or "@" in domain:
+        raise ValueError(f"not a deliverable address for a header: {address!r}")
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"domain cannot be IDNA-encoded: {domain!r}") from exc
+    return f"{local}@{domain}"
+
+
+def mailbox(name: str, address: str) -> str:
+    """``Name <address>`` (or just ``address``), the name encoded as needed."""
+    address = check_address(address)
+    display = phrase(name)
+    return f"{display} <{address}>" if display else address
+
+
+def msg_id(value: str) -> str:
+    """A Message-ID as given, checked to be one ``<left@right>`` token and nothing more."""
+    if not re.fullmatch(r"<[^\s<>@]+@[^\s<>@]+>", value):
+        raise ValueError(f"not a Message-ID: {value!r}")
+    return value

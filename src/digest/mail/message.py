@@ -1,0 +1,242 @@
+"""The MIME message of one mail: a shared body plus one person's headers and links, as bytes.
+
+A digest body is the same for thousands of people except for four placeholders. Building an
+``email.message.EmailMessage`` per person costs milliseconds (docs/bench-render.md); here the text
+and HTML shared by a body are quoted-printable encoded once (cached), cut at the placeholders,
+and each message only encodes its few personal values and joins bytes.
+
+Why substitution after encoding is correct: every placeholder starts a fresh encoded line
+(a soft line break ``=\\r\\n`` before and after the value, which decoders drop), so each piece
+is valid quoted-printable on its own and no line passes 76 characters.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html as html_lib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
+
+from digest.addresses import clean_name
+from digest.config import Settings
+from digest.errors import SettingsError
+from digest.mail import headers as h
+
+EMAIL = "%%EMAIL%%"
+NAME = "%%NAME%%"
+UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
+PREFERENCES_URL = "%%PREFERENCES_URL%%"
+PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL)
+_PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
+_SOFT_BREAK = b"=\r\n"
+TEST_PREFIX = "[TEST] "
+# RFC 2919: a dot-atom with at least one dot, e.g. "digest.example.com".
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """What every message of this installation shares: From, List-Id, the unsubscribe mailbox."""
+
+    from_header: str  # the From header value, already encoded
+    list_id: str  # the List-Id header value, e.g. "digest <digest.example.com>"
+    unsubscribe_mailto: str | None  # "mailto:..." or None
+    domain: str  # the From domain: right-hand side of Message-IDs
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sender:
+        """Built once per worker from ``DIGEST_FROM``, ``list_id`` and ``unsubscribe_mailto``."""
+        name, address = parseaddr(settings.from_)
+        try:
+            from_header = h.mailbox(name, address)
+        except ValueError:
+            raise SettingsError(f"DIGEST_FROM: no valid address in {settings.from_!r}") from None
+        domain = h.check_address(address).rpartition("@")[2].lower()
+        list_id = (settings.list_id or f"digest.{domain}").strip().strip("<>").strip()
+        if not _LIST_ID.fullmatch(list_id):
+            raise SettingsError(f"DIGEST_LIST_ID: not like digest.example.com: {list_id!r}")
+        label = h.phrase(settings.site_name)
+        mailto = settings.unsubscribe_mailto
+        if mailto:
+            try:
+                mailto = "mailto:" + h.check_address(mailto.strip().removeprefix("mailto:"))
+            except ValueError:
+                raise SettingsError(
+                    f"DIGEST_UNSUBSCRIBE_MAILTO: not an address: {settings.unsubscribe_mailto!r}"
+                ) from None
+        return cls(
+            from_header=from_header,
+            list_id=f"{label} <{list_id}>" if label else f"<{list_id}>",
+            unsubscribe_mailto=mailto,
+            domain=domain,
+        )
+
+
+@dataclass(frozen=True)
+class Personal:
+    """One recipient's part of a message; without an unsubscribe URL it is transactional."""
+
+    to_email: str
+    to_name: str
+    message_id: str
+    date: datetime
+    unsubscribe_url: str | None = None
+    preferences_url: str | None = None
+    is_test: bool = False
+
+
+@dataclass(frozen=True)
+class _EncodedPart:
+    """One body part, quoted-printable, cut into literal pieces and placeholder names."""
+
+    pieces: tuple[bytes | str, ...]  # bytes: pre-encoded; str: a placeholder to fill
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh ``<random@domain>`` Message-ID (digests derive theirs where the row is made)."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def _qp(data: str) -> bytes:
+    """Quoted-printable of ``data`` with CRLF line ends (input line ends are normalised)."""
+    raw = data.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(raw, quotetabs=False, istext=True).replace(b"\n", b"\r\n")
+
+
+def _encode_part(content: str) -> _EncodedPart:
+    pieces: list[bytes | str] = []
+    for i, chunk in enumerate(_PLACEHOLDER.split(content)):
+        if i % 2:
+            pieces.append(chunk)
+        elif chunk:
+            pieces.append(_qp(chunk))
+    return _EncodedPart(tuple(pieces))
+
+
+@lru_cache(maxsize=32)
+def _prepare(text: str, html: str) -> tuple[_EncodedPart, _EncodedPart]:
+    # Bodies arrive as new str objects per delivery; hashing 30 KB is microseconds, encoding
+    # it is the cost this cache exists to avoid.
+    return _encode_part(text), _encode_part(html)
+
+
+def _fill(part: _EncodedPart, values: dict[str, str]) -> bytes:
+    out: list[bytes] = []
+    for piece in part.pieces:
+        if isinstance(piece, bytes):
+            out.append(piece)
+            continue
+        value = values[piece]
+        if not value:
+            continue
+        if out and not out[-1].endswith(b"\n"):
+            out.append(_SOFT_BREAK)
+        out.append(_qp(value))
+        out.append(_SOFT_BREAK)
+    body = b"".join(out)
+    if body.endswith(_SOFT_BREAK):
+        body = body[: -len(_SOFT_BREAK)]
+    # The CRLF before a boundary belongs to the boundary (RFC 2046), so one more keeps the
+    # content's own last line end.
+    return body + b"\r\n"
+
+
+def _values(personal: Personal) -> dict[str, str]:
+    return {
+        EMAIL: personal.to_email,
+        NAME: clean_name(personal.to_name),
+        UNSUBSCRIBE_URL: personal.unsubscribe_url or "",
+        PREFERENCES_URL: personal.preferences_url or "",
+    }
+
+
+def _part_header(subtype: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii")
+
+
+_TEXT_HEADER = _part_header("plain")
+_HTML_HEADER = _part_header("html")
+
+
+# A whole edition shares one subject and, mostly, one send time: encode each once.
+@lru_cache(maxsize=64)
+def _subject_header(subject: str) -> str:
+    return h.unstructured("Subject", subject)
+
+
+@lru_cache(maxsize=64)
+def _date_header(date: datetime) -> str:
+    aware = date if date.tzinfo else date.replace(tzinfo=UTC)
+    return "Date: " + format_datetime(aware) + "\r\n"
+
+
+def _headers(subject: str, personal: Personal, sender: Sender, boundary: str) -> str:
+    if _PLACEHOLDER.search(subject):
+        subject = subject.replace(NAME, clean_name(personal.to_name))
+        subject = subject.replace(EMAIL, personal.to_email)
+    if personal.is_test:
+        subject = TEST_PREFIX + subject
+    lines = [
+        "From: " + sender.from_header + "\r\n",
+        "To: " + h.mailbox(personal.to_name, personal.to_email) + "\r\n",
+        _subject_header(subject),
+        # Whole seconds as the cache key: the header has no finer grain.
+        _date_header(personal.date.replace(microsecond=0)),
+        "Message-ID: " + h.msg_id(personal.message_id) + "\r\n",
+        "List-Id: " + (sender.list_id if "<" in sender.list_id else f"<{sender.list_id}>") + "\r\n",
+    ]
+    if personal.unsubscribe_url:
+        url = h.one_line(personal.unsubscribe_url)
+        if " " in url or "<" in url or ">" in url:
+            raise ValueError(f"not a URL for List-Unsubscribe: {url!r}")
+        targets = [f"<{url}>"]
+        if sender.unsubscribe_mailto:
+            targets.append(f"<{sender.unsubscribe_mailto}>")
+        lines.append(h.fold("List-Unsubscribe", targets, sep=", "))
+        lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    if personal.is_test:
+        lines.append("X-Digest-Test: yes\r\n")
+    lines.append("MIME-Version: 1.0\r\n")
+    lines.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n')
+    return "".join(lines)
+
+
+def assemble(subject: str, text: str, html: str, personal: Personal, sender: Sender) -> bytes:
+    """The complete message as bytes for SMTP DATA: headers, then text and HTML alternatives.
+
+    Placeholders in ``text`` and ``html`` are replaced by the person's values (escaped for
+    HTML); a message without an unsubscribe URL gets no List-Unsubscribe headers. Raises
+    ValueError for an address or Message-ID that cannot be written into a header.
+    """
+    text_part, html_part = _prepare(text, html)
+    # "=_" can never occur in quoted-printable output (a "=" there is always "=XX" or a soft
+    # break at the end of a line), so the boundary cannot collide with the content.
+    boundary = "=_" + secrets.token_hex(12)
+    delimiter = b"--" + boundary.encode("ascii")
+    head = _headers(subject, personal, sender, boundary).encode("utf-8")
+    values = _values(personal)
+    escaped = {k: html_lib.escape(v, quote=True) for k, v in values.items()}
+    return b"".join(
+        (
+            head,
+            b"\r\n",
+            delimiter,
+            b"\r\n",
+            _TEXT_HEADER,
+            _fill(text_part, values),
+            delimiter,
+            b"\r\n",
+            _HTML_HEADER,
+            _fill(html_part, escaped),
+            delimiter,
+            b"--\r\n",
+        )
+    )

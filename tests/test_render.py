@@ -1,0 +1,461 @@
+"""Rendered digests and confirmation mails, checked as a reader's tools would see them."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest.compose.render import DigestRenderer, date_line, plain_summary
+from digest.compose.select import Candidate, Limits, Profile, Selection, normalize_topics, select
+from digest.compose.templates import TemplateProblem, shipped_templates_dir
+from digest.mail.message import (
+    EMAIL,
+    NAME,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_URL,
+    Personal,
+    Sender,
+    assemble,
+    new_message_id,
+)
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+DAY = date(2026, 11, 29)
+ARCHIVE = "https://news.example.com/archive/7"
+UNSUB = "https://news.example.com/unsubscribe/tok_UNSUB-123"
+PREFS = "https://news.example.com/preferences/tok_PREFS-456"
+TITLES = [
+    "PM Kishida: Japan & NATO to Release Security Document",
+    "Central Bank Holds Rates Steady as Inflation Cools",
+    "City Council Approves New Bike Lanes Downtown",
+    "Researchers Map the Deep Ocean Floor in Record Detail",
+    "Championship Final Goes to Extra Time in Thriller",
+    "New Exhibition Brings Renaissance Drawings to the Capital",
+    "Heavy Snow Expected Across the North This Weekend",
+]
+SUMMARY = (
+    "Japanese Prime Minister Fumio Kishida announced on Tuesday that Japan and NATO will "
+    "issue a new security cooperation document during the trans-Atlantic alliance’s summit "
+    "taking place in Lithuania."
+)
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+
+
+def make_posts(count: int = len(TITLES)) -> list[Candidate]:
+    return [
+        Candidate(
+            id=i + 1,
+            title=TITLES[i % len(TITLES)],
+            link=f"https://news.example.com/2026/11/story-{i + 1}",
+            summary=SUMMARY,
+            topics=normalize_topics(["World"]),
+            published_at=NOW - timedelta(hours=i + 1),
+            first_seen_at=NOW - timedelta(hours=i + 1),
+            featured=i < 2,
+            image_url="https://news.example.com/img/{i}.jpg" if i < 2 else None,
+            image_alt="",
+            author="Staff reporter" if i % 2 else "",
+        )
+        for i in range(count)
+    ]
+
+
+def make_selection(posts: list[Candidate] | None = None) -> Selection:
+    return select(make_posts() if posts is None else posts, Profile("daily"), NOW, Limits())
+
+
+@pytest.fixture
+def renderer(make_settings) -> DigestRenderer:  # type: ignore[no-untyped-def]
+    return DigestRenderer(make_settings(site_name="The Daily Brief"))
+
+
+@pytest.fixture
+def sender(make_settings) -> Sender:  # type: ignore[no-untyped-def]
+    settings = make_settings(DIGEST_FROM="The Daily Brief <news@example.com>")
+    return Sender.from_settings(settings)
+
+
+class Balance(HTMLParser):
+    """Checks that every element opened is closed, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.images: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.metas: list[dict[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs))
+        if tag == "a":
+            self.links.append(dict(attrs).get("href") or "")
+        if tag == "meta":
+            self.metas.append(dict(attrs))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:]}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse_html(html: str) -> Balance:
+    checker = Balance()
+    checker.feed(html)
+    checker.close()
+    assert not checker.errors, checker.errors[:5]
+    assert not checker.stack, checker.stack
+    return checker
+
+
+def personal(html_or_text: str) -> str:
+    return (
+        html_or_text.replace(EMAIL, "ann@example.org")
+        .replace(NAME, "Ann")
+        .replace(UNSUBSCRIBE_URL, UNSUB)
+        .replace(PREFERENCES_URL, PREFS)
+    )
+
+
+def test_date_line_reads_like_the_site() -> None:
+    assert date_line(date(2026, 11, 29)) == "Sunday, November 29, 2026"
+    assert date_line(date(2024, 5, 5)) == "Sunday, May 5, 2024"
+
+
+def test_summaries_become_one_short_paragraph() -> None:
+    assert plain_summary("<p>Hello &amp; <b>welcome</b></p>\n\n") == "Hello & welcome"
+    long = plain_summary("word " * 200, limit=50)
+    assert len(long) <= 51 and long.endswith("…")
+
+
+def test_body_has_both_sections_in_both_parts(renderer: DigestRenderer) -> None:
+    sel = make_selection()
+    body = renderer.render_body(sel, cadence="daily", local_date=DAY, archive_url=ARCHIVE)
+    assert body.post_ids == sel.post_ids
+    assert body.subject.startswith(TITLES[0]) and "The Daily Brief" in body.subject
+    html = parse_html(body.html)
+    html_text = " ".join(" ".join(html.text).split())
+    for part in (body.text, html_text):
+        assert "The Daily Brief" in part
+        assert "Sunday, November 29, 2026" in part
+        assert part.index(TITLES[0]) < part.index(TITLES[2])  # Don't Miss before Latest
+        assert "You subscribed to the daily digest of The Daily Brief" in part
+    assert "Don't Miss" in html_text and "Latest Posts" in html_text
+    assert "DON'T MISS" in body.text and "LATEST POSTS" in body.text
+    # Same posts, same order, in both parts.
+    text_links = re.findall(r"https://news\.example\.com/2026/11/story-\d+", body.text)
+    html_links = [u for u in dict.fromkeys(html.links) if "/story-" in u]
+    assert list(dict.fromkeys(text_links)) == html_links
+    assert len(html_links) == len(sel.post_ids)
+
+
+def test_footer_links_are_placeholders_and_the_web_version(renderer: DigestRenderer) -> None:
+    body = renderer.render_body(make_selection(), cadence="weekly", local_date=DAY,
+                                archive_url=ARCHIVE)  # fmt: skip
+    links = parse_html(body.html).links
+    assert UNSUBSCRIBE_URL in links and PREFERENCES_URL in links and ARCHIVE in links
+    assert UNSUBSCRIBE_URL in body.text and PREFERENCES_URL in body.text and EMAIL in body.text
+    assert "weekly digest" in body.text
+
+
+def test_html_works_in_mail_clients(renderer: DigestRenderer) -> None:
+    body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
+    html = parse_html(body.html)
+    metas = {m.get("name"): m.get("content") for m in html.metas}
+    assert metas["color-scheme"] == "light dark"
+    assert "width=device-width" in (metas["viewport"] or "")
+    assert 'width="600"' in body.html
+    assert "prefers-color-scheme: dark" in body.html  # the @media rules survive inlining
+    assert 'class="preheader"' in body.html
+    assert html.images, "featured posts show their picture"
+    for img in html.images:
+        assert img.get("width") and img.get("height") and img.get("alt")
+    # CSS is inlined: the table cells carry their own style attributes.
+    assert re.search(r'<td class="post[^"]*" style="[^"]*padding', body.html)
+
+
+def test_text_part_is_wrapped_at_78_columns(renderer: DigestRenderer) -> None:
+    posts = make_posts()
+    long = Candidate(**{**posts[3].__dict__, "id": 99, "title": "A very long headline " * 8})
+    body = renderer.render_body(make_selection([*posts, long]), cadence="daily", local_date=DAY)
+    for line in body.text.splitlines():
+        assert len(line) <= 78 or line.strip().startswith(("http", "%%")), line
+
+
+def test_user_text_is_escaped_in_html(renderer: DigestRenderer) -> None:
+    evil = Candidate(**{**make_posts()[3].__dict__, "title": '<script>alert("x")</script> & co'})
+    body = renderer.render_body(make_selection([evil]), cadence="daily", local_date=DAY)
+    assert "<script>" not in body.html
+    assert "&lt;script&gt;" in body.html
+    parse_html(body.html)
+
+
+def test_same_selection_shares_one_body(renderer: DigestRenderer) -> None:
+    first = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
+    again = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
+    assert again is first
+    other_day = renderer.render_body(
+        make_selection(), cadence="daily", local_date=DAY.replace(day=30)
+    )
+    other_cadence = renderer.render_body(make_selection(), cadence="weekly", local_date=DAY)
+    fewer = renderer.render_body(make_selection(make_posts(3)), cadence="daily", local_date=DAY)
+    keys = {first.key, other_day.key, other_cadence.key, fewer.key}
+    assert len(keys) == 4
+    assert "Monday, November 30, 2026" in other_day.html
+
+
+def test_operator_templates_override_file_by_file(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "mytemplates"
+    folder.mkdir()
+    (folder / "digest_subject.txt").write_text("Morning news: {{ count }} stories\n")
+    plain = DigestRenderer(make_settings())
+    custom = DigestRenderer(make_settings(templates_dir=folder))
+    body = custom.render_body(make_selection(), cadence="daily", local_date=DAY)
+    assert body.subject == f"Morning news: {len(make_selection().post_ids)} stories"
+    assert "Latest Posts" in body.html  # the HTML still comes from the shipped set
+    assert custom.version != plain.version
+    default = plain.render_body(make_selection(), cadence="daily", local_date=DAY)
+    assert default.key != body.key
+
+
+def test_broken_override_stops_the_renderer_with_one_line(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "digest.html").write_text("<p>{% for post in latest %}</p>\n")
+    with pytest.raises(TemplateProblem) as caught:
+        DigestRenderer(make_settings(templates_dir=folder))
+    assert "digest.html" in str(caught.value) and "\n" not in str(caught.value)
+    assert caught.value.exit_code == 78
+
+
+def test_override_with_an_unknown_variable_fails_clearly(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "typo"
+    folder.mkdir()
+    (folder / "digest_subject.txt").write_text("{{ site_nmae }}\n")
+    renderer = DigestRenderer(make_settings(templates_dir=folder))
+    with pytest.raises(TemplateProblem, match="site_nmae"):
+        renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
+
+
+def test_feed_text_cannot_smuggle_a_placeholder(renderer: DigestRenderer) -> None:
+    sneaky = Candidate(
+        **{
+            **make_posts()[3].__dict__,
+            "title": "Win %%UNSUBSCRIBE_URL%% now",
+            "summary": "%%EMAIL%%",
+        }
+    )
+    body = renderer.render_body(make_selection([sneaky]), cadence="daily", local_date=DAY)
+    assert "Win %%UNSUBSCRIBE_URL%%" not in body.text + body.html
+    assert body.text.count(EMAIL) == 1  # only the footer's
+
+
+def test_empty_selection_still_renders(renderer: DigestRenderer) -> None:
+    body = renderer.render_body(make_selection([]), cadence="daily", local_date=DAY)
+    assert body.subject == "The Daily Brief: your daily digest"
+    parse_html(body.html)
+
+
+def test_shipped_templates_are_found() -> None:
+    folder = shipped_templates_dir()
+    for name in ("digest_subject.txt", "digest.txt", "digest.html", "confirm_subject.txt",
+                 "confirm.txt", "confirm.html"):  # fmt: skip
+        assert (folder / name).is_file()
+
+
+def test_web_version_has_no_personal_links(renderer: DigestRenderer) -> None:
+    page = renderer.render_web_version(make_selection(), cadence="daily", local_date=DAY)
+    parse_html(page)
+    assert "%%" not in page
+    assert "Unsubscribe" not in page and "Preferences" not in page
+    assert TITLES[0].replace("&", "&amp;") in page
+
+
+def test_confirmation_mail(renderer: DigestRenderer) -> None:
+    url = "https://news.example.com/confirm/tok_abc"
+    mail = renderer.render_confirm(name="Zoë <b>", confirm_url=url)
+    assert mail.subject == "Please confirm your subscription to The Daily Brief"
+    for part in (mail.text, mail.html):
+        assert url in part and "7 days" in part and "ignore" in part
+    assert "Hello Zoë <b>," in mail.text
+    assert "Zoë &lt;b&gt;" in mail.html
+    assert "%%" not in mail.text + mail.html
+    assert url in parse_html(mail.html).links
+
+
+def _message(renderer: DigestRenderer, sender: Sender, **personal_kw: object) -> bytes:
+    body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY,
+                                archive_url=ARCHIVE)  # fmt: skip
+    values: dict[str, object] = {
+        "to_email": "ann@example.org",
+        "to_name": "Ann Smith",
+        "message_id": new_message_id("example.com"),
+        "date": datetime.now(UTC),
+        "unsubscribe_url": UNSUB,
+        "preferences_url": PREFS,
+    }
+    values.update(personal_kw)
+    return assemble(body.subject, body.text, body.html, Personal(**values), sender)  # type: ignore[arg-type]
+
+
+def test_whole_message_parses_back(renderer: DigestRenderer, sender: Sender) -> None:
+    raw = _message(renderer, sender)
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    for part in msg.walk():
+        assert not part.defects
+    assert msg["List-Unsubscribe"] == f"<{UNSUB}>"
+    text_part, html_part = msg.iter_parts()
+    text = text_part.get_content().replace("\r\n", "\n")
+    html = html_part.get_content()
+    assert f"Unsubscribe: {UNSUB}" in text and "as ann@example.org." in text
+    links = parse_html(html).links
+    assert UNSUB in links and PREFS in links
+    for title in TITLES:
+        assert title in text
+        assert title.replace("&", "&amp;") in html
+
+
+def _spam_score(raw: bytes, home: Path) -> tuple[float, str]:
+    binary = shutil.which("spamassassin")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("spamassassin is not installed and CI=true: apt-get install spamassassin")
+        pytest.skip("spamassassin not installed")
+    env = {**os.environ, "HOME": str(home)}  # its user_prefs go to a scratch folder
+    # -L: local tests only (no DNS blocklists, no network), -t: report on the message.
+    out = subprocess.run([binary, "-L", "-t"], input=raw, capture_output=True, timeout=120,
+                         env=env, check=True).stdout.decode("utf-8", "replace")  # fmt: skip
+    match = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", out, re.MULTILINE)
+    assert match, out[:2000]
+    return float(match.group(1)), out[out.find("Content analysis details") :]
+
+
+def test_spamassassin_scores_a_digest_below_one(
+    renderer: DigestRenderer, sender: Sender, tmp_path: Path
+) -> None:
+    score, report = _spam_score(_message(renderer, sender), tmp_path)
+    assert score < 1.0, report
+
+
+def test_spamassassin_scores_a_confirmation_below_one(
+    renderer: DigestRenderer, sender: Sender, tmp_path: Path
+) -> None:
+    mail = renderer.render_confirm(name="Ann", confirm_url="https://news.example.com/confirm/t1")
+    who = Personal("ann@example.org", "Ann", new_message_id("example.com"), datetime.now(UTC))
+    score, report = _spam_score(assemble(mail.subject, mail.text, mail.html, who, sender), tmp_path)
+    assert score < 1.0, report
+
+
+@pytest.mark.browser
+def test_chromium_renders_the_digest(renderer: DigestRenderer, tmp_path: Path) -> None:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("chromium is not installed and CI=true: apt-get install chromium")
+        pytest.skip("chromium not installed")
+    body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
+    page = tmp_path / "digest.html"
+    page.write_text(personal(body.html), encoding="utf-8")
+    for width in (600, 375):
+        png = tmp_path / f"digest-{width}.png"
+        subprocess.run(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
+             f"--window-size={width},1200", page.as_uri()],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        data = png.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(data[16:20], "big") == width
+
+
+text_pieces = st.lists(
+    st.one_of(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        st.sampled_from(["<", ">", "&", '"', "'", "%%", "=?utf-8?b?", "\n", "  ", "x" * 100]),
+    ),
+    min_size=1,
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(titles=st.lists(text_pieces, min_size=1, max_size=6), summary=text_pieces)
+def test_any_post_text_gives_a_clean_message(
+    renderer: DigestRenderer, sender: Sender, titles: list[str], summary: str
+) -> None:
+    posts = [
+        Candidate(**{**make_posts()[3].__dict__, "id": i + 1, "title": t, "summary": summary,
+                     "link": f"https://news.example.com/p/{i + 1}"})
+        for i, t in enumerate(titles)
+    ]  # fmt: skip
+    body = renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
+    links = [u for u in dict.fromkeys(parse_html(body.html).links) if "/p/" in u]
+    text_links = list(dict.fromkeys(re.findall(r"https://news\.example\.com/p/\d+", body.text)))
+    assert links == text_links
+    assert len(links) == len(posts)
+    raw = assemble(
+        body.subject,
+        body.text,
+        body.html,
+        Personal("ann@example.org", "Ann", "<m1@example.com>", NOW, UNSUB, PREFS),
+        sender,
+    )
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert all(not part.defects for part in msg.walk())
+    assert len(list(msg.iter_parts())) == 2
+
+
+def test_each_post_is_wrapped_once_per_renderer(renderer: DigestRenderer) -> None:
+    posts = make_posts()
+    renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
+    views = dict(renderer._views)
+    renderer.render_body(make_selection(posts[2:]), cadence="weekly", local_date=DAY)
+    assert all(renderer._views[key] is view for key, view in views.items())
+
+
+def test_a_full_digest_stays_under_gmail_clipping(renderer: DigestRenderer) -> None:
+    long_summary = "A long summary sentence with plenty of words in it. " * 20
+    posts = [
+        Candidate(**{**p.__dict__, "title": p.title * 3, "summary": long_summary})
+        for p in make_posts(30)
+    ]
+    body = renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
+    assert len(body.post_ids) == 12  # 2 featured + 10 latest
+    assert len(body.html.encode()) < 102_000  # Gmail clips larger messages
+
+
+def test_an_edited_headline_gets_a_new_body(renderer: DigestRenderer) -> None:
+    posts = make_posts()
+    before = renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
+    edited = [Candidate(**{**posts[0].__dict__, "title": "Corrected headline"}), *posts[1:]]
+    after = renderer.render_body(make_selection(edited), cadence="daily", local_date=DAY)
+    assert after.key != before.key
+    assert "Corrected headline" in after.html and "Corrected headline" not in before.html
