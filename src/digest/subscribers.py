@@ -194,16 +194,8 @@ def add(
     if is_suppressed(session, address):
         raise Suppressed(f"{address} was erased or bounced; only they can subscribe again")
     now = utcnow()
-    subscriber = find(session, address)
-    if subscriber is None:
-        subscriber = Subscriber(
-            email=address,
-            timezone=default_timezone,
-            send_hour=default_send_hour,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(subscriber)
+    subscriber = find(session, address) or _new(session, address, default_timezone,
+                                                default_send_hour, now)  # fmt: skip
     if name is not None:
         subscriber.name = clean_name(name)
     if cadence is not None:
@@ -245,14 +237,7 @@ def request_subscription(
     subscriber = find(session, address)
     prior = subscriber.status if subscriber is not None else None
     if subscriber is None:
-        subscriber = Subscriber(
-            email=address,
-            timezone=default_timezone,
-            send_hour=default_send_hour,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(subscriber)
+        subscriber = _new(session, address, default_timezone, default_send_hour, now)
     if subscriber.status != SubscriberStatus.ACTIVE.value:
         if name is not None:
             subscriber.name = clean_name(name)
@@ -369,6 +354,14 @@ def cancel_pending_deliveries(session: Session, subscriber_id: int) -> int:
 
 
 # -- internals -----------------------------------------------------------------------------------
+
+
+def _new(session: Session, address: str, timezone: str, hour: int, now: datetime) -> Subscriber:
+    subscriber = Subscriber(
+        email=address, timezone=timezone, send_hour=hour, created_at=now, updated_at=now
+    )
+    session.add(subscriber)
+    return subscriber
 
 
 def _record_consent(subscriber: Subscriber, consent: Consent) -> None:
