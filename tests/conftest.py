@@ -24,6 +24,9 @@ import digest.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from digest.config import Settings, load_settings
 from digest.db import Database
 
+# Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
+from tests.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
+
 PG_URL = os.environ.get(
     "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -138,4 +141,3 @@ def settings(make_settings, db: Database) -> Settings:  # type: ignore[no-untype
 def runner() -> CliRunner:
     """Click's runner, with stderr kept apart from stdout."""
     return CliRunner()
-

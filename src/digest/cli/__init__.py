@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "subscribers": "digest.cli.subscribers:subscribers",
     "posts": "digest.cli.posts:posts",
     "feeds": "digest.cli.feeds:feeds",
+    "worker": "digest.cli.worker:worker",
+    "status": "digest.cli.status:status",
 }
 
 

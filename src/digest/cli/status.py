@@ -1,0 +1,43 @@
+"""``digest status``: editions, outbox counts by state, and the last errors."""
+
+from __future__ import annotations
+
+import click
+
+from digest.cli.context import AppContext, echo_json, pass_app
+from digest.delivery.stats import outbox_status
+
+
+@click.command()
+@click.option(
+    "--editions",
+    type=click.IntRange(0, 100),
+    default=5,
+    show_default=True,
+    help="how many of the latest editions",
+)
+@click.option(
+    "--errors",
+    type=click.IntRange(0, 100),
+    default=10,
+    show_default=True,
+    help="how many of the last errors",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@pass_app
+def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
+    """Show the latest editions, the outbox by state, and the last delivery errors."""
+    with app.db.transaction() as session:
+        report = outbox_status(session, editions=editions, errors=errors)
+    if as_json:
+        echo_json(report.as_dict())
+        return
+    click.echo("outbox: " + ", ".join(f"{s} {n}" for s, n in report.counts.items()))
+    click.echo("editions:" if report.editions else "editions: none yet")
+    for ed in report.editions:
+        shown = ", ".join(f"{s} {n}" for s, n in ed.counts.items() if n)
+        click.echo(f"  {ed.key}  {ed.recipients} recipients  {shown or 'no deliveries'}")
+    click.echo("last errors:" if report.errors else "last errors: none")
+    for err in report.errors:
+        when = err.updated_at.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"  {when}  {err.status:<8} {err.to_email}  {err.last_reply}")

@@ -1,0 +1,1 @@
+"""Delivery: the outbox, the transports (SMTP pool, .eml files) and the sending worker."""

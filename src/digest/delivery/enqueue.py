@@ -1,0 +1,214 @@
+"""Putting mail in the outbox: one transactional mail, or a whole edition set-wise.
+
+An edition is queued with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: no row passes
+through Python, and running it twice, or from two processes at once, adds nothing (the unique
+keys (edition, subscriber) and (subscriber, period) say "already there"). ``outbox`` re-exports
+these functions; callers may import them from either module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from digest.mail.message import new_message_id
+from digest.models import (
+    Body,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Subscriber,
+    utcnow,
+)
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+S = Subscriber.__table__  # type: ignore[attr-defined]
+QUEUED = DeliveryStatus.QUEUED.value
+ANALYZE_AFTER = 10_000  # rows added at once after which PostgreSQL re-reads the table
+
+
+def enqueue_transactional(
+    session: Session,
+    *,
+    kind: str,
+    to_email: str,
+    subscriber_id: int | None,
+    subject: str,
+    text: str,
+    html: str,
+    domain: str,
+) -> Delivery:
+    """Queue one complete transactional mail (confirmation, notice, test): one Body, one row."""
+    DeliveryKind(kind)  # a typo in a kind is a bug: fail loudly, before writing anything
+    now = utcnow()
+    body = Body(subject=subject, text=text, html=html, created_at=now)
+    session.add(body)
+    session.flush()
+    delivery = Delivery(
+        kind=kind,
+        subscriber_id=subscriber_id,
+        body_id=body.id,
+        to_email=to_email,
+        status=QUEUED,
+        next_attempt_at=now,
+        message_id=new_message_id(domain),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa.Select:
+    """The select of subscribers an enqueue covers: a WHERE clause or a select of ids."""
+    if isinstance(subscriber_filter, sa.Select):
+        return sa.select(S.c.id, S.c.email).where(S.c.id.in_(subscriber_filter))
+    return sa.select(S.c.id, S.c.email).where(subscriber_filter)
+
+
+def _message_id_sql(prefix: str, domain: str) -> sa.ColumnElement[str]:
+    # Built in SQL so a million rows never pass through Python; the same subscriber in the same
+    # edition always gets the same Message-ID, which is what lets a repeat be recognised.
+    return (
+        sa.literal("<")
+        + sa.bindparam("mid_prefix", prefix, type_=sa.String)
+        + sa.literal(".")
+        + sa.cast(S.c.id, sa.String)
+        + sa.literal("@")
+        + sa.bindparam("mid_domain", domain, type_=sa.String)
+        + sa.literal(">")
+    )
+
+
+def _insert_select(
+    session: Session,
+    *,
+    status: str,
+    kind: str,
+    edition_id: int,
+    body_id: int | None,
+    period_key: str | sa.ColumnElement[str] | None,
+    send_by: datetime | None,
+    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
+    message_id_prefix: str,
+    domain: str,
+    reply: str | None,
+) -> int:
+    now = utcnow()
+    base = _subscriber_ids(subscriber_filter).subquery()
+    period = (
+        period_key
+        if isinstance(period_key, sa.ColumnElement)
+        else sa.bindparam("p_period_key", period_key, type_=sa.String)
+    )
+    sub = sa.select(
+        sa.literal(kind).label("kind"),
+        sa.bindparam("p_edition_id", edition_id, type_=sa.Integer).label("edition_id"),
+        base.c.id.label("subscriber_id"),
+        sa.bindparam("p_body_id", body_id, type_=sa.Integer).label("body_id"),
+        period.label("period_key"),
+        base.c.email.label("to_email"),
+        sa.literal(status).label("status"),
+        sa.literal(0).label("attempts"),
+        sa.bindparam("now1", now, type_=D.c.next_attempt_at.type).label("next_attempt_at"),
+        sa.bindparam("p_send_by", send_by, type_=D.c.send_by.type).label("send_by"),
+        sa.bindparam("p_reply", reply, type_=sa.String).label("last_reply"),
+        _message_id_sql(message_id_prefix, domain).label("message_id"),
+        sa.bindparam("now2", now, type_=D.c.created_at.type).label("created_at"),
+        sa.bindparam("now3", now, type_=D.c.updated_at.type).label("updated_at"),
+    ).select_from(base.join(S, S.c.id == base.c.id))
+    columns = [
+        "kind",
+        "edition_id",
+        "subscriber_id",
+        "body_id",
+        "period_key",
+        "to_email",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "send_by",
+        "last_reply",
+        "message_id",
+        "created_at",
+        "updated_at",
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    # Either unique key (edition, subscriber) or (subscriber, period) means "already there":
+    # making an edition twice, or from two processes at once, adds nothing.
+    stmt = insert(D).from_select(columns, sub).on_conflict_do_nothing()
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg reports no rowcount for this INSERT ... SELECT through SQLAlchemy; count
+        # the inserted rows inside the server instead of shipping their ids back.
+        added = stmt.returning(D.c.id).cte("added")
+        n = int(session.execute(sa.select(sa.func.count()).select_from(added)).scalar_one())
+        if n >= ANALYZE_AFTER:
+            # Fresh statistics now, not whenever autovacuum comes by: with stale ones the
+            # planner sorts every queued row on each claim instead of reading the index.
+            session.execute(sa.text("ANALYZE deliveries"))
+        return n
+    return int(session.connection().execute(stmt).rowcount or 0)
+
+
+def enqueue_digests(
+    session: Session,
+    *,
+    edition_id: int,
+    body_id: int,
+    period_key: str | sa.ColumnElement[str],
+    send_by: datetime | None,
+    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
+    message_id_prefix: str,
+    domain: str,
+) -> int:
+    """Queue the edition's body for every subscriber the filter selects; returns rows added.
+
+    One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: idempotent, safe to run from two
+    processes at once. ``subscriber_filter`` is a WHERE clause over ``Subscriber`` or a select
+    of subscriber ids; ``period_key`` a string or a SQL expression over ``subscribers``.
+    """
+    return _insert_select(
+        session,
+        status=QUEUED,
+        kind=DeliveryKind.DIGEST.value,
+        edition_id=edition_id,
+        body_id=body_id,
+        period_key=period_key,
+        send_by=send_by,
+        subscriber_filter=subscriber_filter,
+        message_id_prefix=message_id_prefix,
+        domain=domain,
+        reply=None,
+    )
+
+
+def record_skips(
+    session: Session,
+    *,
+    edition_id: int,
+    period_key: str | sa.ColumnElement[str],
+    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
+    message_id_prefix: str,
+    domain: str,
+    reason: str = "nothing new this period",
+) -> int:
+    """Record ``skipped`` rows for subscribers who get nothing this period (takes the key)."""
+    return _insert_select(
+        session,
+        status=DeliveryStatus.SKIPPED.value,
+        kind=DeliveryKind.DIGEST.value,
+        edition_id=edition_id,
+        body_id=None,
+        period_key=period_key,
+        send_by=None,
+        subscriber_filter=subscriber_filter,
+        message_id_prefix=message_id_prefix,
+        domain=domain,
+        reply=reason,
+    )

@@ -1,0 +1,388 @@
+"""The sending loop: claim a batch, build each message, send them over the pool, record outcomes.
+
+The loop depends on two small protocols, a ``Store`` (claim, record, give back, bodies;
+``store.py``) and a ``Transport`` (send one message; ``transport.py``), so it never sees SQL or
+SMTP. ``SqlStore`` is the outbox behind the first; ``transport_from_settings`` picks the second.
+
+While batch k is being sent, batch k+1 is claimed and batch k-1's outcomes are written, so the
+database never stalls the connections. A row is marked sent only after the server accepted it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import parseaddr
+from typing import Any, TypeVar
+
+from digest import links
+from digest.config import Settings
+from digest.db import Database
+from digest.delivery.outbox import BodyContent, Claimed, Outcome
+from digest.delivery.retry import Stage, Verdict, next_attempt
+from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
+from digest.delivery.throttle import Breaker, RateLimiter
+from digest.delivery.transport import Result, Transport, transport_from_settings
+from digest.errors import DigestError, StoreUnavailable
+from digest.mail.message import Personal, Sender, assemble
+from digest.models import DeliveryKind, DeliveryStatus, utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BATCH_SIZE = 500
+POLL_SECONDS = 1.0
+FLUSH_EVERY = 50  # outcomes written at a time while a batch is on the wire
+SHUTDOWN_GRACE = 20.0  # in-flight sends get this long after SIGTERM; the whole exit stays < 30 s
+
+
+@dataclass
+class BatchResult:
+    """What sending one batch produced: outcomes (the first ``recorded`` already written)
+    and the ids that were not tried."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    recorded: int = 0
+    untried: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """What a worker did: outcomes by status, batches, and messages given back."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    given_back: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for logs and JSON."""
+        return {
+            "counts": dict(self.counts),
+            "batches": self.batches,
+            "given_back": self.given_back,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Worker:
+    """Sends what the store hands out through the transport, honouring rate and breaker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        transport: Transport,
+        *,
+        batch_size: int = BATCH_SIZE,
+        concurrency: int | None = None,
+        breaker: Breaker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.transport = transport
+        self.batch_size = batch_size
+        self.concurrency = concurrency or settings.smtp_connections
+        self.breaker = breaker or Breaker()
+        self.rate = RateLimiter(settings.send_rate)
+        self.sender = Sender.from_settings(settings)
+        self.envelope_from = parseaddr(settings.from_)[1]
+        self.deadline = timedelta(hours=settings.retry_deadline_hours)
+        self.lease_seconds = settings.lease_seconds
+        self.tally = Tally()
+        self._bodies: OrderedDict[int, BodyContent] = OrderedDict()
+
+    # -- building ------------------------------------------------------------------------------
+
+    async def _load_bodies(self, batch: Sequence[Claimed]) -> None:
+        missing = {c.body_id for c in batch if c.body_id is not None} - self._bodies.keys()
+        if missing:
+            self._bodies.update(await self.store.bodies(sorted(missing)))
+        while len(self._bodies) > 256:  # transactional bodies are used once; keep the recent
+            self._bodies.popitem(last=False)
+
+    def build(self, item: Claimed) -> bytes:
+        """The message bytes of one delivery (ValueError when it cannot be built)."""
+        body = self._bodies.get(item.body_id) if item.body_id is not None else None
+        if body is None:
+            raise ValueError("its body is missing")
+        unsubscribe = preferences = None
+        if item.kind == DeliveryKind.DIGEST.value:
+            if item.subscriber_id is None:
+                raise ValueError("a digest without a subscriber")
+            unsubscribe = links.unsubscribe_url(self.settings, item.subscriber_id, item.to_email)
+            preferences = links.preferences_url(self.settings, item.subscriber_id, item.to_email)
+        personal = Personal(
+            to_email=item.to_email,
+            to_name=item.to_name,
+            message_id=item.message_id,
+            date=utcnow(),
+            unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
+            is_test=item.kind == DeliveryKind.TEST.value,
+        )
+        return assemble(body.subject, body.text, body.html, personal, self.sender)
+
+    def outcome(self, item: Claimed, result: Result) -> Outcome:
+        """Turn a transport result into the row's next state."""
+        verdict = result.classify()
+        reply = result.reply
+        status = DeliveryStatus.FAILED.value
+        nxt = None
+        if verdict.verdict is Verdict.SENT:
+            status = DeliveryStatus.SENT.value
+        elif verdict.verdict is Verdict.DEFER:
+            nxt = next_attempt(
+                created_at=item.created_at,
+                attempts=item.attempts + 1,
+                now=utcnow(),
+                deadline=self.deadline,
+            )
+            if nxt is None:
+                reply = f"gave up after {item.attempts + 1} attempts: {reply}"
+            else:
+                status = DeliveryStatus.DEFERRED.value
+        elif verdict.verdict is Verdict.BOUNCE:
+            status = DeliveryStatus.BOUNCED.value
+        return Outcome(
+            item.id,
+            status,
+            reply,
+            next_attempt_at=nxt,
+            hard_bounce=verdict.hard,
+            subscriber_id=item.subscriber_id,
+            to_email=item.to_email,
+        )
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _send_one(self, item: Claimed) -> Outcome:
+        try:
+            data = self.build(item)
+        except ValueError as exc:
+            return self.outcome(item, Result(None, f"cannot build the message: {exc}", Stage.LOCAL))
+        await self.rate.acquire()
+        result = await self.transport.send(self.envelope_from, item.to_email, data)
+        verdict = result.classify()
+        self.breaker.record(ok=verdict.verdict is Verdict.SENT, systemic=verdict.systemic)
+        return self.outcome(item, result)
+
+    async def send_batch(self, batch: Sequence[Claimed], stop: asyncio.Event) -> BatchResult:
+        """Send a batch over ``concurrency`` lanes, writing outcomes every ``FLUSH_EVERY``."""
+        await self._load_bodies(batch)
+        pending = iter(batch)
+        result = BatchResult()
+        flushing: asyncio.Future[None] | None = None
+
+        async def flush(upto: int) -> None:
+            try:
+                await self.store.record(result.outcomes[result.recorded : upto])
+                result.recorded = upto
+            except StoreUnavailable as exc:
+                log.warning("%s; outcomes kept for the end of the batch", exc)
+
+        async def lane() -> None:
+            nonlocal flushing
+            for item in pending:
+                # Stop taking new messages on shutdown or while the server is failing; those
+                # leases are given back untouched.
+                if stop.is_set() or (self.breaker.is_open and not self.breaker.probing):
+                    continue
+                result.outcomes.append(await self._send_one(item))
+                # Written as they come, a few dozen at a time: a crash can then repeat only
+                # those accepted since the last write, not a whole batch.
+                if (flushing is None or flushing.done()) and (
+                    len(result.outcomes) - result.recorded >= FLUSH_EVERY
+                ):
+                    flushing = asyncio.ensure_future(flush(len(result.outcomes)))
+
+        lanes = [asyncio.ensure_future(lane()) for _ in range(min(self.concurrency, len(batch)))]
+        done = asyncio.ensure_future(asyncio.gather(*lanes))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({done, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not done.done():
+            # Shutdown: what is in flight may finish within the grace period, then it is cut
+            # (a message cut after the server took it goes again later, same Message-ID).
+            await asyncio.wait({done}, timeout=SHUTDOWN_GRACE)
+            if not done.done():
+                done.cancel()
+                await asyncio.wait({done}, timeout=2)
+        stopping.cancel()
+        if done.done() and not done.cancelled() and done.exception() is not None:
+            log.error("sending failed: %r", done.exception())
+        if flushing is not None:
+            await flushing
+        # Whatever has no outcome (not tried, cut, or hit by a bug) goes back to the queue.
+        with_outcome = {o.delivery_id for o in result.outcomes}
+        result.untried = [c.id for c in batch if c.id not in with_outcome]
+        return result
+
+    async def run(self, stop: asyncio.Event, *, until_empty: bool = False) -> Tally:
+        """Send until ``stop`` is set (or, with ``until_empty``, until nothing is due)."""
+        started = time.monotonic()
+        recording: asyncio.Task[None] | None = None
+        batch: list[Claimed] = []
+        keeper = asyncio.ensure_future(self._keep_leases())
+        try:
+            while not stop.is_set():
+                if self.breaker.is_open and not self.breaker.probing:
+                    if batch:
+                        await self._give_back([c.id for c in batch])
+                        batch = []
+                    if until_empty:
+                        # A drain sends what can go now; a failing server waits for the
+                        # regular worker, which keeps probing it.
+                        log.warning("the mail server keeps failing; stopping this run")
+                        break
+                    wait = self.breaker.wait()
+                    if wait > 0:
+                        log.warning("breaker open: pausing %.0fs before a probe", wait)
+                        await _sleep_or_stop(stop, wait)
+                        continue
+                    self.breaker.start_probe()
+                    batch = await self._claim(1, until_empty)
+                elif not batch:
+                    batch = await self._claim(self.batch_size, until_empty)
+                if not batch:
+                    if until_empty:
+                        break
+                    await _sleep_or_stop(stop, POLL_SECONDS)
+                    continue
+                t0 = time.monotonic()
+                sending = asyncio.ensure_future(self.send_batch(batch, stop))
+                # Claim the next batch while this one is on the wire (not while probing).
+                prefetch = None
+                if not self.breaker.is_open and not stop.is_set():
+                    prefetch = asyncio.ensure_future(self._claim(self.batch_size, until_empty))
+                sent = await sending
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(self._finish(sent, t0))
+                batch = await prefetch if prefetch is not None else []
+            if batch:
+                await self._give_back([c.id for c in batch])
+        finally:
+            keeper.cancel()
+            if recording is not None:
+                await recording
+            self.tally.seconds += time.monotonic() - started
+        return self.tally
+
+    async def _keep_leases(self) -> None:
+        # A batch on a slow server can outlast a lease; renewing at a third of it keeps
+        # another worker from taking (and sending) what we are still sending.
+        period = max(1.0, self.lease_seconds / 3)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.store.keep_alive()
+            except DigestError as exc:
+                log.warning("could not extend leases: %s", exc)
+
+    async def _claim(self, limit: int, until_empty: bool) -> list[Claimed]:
+        try:
+            return await self.store.claim(limit)
+        except StoreUnavailable as exc:
+            if until_empty:
+                raise
+            # A long-running worker outlives a database restart: wait and claim again.
+            log.warning("%s; retrying", exc)
+            await asyncio.sleep(POLL_SECONDS * 5)
+            return []
+
+    async def _give_back(self, ids: list[int]) -> None:
+        await self.store.give_back(ids)
+        self.tally.given_back += len(ids)
+
+    async def _finish(self, sent: BatchResult, t0: float) -> None:
+        outcomes, untried = sent.outcomes, sent.untried
+        for wait in (1, 2, 4, 8, 0):
+            # Outcomes not written mean mail sent again once the leases run out: insist.
+            try:
+                await self.store.record(outcomes[sent.recorded :])
+                break
+            except StoreUnavailable as exc:
+                if not wait:
+                    raise
+                log.warning("%s; writing outcomes again in %ds", exc, wait)
+                await asyncio.sleep(wait)
+        if untried:
+            await self._give_back(untried)
+        counts = Counter(o.status for o in outcomes)
+        self.tally.counts.update(counts)
+        self.tally.batches += 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing sent"
+        extra = f", {len(untried)} given back" if untried else ""
+        log.info(
+            "batch of %d: %s%s in %.2fs",
+            len(outcomes) + len(untried),
+            summary,
+            extra,
+            time.monotonic() - t0,
+        )
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def run_worker(
+    settings: Settings,
+    db: Database,
+    stop: asyncio.Event,
+    *,
+    until_empty: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> Tally:
+    """Run one delivery worker until ``stop`` is set; unsent leases are given back on exit."""
+    owner = worker_id()
+    reclaimed = await asyncio.to_thread(reclaim_dead_local_leases, db)
+    if reclaimed:
+        log.info("took back %d leases of stopped workers on this host", reclaimed)
+    store = SqlStore(db, owner=owner, lease=timedelta(seconds=settings.lease_seconds))
+    transport = transport_from_settings(settings)
+    worker = Worker(settings, store, transport, batch_size=batch_size)
+    try:
+        return await worker.run(stop, until_empty=until_empty)
+    finally:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(transport.close(), timeout=5)
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    """What a run until the queue is empty did."""
+
+    sent: int
+    deferred: int
+    bounced: int
+    failed: int
+    seconds: float
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop when it is installed (it comes with uvicorn[standard]).
+
+    uvloop roughly halves the event loop's cost per SMTP round trip, which is most of the
+    worker's own time; the plain asyncio loop works the same, only slower.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def drain(settings: Settings, db: Database) -> DrainReport:
+    """Send everything due now, then return (``digest send`` and tests use this)."""
+    tally = run_async(run_worker(settings, db, asyncio.Event(), until_empty=True))
+    c = tally.counts
+    return DrainReport(c["sent"], c["deferred"], c["bounced"], c["failed"], tally.seconds)
