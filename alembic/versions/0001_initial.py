@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 09:04:42.824666
+Create Date: 2026-11-29 09:49:53.937241
 """
 
 from __future__ import annotations
@@ -112,6 +112,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_subscribers_email"), ["email"], unique=True)
+        batch_op.create_index(
+            "ix_subscribers_slot", ["cadence", "timezone", "send_hour"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_subscribers_status"), ["status"], unique=False)
 
     op.create_table(
@@ -198,6 +201,7 @@ def downgrade() -> None:
     op.drop_table("suppressions")
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subscribers_status"))
+        batch_op.drop_index("ix_subscribers_slot")
         batch_op.drop_index(batch_op.f("ix_subscribers_email"))
 
     op.drop_table("subscribers")

@@ -100,6 +100,8 @@ class Subscriber(SQLModel, table=True):
     """A person on the list, keyed by their normalised address."""
 
     __tablename__ = "subscribers"
+    # Editions pick their recipients slot by slot (cadence, zone, local hour).
+    __table_args__ = (sa.Index("ix_subscribers_slot", "cadence", "timezone", "send_hour"),)
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)

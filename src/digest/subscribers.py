@@ -194,8 +194,9 @@ def add(
     if is_suppressed(session, address):
         raise Suppressed(f"{address} was erased or bounced; only they can subscribe again")
     now = utcnow()
-    subscriber = find(session, address) or _new(session, address, default_timezone,
-                                                default_send_hour, now)  # fmt: skip
+    subscriber = find(session, address) or _new(
+        session, address, default_timezone, default_send_hour, now
+    )
     if name is not None:
         subscriber.name = clean_name(name)
     if cadence is not None:

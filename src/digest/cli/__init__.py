@@ -24,6 +24,9 @@ COMMANDS: dict[str, str] = {
     "feeds": "digest.cli.feeds:feeds",
     "worker": "digest.cli.worker:worker",
     "status": "digest.cli.status:status",
+    "send": "digest.cli.send:send",
+    "preview": "digest.cli.preview:preview",
+    "demo": "digest.cli.demo:demo",
 }
 
 
