@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     max_latest: int = Field(10, ge=0, le=100, description="posts under Latest Posts")
     min_new_posts: int = Field(1, ge=1, description="fewest new posts for a digest to go out")
     poll_minutes: int = Field(15, ge=1, description="minutes between feed polls")
+    schedule_seconds: int = Field(
+        60, ge=1, le=3600, description="seconds between the scheduler's checks for due digests"
+    )
     feed_timeout: float = Field(20.0, gt=0, description="seconds allowed for one feed fetch")
     feed_max_bytes: int = Field(10_000_000, ge=1024, description="largest feed accepted")
     allow_private_feeds: bool = Field(

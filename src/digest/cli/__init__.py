@@ -20,10 +20,11 @@ from digest.errors import DigestError, StoreUnavailable
 COMMANDS: dict[str, str] = {
     "db": "digest.cli.db:db",
     "subscribers": "digest.cli.subscribers:subscribers",
-    "posts": "digest.cli.posts:posts",
-    "feeds": "digest.cli.feeds:feeds",
     "worker": "digest.cli.worker:worker",
     "status": "digest.cli.status:status",
+    "posts": "digest.cli.posts:posts",
+    "feeds": "digest.cli.feeds:feeds",
+    "serve": "digest.cli.serve:serve",
     "send": "digest.cli.send:send",
     "preview": "digest.cli.preview:preview",
     "demo": "digest.cli.demo:demo",

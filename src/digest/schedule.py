@@ -1,0 +1,231 @@
+"""The scheduler of ``digest serve``: due digests at each subscriber's local hour, feed polls,
+and taking back the leases of dead workers, as APScheduler 3.x jobs on the service's loop.
+
+One job checks every ``DIGEST_SCHEDULE_SECONDS`` (60 s by default) which subscribers are due
+(``editions.run_due``), instead of one cron job per timezone and hour: the local-hour and
+daylight-saving logic lives in ``periods``, where it is a pure function that tests can step
+through, and a subscriber who changes their hour or zone needs no job rescheduled. A minute is
+fine-grained enough for the zones whose offsets are not whole hours (India +5:30, Nepal +5:45),
+and a check that finds nobody due is one indexed query.
+
+At most one digest per subscriber per period does not depend on this module: the store makes
+``(subscriber_id, period_key)`` unique, so two schedulers (two ``digest serve`` processes by
+mistake, APScheduler issue #160), a restart, a clock jump or ``digest send`` at the same moment
+add nothing twice. Deferred deliveries need no job here: the delivery worker claims due
+deferred rows itself (``outbox.claim``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest import editions
+from digest.compose.render import DigestRenderer
+from digest.config import Settings
+from digest.db import Database
+from digest.delivery import outbox
+from digest.errors import DigestError
+from digest.models import utcnow
+from digest.posts.poll import poll_all
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+DIGEST_JOB = "digests"
+POLL_JOB = "feeds"
+LEASE_JOB = "leases"
+LEASE_CHECK_SECONDS = 60
+STOP_GRACE = 20.0  # a job still running at shutdown gets this long; serve exits within 30 s
+
+# coalesce: after the loop was blocked or the machine suspended, the backlog of missed ticks
+#   runs once, not N times in a row.
+# max_instances=1: a tick that outlasts the interval (a large edition) is not joined by a second
+#   one competing for the same rows; APScheduler skips the overlapping tick with a warning.
+# misfire_grace_time=None: a late tick still runs, however late; whether a digest is still due
+#   is decided by the tick itself from the clock (``periods.is_due``, the send-by deadline), not
+#   by the scheduler.
+# None of these is what keeps a digest from going twice: the store's unique key does that.
+JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+
+
+def run_digests(
+    db: Database, settings: Settings, now: datetime, *, renderer: DigestRenderer | None = None
+) -> list[editions.EditionReport]:
+    """The digest job's work at ``now``: every edition due, each logged in one line.
+
+    The scheduler keeps one renderer for its life: most ticks find nobody due, and compiling
+    the templates each time would be most of their cost.
+    """
+    reports = editions.run_due(db, settings, now, renderer=renderer)
+    for report in reports:
+        log.info(
+            "edition made",
+            extra={
+                "edition": report.key,
+                "cadence": report.cadence,
+                "recipients": report.recipients,
+                "skipped": report.skipped,
+                "bodies": report.bodies,
+            },
+        )
+    return reports
+
+
+def take_back_leases(db: Database, now: datetime) -> int:
+    """Return deliveries leased by workers that died (lease run out) to the queue."""
+    with db.transaction() as session:
+        n = outbox.requeue_expired_leases(session, now)
+    if n:
+        log.info("expired leases taken back", extra={"deliveries": n})
+    return n
+
+
+async def poll_feeds(db: Database, settings: Settings) -> tuple[int, int]:
+    """Poll every feed once; returns (ok, failed). One bad feed never stops the others."""
+    results = await poll_all(db, settings)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        log.warning("feed poll failed", extra={"feed": r.url, "error": r.error})
+    if results:
+        log.info(
+            "feeds polled",
+            extra={
+                "feeds": len(results),
+                "failed": len(failed),
+                "new_posts": sum(r.inserted for r in results),
+            },
+        )
+    return len(results) - len(failed), len(failed)
+
+
+class Scheduler:
+    """The service's jobs on an ``AsyncIOScheduler``; ``clock`` is what the jobs take as now.
+
+    Start it inside the running event loop; ``stop()`` lets a job in progress finish (the
+    store work runs in a thread and must not be cut in the middle of a transaction).
+    """
+
+    def __init__(
+        self, settings: Settings, db: Database, *, clock: Clock = utcnow, poll: bool = True
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.poll = poll
+        self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+        self.ticks = 0  # digest checks done: what tests wait on instead of sleeping
+        self._renderer: DigestRenderer | None = None
+        self._running: set[asyncio.Future[Any]] = set()
+
+    def start(self) -> None:
+        """Add the jobs and start ticking; the first digest check runs at once, so a restart
+        catches up with whoever became due while the service was down."""
+        start = datetime.now(UTC)
+        self.scheduler.add_job(
+            self.digests_job,
+            IntervalTrigger(seconds=self.settings.schedule_seconds, timezone=UTC),
+            id=DIGEST_JOB,
+            name="due digests",
+            next_run_time=start,
+        )
+        self.scheduler.add_job(
+            self.leases_job,
+            IntervalTrigger(seconds=LEASE_CHECK_SECONDS, timezone=UTC),
+            id=LEASE_JOB,
+            name="expired leases",
+            next_run_time=start + timedelta(seconds=LEASE_CHECK_SECONDS),
+        )
+        if self.poll:
+            self.scheduler.add_job(
+                self.poll_job,
+                IntervalTrigger(minutes=self.settings.poll_minutes, timezone=UTC),
+                id=POLL_JOB,
+                name="feed polls",
+                next_run_time=start,
+            )
+        self.scheduler.start()
+        log.info(
+            "scheduler started",
+            extra={
+                "tick_seconds": self.settings.schedule_seconds,
+                "poll_minutes": self.settings.poll_minutes if self.poll else None,
+            },
+        )
+
+    async def stop(self, timeout: float = STOP_GRACE) -> None:
+        """Stop ticking, then wait (up to ``timeout``) for the jobs in progress."""
+        if self.scheduler.running:
+            self.scheduler.pause()
+        if self._running:
+            _done, pending = await asyncio.wait(set(self._running), timeout=timeout)
+            if pending:
+                log.warning("jobs still running at shutdown", extra={"jobs": len(pending)})
+        if self.scheduler.running:
+            # wait=False: the asyncio executor cannot wait; we waited for our own work above.
+            self.scheduler.shutdown(wait=False)
+            # AsyncIOScheduler shuts down in a loop callback; let it run before returning.
+            await asyncio.sleep(0)
+        log.info("scheduler stopped")
+
+    # -- the jobs ----------------------------------------------------------------------------
+
+    async def digests_job(self) -> list[editions.EditionReport]:
+        """Make every edition due now (in a thread: the store is synchronous)."""
+        now = self.clock()
+        work = asyncio.to_thread(self._digests, now)
+        result = await self._guarded(DIGEST_JOB, work)
+        self.ticks += 1
+        return result or []
+
+    def _digests(self, now: datetime) -> list[editions.EditionReport]:
+        if self._renderer is None:
+            self._renderer = DigestRenderer(self.settings)
+        return run_digests(self.db, self.settings, now, renderer=self._renderer)
+
+    async def leases_job(self) -> int:
+        """Take back the leases that ran out."""
+        now = self.clock()
+        return (
+            await self._guarded(LEASE_JOB, asyncio.to_thread(take_back_leases, self.db, now)) or 0
+        )
+
+    async def poll_job(self) -> tuple[int, int]:
+        """Poll the feeds."""
+        return await self._guarded(POLL_JOB, poll_feeds(self.db, self.settings)) or (0, 0)
+
+    async def _guarded(self, name: str, work: Awaitable[T]) -> T | None:
+        """Run one job's work to the end and log its failure in one line instead of raising.
+
+        The work is shielded: shutting the scheduler down cancels the job's coroutine, but a
+        transaction already running in its thread finishes, and ``stop()`` waits for it.
+        """
+        task = asyncio.ensure_future(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Shutdown cancelled the job's coroutine; its work goes on and stop() waits for it.
+            return None
+        except (DigestError, SQLAlchemyError) as exc:
+            # The store was down or busy: the next tick tries again; nothing was half-written
+            # because each run is one transaction per edition.
+            log.warning("job failed", extra={"job": name, "error": _one_line(exc)})
+        except Exception:
+            log.exception("job failed unexpectedly", extra={"job": name})
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -1,0 +1,1 @@
+"""The public web app: subscribe, confirm, unsubscribe, preferences, archive, health."""

@@ -1,0 +1,220 @@
+"""The admin API under ``/api/``: subscribers, stats, and making an edition now.
+
+Off (every path answers 404) while ``DIGEST_ADMIN_TOKEN`` is unset; with it set, each request
+needs ``Authorization: Bearer <token>`` (401 otherwise). Answers are JSON, errors included,
+whatever the client's Accept header, and described in ``/openapi.json`` by the models below.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from digest import editions, subscribers
+from digest.delivery.stats import outbox_counts
+from digest.errors import DigestError
+from digest.models import Cadence, Edition, Feed, Subscriber, SubscriberStatus, utcnow
+from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
+from digest.web.errors import _validation_message
+
+_bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_ADMIN_TOKEN")
+
+
+class JsonErrorsRoute(APIRoute):
+    """A route whose errors are always ``{"error": "..."}``: API clients rarely ask for JSON
+    explicitly, and an HTML error page is no use to a script."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return JSONResponse({"error": _validation_message(exc)}, status_code=422)
+            except HTTPException as exc:
+                return JSONResponse(
+                    {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+                )
+            except DigestError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
+
+        return handle
+
+
+def require_admin(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Let the request through only with the admin token; without a token set, there is no API."""
+    if not settings.admin_token:
+        raise HTTPException(404, "There is no page at this address.")
+    given = credentials.credentials if credentials is not None else ""
+    # compare_digest: the time taken must not tell how much of a guess was right.
+    if not given or not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+        raise HTTPException(
+            401,
+            "a valid admin token is required: Authorization: Bearer <DIGEST_ADMIN_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+router = APIRouter(
+    prefix="/api",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    route_class=JsonErrorsRoute,
+    responses={401: {"description": "missing or wrong admin token"}},
+)
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+class SubscriberOut(BaseModel):
+    """One subscriber as the admin API shows them."""
+
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    cadence: Cadence
+    topics: list[str]
+    timezone: str
+    send_hour: int
+    created_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+    last_digest_at: datetime | None
+
+
+class SubscriberPage(BaseModel):
+    """A page of subscribers in address order, and how many match in all."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[SubscriberOut]
+
+
+class Stats(BaseModel):
+    """How the list and the outbox stand."""
+
+    subscribers: dict[str, int] = Field(description="subscribers by status")
+    deliveries: dict[str, int] = Field(description="outbox rows by state")
+    editions: int
+    feeds: int
+    feeds_failing: int
+
+
+class EditionRequest(BaseModel):
+    """Make an edition now; the running delivery worker sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cadence: Cadence = Cadence.DAILY
+    due_only: bool = Field(
+        False,
+        description="only subscribers whose local send hour has come (as the scheduler does); "
+        "false: every active subscriber of the cadence without this period's digest",
+    )
+    dry_run: bool = Field(False, description="count who would get what, write nothing")
+
+
+class EditionResult(BaseModel):
+    """What making the edition did; ``made`` is false when nobody was due."""
+
+    made: bool
+    key: str | None = None
+    cadence: Cadence
+    edition_id: int | None = None
+    recipients: int = 0
+    skipped: int = 0
+    bodies: int = 0
+    dry_run: bool = False
+
+
+# -- routes ----------------------------------------------------------------------------------
+
+
+@router.get("/subscribers", response_model=SubscriberPage, summary="List subscribers")
+def list_subscribers(
+    session: SessionDep,
+    status: Annotated[
+        str | None,
+        Query(
+            description="only this status: pending, active, unsubscribed, bounced or "
+            "complained (empty or absent: all)"
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SubscriberPage:
+    """Subscribers in address order, a page at a time, optionally of one status."""
+    # InvalidInput (422) names the statuses when the value is not one of them.
+    wanted = subscribers.parse_status(status, "") or None
+    count = sa.select(sa.func.count()).select_from(Subscriber)
+    if wanted is not None:
+        count = count.where(col(Subscriber.status) == wanted)
+    total = int(session.execute(count).scalar_one())
+    rows = subscribers.list_subscribers(session, status=wanted, limit=limit, offset=offset)
+    items = [SubscriberOut.model_validate(row, from_attributes=True) for row in rows]
+    return SubscriberPage(total=total, limit=limit, offset=offset, items=items)
+
+
+@router.get("/stats", response_model=Stats, summary="Counts of subscribers, outbox and feeds")
+def stats(session: SessionDep) -> Stats:
+    """Subscribers by status, deliveries by state, editions made, feeds and failing feeds."""
+    editions_made = session.execute(sa.select(sa.func.count()).select_from(Edition)).scalar_one()
+    feeds = session.execute(
+        select(sa.func.count(), sa.func.count(col(Feed.failing_since))).select_from(Feed)
+    ).one()
+    return Stats(
+        subscribers=subscribers.count_by_status(session),
+        deliveries=outbox_counts(session),
+        editions=int(editions_made),
+        feeds=int(feeds[0]),
+        feeds_failing=int(feeds[1]),
+    )
+
+
+@router.post("/editions", response_model=EditionResult, summary="Make an edition now")
+async def make_edition(body: EditionRequest, db: DatabaseDep, settings: SettingsDep) -> Any:
+    """Make the edition of a cadence now; the running worker delivers it.
+
+    At most one digest per subscriber per period still holds: asking twice adds nothing.
+    """
+    report = await run_in_threadpool(
+        lambda: editions.make_edition(
+            db,
+            settings,
+            cadence=body.cadence.value,
+            now=utcnow(),
+            due_only=body.due_only,
+            dry_run=body.dry_run,
+        )
+    )
+    if report is None:
+        return EditionResult(made=False, cadence=body.cadence, dry_run=body.dry_run)
+    return EditionResult(
+        made=not body.dry_run,
+        key=report.key,
+        cadence=body.cadence,
+        edition_id=report.edition_id,
+        recipients=report.recipients,
+        skipped=report.skipped,
+        bodies=report.bodies,
+        dry_run=body.dry_run,
+    )

@@ -1,0 +1,43 @@
+"""Double opt-in: ``GET /confirm/{token}`` shows a button, only ``POST`` confirms.
+
+Mail security scanners open every link in a message with a GET; if that confirmed, anyone
+could subscribe a victim whose provider scans links. The button is a form posting back here.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from digest import subscribers
+from digest.errors import InvalidToken
+from digest.links import preferences_url
+from digest.models import SubscriberStatus
+from digest.tokens import Purpose, verify
+from digest.web.deps import PagesDep, SessionDep, SettingsDep
+from digest.web.links_auth import subscriber_for
+
+router = APIRouter(tags=["confirm"], include_in_schema=False)
+
+
+@router.get("/confirm/{token}")
+def confirm_page(token: str, settings: SettingsDep, pages: PagesDep) -> Response:
+    """The page with the confirm button; it changes nothing."""
+    verify(settings.secret, token, Purpose.CONFIRM)
+    return pages.render("confirm", action=f"/confirm/{token}")
+
+
+@router.post("/confirm/{token}")
+def confirm(token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep) -> Response:
+    """Confirm the subscription the token names."""
+    subscriber = subscriber_for(session, settings, token, Purpose.CONFIRM)
+    if subscriber is None:
+        raise InvalidToken("this link is no longer valid; please subscribe again")
+    subscribers.confirm(session, subscriber)
+    if subscriber.status != SubscriberStatus.ACTIVE.value:
+        # They left (or bounced) after asking; an old confirmation link must not undo that.
+        raise InvalidToken("this subscription was ended since this link was sent; subscribe again")
+    assert subscriber.id is not None
+    return pages.render(
+        "confirmed", preferences_url=preferences_url(settings, subscriber.id, subscriber.email)
+    )

@@ -1,0 +1,132 @@
+"""The one place where errors become HTTP answers: a page for browsers, JSON for programs.
+
+Domain errors carry their own status (``digest.errors``); request validation becomes 422 with
+a sentence a person understands; anything unexpected becomes a plain 500 page, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from digest.errors import DigestError, InvalidToken, RateLimited
+from digest.web.pages import Pages, wants_json
+
+log = logging.getLogger(__name__)
+
+
+class BodyTooLarge(DigestError):
+    """The request body is over the size digest accepts."""
+
+    http_status = 413
+
+
+class UnsupportedMediaType(DigestError):
+    """The request body is in a format this endpoint does not read."""
+
+    http_status = 415
+
+
+_TITLES = {
+    400: "This link does not work",
+    404: "Page not found",
+    405: "Not allowed here",
+    409: "Not possible",
+    413: "Too much data",
+    415: "Unsupported format",
+    422: "Please check the form",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+_HTTP_MESSAGES = {
+    404: "There is no page at this address.",
+    405: "This address does not accept that kind of request.",
+}
+
+
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    token_error: bool = False,
+) -> Response:
+    """The answer to a failed request, in the form the client reads."""
+    if wants_json(request):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    pages: Pages = request.app.state.pages
+    response = pages.render(
+        "error",
+        status=status,
+        title=_TITLES.get(status, "Something went wrong"),
+        message=message,
+        resubscribe=token_error,
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or "request"
+        parts.append(f"{field}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+async def _digest_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DigestError)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    if exc.http_status >= 500:
+        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+    return error_response(
+        request,
+        exc.http_status,
+        str(exc),
+        headers=headers,
+        token_error=isinstance(exc, InvalidToken),
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(request, 422, _validation_message(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    message = _HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
+    return error_response(request, exc.status_code, message, headers=exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up while sending its body: nobody reads this answer, nothing to log.
+    return Response(status_code=400)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "Something went wrong on our side; please try again.")
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on the app."""
+    handlers: dict[Any, Any] = {
+        DigestError: _digest_error,
+        RequestValidationError: _validation_error,
+        StarletteHTTPException: _http_error,
+        ClientDisconnect: _client_gone,
+        Exception: _unexpected,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)

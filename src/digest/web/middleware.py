@@ -1,0 +1,67 @@
+"""Two things every request passes through: the body size cap and the security headers.
+
+Plain ASGI rather than ``BaseHTTPMiddleware``: it costs nothing per request and does not
+buffer bodies.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from digest.web.errors import BodyTooLarge
+from digest.web.pages import SECURITY_HEADERS
+
+MAX_BODY_BYTES = 16 * 1024
+# Pages behind a token must not be kept by a shared cache or the browser's history.
+_PRIVATE_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/")
+
+
+class Guard:
+    """Caps request bodies at ``max_body`` bytes (413) and adds the security headers."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body = max_body
+        self._headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        seen = 0
+        private = scope["path"].startswith(_PRIVATE_PREFIXES)
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            # Raised where the route reads the body, so the error handler answers 413.
+            if declared is not None and declared > self.max_body:
+                raise BodyTooLarge(f"the request body is over {self.max_body // 1024} KB")
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise BodyTooLarge(f"the request body is over {self.max_body // 1024} KB")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self._headers if k not in present]
+                if private:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,108 @@
+"""The per-IP limit on subscribe requests: a sliding window of request times per client.
+
+In-process and in memory: it holds for one process only. Several web processes behind one
+proxy each allow ``limit`` per window, which still caps a subscription-bombing script; a shared
+limit would need a shared store (a table or Redis) and is not worth a write per request here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+# Forget idle clients every so many requests, so a scan of many addresses cannot grow memory.
+_PRUNE_EVERY = 1024
+
+
+class SlidingWindow:
+    """At most ``limit`` hits per key in any ``window`` seconds."""
+
+    def __init__(
+        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("limit must be at least 1 and window positive")
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()  # sync routes run in a thread pool
+        self._calls = 0
+
+    def hit(self, key: str) -> int | None:
+        """Count one request for ``key``: None when allowed, else seconds until one would be."""
+        now = self._clock()
+        with self._lock:
+            self._calls += 1
+            if self._calls % _PRUNE_EVERY == 0:
+                self._prune(now)
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                # A refused request is not counted: the client waits for the oldest to age out.
+                return max(1, math.ceil(hits[0] + self.window - now))
+            hits.append(now)
+            return None
+
+    def _prune(self, now: float) -> None:
+        stale = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]
+        for key in stale:
+            del self._hits[key]
+
+
+def client_key(ip: str) -> str:
+    """The key an address is limited under: the address, or its /64 for IPv6.
+
+    One IPv6 host usually holds a whole /64, so limiting single addresses would let it rotate.
+    """
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if addr.version == 6:
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str:
+    """The client's address: the peer, or what a trusted proxy says in X-Forwarded-For.
+
+    The header is read right to left, skipping trusted proxies; the first address not ours is
+    the client. Anything a client wrote further left is ignored, since it could be invented.
+    """
+    peer = peer or "unknown"
+    networks = _networks(tuple(trusted))
+    if not forwarded_for or not networks or not _in(peer, networks):
+        return peer
+    for part in reversed([p.strip() for p in forwarded_for.split(",")]):
+        if not part:
+            continue
+        if not _in(part, networks):
+            try:
+                return str(ipaddress.ip_address(part))
+            except ValueError:
+                return peer
+    return peer
+
+
+def _networks(trusted: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets = []
+    for item in trusted:
+        try:
+            nets.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            continue
+    return nets
+
+
+def _in(ip: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr in net for net in networks)

@@ -1,0 +1,116 @@
+"""The subscribe page (``GET /``) and ``POST /subscribe``: the same answer for every address.
+
+Whether the address is new, pending, active or unsubscribed, the status and body of the answer
+are identical, so the form cannot be used to learn who subscribes. A honeypot hit or a blocked
+domain gets that same answer too, and nothing is stored or sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session, col, select
+
+from digest.errors import RateLimited
+from digest.models import Post, utcnow
+from digest.subscribers import Consent
+from digest.web.deps import LimiterDep, PagesDep, SettingsDep
+from digest.web.forms import read_fields
+from digest.web.pages import wants_json
+from digest.web.ratelimit import client_ip, client_key
+from digest.web.signup import (
+    HONEYPOT,
+    is_blocked,
+    parse_request,
+    record_subscription,
+)
+from digest.web.writer import BatchWriter
+
+router = APIRouter(tags=["subscribe"])
+
+CHECK_INBOX = (
+    "Thanks! If this address can receive our digest, a confirmation email is on its way. "
+    "Open it and press the button to start your subscription."
+)
+MAX_TOPICS_SHOWN = 20
+RECENT_POSTS_SCANNED = 1000
+TOPICS_TTL_SECONDS = 60.0
+
+
+def known_topics(session: Session, limit: int = MAX_TOPICS_SHOWN) -> list[str]:
+    """The categories of recent posts, most used first: what a reader can choose from."""
+    rows = session.exec(
+        select(Post.categories).order_by(col(Post.published_at).desc()).limit(RECENT_POSTS_SCANNED)
+    ).all()
+    counts: Counter[str] = Counter()
+    for categories in rows:
+        counts.update({c for c in categories or [] if isinstance(c, str) and c.strip()})
+    return [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))][
+        :limit
+    ]
+
+
+def cached_topics(request: Request) -> list[str]:
+    """``known_topics``, kept for a minute: the page is served far more often than posts change."""
+    state = request.app.state
+    cached = getattr(state, "topics_cache", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < TOPICS_TTL_SECONDS:
+        return list(cached[1])
+    with state.db.transaction() as session:
+        topics = known_topics(session)
+    state.topics_cache = (now, topics)
+    return topics
+
+
+@router.get("/", include_in_schema=False)
+@router.get("/subscribe", include_in_schema=False)
+def subscribe_page(request: Request, pages: PagesDep) -> Response:
+    """The "Stay in touch" form."""
+    return pages.render("subscribe", topics=cached_topics(request), honeypot=HONEYPOT)
+
+
+@router.post(
+    "/subscribe",
+    status_code=202,
+    summary="Ask to subscribe; a confirmation mail goes out for a new or unconfirmed address",
+    responses={413: {}, 415: {}, 422: {}, 429: {}},
+)
+async def subscribe(
+    request: Request,
+    settings: SettingsDep,
+    pages: PagesDep,
+    limiter: LimiterDep,
+) -> Response:
+    """Record a subscription request and answer the same whatever the address's state."""
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    retry_after = limiter.hit(client_key(ip))
+    if retry_after is not None:
+        raise RateLimited(
+            "too many subscribe requests from your address; try again later", retry_after
+        )
+    fields = await read_fields(request)
+    form = parse_request(fields)
+    if not form.is_bot and not is_blocked(form.email, settings.blocked_domains):
+        consent = Consent(
+            at=utcnow(),
+            ip=ip,
+            user_agent=request.headers.get("user-agent"),
+            source=form.source or ("api" if wants_json(request) else "form"),
+            wording=settings.consent_wording,
+        )
+        writer: BatchWriter = request.app.state.writer
+        renderer = request.app.state.renderer
+        domain = request.app.state.sender_domain
+        await writer.run(
+            lambda session: record_subscription(
+                session, settings, renderer, form, consent=consent, domain=domain
+            )
+        )
+    if wants_json(request):
+        return JSONResponse({"status": "pending", "message": CHECK_INBOX}, status_code=202)
+    return pages.render("check_inbox", message=CHECK_INBOX)

@@ -1,0 +1,73 @@
+"""Leaving, RFC 8058 style: a POST to the link unsubscribes at once, a GET only asks.
+
+Mail providers send ``List-Unsubscribe=One-Click`` as a POST without cookies and follow no
+redirects, so the POST answers 200 itself. Link scanners fetch GETs, so a GET never
+unsubscribes. Unsubscribe tokens do not expire: an old mail's link must keep working.
+
+A genuine token whose subscriber was erased answers 200 with "no longer on our list" for GET
+and POST alike: what the person wanted (no more mail) is already true, and a mail client's
+one-click POST must not be told it failed.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from digest import subscribers
+from digest.config import Settings
+from digest.db import Database
+from digest.links import preferences_url
+from digest.tokens import Purpose
+from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
+from digest.web.links_auth import subscriber_for
+from digest.web.pages import wants_json
+
+router = APIRouter(tags=["unsubscribe"], include_in_schema=False)
+
+
+@router.get("/unsubscribe/{token}")
+def unsubscribe_page(
+    token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep
+) -> Response:
+    """The page with the unsubscribe button and a way to change preferences instead."""
+    subscriber = subscriber_for(session, settings, token, Purpose.UNSUBSCRIBE)
+    if subscriber is None:
+        return pages.render("gone")
+    assert subscriber.id is not None
+    return pages.render(
+        "unsubscribe",
+        action=f"/unsubscribe/{token}",
+        email=subscriber.email,
+        already=subscriber.status != "active",
+        preferences_url=preferences_url(settings, subscriber.id, subscriber.email),
+    )
+
+
+@router.post("/unsubscribe/{token}")
+async def unsubscribe(
+    token: str, request: Request, db: DatabaseDep, settings: SettingsDep, pages: PagesDep
+) -> Response:
+    """Unsubscribe now, idempotently: the one-click POST and the page's button alike.
+
+    The body is read (within the size cap) but not required: whatever a mail client sends with
+    its POST, a valid token is all the withdrawal of consent needs.
+    """
+    await request.body()
+    email = await run_in_threadpool(_unsubscribe, db, settings, token)
+    if wants_json(request):
+        return JSONResponse({"status": "unsubscribed"})
+    if email is None:
+        return pages.render("gone")
+    return pages.render("unsubscribed", email=email)
+
+
+def _unsubscribe(db: Database, settings: Settings, token: str) -> str | None:
+    """Unsubscribe the token's subscriber (committed on return); their address, or None."""
+    with db.transaction() as session:
+        subscriber = subscriber_for(session, settings, token, Purpose.UNSUBSCRIBE)
+        if subscriber is None:
+            return None
+        subscribers.unsubscribe(session, subscriber)
+        return subscriber.email

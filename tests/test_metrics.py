@@ -1,0 +1,136 @@
+"""``GET /metrics``: Prometheus text read from the store at scrape time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
+
+from digest import subscribers
+from digest.db import Database
+from digest.delivery import outbox
+from digest.models import Delivery, DeliveryKind, DeliveryStatus, utcnow
+from digest.posts import store
+from digest.web.app import create_app
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+
+
+def client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a scrape, keyed by name and sorted labels."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            found[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return found
+
+
+def seed(db: Database) -> None:
+    """Three active, one pending, one unsubscribed; outbox rows in several states."""
+    now = utcnow()
+    with db.transaction() as session:
+        for i in range(3):
+            subscribers.add(session, f"on{i}@example.com", confirmed=True)
+        subscribers.add(session, "waiting@example.com")
+        gone = subscribers.add(session, "gone@example.com", confirmed=True)
+        subscribers.unsubscribe(session, gone)
+        rows = []
+        for i, (status, reply, latency) in enumerate(
+            [
+                (DeliveryStatus.SENT, "250 2.0.0 OK queued", 2),
+                (DeliveryStatus.SENT, "250 2.0.0 OK queued", 40),
+                (DeliveryStatus.SENT, "250 written", 7200),
+                (DeliveryStatus.DEFERRED, "451 4.3.0 Temporary lookup failure", None),
+                (DeliveryStatus.BOUNCED, "550 5.1.1 User unknown", None),
+                (DeliveryStatus.SKIPPED, "past its send-by time; not sent late", None),
+                (DeliveryStatus.QUEUED, None, None),
+            ]
+        ):
+            d = outbox.enqueue_transactional(
+                session,
+                kind=DeliveryKind.NOTICE.value,
+                to_email=f"m{i}@example.com",
+                subscriber_id=None,
+                subject="s",
+                text="t",
+                html="<p>h</p>",
+                domain="example.com",
+            )
+            rows.append((d.id, status, reply, latency))
+        for did, status, reply, latency in rows:
+            values = {"status": status.value, "last_reply": reply}
+            if latency is not None:
+                values["created_at"] = now - timedelta(seconds=latency)
+                values["sent_at"] = now
+            session.execute(sa.update(D).where(D.c.id == did).values(**values))
+        store.add_feed(session, "https://news.example/feed")
+        store.add_feed(session, "https://broken.example/feed")
+        store.record_failure(session, "https://broken.example/feed", now=now, error="HTTP 500")
+
+
+async def test_metrics_show_the_store(db: Database, make_settings) -> None:
+    settings = make_settings(database_url=db.url)
+    seed(db)
+    async with client(create_app(settings, db)) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    got = samples(response.text)
+    assert got[("digest_subscribers", (("status", "active"),))] == 3
+    assert got[("digest_subscribers", (("status", "pending"),))] == 1
+    assert got[("digest_subscribers", (("status", "unsubscribed"),))] == 1
+    assert got[("digest_deliveries", (("state", "sent"),))] == 3
+    assert got[("digest_deliveries", (("state", "deferred"),))] == 1
+    assert got[("digest_deliveries", (("state", "queued"),))] == 1
+    assert got[("digest_deliveries", (("state", "failed"),))] == 0
+    assert got[("digest_smtp_replies", (("class", "2xx"),))] == 3
+    assert got[("digest_smtp_replies", (("class", "4xx"),))] == 1
+    assert got[("digest_smtp_replies", (("class", "5xx"),))] == 1
+    # Latencies of 2 s, 40 s and 2 h: cumulative buckets, as Prometheus expects.
+    assert got[("digest_send_latency_seconds_bucket", (("le", "5.0"),))] == 1
+    assert got[("digest_send_latency_seconds_bucket", (("le", "60.0"),))] == 2
+    assert got[("digest_send_latency_seconds_bucket", (("le", "3600.0"),))] == 2
+    assert got[("digest_send_latency_seconds_bucket", (("le", "+Inf"),))] == 3
+    assert got[("digest_send_latency_seconds_count", ())] == 3
+    assert got[("digest_send_latency_seconds_sum", ())] == pytest.approx(7242, abs=2)
+    assert got[("digest_feeds", ())] == 2
+    assert got[("digest_feeds_failing", ())] == 1
+    assert got[("digest_editions", ())] == 0
+
+
+async def test_metrics_follow_the_store_between_scrapes(db: Database, make_settings) -> None:
+    settings = make_settings(database_url=db.url)
+    async with client(create_app(settings, db)) as http:
+        before = samples((await http.get("/metrics")).text)
+        with db.transaction() as session:
+            subscribers.add(session, "new@example.com", confirmed=True)
+        after = samples((await http.get("/metrics")).text)
+    assert before[("digest_subscribers", (("status", "active"),))] == 0
+    assert after[("digest_subscribers", (("status", "active"),))] == 1
+    assert after[("digest_send_latency_seconds_count", ())] == 0
+
+
+async def test_two_apps_in_one_process_each_have_their_registry(sqlite_db, make_settings) -> None:
+    settings = make_settings(database_url=sqlite_db.url)
+    for _ in range(2):
+        async with client(create_app(settings, sqlite_db)) as http:
+            assert (await http.get("/metrics")).status_code == 200
+
+
+async def test_metrics_with_the_store_down_answer_503_not_500(make_settings) -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    settings = make_settings(database_url=url)
+    down = Database(url)
+    async with client(create_app(settings, down)) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 503
+    assert "cannot use the database" in response.text
+    down.dispose()

@@ -1,0 +1,214 @@
+"""A real browser fills in the subscribe page served by a real uvicorn, at phone and desktop sizes.
+
+Headless Chromium driven by chromedriver over the W3C WebDriver protocol (plain HTTP, no
+selenium). Skips only when Chromium is missing and CI is unset; under CI it must run.
+Debian packages: ``chromium chromium-driver``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from digest.db import Database
+from digest.models import Post
+from digest.web.app import create_app
+from tests.web_support import confirm_mails
+
+pytestmark = pytest.mark.browser
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not (CHROMIUM and CHROMEDRIVER) and not IN_CI:
+    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(check: Any, what: str, tries: int = 200) -> None:
+    for _ in range(tries):
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not start")
+
+
+@pytest.fixture
+def site(sqlite_db: Database, make_settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The web app on a real uvicorn on a free port; yields its base URL."""
+    port = _free_port()
+    settings = make_settings(
+        database_url=sqlite_db.url, site_name="The Daily Brief", base_url=f"http://127.0.0.1:{port}"
+    )
+    with sqlite_db.transaction() as session:
+        for i, cats in enumerate(
+            [
+                ["World"],
+                ["World", "Politics"],
+                ["Business"],
+                ["Tech"],
+                ["World", "Culture"],
+                ["Sports"],
+                ["Tech", "Business"],
+            ]
+        ):
+            session.add(
+                Post(
+                    guid=f"p{i}", title=f"Story {i}", link=f"https://n.example/{i}", categories=cats
+                )
+            )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, sqlite_db),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    _wait(lambda: server.started, "uvicorn")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[httpx.Client]:
+    """A chromedriver process and an HTTP client pointed at it."""
+    assert CHROMEDRIVER and CHROMIUM, "CI=true: install chromium and chromium-driver"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+
+    def ready() -> bool:
+        try:
+            return bool(http.get("/status").json()["value"]["ready"])
+        except httpx.HTTPError:
+            return False
+
+    try:
+        _wait(ready, "chromedriver")
+        yield http
+    finally:
+        http.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class Browser:
+    """One WebDriver session: just the commands this test needs."""
+
+    def __init__(
+        self, http: httpx.Client, profile: Path, *, width: int, height: int, phone: bool
+    ) -> None:
+        options: dict[str, Any] = {
+            "binary": CHROMIUM,
+            "args": [*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"],
+        }
+        if phone:
+            options["mobileEmulation"] = {
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2, "touch": True}
+            }
+        caps = {"capabilities": {"alwaysMatch": {"goog:chromeOptions": options}}}
+        self.http = http
+        self.id = self._ok(http.post("/session", json=caps))["sessionId"]
+
+    @staticmethod
+    def _ok(response: httpx.Response) -> Any:
+        assert response.status_code == 200, response.text
+        return response.json()["value"]
+
+    def cmd(self, method: str, path: str, body: Any = None) -> Any:
+        return self._ok(self.http.request(method, f"/session/{self.id}{path}", json=body))
+
+    def go(self, url: str) -> None:
+        self.cmd("POST", "/url", {"url": url})
+
+    def find(self, css: str) -> str:
+        found = self.cmd("POST", "/element", {"using": "css selector", "value": css})
+        assert ELEMENT in found, found
+        return str(found[ELEMENT])
+
+    def type(self, css: str, text: str) -> None:
+        self.cmd("POST", f"/element/{self.find(css)}/value", {"text": text})
+
+    def click(self, css: str) -> None:
+        self.cmd("POST", f"/element/{self.find(css)}/click", {})
+
+    def screenshot(self, path: Path) -> None:
+        path.write_bytes(base64.b64decode(self.cmd("GET", "/screenshot")))
+
+    def close(self) -> None:
+        self.http.delete(f"/session/{self.id}")
+
+
+@pytest.mark.parametrize(("width", "height", "phone"), [(375, 1000, True), (1280, 1000, False)])
+def test_subscribe_in_a_real_browser(
+    site: str,
+    driver: httpx.Client,
+    sqlite_db: Database,
+    tmp_path: Path,
+    width: int,
+    height: int,
+    phone: bool,
+) -> None:
+    browser = Browser(driver, tmp_path / "profile", width=width, height=height, phone=phone)
+    try:
+        browser.go(site + "/")
+        assert "Stay in touch" in browser.cmd("GET", "/title")
+        inner = browser.cmd(
+            "POST",
+            "/execute/sync",
+            {
+                "script": "return [window.innerWidth, document.documentElement.scrollWidth]",
+                "args": [],
+            },
+        )
+        assert inner[1] <= inner[0], f"the page scrolls sideways at {width}px: {inner}"
+        DOCS.mkdir(exist_ok=True)
+        browser.screenshot(DOCS / f"subscribe-{width}.png")
+        browser.type("#email", f"browser{width}@example.com")
+        browser.type("#name", "Bea Browser")
+        browser.click('input[value="weekly"]')
+        browser.click('input[value="World"]')
+        browser.click('button[type="submit"]')
+        assert "Check your inbox" in browser.cmd("GET", "/title")
+        assert "confirmation email is on its way" in browser.cmd("GET", "/source")
+    finally:
+        browser.close()
+    ((_, body),) = confirm_mails(sqlite_db, f"browser{width}@example.com")
+    assert "/confirm/" in body.text

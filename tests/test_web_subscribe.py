@@ -1,0 +1,316 @@
+"""POST /subscribe over HTTP on both stores: one answer for every address, the abuse limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlmodel import func, select
+
+from digest import subscribers
+from digest.db import Database
+from digest.errors import InvalidInput
+from digest.models import Delivery, Subscriber, SubscriberStatus, utcnow
+from digest.subscribers import Consent
+from digest.web.writer import BatchWriter
+from tests.web_support import HTML, client, confirm_link, confirm_mails, make_app
+
+
+def _count(db: Database, model: type) -> int:
+    with db.transaction() as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def _seed_states(db: Database) -> None:
+    """pending@, active@ and gone@ (unsubscribed) exist; new@ does not."""
+    consent = Consent(at=utcnow(), source="test")
+    with db.transaction() as session:
+        subscribers.request_subscription(session, "pending@example.com", consent=consent)
+        subscribers.add(session, "active@example.com", confirmed=True)
+        gone = subscribers.add(session, "gone@example.com", confirmed=True)
+        subscribers.unsubscribe(session, gone)
+
+
+async def test_page_is_the_stay_in_touch_box(db: Database, make_settings) -> None:
+    settings = make_settings(database_url=db.url, site_name="The Daily Brief")
+    async with client(make_app(settings, db)) as http:
+        page = await http.get("/")
+    assert page.status_code == 200
+    text = page.text
+    assert "Stay in touch" in text and "The Daily Brief" in text
+    assert "To be updated with all the latest news" in text
+    for label in ('for="email"', 'for="name"', 'value="daily"', 'value="weekly"'):
+        assert label in text
+    assert "<script" not in text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+
+
+async def test_same_answer_whatever_the_address(db: Database, settings) -> None:
+    _seed_states(db)
+    app = make_app(settings, db)
+    answers = {}
+    async with client(app) as http:
+        for who in ("new", "pending", "active", "gone"):
+            form = await http.post("/subscribe", data={"email": f"{who}@example.com"}, headers=HTML)
+            api = await http.post("/subscribe", json={"email": f"{who}@example.com"})
+            answers[who] = (form.status_code, form.text, api.status_code, api.text)
+    assert len(set(answers.values())) == 1
+    status, page, api_status, api_body = answers["new"]
+    assert status == 200 and "Check your inbox" in page
+    assert api_status == 202 and '"status":"pending"' in api_body
+    # Mail went to the new, pending and unsubscribed addresses; the active one got nothing.
+    sent = {who: len(confirm_mails(db, f"{who}@example.com")) for who in answers}
+    assert sent == {"new": 2, "pending": 2, "active": 0, "gone": 2}
+    with db.transaction() as session:
+        assert subscribers.get(session, "gone@example.com").status == "pending"
+        assert subscribers.get(session, "active@example.com").status == "active"
+
+
+async def test_consent_is_recorded_and_the_name_made_safe(db: Database, settings) -> None:
+    async with client(make_app(settings, db), ip="198.51.100.4") as http:
+        await http.post(
+            "/subscribe",
+            data={
+                "email": "Ann@Example.com",
+                "name": "Ann\r\nBcc: victim@example.org",
+                "cadence": "weekly",
+                "topics": ["World", "Tech"],
+                "source": "sidebar",
+            },
+            headers={"user-agent": "Test Browser/1.0"},
+        )
+    with db.transaction() as session:
+        ann = subscribers.get(session, "ann@example.com")
+    assert ann.status == SubscriberStatus.PENDING.value
+    assert "\r" not in ann.name and "\n" not in ann.name
+    assert ann.cadence == "weekly" and ann.topics == ["World", "Tech"]
+    assert ann.consent_ip == "198.51.100.4"
+    assert ann.consent_user_agent == "Test Browser/1.0"
+    assert ann.consent_source == "sidebar"
+    assert ann.consent_wording == settings.consent_wording
+    ((delivery, body),) = confirm_mails(db, "ann@example.com")
+    assert delivery.period_key is None and delivery.message_id.startswith("<")
+    assert "Bcc:" not in body.subject
+    # The queued mail is complete: its link (in text and HTML) is for this subscriber.
+    assert confirm_link(body).startswith(settings.base_url + "/confirm/")
+    assert "%%" not in body.text
+
+
+async def test_topics_as_a_comma_string_from_json(db: Database, settings) -> None:
+    async with client(make_app(settings, db)) as http:
+        r = await http.post("/subscribe", json={"email": "t@example.com", "topics": "World, Tech"})
+    assert r.status_code == 202
+    with db.transaction() as session:
+        assert subscribers.get(session, "t@example.com").topics == ["World", "Tech"]
+
+
+async def test_at_most_three_confirmations_a_day(db: Database, settings) -> None:
+    async with client(make_app(settings, db)) as http:
+        answers = {
+            (r.status_code, r.text)
+            for r in [
+                await http.post("/subscribe", json={"email": "v@example.com"}) for _ in range(5)
+            ]
+        }
+    assert len(answers) == 1
+    assert len(confirm_mails(db, "v@example.com")) == settings.confirm_limit == 3
+
+
+async def test_per_ip_limit_answers_429_with_retry_after(db: Database, settings) -> None:
+    app = make_app(settings, db)
+    async with client(app, ip="192.0.2.9") as http:
+        for i in range(settings.ip_limit):
+            r = await http.post("/subscribe", json={"email": f"p{i}@example.com"})
+            assert r.status_code == 202
+        refused = await http.post("/subscribe", json={"email": "p-last@example.com"})
+        page = await http.post("/subscribe", data={"email": "p-last@example.com"}, headers=HTML)
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert "too many" in refused.json()["error"]
+    assert page.status_code == 429 and "Too many requests" in page.text
+    assert confirm_mails(db, "p-last@example.com") == []
+    async with client(app, ip="192.0.2.10") as other:
+        assert (await other.post("/subscribe", json={"email": "q@example.com"})).status_code == 202
+
+
+async def test_forwarded_for_is_read_only_from_a_trusted_proxy(db: Database, make_settings) -> None:
+    settings = make_settings(database_url=db.url, trusted_proxies="10.0.0.0/8", ip_limit=1)
+    app = make_app(settings, db)
+    async with client(app, ip="10.1.2.3") as proxy:
+        a = await proxy.post(
+            "/subscribe",
+            json={"email": "x1@example.com"},
+            headers={"x-forwarded-for": "1.1.1.1, 198.51.100.1"},
+        )
+        b = await proxy.post(
+            "/subscribe",
+            json={"email": "x2@example.com"},
+            headers={"x-forwarded-for": "198.51.100.2"},
+        )
+    async with client(app, ip="203.0.113.50") as direct:
+        c = await direct.post(
+            "/subscribe",
+            json={"email": "x3@example.com"},
+            headers={"x-forwarded-for": "198.51.100.3"},
+        )
+        d = await direct.post(
+            "/subscribe",
+            json={"email": "x4@example.com"},
+            headers={"x-forwarded-for": "198.51.100.4"},
+        )
+    # Two clients behind the proxy are two clients; one direct client is one, whatever it says.
+    assert (a.status_code, b.status_code, c.status_code, d.status_code) == (202, 202, 202, 429)
+    with db.transaction() as session:
+        assert subscribers.get(session, "x1@example.com").consent_ip == "198.51.100.1"
+        assert subscribers.get(session, "x3@example.com").consent_ip == "203.0.113.50"
+
+
+async def test_honeypot_and_blocked_domains_look_like_success(db: Database, make_settings) -> None:
+    settings = make_settings(database_url=db.url, blocked_domains="mailinator.com")
+    async with client(make_app(settings, db)) as http:
+        normal = await http.post("/subscribe", data={"email": "ok@example.com"})
+        bot = await http.post(
+            "/subscribe", data={"email": "bot@example.com", "website": "x.example"}
+        )
+        blocked = await http.post("/subscribe", data={"email": "b@mailinator.com"})
+        sub = await http.post("/subscribe", data={"email": "b@eu.mailinator.com"})
+    assert {(r.status_code, r.text) for r in (normal, bot, blocked, sub)} == {
+        (normal.status_code, normal.text)
+    }
+    assert _count(db, Subscriber) == 1
+    assert _count(db, Delivery) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "says"),
+    [
+        ({"data": {"name": "no email"}}, 422, "email"),
+        ({"data": {"email": "not-an-address"}}, 422, "not a valid email address"),
+        ({"data": {"email": "a@example.com", "cadence": "hourly"}}, 422, "cadence"),
+        (
+            {"content": b"email=a@example.com", "headers": {"content-type": "text/plain"}},
+            415,
+            "form",
+        ),
+        ({"content": b"{nope", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+        ({"json": ["a@example.com"]}, 422, "JSON object"),
+        ({"json": {"email": {"x": 1}}}, 422, "string"),
+        (
+            {
+                "content": b"email=" + b"a" * 20000,
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            413,
+            "16 KB",
+        ),
+        (
+            {
+                "content": b"email=%ff%fe",
+                "headers": {"content-type": "application/x-www-form-urlencoded"},
+            },
+            422,
+            "UTF-8",
+        ),
+    ],
+)
+async def test_bad_requests_get_a_clear_4xx(
+    sqlite_db: Database, make_settings, kwargs, status, says
+) -> None:
+    settings = make_settings(database_url=sqlite_db.url)
+    async with client(make_app(settings, sqlite_db)) as http:
+        as_json = await http.post(
+            "/subscribe",
+            **{**kwargs, "headers": {**kwargs.get("headers", {}), "accept": "application/json"}},
+        )
+        as_page = await http.post(
+            "/subscribe",
+            **{**kwargs, "headers": {**kwargs.get("headers", {}), "accept": "text/html"}},
+        )
+    assert as_json.status_code == status and says in as_json.json()["error"]
+    sent_json = "json" in kwargs or "json" in kwargs.get("headers", {}).get("content-type", "")
+    assert as_page.status_code == status
+    # A client that sent JSON reads JSON back, whatever it accepts; a form gets a page.
+    assert says.lower() in (as_page.json()["error"] if sent_json else as_page.text).lower()
+    assert _count(sqlite_db, Subscriber) == 0
+
+
+async def test_cors_only_for_configured_origins(sqlite_db: Database, make_settings) -> None:
+    settings = make_settings(database_url=sqlite_db.url, cors_origins="https://news.example")
+    async with client(make_app(settings, sqlite_db)) as http:
+        preflight = await http.options(
+            "/subscribe",
+            headers={
+                "origin": "https://news.example",
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type",
+            },
+        )
+        ok = await http.post(
+            "/subscribe",
+            json={"email": "c@example.com"},
+            headers={"origin": "https://news.example"},
+        )
+        other = await http.post(
+            "/subscribe",
+            json={"email": "d@example.com"},
+            headers={"origin": "https://evil.example"},
+        )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://news.example"
+    assert ok.headers["access-control-allow-origin"] == "https://news.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_posting_a_multipart_form_works(sqlite_db: Database, make_settings) -> None:
+    settings = make_settings(database_url=sqlite_db.url)
+    async with client(make_app(settings, sqlite_db)) as http:
+        r = await http.post(
+            "/subscribe", files={"email": (None, "m@example.com"), "topics": (None, "World")}
+        )
+    assert r.status_code == 200 and "Check your inbox" in r.text
+    assert len(confirm_mails(sqlite_db, "m@example.com")) == 1
+
+
+async def test_many_at_once_are_all_kept_once(db: Database, make_settings) -> None:
+    settings = make_settings(database_url=db.url, ip_limit=1000)
+    app = make_app(settings, db)
+    emails = [f"crowd{i}@example.com" for i in range(30)] + ["same@example.com"] * 10
+    async with client(app) as http:
+        answers = await asyncio.gather(
+            *(http.post("/subscribe", json={"email": e}) for e in emails)
+        )
+    app.state.writer.close()
+    assert {r.status_code for r in answers} == {202}
+    assert _count(db, Subscriber) == 31
+    assert len(confirm_mails(db, "same@example.com")) == settings.confirm_limit
+
+
+async def test_one_failing_request_undoes_only_itself(db: Database) -> None:
+    writer = BatchWriter(db)
+
+    def add(email: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        def job(session):  # type: ignore[no-untyped-def]
+            subscribers.add(session, email)
+            if fail:
+                raise InvalidInput("refused after writing")
+            return email
+
+        return job
+
+    try:
+        results = await asyncio.gather(
+            writer.run(add("w1@example.com")),
+            writer.run(add("w2@example.com", fail=True)),
+            writer.run(add("w3@example.com")),
+            return_exceptions=True,
+        )
+    finally:
+        writer.close()
+    assert results[0] == "w1@example.com" and results[2] == "w3@example.com"
+    assert isinstance(results[1], InvalidInput)
+    with db.transaction() as session:
+        emails = set(session.exec(select(Subscriber.email)).all())
+    assert emails == {"w1@example.com", "w3@example.com"}
