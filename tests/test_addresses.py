@@ -66,3 +66,45 @@ def test_names_never_carry_line_breaks_or_encoded_words(raw: str) -> None:
 def test_encoded_word_trick_is_removed() -> None:
     assert clean_name("Bob =?utf-8?q?=0D=0ABcc:_x@evil?= Smith") == "Bob Smith"
     assert clean_name("Eve\r\nBcc: all@example.com") == "Eve Bcc: all@example.com"
+
+
+def _slow(raw: str) -> str | None:
+    """email-validator alone, the reference the fast path must agree with."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+local_chars = st.sampled_from("abcXYZ019.!#$%&'*+/=?^_`{|}~-é@ ")
+domains = st.sampled_from(
+    [
+        "example.com",
+        "Example.COM",
+        "xn--bcher-kva.example",
+        "x.local",
+        "localhost",
+        "a.b",
+        "x.123",
+        "-x.com",
+        "bücher.example",
+        "[1.2.3.4]",
+        "x..com",
+        "x-.com",
+        "sub.example.org",
+        "example",
+    ]
+)
+
+
+@given(local=st.text(local_chars, min_size=0, max_size=70), domain=domains)
+def test_fast_path_agrees_with_email_validator(local: str, domain: str) -> None:
+    raw = f"{local}@{domain}"
+    try:
+        fast = normalize_email(raw)
+    except InvalidEmail:
+        fast = None
+    if "\x00" not in raw and len(raw.strip()) <= 254:
+        assert fast == _slow(raw)

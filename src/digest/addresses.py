@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
 from digest.errors import InvalidEmail
 
 MAX_EMAIL_LENGTH = 254
+MAX_LOCAL_LENGTH = 64
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 # C0/C1 controls, line and paragraph separators, and bidi overrides: none belongs in a name or
 # a header, and CR/LF would let someone add headers of their own.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -34,11 +37,29 @@ def normalize_email(raw: str) -> str:
         raise InvalidEmail("an email address is required")
     if len(candidate) > MAX_EMAIL_LENGTH or _UNSAFE.search(candidate):
         raise InvalidEmail("that is not a valid email address")
+    local, at, domain = candidate.rpartition("@")
+    if at and len(local) <= MAX_LOCAL_LENGTH and _DOT_ATOM.fullmatch(local):
+        # The common case, a plain ASCII local part: only the domain needs email-validator's
+        # rules (IDNA, special-use names, TLDs), and a list has few distinct domains.
+        address = f"{local}@{_domain(domain)}".lower()
+        if len(address.encode()) > MAX_EMAIL_LENGTH:
+            raise InvalidEmail("that is not a valid email address (it is too long)")
+        return address
+    return _validated(candidate)
+
+
+def _validated(candidate: str) -> str:
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(f"that is not a valid email address ({_reason(exc)})") from None
     return result.normalized.lower()
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> str:
+    """The normalised domain, validated once per distinct spelling."""
+    return _validated(f"x@{domain}").rpartition("@")[2]
 
 
 def is_valid_email(raw: str) -> bool:
