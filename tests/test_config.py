@@ -52,6 +52,7 @@ def test_environment_and_dotenv(clean_env: None, monkeypatch: pytest.MonkeyPatch
         ("DIGEST_SMTP_URL", "ftp://mail", "DIGEST_SMTP_URL: use smtp://"),
         ("DIGEST_TIMEZONE", "Europe/Atlantis", "DIGEST_TIMEZONE: unknown timezone"),
         ("DIGEST_TIMEZONE", "../../etc/passwd", "DIGEST_TIMEZONE: unknown timezone"),
+        ("DIGEST_TIMEZONE", "Europe", "DIGEST_TIMEZONE: unknown timezone"),
         ("DIGEST_SEND_HOUR", "-1", "DIGEST_SEND_HOUR: an hour is 0 to 23"),
         ("DIGEST_BASE_URL", "javascript:alert(1)", "DIGEST_BASE_URL: must be an http(s) URL"),
         ("DIGEST_SMTP_CONNECTIONS", "0", "DIGEST_SMTP_CONNECTIONS:"),
@@ -80,3 +81,30 @@ def test_configured_secret_wins(clean_env: None, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("DIGEST_SECRET_KEY", "s" * 40)
     assert load_settings().secret == b"s" * 40
     assert not Path("var/secret.key").exists()
+
+
+def _first_start(path: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    from digest.config import _stored_secret
+
+    barrier.wait()
+    results.put(_stored_secret(Path(path)))
+
+
+def test_processes_starting_at_once_share_one_key(tmp_path: Path) -> None:
+    """serve and worker started together on a new machine must sign links with one key."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for run in range(10):
+        path = tmp_path / str(run) / "secret.key"
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [
+            ctx.Process(target=_first_start, args=(str(path), barrier, results)) for _ in range(3)
+        ]
+        for p in procs:
+            p.start()
+        keys = {results.get(timeout=30) for _ in procs}
+        for p in procs:
+            p.join()
+        assert keys == {path.read_text(encoding="utf-8")}
+        assert [f.name for f in path.parent.iterdir()] == ["secret.key"]

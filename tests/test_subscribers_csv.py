@@ -171,3 +171,14 @@ def test_round_trip_property(sqlite_db: Database, people: dict) -> None:
     assert report.errors == []
     assert _snapshot(sqlite_db) == before
     assert all(clean_name(n) == n for _, n, *_ in before)
+
+
+def test_a_zone_folder_name_is_a_bad_row_not_a_crash(db: Database) -> None:
+    report = _import(
+        db, "email,timezone\na@example.com,Europe\nb@example.com,Etc\nc@example.com,\n"
+    )
+    assert [(e.line, "unknown timezone" in e.reason) for e in report.errors] == [
+        (2, True),
+        (3, True),
+    ]
+    assert [row[0] for row in _snapshot(db)] == ["c@example.com"]

@@ -7,8 +7,10 @@ result is passed in; nothing here runs at import time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
@@ -216,7 +218,8 @@ def check_timezone(name: str) -> ZoneInfo:
         if not name or name.startswith(("/", ".")) or ".." in name:
             raise ValueError
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        # OSError: "Europe" or "Etc" name folders of the zone database, not zones.
         raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/Paris)") from exc
 
 
@@ -245,25 +248,30 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _stored_secret(path: Path) -> str:
+    """The key in ``path``, made once: concurrent first starts all end up with the same key."""
     try:
         if path.exists():
-            key = path.read_text(encoding="utf-8").strip()
-            if len(key) >= 32:
-                return key
+            return _read_secret(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        # O_EXCL: two processes starting at once must not write two different keys.
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(key)
+        # Each process writes its own temporary file and links it into place; link() fails
+        # if another process got there first, and then everyone reads the winner's key.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-", suffix=".tmp")
         try:
-            os.link(path.with_suffix(".tmp"), path)
-        except FileExistsError:
-            key = path.read_text(encoding="utf-8").strip()
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
         finally:
-            path.with_suffix(".tmp").unlink(missing_ok=True)
-        return key
+            os.unlink(tmp)
+        return _read_secret(path)
     except OSError as exc:
         raise SettingsError(
             f"DIGEST_SECRET_KEY: not set, and {path} cannot be written ({exc})"
         ) from None
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < 32:
+        raise SettingsError(f"DIGEST_SECRET_KEY: {path} holds a key shorter than 32 characters")
+    return key
