@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,11 +44,32 @@ def test_a_lost_connection_is_always_retried(text: str, stage: Stage) -> None:
     assert c.verdict is Verdict.DEFER and c.systemic
 
 
+HARD = {(1, 1), (1, 2), (1, 3), (1, 6), (1, 10)}
+
+
 @given(sub=st.integers(0, 999), detail=st.integers(0, 999), code=st.sampled_from([550, 553, 554]))
-def test_hard_bounce_is_exactly_an_enhanced_5_1_x(sub: int, detail: int, code: int) -> None:
+def test_hard_bounce_is_exactly_a_bad_recipient_address(sub: int, detail: int, code: int) -> None:
     c = classify(code, f"5.{sub}.{detail} refused", Stage.RCPT)
+    if (sub, detail) in {(1, 7), (1, 8)}:  # the sender's address, not the recipient's
+        assert c.verdict is Verdict.DEFER and c.systemic
+        return
     assert c.verdict is Verdict.BOUNCE
-    assert c.hard == (sub == 1)
+    assert c.hard == ((sub, detail) in HARD)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "5.1.8 <news@bad.example>: Sender address rejected: Domain not found",
+        "5.7.1 <r@example.org>: Relay access denied",
+        "5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+        "Sender address rejected: not owned by user",
+    ],
+)
+def test_refusals_of_our_side_at_rcpt_defer_instead_of_bouncing_the_list(reply: str) -> None:
+    for code in (550, 553, 554):
+        c = classify(code, reply, Stage.RCPT)
+        assert c.verdict is Verdict.DEFER and c.systemic and not c.hard
 
 
 def test_user_unknown_without_enhanced_code_is_hard() -> None:

@@ -31,6 +31,22 @@ _UNKNOWN_USER = re.compile(
 )
 
 
+# RFC 3463/7505 codes saying the recipient's address itself is bad: bad mailbox, bad system,
+# bad syntax, mailbox moved, null MX. 5.1.7 and 5.1.8 are about the *sender*, so not these.
+_HARD = {(5, 1, 1), (5, 1, 2), (5, 1, 3), (5, 1, 6), (5, 1, 10)}
+_SENDER_CODES = {(5, 1, 7), (5, 1, 8)}
+_OUR_SIDE = re.compile(
+    r"sender address|relay(ing)? (access )?denied|not permitted to relay|blocked using"
+    r"|block ?list|spamhaus|spamcop|client host .{0,40}(rejected|blocked)",
+    re.IGNORECASE,
+)
+
+
+def _ours(enhanced: tuple[int, int, int] | None, message: str) -> bool:
+    """Whether a 5xx at RCPT/DATA is about the sending side rather than the recipient."""
+    return enhanced in _SENDER_CODES or bool(_OUR_SIDE.search(message))
+
+
 class Stage(StrEnum):
     """Where in the SMTP dialogue a reply came."""
 
@@ -87,8 +103,12 @@ def classify(code: int | None, message: str, stage: Stage) -> Classified:
             # blocklist), not the subscriber's address. Bouncing would drop the whole edition.
             return Classified(Verdict.DEFER, systemic=True)
         enhanced = enhanced_code(message)
+        if _ours(enhanced, message):
+            # The server refuses *us* (our sender, our relay rights, our IP's reputation) at
+            # the recipient step; bouncing would suppress every address of the edition.
+            return Classified(Verdict.DEFER, systemic=True)
         if enhanced is not None:
-            hard = enhanced[0] == 5 and enhanced[1] == 1
+            hard = enhanced in _HARD
         else:
             hard = (
                 code in (550, 551, 553)
