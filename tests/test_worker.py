@@ -241,3 +241,23 @@ def test_file_transport_writes_one_eml_per_message_and_a_repeat_overwrites(
     assert files == [f"e1.{i}@example.org.eml" for i in range(1, 6)]
     parsed = email.message_from_bytes((folder / files[0]).read_bytes(), policy=policy.default)
     assert parsed["To"] == "P 0 <p0@example.org>"
+
+
+def test_an_internationalised_domain_goes_out_idna_encoded(
+    sqlite_db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    """ann@bücher.example is accepted at subscribe time, so it must be deliverable too."""
+    settings = make_settings(database_url=sqlite_db.url, smtp_url=smtp_server.url)
+    with sqlite_db.transaction() as session:
+        for address in ("ann@bücher.example", "josé@example.org"):
+            outbox.enqueue_transactional(
+                session, kind="confirm", to_email=address, subscriber_id=None,
+                subject="Please confirm", text="Click", html="<p>Click</p>", domain="example.org",
+            )  # fmt: skip
+    report = drain(settings, sqlite_db)
+    assert (report.sent, report.failed) == (1, 1)
+    (received,) = smtp_server.handler.received
+    assert received.rcpt_tos == ("ann@xn--bcher-kva.example",)
+    with sqlite_db.transaction() as session:
+        failed = session.exec(sa.select(Delivery.last_reply).where(Delivery.status == "failed"))
+        assert "SMTPUTF8" in str(failed.scalar_one())

@@ -23,6 +23,7 @@ from aiosmtplib.response import SMTPResponse
 from digest.config import Settings
 from digest.delivery.retry import Stage
 from digest.delivery.transport import Result
+from digest.mail.headers import check_address
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 
@@ -161,9 +162,16 @@ def _later(seconds: float) -> float:
 
 
 def _address(address: str) -> bytes:
-    """An envelope address as bytes; ValueError for one SMTP cannot carry."""
-    if not address.isascii() or any(c in address for c in "<> \r\n\0"):
+    """An envelope address as bytes, its domain IDNA-encoded; ValueError for one SMTP cannot
+    carry (a non-ASCII local part would need SMTPUTF8, which digest does not speak yet)."""
+    if any(c in address for c in "<> \r\n\0"):
         raise ValueError(f"{address!r} cannot be used in an SMTP envelope")
+    try:
+        address = check_address(address)
+    except ValueError:
+        raise ValueError(f"{address!r} cannot be used in an SMTP envelope") from None
+    if not address.isascii():
+        raise ValueError(f"{address!r} has a non-ASCII local part (SMTPUTF8 is not supported)")
     return address.encode("ascii")
 
 
