@@ -314,3 +314,27 @@ async def test_one_failing_request_undoes_only_itself(db: Database) -> None:
     with db.transaction() as session:
         emails = set(session.exec(select(Subscriber.email)).all())
     assert emails == {"w1@example.com", "w3@example.com"}
+
+
+async def test_unencodable_text_neither_reveals_subscribers_nor_fails_other_requests(
+    db: Database, settings
+) -> None:
+    """A lone surrogate ("\\ud800" in JSON) once gave 500 for new addresses and 202 for active
+    ones, and failed every request batched with it (found in review)."""
+    _seed_states(db)
+    app = make_app(settings, db)
+    bad = '{"email": "%s", "name": "\\ud800", "source": "\\udfff", "topics": ["\\ud800"]}'
+    async with client(app) as http:
+        probes = [
+            http.post("/subscribe", content=(bad % f"{who}@example.com").encode(),
+                      headers={"content-type": "application/json"})
+            for who in ("new", "active")
+        ]  # fmt: skip
+        others = [http.post("/subscribe", json={"email": f"ok{i}@example.com"}) for i in range(10)]
+        answers = await asyncio.gather(*probes, *others)
+    assert {(r.status_code, r.text) for r in answers[:2]} == {(answers[0].status_code,
+                                                               answers[0].text)}  # fmt: skip
+    assert [r.status_code for r in answers] == [202] * 12
+    with db.transaction() as session:
+        stored = session.exec(select(func.count()).where(Subscriber.email.like("ok%"))).one()
+    assert stored == 10

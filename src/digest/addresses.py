@@ -18,8 +18,9 @@ MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 # C0/C1 controls, line and paragraph separators, and bidi overrides: none belongs in a name or
-# a header, and CR/LF would let someone add headers of their own.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# a header, and CR/LF would let someone add headers of their own. Lone surrogates (JSON's
+# "\ud800") cannot be stored as UTF-8 at all.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _ENCODED_WORD = re.compile(r"=\?[^?]*\?[bBqQ]\?[^?]*\?=")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
 from digest.db import Database
@@ -120,7 +120,12 @@ def _run_one(session: Session, job: Callable[[Session], Any]) -> tuple[Any, Exce
         except IntegrityError as exc:
             if attempt:
                 return None, exc
-        except DigestError as exc:
-            # This request's own problem; anything else (the database gone) fails the batch.
+        except OperationalError:
+            raise  # the database itself is gone: the whole batch fails (503)
+        except Exception as exc:
+            # This request's own problem (bad input, a bug it alone triggers): undo its
+            # savepoint and answer it alone, never the other requests of the batch.
+            if not isinstance(exc, DigestError):
+                log.exception("subscribe request failed")
             return None, exc
     return None, None  # unreachable: the loop always returns
