@@ -185,3 +185,22 @@ def test_weekly_digest_goes_on_the_weekly_day(world) -> None:  # type: ignore[no
     with db.transaction() as s:
         keys = sorted(d.period_key for d in s.exec(select(Delivery)))
     assert keys == ["weekly:2026-W48", "weekly:2026-W49"]
+
+
+def test_next_runs_tell_when_each_slot_goes_out(world) -> None:  # type: ignore[no-untyped-def]
+    db, settings = world
+    before = T0 - timedelta(hours=2)  # 04:00 UTC: Paris 05:00, Tokyo 13:00 (already due)
+    with db.transaction() as s:
+        runs = editions.next_runs(s, settings, before)
+    got = [(r.at, r.cadence, r.timezone) for r in runs]
+    assert got == [
+        (before, "daily", "Asia/Tokyo"),  # due now: its hour has passed and it has no digest
+        (before, "weekly", "UTC"),  # this week's Monday 07:00 has passed, no digest yet
+        (datetime(2026, 11, 29, 6, 0, tzinfo=UTC), "daily", "Europe/Paris"),
+    ]
+    editions.make_edition(db, settings, cadence="daily", now=before)  # Tokyo gets today's
+    with db.transaction() as s:
+        tokyo = [
+            r.at for r in editions.next_runs(s, settings, before) if r.timezone == "Asia/Tokyo"
+        ]
+    assert tokyo == [datetime(2026, 11, 29, 22, 0, tzinfo=UTC)]  # tomorrow 07:00 in Tokyo

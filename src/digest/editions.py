@@ -451,3 +451,36 @@ def selection_for(
             received=had,
         )
     return select_posts(pool, profile, now, Limits.from_settings(settings))
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """When the scheduler will next send digests to one slot of subscribers."""
+
+    at: datetime
+    cadence: str
+    timezone: str
+    send_hour: int
+    subscribers: int
+
+
+def next_runs(
+    session: Session, settings: Settings, now: datetime, *, limit: int = 5
+) -> list[NextRun]:
+    """The next digest sends, soonest first: each slot's due time in its current period if it
+    has not had that period's digest, else in the next period."""
+    runs = []
+    rows = session.execute(
+        sa.select(S.c.cadence, S.c.timezone, S.c.send_hour, sa.func.count())
+        .where(S.c.status == SubscriberStatus.ACTIVE.value)
+        .group_by(S.c.cadence, S.c.timezone, S.c.send_hour)
+    ).all()
+    for cadence, tz, hour, count in rows:
+        period = period_for(cadence, tz, hour, now, weekly_day=settings.weekly_day)
+        pending = session.execute(
+            sa.select(sa.func.count()).where(_slot_filter(cadence, tz, hour, period))
+        ).scalar_one()
+        if not pending or now >= period.end:
+            period = period_for(cadence, tz, hour, period.end, weekly_day=settings.weekly_day)
+        runs.append(NextRun(max(period.due, now), cadence, tz, hour, count))
+    return sorted(runs, key=lambda r: (r.at, r.cadence, r.timezone))[:limit]

@@ -1,4 +1,4 @@
-"""``digest status``: editions, outbox counts by state, and the last errors."""
+"""``digest status``: the next scheduled sends, editions, outbox counts by state, last errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.stats import outbox_status
+from digest.editions import next_runs
+from digest.models import utcnow
 
 
 @click.command()
@@ -29,9 +31,17 @@ def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
     """Show the latest editions, the outbox by state, and the last delivery errors."""
     with app.db.transaction() as session:
         report = outbox_status(session, editions=editions, errors=errors)
+        upcoming = next_runs(session, app.settings, utcnow())
     if as_json:
-        echo_json(report.as_dict())
+        echo_json(report.as_dict() | {"next_runs": [r.__dict__ for r in upcoming]})
         return
+    click.echo("next digests:" if upcoming else "next digests: no active subscribers")
+    for run in upcoming:
+        when = run.at.strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(
+            f"  {when}  {run.cadence:<6} {run.subscribers:>6} in {run.timezone} at "
+            f"{run.send_hour:02d}:00 local"
+        )
     click.echo("outbox: " + ", ".join(f"{s} {n}" for s, n in report.counts.items()))
     click.echo("editions:" if report.editions else "editions: none yet")
     for ed in report.editions:
