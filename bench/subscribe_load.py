@@ -338,8 +338,9 @@ def _report(
         f"- store after the run: {people} subscribers, {queued} queued confirmation mails",
         f"- where the time goes: besides the HTTP work a healthz also does, each subscription "
         f"costs {cost_ms:.2f} ms of CPU in the store (measured in process before the run, "
-        "batched 20 per transaction: address lookup, three ORM inserts, a savepoint), done on "
-        "the one writer thread that commits requests in batches (`web/writer.py`).",
+        "batched 20 per transaction: address lookup, three Core inserts with no ORM objects, "
+        "the confirmation mail filled into a shape rendered once per process, a savepoint), "
+        "done on the one writer thread that commits requests in batches (`web/writer.py`).",
         "",
     ]
     return "\n".join(lines)

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.compose.render import DigestRenderer, date_line, plain_summary
+from digest.addresses import clean_name
+from digest.compose.render import DigestRenderer, RenderedMail, date_line, plain_summary
 from digest.compose.select import Candidate, Limits, Profile, Selection, normalize_topics, select
 from digest.compose.templates import TemplateProblem, shipped_templates_dir
 from digest.mail.message import (
@@ -305,6 +306,63 @@ def test_confirmation_mail(renderer: DigestRenderer) -> None:
     assert url in parse_html(mail.html).links
 
 
+CONFIRM_NAMES = ["", "Ann", "Zoë <b>", 'O\'Brien & "Sons"', "a > b < c", "&amp; &lt;",
+                 "  spaced   out  ", "Ünïcødé 名前 \u00a0x", "q7zDIGESTNAMEMARKz7q",
+                 "%%NAME%%"]  # fmt: skip
+CONFIRM_URLS = ["https://news.example.com/confirm/tok_abc",
+                'https://news.example.com/c/a?b=1&c="2"<3>\'4\'']  # fmt: skip
+
+
+def _confirm_from_templates(renderer: DigestRenderer, name: str, url: str) -> RenderedMail:
+    subject, text, html = renderer._confirm_parts(clean_name(name), url, "7 days")
+    return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+@pytest.mark.parametrize("name", CONFIRM_NAMES)
+@pytest.mark.parametrize("url", CONFIRM_URLS)
+def test_confirmation_mail_filled_in_equals_a_full_render(
+    renderer: DigestRenderer, name: str, url: str
+) -> None:
+    # render_confirm fills a shape rendered once; the mail must be what the templates give.
+    renderer.render_confirm(name="warm", confirm_url="https://x.example/c/1")
+    assert renderer._confirm_shapes[(True, "7 days")] is not None
+    got = renderer.render_confirm(name=name, confirm_url=url)
+    assert got == _confirm_from_templates(renderer, name, url)
+
+
+def test_confirmation_override_that_transforms_the_name_is_rendered_in_full(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "shouty"
+    folder.mkdir()
+    (folder / "confirm_subject.txt").write_text("{{ name|upper }}, confirm {{ site_name }}\n")
+    (folder / "confirm.txt").write_text(
+        "{% if name == 'Ann' %}Hi Ann{% endif %} {{ confirm_url }}\n"
+    )
+    custom = DigestRenderer(make_settings(templates_dir=folder))
+    for name in ("Ann", "Bob <b>"):
+        mail = custom.render_confirm(name=name, confirm_url=CONFIRM_URLS[1])
+        assert mail == _confirm_from_templates(custom, name, CONFIRM_URLS[1])
+    assert mail.subject.startswith("BOB <B>, confirm")
+    assert custom._confirm_shapes[(True, "7 days")] is None
+
+
+def test_confirmation_override_with_the_link_in_a_script_block_stays_exact(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "confirm.html").write_text(
+        '<html><body><p title="{{ name }}">{{ name }}</p>'
+        '<script>var u = "{{ confirm_url }}";</script></body></html>\n'
+    )
+    custom = DigestRenderer(make_settings(templates_dir=folder))
+    for name in CONFIRM_NAMES:
+        for url in CONFIRM_URLS:
+            got = custom.render_confirm(name=name, confirm_url=url)
+            assert got == _confirm_from_templates(custom, name, url)
+
+
 def _message(renderer: DigestRenderer, sender: Sender, **personal_kw: object) -> bytes:
     body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY,
                                 archive_url=ARCHIVE)  # fmt: skip
@@ -459,3 +517,35 @@ def test_an_edited_headline_gets_a_new_body(renderer: DigestRenderer) -> None:
     after = renderer.render_body(make_selection(edited), cadence="daily", local_date=DAY)
     assert after.key != before.key
     assert "Corrected headline" in after.html and "Corrected headline" not in before.html
+
+
+def test_a_feed_url_cannot_pull_personal_values_into_the_mail(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """A post link like https://x/?who=%%EMAIL%% once went out with each subscriber's address
+    and never-expiring unsubscribe link filled in (found in review)."""
+    from datetime import UTC, date, datetime
+
+    from digest.compose.select import Candidate, Selection
+    from digest.mail.message import Personal, Sender, assemble
+
+    settings = make_settings()
+    at = datetime(2026, 11, 29, tzinfo=UTC)
+    post = Candidate(
+        id=1, title="Story", link="https://evil.example/a?who=%%EMAIL%%&u=%%UNSUBSCRIBE_URL%%",
+        summary="s", topics=frozenset(), published_at=at, first_seen_at=at,
+        image_url="https://evil.example/p.gif?%%PREFERENCES_URL%%", image_alt="x",
+    )  # fmt: skip
+    selection = Selection((), (post,), at, at, skip=False)
+    body = DigestRenderer(settings).render_body(selection, cadence="daily", local_date=date.today())
+    personal = Personal(
+        to_email="reader@example.org", to_name="R", message_id="<1@example.org>", date=at,
+        unsubscribe_url="https://n.example/unsubscribe/SECRET",
+        preferences_url="https://n.example/preferences/SECRET",
+    )  # fmt: skip
+    raw = assemble(body.subject, body.text, body.html, personal, Sender.from_settings(settings))
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    for part in ("plain", "html"):
+        content = message.get_body((part,)).get_content()  # type: ignore[union-attr]
+        assert "evil.example/a?who=%25%25EMAIL%25%25" in content
+        assert "who=reader@example.org" not in content
+        assert "u=https://n.example/unsubscribe" not in content
+        assert "p.gif?https" not in content

@@ -29,6 +29,10 @@ from digest.models import (
 
 MAX_TOPICS = 50
 MAX_TOPIC_LENGTH = 100
+_S = Subscriber.__table__  # type: ignore[attr-defined]
+# Built once: the values go in as parameters, so each request reuses the compiled statement.
+_ID_BY_EMAIL = sa.select(_S.c.id).where(_S.c.email == sa.bindparam("email"))
+_INSERT_SUBSCRIBER = sa.insert(_S)
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,16 @@ def add(
     return subscriber
 
 
+@dataclass(frozen=True)
+class Requested:
+    """A subscribe request as stored: the subscriber's id, address, name, and status before."""
+
+    subscriber_id: int
+    email: str
+    name: str
+    prior: str | None  # None when the address was new
+
+
 def request_subscription(
     session: Session,
     email: str,
@@ -233,24 +247,79 @@ def request_subscription(
     suppression is lifted when they confirm. An active subscriber's settings are left alone
     here; they change them through the preference centre, with a signed link.
     """
+    done = record_request(
+        session,
+        email,
+        consent=consent,
+        name=name,
+        cadence=cadence,
+        topics=topics,
+        default_timezone=default_timezone,
+        default_send_hour=default_send_hour,
+    )
+    return get_by_id(session, done.subscriber_id), done.prior
+
+
+def record_request(
+    session: Session,
+    email: str,
+    *,
+    consent: Consent,
+    name: str | None = None,
+    cadence: str | None = None,
+    topics: Iterable[str] | None = None,
+    default_timezone: str = "UTC",
+    default_send_hour: int = 7,
+) -> Requested:
+    """``request_subscription`` without loading the subscriber: what the web form needs.
+
+    A new address, the common case on the form, is one ``INSERT`` with no ORM object built;
+    a known one goes through the ORM and the state machine as every other change does.
+    """
     address = normalize_email(email)
     now = utcnow()
-    subscriber = find(session, address)
-    prior = subscriber.status if subscriber is not None else None
-    if subscriber is None:
-        subscriber = _new(session, address, default_timezone, default_send_hour, now)
-    if subscriber.status != SubscriberStatus.ACTIVE.value:
-        if name is not None:
-            subscriber.name = clean_name(name)
-        if cadence is not None:
-            subscriber.cadence = parse_cadence(cadence)
-        if topics is not None:
-            subscriber.topics = parse_topics(list(topics))
-        _record_consent(subscriber, consent)
-        _apply(session, subscriber, Event.SUBSCRIBE, now)
-        subscriber.updated_at = now
-    session.flush()
-    return subscriber, prior
+    session.flush()  # the lookup below is plain SQL: it must see this session's own changes
+    found = session.execute(_ID_BY_EMAIL, {"email": address}).scalar()
+    if found is not None:
+        subscriber = get_by_id(session, found)
+        prior: str | None = subscriber.status
+        if subscriber.status != SubscriberStatus.ACTIVE.value:
+            if name is not None:
+                subscriber.name = clean_name(name)
+            if cadence is not None:
+                subscriber.cadence = parse_cadence(cadence)
+            if topics is not None:
+                subscriber.topics = parse_topics(list(topics))
+            _record_consent(subscriber, consent)
+            _apply(session, subscriber, Event.SUBSCRIBE, now)
+            subscriber.updated_at = now
+        session.flush()
+        return Requested(found, subscriber.email, subscriber.name, prior)
+    # A new subscriber starts pending; the state machine says where asking takes them.
+    status = SubscriberStatus.PENDING
+    after = next_status(status, Event.SUBSCRIBE)
+    values: dict[str, object] = {
+        "email": address,
+        "name": clean_name(name) if name is not None else "",
+        "status": status.value,
+        "cadence": parse_cadence(cadence) if cadence is not None else Cadence.DAILY.value,
+        "topics": parse_topics(list(topics)) if topics is not None else [],
+        "timezone": default_timezone,
+        "send_hour": default_send_hour,
+        "created_at": now,
+        "updated_at": now,
+        "confirmed_at": None,
+        "unsubscribed_at": None,
+        "last_digest_at": None,
+        **_consent_values(consent),
+    }
+    if after is not status:
+        values.update(_stamps(after, now))
+    inserted = session.execute(_INSERT_SUBSCRIBER, values)
+    (subscriber_id,) = inserted.inserted_primary_key or (None,)
+    if subscriber_id is None:
+        raise RuntimeError(f"the database gave no id for the new subscriber {address}")
+    return Requested(int(subscriber_id), address, str(values["name"]), None)
 
 
 def confirm(session: Session, subscriber: Subscriber) -> bool:
@@ -365,14 +434,33 @@ def _new(session: Session, address: str, timezone: str, hour: int, now: datetime
     return subscriber
 
 
+def _consent_values(consent: Consent) -> dict[str, object]:
+    """The consent columns of a subscriber, as stored."""
+    return {
+        "consent_at": consent.at,
+        "consent_ip": (consent.ip or None) and consent.ip[:64],
+        "consent_user_agent": (consent.user_agent or None)
+        and clean_name(consent.user_agent, limit=512),
+        "consent_source": (consent.source or None) and clean_name(consent.source, limit=200),
+        "consent_wording": (consent.wording or None) and consent.wording[:32],
+    }
+
+
 def _record_consent(subscriber: Subscriber, consent: Consent) -> None:
-    subscriber.consent_at = consent.at
-    subscriber.consent_ip = (consent.ip or None) and consent.ip[:64]
-    subscriber.consent_user_agent = (consent.user_agent or None) and clean_name(
-        consent.user_agent, limit=512
-    )
-    subscriber.consent_source = (consent.source or None) and clean_name(consent.source, limit=200)
-    subscriber.consent_wording = (consent.wording or None) and consent.wording[:32]
+    for field, value in _consent_values(consent).items():
+        setattr(subscriber, field, value)
+
+
+def _stamps(after: SubscriberStatus, now: datetime) -> dict[str, object]:
+    """The columns that change with a move to ``after``, besides the status itself."""
+    stamps: dict[str, object] = {"status": after.value, "updated_at": now}
+    if after is SubscriberStatus.ACTIVE:
+        stamps.update(confirmed_at=now, unsubscribed_at=None)
+    elif after is SubscriberStatus.PENDING:
+        stamps["confirmed_at"] = None
+    elif after is SubscriberStatus.UNSUBSCRIBED:
+        stamps["unsubscribed_at"] = now
+    return stamps
 
 
 def _apply(session: Session, subscriber: Subscriber, event: Event, now: datetime) -> None:
@@ -381,14 +469,7 @@ def _apply(session: Session, subscriber: Subscriber, event: Event, now: datetime
     after = next_status(before, event)
     if after is before:
         return
-    subscriber.status = after.value
-    subscriber.updated_at = now
-    if after is SubscriberStatus.ACTIVE:
-        subscriber.confirmed_at = now
-        subscriber.unsubscribed_at = None
-    elif after is SubscriberStatus.PENDING:
-        subscriber.confirmed_at = None
-    elif after is SubscriberStatus.UNSUBSCRIBED:
-        subscriber.unsubscribed_at = now
+    for field, value in _stamps(after, now).items():
+        setattr(subscriber, field, value)
     if after is not SubscriberStatus.ACTIVE and subscriber.id is not None:
         cancel_pending_deliveries(session, subscriber.id)

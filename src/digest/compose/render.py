@@ -12,10 +12,13 @@ import html
 import re
 import textwrap
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
 import css_inline
+import jinja2
+from jinja2 import nodes
 
 from digest.addresses import clean_name
 from digest.compose.select import Candidate, Selection
@@ -107,9 +110,114 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _inert_url(url: str | None) -> str:
+    """A feed's URL with ``%%`` percent-encoded: the same URL to a browser, but never a
+    placeholder that would put each subscriber's address or unsubscribe link into it."""
+    return (url or "").replace("%%", "%25%25")
+
+
 def _inert(text: str) -> str:
     """``text`` with anything shaped like a placeholder broken by a zero-width space."""
     return _PLACEHOLDER_LIKE.sub("%\u200b%", text) if "%%" in text else text
+
+
+# Stand-ins for the personal parts of a confirmation mail, and awkward values to learn and
+# check how the inlined HTML escapes each place they appear in (text, attribute, raw).
+_NAME_MARK = "q7zDIGESTNAMEMARKz7q"
+_URL_MARK = "q7zDIGESTURLMARKz7q"
+_MARKS = re.compile(f"({_NAME_MARK}|{_URL_MARK})")
+_PROBE_NAMES = ("<\"&'Zoë\u00a0> Ann", "\"<'&>\u00a0Bob é")
+_PROBE_URLS = (
+    "<\"&https://news.example.com/confirm/a?b=1&c='2'>\u00a0",
+    '"<https://news.example.com/confirm/t?x="1"&y=<2>\'\u00a0',
+)
+_ESCAPES: tuple[Callable[[str], str], ...] = (
+    lambda v: v,  # plain text parts
+    # How the CSS inliner writes text and attribute values back out (html5ever's rules).
+    lambda v: (
+        v.replace("&", "&amp;")
+        .replace("\u00a0", "&nbsp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    ),
+    lambda v: v.replace("&", "&amp;").replace("\u00a0", "&nbsp;").replace('"', "&quot;"),
+)
+_PERSONAL = frozenset({"name", "confirm_url"})
+
+
+def _prints_only(env: jinja2.Environment, template_name: str) -> bool:
+    """Whether the template only prints ``name``/``confirm_url`` as they are, or tests ``name``."""
+    if env.loader is None:
+        return False
+    source, _, _ = env.loader.get_source(env, template_name)
+    tree = env.parse(source)
+    if any(True for _ in tree.find_all((nodes.Extends, nodes.Include, nodes.Import,
+                                         nodes.FromImport))):  # fmt: skip
+        return False
+
+    def ok(node: nodes.Node) -> bool:
+        for child in node.iter_child_nodes():
+            if isinstance(child, nodes.Name) and child.name in _PERSONAL:
+                printed = isinstance(node, nodes.Output)
+                tested = isinstance(node, nodes.If) and child is node.test and child.name == "name"
+                if not (printed or tested):
+                    return False
+            elif not ok(child):
+                return False
+        return True
+
+    return ok(tree)
+
+
+# One part of a shape: literal text, then (optionally) which value goes next and its escaping.
+_Piece = tuple[str, int, Callable[[str], str] | None]
+
+
+@dataclass(frozen=True)
+class _ConfirmShape:
+    """A rendered confirmation mail: where the name and link go, and how each is escaped."""
+
+    parts: tuple[tuple[_Piece, ...], ...]  # subject, text, html
+
+    @classmethod
+    def learn(
+        cls, marked: tuple[str, ...], learnt: tuple[str, ...], name: str, url: str
+    ) -> _ConfirmShape | None:
+        """The shape of ``marked``, each mark's escaping read off ``learnt`` (rendered with
+        ``name`` and ``url``); None when ``learnt`` does not line up with ``marked``."""
+        values = {_NAME_MARK: (0, name), _URL_MARK: (1, url)}
+        parts = []
+        for text, out in zip(marked, learnt, strict=True):
+            chunks = _MARKS.split(text)
+            pieces: list[_Piece] = []
+            pos = 0
+            for i in range(0, len(chunks), 2):
+                literal = chunks[i]
+                if not out.startswith(literal, pos):
+                    return None
+                pos += len(literal)
+                if i + 1 == len(chunks):
+                    pieces.append((literal, 0, None))
+                    break
+                index, value = values[chunks[i + 1]]
+                escape = next((e for e in _ESCAPES if out.startswith(e(value), pos)), None)
+                if escape is None:
+                    return None
+                pos += len(escape(value))
+                pieces.append((literal, index, escape))
+            if pos != len(out):
+                return None
+            parts.append(tuple(pieces))
+        return cls(tuple(parts))
+
+    def fill(self, name: str, url: str) -> tuple[str, str, str]:
+        """Subject, text and HTML with this name and link."""
+        values = (name, url)
+        subject, text, html_ = (
+            "".join(lit if esc is None else lit + esc(values[i]) for lit, i, esc in pieces)
+            for pieces in self.parts
+        )
+        return subject, text, html_
 
 
 class DigestRenderer:
@@ -126,6 +234,7 @@ class DigestRenderer:
         )
         self._views: dict[tuple[int, str, str], PostView] = {}
         self._bodies: OrderedDict[str, RenderedBody] = OrderedDict()
+        self._confirm_shapes: dict[tuple[bool, str], _ConfirmShape | None] = {}
 
     # -- posts ---------------------------------------------------------------------------
 
@@ -138,10 +247,10 @@ class DigestRenderer:
             view = PostView(
                 id=post.id,
                 title=title,
-                link=post.link,
+                link=_inert_url(post.link),
                 summary=summary,
                 author=_inert(_one_line(post.author)),
-                image_url=post.image_url or None,
+                image_url=_inert_url(post.image_url) or None,
                 image_alt=_inert(_one_line(post.image_alt)) or title,
                 text_title=_wrap(title),
                 text_summary=_wrap(summary, "  ") if summary else "",
@@ -276,14 +385,48 @@ class DigestRenderer:
         self, *, name: str, confirm_url: str, expiry: str = "7 days"
     ) -> RenderedMail:
         """The confirmation mail: complete, addressed to ``name``, with the confirm link."""
+        name = clean_name(name)
+        # Every subscribe request renders one: the templates and the CSS inlining run once per
+        # shape (named or not, expiry), and each request only fills in its name and link.
+        key = (bool(name), expiry)
+        if key not in self._confirm_shapes:
+            self._confirm_shapes[key] = self._confirm_shape(named=bool(name), expiry=expiry)
+        shape = self._confirm_shapes[key]
+        if shape is None:
+            subject, text, html_ = self._confirm_parts(name, confirm_url, expiry)
+        else:
+            subject, text, html_ = shape.fill(name, confirm_url)
+        return RenderedMail(subject=_one_line(subject), text=text, html=html_)
+
+    def _confirm_parts(self, name: str, confirm_url: str, expiry: str) -> tuple[str, str, str]:
+        """Subject (not yet on one line), text and inlined HTML, rendered from the templates."""
         context = {
             "site_name": self.site_name,
-            "name": clean_name(name),
+            "name": name,
             "confirm_url": confirm_url,
             "expiry": expiry,
         }
-        return RenderedMail(
-            subject=_one_line(render(self._templates["confirm_subject.txt"], context)),
-            text=render(self._templates["confirm.txt"], context),
-            html=self._html("confirm.html", context),
+        return (
+            render(self._templates["confirm_subject.txt"], context),
+            render(self._templates["confirm.txt"], context),
+            self._html("confirm.html", context),
         )
+
+    def _confirm_shape(self, *, named: bool, expiry: str) -> _ConfirmShape | None:
+        """The confirmation mail with marks for name and link, or None when it cannot be one.
+
+        Only templates that print ``name`` and ``confirm_url`` as they are (or test ``name``
+        alone) qualify: a filter or a comparison on them would not survive substitution. How
+        each mark is escaped is learnt from a render of awkward values, and the shape is
+        trusted only once it reproduces a second such render exactly.
+        """
+        if not all(_prints_only(self.env, name) for name in CONFIRM_TEMPLATES):
+            return None
+        names = _PROBE_NAMES if named else ("", "")
+        marked = self._confirm_parts(_NAME_MARK if named else "", _URL_MARK, expiry)
+        learnt = self._confirm_parts(names[0], _PROBE_URLS[0], expiry)
+        shape = _ConfirmShape.learn(marked, learnt, names[0], _PROBE_URLS[0])
+        if shape is None:
+            return None
+        check = self._confirm_parts(names[1], _PROBE_URLS[1], expiry)
+        return shape if shape.fill(names[1], _PROBE_URLS[1]) == check else None

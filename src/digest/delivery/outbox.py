@@ -22,7 +22,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import subscribers
-from digest.delivery.enqueue import enqueue_digests, enqueue_transactional, record_skips
+from digest.delivery.enqueue import (
+    enqueue_digests,
+    enqueue_transactional,
+    queue_transactional,
+    record_skips,
+)
 from digest.delivery.leases import (
     extend_leases,
     give_back,
@@ -53,6 +58,7 @@ __all__ = [
     "give_back",
     "lease_owners",
     "pending_count",
+    "queue_transactional",
     "record",
     "record_skips",
     "requeue_expired_leases",

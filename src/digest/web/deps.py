@@ -13,30 +13,35 @@ from digest.db import Database
 from digest.web.pages import Pages
 from digest.web.ratelimit import SlidingWindow
 
+# The lookups below are async only so FastAPI calls them on the event loop: a plain ``def``
+# dependency is run in the thread pool, a thread hop per dependency per request for reading
+# an attribute.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     """The store the app was created with."""
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_pages(request: Request) -> Pages:
+async def get_pages(request: Request) -> Pages:
     """The page renderer."""
     return request.app.state.pages  # type: ignore[no-any-return]
 
 
-def get_limiter(request: Request) -> SlidingWindow:
+async def get_limiter(request: Request) -> SlidingWindow:
     """The per-IP limiter of subscribe requests."""
     return request.app.state.ip_limiter  # type: ignore[no-any-return]
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session in one transaction, committed when the route returns, rolled back on error."""
-    with get_db(request).transaction() as session:
+    db: Database = request.app.state.db
+    with db.transaction() as session:
         yield session
 
 

@@ -16,7 +16,7 @@ from digest import subscribers
 from digest.addresses import clean_name, email_domain, normalize_email
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
-from digest.delivery.outbox import enqueue_transactional
+from digest.delivery.outbox import queue_transactional
 from digest.errors import InvalidInput
 from digest.lifecycle import needs_confirmation_mail
 from digest.links import confirm_url
@@ -104,7 +104,7 @@ def record_subscription(
     The mail is rendered whether or not it is queued, so a known address costs the same time
     as a new one and the answer's timing says little about who is subscribed.
     """
-    subscriber, prior = subscribers.request_subscription(
+    done = subscribers.record_request(
         session,
         request.email,
         consent=consent,
@@ -114,26 +114,25 @@ def record_subscription(
         default_timezone=settings.timezone,
         default_send_hour=settings.send_hour,
     )
-    assert subscriber.id is not None
     mail = renderer.render_confirm(
-        name=subscriber.name,
-        confirm_url=confirm_url(settings, subscriber.id, subscriber.email, now=consent.at),
+        name=done.name,
+        confirm_url=confirm_url(settings, done.subscriber_id, done.email, now=consent.at),
     )
-    if not needs_confirmation_mail(prior):
+    if not needs_confirmation_mail(done.prior):
         return False
     # A new address has had no mail yet: the count is only asked for one already known.
-    if prior is not None and (
-        confirmations_sent(session, subscriber.id, consent.at - CONFIRM_WINDOW)
+    if done.prior is not None and (
+        confirmations_sent(session, done.subscriber_id, consent.at - CONFIRM_WINDOW)
         >= settings.confirm_limit
     ):
         # Subscription bombing: someone keeps entering a victim's address. The request is
         # recorded, the answer is the same, but the victim's inbox gets nothing more.
         return False
-    enqueue_transactional(
+    queue_transactional(
         session,
         kind=DeliveryKind.CONFIRM.value,
-        to_email=subscriber.email,
-        subscriber_id=subscriber.id,
+        to_email=done.email,
+        subscriber_id=done.subscriber_id,
         subject=mail.subject,
         text=mail.text,
         html=mail.html,
