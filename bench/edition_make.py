@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from _stores import DEFAULT_PG, stores
 
 from digest import editions
 from digest.config import load_settings
@@ -118,7 +117,7 @@ def run(name: str, db: Database, n: int, tmp: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=100_000)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=DEFAULT_PG)
     args = parser.parse_args()
     print(
         "| store | subscribers | groups | bodies | make edition | bare INSERT...SELECT "
@@ -126,25 +125,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        run("SQLite", db, args.n, Path(tmp))
-        db.dispose()
-        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        name = f"digest_bench_{uuid.uuid4().hex[:8]}"
-        try:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        except sa.exc.OperationalError as exc:
-            print(f"PostgreSQL not reachable, skipped: {exc}", file=sys.stderr)
-            return
-        url = sa.engine.make_url(args.pg).set(database=name).render_as_string(hide_password=False)
-        db = Database(url)
-        try:
-            run("PostgreSQL", db, args.n, Path(tmp))
-        finally:
-            db.dispose()
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+        for name, db in stores(args.pg):
+            run(name, db, args.n, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,10 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import sqlalchemy as sa
+from _stores import DEFAULT_PG, stores
 
 from digest import subscribers_csv as csvio
 from digest.db import Database
@@ -99,33 +96,15 @@ def timed_import_again(db: Database, text: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int, nargs="?", default=100_000)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=DEFAULT_PG)
     args = parser.parse_args()
     text = make_csv(args.n)
     print(
         "| store | rows | import (new) | import again (no change) | bare INSERT baseline | ratio |"
     )
     print("|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        run("SQLite", db, args.n, text)
-        db.dispose()
-    admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    name = f"digest_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        print(f"PostgreSQL not reachable, skipped: {exc}", file=sys.stderr)
-        return
-    url = sa.engine.make_url(args.pg).set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    try:
-        run("PostgreSQL", db, args.n, text)
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+    for name, db in stores(args.pg):
+        run(name, db, args.n, text)
 
 
 if __name__ == "__main__":
