@@ -7,40 +7,19 @@ Writes docs/digest-600.png and docs/digest-375.png (and digest-dark-375.png, dar
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # for tests.tools
 
 from _sample import LOCAL_DATE, sample_png, sample_selection
+from tests.tools import chromium, screenshot
 
 from digest.compose.render import DigestRenderer
 from digest.config import load_settings
 from digest.mail.message import EMAIL, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
-
-
-def chromium() -> str | None:
-    """The Chromium binary on PATH, if any."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def personal_html(html: str) -> str:
@@ -58,23 +37,10 @@ def shoot(html_file: Path, png: Path, width: int, height: int, *, dark: bool = F
     binary = chromium()
     if binary is None:
         raise SystemExit("chromium not found: apt-get install chromium")
-    with tempfile.TemporaryDirectory() as profile:
-        flags = [*FLAGS, f"--user-data-dir={profile}"]
-        if dark:
-            flags.append("--force-dark-mode")
-            flags.append("--blink-settings=preferredColorScheme=0")
-        subprocess.run(
-            [
-                binary,
-                *flags,
-                f"--screenshot={png}",
-                f"--window-size={width},{height}",
-                html_file.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    extra = ["--hide-scrollbars"]
+    if dark:
+        extra += ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"]
+    screenshot(binary, html_file.as_uri(), png, width, height, extra)
 
 
 def main() -> None:

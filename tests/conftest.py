@@ -26,11 +26,11 @@ from digest.db import Database
 
 # Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
 from tests.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
+from tests.tools import IN_CI
 
 PG_URL = os.environ.get(
     "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TABLES = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
 
 

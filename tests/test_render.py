@@ -6,7 +6,6 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import subprocess
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -31,8 +30,8 @@ from digest.mail.message import (
     assemble,
     new_message_id,
 )
+from tests.tools import require, screenshot
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 DAY = date(2026, 11, 29)
 ARCHIVE = "https://news.example.com/archive/7"
@@ -398,11 +397,7 @@ def test_whole_message_parses_back(renderer: DigestRenderer, sender: Sender) -> 
 
 
 def _spam_score(raw: bytes, home: Path) -> tuple[float, str]:
-    binary = shutil.which("spamassassin")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("spamassassin is not installed and CI=true: apt-get install spamassassin")
-        pytest.skip("spamassassin not installed")
+    binary = require("spamassassin", package="spamassassin")
     env = {**os.environ, "HOME": str(home)}  # its user_prefs go to a scratch folder
     # -L: local tests only (no DNS blocklists, no network), -t: report on the message.
     out = subprocess.run([binary, "-L", "-t"], input=raw, capture_output=True, timeout=120,
@@ -430,23 +425,13 @@ def test_spamassassin_scores_a_confirmation_below_one(
 
 @pytest.mark.browser
 def test_chromium_renders_the_digest(renderer: DigestRenderer, tmp_path: Path) -> None:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        if IN_CI:
-            pytest.fail("chromium is not installed and CI=true: apt-get install chromium")
-        pytest.skip("chromium not installed")
+    binary = require("chromium", "chromium-browser", package="chromium")
     body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
     page = tmp_path / "digest.html"
     page.write_text(personal(body.html), encoding="utf-8")
     for width in (600, 375):
         png = tmp_path / f"digest-{width}.png"
-        subprocess.run(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}",
-             f"--window-size={width},1200", page.as_uri()],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        screenshot(binary, page.as_uri(), png, width, 1200)
         data = png.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert int.from_bytes(data[16:20], "big") == width

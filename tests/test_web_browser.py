@@ -8,8 +8,6 @@ Debian packages: ``chromium chromium-driver``.
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,25 +23,15 @@ import uvicorn
 from digest.db import Database
 from digest.models import Post
 from digest.web.app import create_app
+from tests.tools import CHROMIUM_FLAGS, IN_CI, chromium, find
 from tests.web_support import confirm_mails
 
 pytestmark = pytest.mark.browser
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM = chromium()
+CHROMEDRIVER = find("chromedriver")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 if not (CHROMIUM and CHROMEDRIVER) and not IN_CI:
     pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
@@ -137,7 +125,11 @@ class Browser:
     ) -> None:
         options: dict[str, Any] = {
             "binary": CHROMIUM,
-            "args": [*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"],
+            "args": [
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+            ],
         }
         if phone:
             options["mobileEmulation"] = {
