@@ -6,6 +6,7 @@ import email
 import email.policy
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -42,8 +43,6 @@ def preview(
         click.echo(f"no digest for {who} now: {selection.reason}", err=True)
         return
     zone = subscriber.timezone if subscriber else settings.timezone
-    from zoneinfo import ZoneInfo
-
     body = DigestRenderer(settings).render_body(
         selection,
         cadence=cadence or (subscriber.cadence if subscriber else "daily"),
