@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from digest.addresses import clean_name
 from digest.compose.render import DigestRenderer, RenderedMail, date_line, plain_summary
 from digest.compose.select import Candidate, Limits, Profile, Selection, normalize_topics, select
-from digest.compose.templates import TemplateProblem, shipped_templates_dir
+from digest.compose.templates import TemplateProblem
 from digest.mail.message import (
     EMAIL,
     NAME,
@@ -30,6 +30,7 @@ from digest.mail.message import (
     assemble,
     new_message_id,
 )
+from digest.resources import templates_dir
 from tests.tools import require, screenshot
 
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
@@ -279,7 +280,7 @@ def test_empty_selection_still_renders(renderer: DigestRenderer) -> None:
 
 
 def test_shipped_templates_are_found() -> None:
-    folder = shipped_templates_dir()
+    folder = templates_dir()
     for name in ("digest_subject.txt", "digest.txt", "digest.html", "confirm_subject.txt",
                  "confirm.txt", "confirm.html"):  # fmt: skip
         assert (folder / name).is_file()

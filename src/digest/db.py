@@ -25,10 +25,10 @@ from sqlmodel import Session
 
 from digest.config import Settings
 from digest.errors import StoreUnavailable
+from digest.resources import alembic_dir
 
 log = logging.getLogger(__name__)
 
-ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
 # Any constant works; it only has to be the same in every digest process.
 _MIGRATION_LOCK = 0x6469676573
 
@@ -66,7 +66,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 def alembic_config(database_url: str) -> Config:
     """Alembic's configuration for our migrations folder and this database."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.set_main_option("script_location", str(alembic_dir()))
     cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return cfg
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import jinja2
 
-import digest
 from digest.errors import DigestError
+from digest.resources import templates_dir
 
 
 class TemplateProblem(DigestError):
@@ -44,11 +44,6 @@ def render(template: jinja2.Template, context: dict[str, Any]) -> str:
         raise TemplateProblem(f"template {template.name}: {exc.message or exc}") from None
 
 
-def shipped_templates_dir() -> Path:
-    """The ``templates/`` folder shipped at the top of the repository."""
-    return Path(digest.__file__).resolve().parents[2] / "templates"
-
-
 def make_environment(override_dir: Path | None = None) -> jinja2.Environment:
     """A Jinja2 environment: autoescaped HTML, plain text left alone, overrides looked up first.
 
@@ -58,7 +53,7 @@ def make_environment(override_dir: Path | None = None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if override_dir is not None:
         loaders.append(jinja2.FileSystemLoader(str(override_dir)))
-    loaders.append(jinja2.FileSystemLoader(str(shipped_templates_dir())))
+    loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
