@@ -134,3 +134,21 @@ async def test_metrics_with_the_store_down_answer_503_not_500(make_settings) -> 
     assert response.status_code == 503
     assert "cannot use the database" in response.text
     down.dispose()
+
+
+async def test_with_a_metrics_token_only_a_scrape_that_carries_it_gets_the_numbers(
+    sqlite_db: Database, make_settings
+) -> None:
+    settings = make_settings(database_url=sqlite_db.url, metrics_token="scrape-me-3f9a")
+    with sqlite_db.transaction() as session:
+        subscribers.add(session, "ann@example.com", confirmed=True)
+    async with client(create_app(settings, sqlite_db)) as http:
+        for headers in ({}, {"Authorization": "Bearer scrape-me"}, {"Authorization": "Basic x"}):
+            refused = await http.get("/metrics", headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert "digest_subscribers" not in refused.text
+            assert "DIGEST_METRICS_TOKEN" in refused.text
+        scraped = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me-3f9a"})
+    assert scraped.status_code == 200
+    assert samples(scraped.text)[("digest_subscribers", (("status", "active"),))] == 1

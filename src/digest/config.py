@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(None, description="bearer token of the admin API")
 
     # Beyond the contract: defaults chosen so nobody needs to set them.
+    metrics_token: str | None = Field(
+        None, description="bearer token a /metrics scrape must carry; /metrics is open while unset"
+    )
     var_dir: Path = Field(Path("var"), description="folder for the generated key and local data")
     list_id: str | None = Field(None, description="List-Id header value; derived when unset")
     unsubscribe_mailto: str | None = Field(None, description="mailto address in List-Unsubscribe")

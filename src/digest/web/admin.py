@@ -7,7 +7,6 @@ whatever the client's Accept header, and described in ``/openapi.json`` by the m
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from digest import editions, subscribers
 from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError
 from digest.models import Cadence, Edition, Feed, Subscriber, SubscriberStatus, utcnow
+from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
 from digest.web.errors import _validation_message
 
@@ -61,14 +61,7 @@ def require_admin(
     """Let the request through only with the admin token; without a token set, there is no API."""
     if not settings.admin_token:
         raise HTTPException(404, "There is no page at this address.")
-    given = credentials.credentials if credentials is not None else ""
-    # compare_digest: the time taken must not tell how much of a guess was right.
-    if not given or not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
-        raise HTTPException(
-            401,
-            "a valid admin token is required: Authorization: Bearer <DIGEST_ADMIN_TOKEN>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    require_bearer(credentials, settings.admin_token, what="admin", setting="DIGEST_ADMIN_TOKEN")
 
 
 router = APIRouter(

@@ -4,6 +4,10 @@ A custom collector queries the store on each scrape rather than counting in memo
 process (several workers, ``digest send`` from cron) is reflected, and a restart loses nothing.
 Each app gets its own ``CollectorRegistry``; nothing global is built at import time.
 
+Open to anyone who can reach it unless ``DIGEST_METRICS_TOKEN`` is set; then a scrape needs
+``Authorization: Bearer <token>`` (Prometheus: ``authorization: {credentials: ...}``), 401
+otherwise. The counts are not personal, but how many people subscribe is a newsroom's business.
+
 Send latency is derived from the outbox rows (``sent_at - created_at``: from enqueueing to the
 server's acceptance), because the worker keeps no in-process histogram; it is cumulative over
 every sent row, as a Prometheus histogram must be.
@@ -12,11 +16,13 @@ every sent row, as a Prometheus histogram must be.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -29,9 +35,11 @@ from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError
 from digest.models import Delivery, Edition, Feed
 from digest.subscribers import count_by_status
-from digest.web.deps import DatabaseDep
+from digest.web.bearer import require_bearer
+from digest.web.deps import DatabaseDep, SettingsDep
 
 router = APIRouter(tags=["metrics"])
+_bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_METRICS_TOKEN, when set")
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 E = Edition.__table__  # type: ignore[attr-defined]
@@ -134,7 +142,24 @@ def registry_for(request: Request, db: Database) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def require_metrics_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """With ``DIGEST_METRICS_TOKEN`` set, only a scrape carrying it gets through."""
+    if settings.metrics_token:
+        require_bearer(
+            credentials, settings.metrics_token, what="metrics", setting="DIGEST_METRICS_TOKEN"
+        )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    dependencies=[Depends(require_metrics_token)],
+    responses={401: {"description": "DIGEST_METRICS_TOKEN is set and was not presented"}},
+)
 async def metrics(request: Request, db: DatabaseDep) -> Response:
     """Subscribers, outbox, SMTP replies, send latency, editions and feeds, as Prometheus text."""
     registry = registry_for(request, db)
