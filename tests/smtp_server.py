@@ -33,6 +33,7 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     session: int  # which connection carried it
+    mail_options: tuple[str, ...] = ()  # the MAIL FROM parameters (SIZE=, SMTPUTF8, BODY=)
 
     @property
     def message_id(self) -> str:
@@ -70,6 +71,7 @@ class RecordingHandler:
                     tuple(envelope.rcpt_tos),
                     bytes(envelope.content),
                     id(session),
+                    tuple(envelope.mail_options),
                 )
             )
 

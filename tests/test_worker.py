@@ -243,21 +243,64 @@ def test_file_transport_writes_one_eml_per_message_and_a_repeat_overwrites(
     assert parsed["To"] == "P 0 <p0@example.org>"
 
 
+def _queue_confirmations(db: Database, *addresses: str) -> None:
+    with db.transaction() as session:
+        for address in addresses:
+            outbox.enqueue_transactional(
+                session, kind="confirm", to_email=address, subscriber_id=None,
+                subject="Please confirm", text="Click", html="<p>Click</p>", domain="example.org",
+            )  # fmt: skip
+
+
 def test_an_internationalised_domain_goes_out_idna_encoded(
     sqlite_db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
     """ann@bücher.example is accepted at subscribe time, so it must be deliverable too."""
     settings = make_settings(database_url=sqlite_db.url, smtp_url=smtp_server.url)
-    with sqlite_db.transaction() as session:
-        for address in ("ann@bücher.example", "josé@example.org"):
-            outbox.enqueue_transactional(
-                session, kind="confirm", to_email=address, subscriber_id=None,
-                subject="Please confirm", text="Click", html="<p>Click</p>", domain="example.org",
-            )  # fmt: skip
-    report = drain(settings, sqlite_db)
-    assert (report.sent, report.failed) == (1, 1)
+    _queue_confirmations(sqlite_db, "ann@bücher.example")
+    assert drain(settings, sqlite_db).sent == 1
     (received,) = smtp_server.handler.received
     assert received.rcpt_tos == ("ann@xn--bcher-kva.example",)
+    assert "SMTPUTF8" not in received.mail_options  # an ASCII envelope stays plain
+
+
+def _send_to(
+    db: Database, make_settings: Callable[..., Any], *addresses: str, smtputf8: bool
+) -> tuple[Any, RecordingHandler]:
+    """Confirmations to ``addresses`` through a server that does or does not offer SMTPUTF8."""
+    server = start_server(RecordingHandler(), enable_SMTPUTF8=smtputf8)
+    try:
+        settings = make_settings(database_url=db.url, smtp_url=server.url)
+        _queue_confirmations(db, *addresses)
+        return drain(settings, db), server.handler
+    finally:
+        server.stop()
+
+
+def test_a_non_ascii_local_part_goes_out_with_smtputf8_when_the_server_offers_it(
+    sqlite_db: Database, make_settings: Callable[..., Any]
+) -> None:
+    report, handler = _send_to(
+        sqlite_db, make_settings, "josé@bücher.example", "ann@example.org", smtputf8=True
+    )
+    assert (report.sent, report.failed) == (2, 0)
+    by_rcpt = {r.rcpt_tos: r for r in handler.received}
+    jose = by_rcpt[("josé@xn--bcher-kva.example",)]
+    assert "SMTPUTF8" in jose.mail_options
+    assert "BODY=8BITMIME" in jose.mail_options
+    parsed = email.message_from_string(jose.data.decode("utf-8"), policy=policy.SMTPUTF8)
+    assert parsed["To"].addresses[0].username == "josé"
+    assert "SMTPUTF8" not in by_rcpt[("ann@example.org",)].mail_options
+
+
+def test_a_non_ascii_local_part_fails_plainly_on_a_server_without_smtputf8(
+    sqlite_db: Database, make_settings: Callable[..., Any]
+) -> None:
+    report, handler = _send_to(
+        sqlite_db, make_settings, "josé@example.org", "ann@example.org", smtputf8=False
+    )
+    assert (report.sent, report.failed) == (1, 1)
+    assert [r.rcpt_tos for r in handler.received] == [("ann@example.org",)]
     with sqlite_db.transaction() as session:
         failed = session.exec(sa.select(Delivery.last_reply).where(Delivery.status == "failed"))
-        assert "SMTPUTF8" in str(failed.scalar_one())
+        assert "does not offer SMTPUTF8" in str(failed.scalar_one())

@@ -26,6 +26,10 @@ from digest.delivery.transport import Result
 from digest.mail.headers import check_address
 
 _LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+_NO_SMTPUTF8 = (
+    "the mail server does not offer SMTPUTF8, which an address with a non-ASCII local part "
+    "needs (RFC 6531)"
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,10 @@ class _Connection:
         client.close()
 
     async def send(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
+        try:
+            sender, recipient = _address(envelope_from), _address(rcpt)
+        except ValueError as exc:
+            return Result(None, f"cannot send to this address: {exc}", Stage.LOCAL)
         if self.client is not None and (
             self.sent >= self.pool.max_per_connection or not self.client.is_connected
         ):
@@ -116,16 +124,26 @@ class _Connection:
                 await self.drop()
                 return Result(None, f"cannot connect: {_describe(exc)}", Stage.CONNECT)
         stage = Stage.MAIL
+        params = b""
+        if client.supports_extension("size"):
+            params += f" SIZE={len(data)}".encode()
+        if not (sender + recipient).isascii():
+            # RFC 6531: a UTF-8 local part may only be sent to a server that offers SMTPUTF8;
+            # any other server would mangle it or deliver to the wrong mailbox.
+            if not client.supports_extension("smtputf8"):
+                return Result(None, _NO_SMTPUTF8, Stage.LOCAL)
+            params += b" SMTPUTF8"
+            if client.supports_extension("8bitmime"):
+                params += b" BODY=8BITMIME"  # the To: header carries the UTF-8 address too
         try:
             # One deadline per step, moved forward as the dialogue advances: cheaper than a
             # wait_for per reply, and a stalled server still cannot hold a connection longer.
             async with asyncio.timeout(None) as deadline:
                 deadline.reschedule(_later(self.pool.timeout))
-                size = f" SIZE={len(data)}".encode() if client.supports_extension("size") else b""
-                await _command(client, b"MAIL FROM:<" + _address(envelope_from) + b">" + size)
+                await _command(client, b"MAIL FROM:<" + sender + b">" + params)
                 stage = Stage.RCPT
                 deadline.reschedule(_later(self.pool.timeout))
-                await _command(client, b"RCPT TO:<" + _address(rcpt) + b">")
+                await _command(client, b"RCPT TO:<" + recipient + b">")
                 stage = Stage.DATA
                 deadline.reschedule(_later(self.pool.timeout))
                 await _command(client, b"DATA", expect=354)
@@ -137,9 +155,6 @@ class _Connection:
             else:
                 await self._reset()
             return Result(exc.code, exc.message, stage)
-        except ValueError as exc:
-            await self._reset()
-            return Result(None, f"cannot send to this address: {exc}", Stage.LOCAL)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # Lost or stalled before the final reply: we cannot know if it was taken.
             await self.drop()
@@ -162,17 +177,15 @@ def _later(seconds: float) -> float:
 
 
 def _address(address: str) -> bytes:
-    """An envelope address as bytes, its domain IDNA-encoded; ValueError for one SMTP cannot
-    carry (a non-ASCII local part would need SMTPUTF8, which digest does not speak yet)."""
+    """An envelope address as bytes, its domain IDNA-encoded and a non-ASCII local part in
+    UTF-8 (sendable only with SMTPUTF8); ValueError for one SMTP cannot carry at all."""
     if any(c in address for c in "<> \r\n\0"):
         raise ValueError(f"{address!r} cannot be used in an SMTP envelope")
     try:
         address = check_address(address)
     except ValueError:
         raise ValueError(f"{address!r} cannot be used in an SMTP envelope") from None
-    if not address.isascii():
-        raise ValueError(f"{address!r} has a non-ASCII local part (SMTPUTF8 is not supported)")
-    return address.encode("ascii")
+    return address.encode("utf-8")
 
 
 async def _command(client: aiosmtplib.SMTP, line: bytes, expect: int = 250) -> SMTPResponse:
