@@ -288,6 +288,27 @@ async def test_many_at_once_are_all_kept_once(db: Database, make_settings) -> No
     assert len(confirm_mails(db, "same@example.com")) == settings.confirm_limit
 
 
+async def test_two_web_processes_together_send_no_more_than_the_limit(
+    db: Database, make_settings
+) -> None:
+    """Two apps (two batch writers, as two web processes would have) share one store: a burst
+    for one known address split between them still queues at most ``confirm_limit`` mails."""
+    settings = make_settings(database_url=db.url, ip_limit=1000)
+    _seed_states(db)  # pending@ has had no confirmation mail yet
+    apps = [make_app(settings, db), make_app(settings, db)]
+    async with client(apps[0]) as one, client(apps[1]) as two:
+        answers = await asyncio.gather(
+            *(
+                http.post("/subscribe", json={"email": "pending@example.com"})
+                for http in [one, two] * 8
+            )
+        )
+    for app in apps:
+        app.state.writer.close()
+    assert {r.status_code for r in answers} == {202}
+    assert len(confirm_mails(db, "pending@example.com")) == settings.confirm_limit
+
+
 async def test_one_failing_request_undoes_only_itself(db: Database) -> None:
     writer = BatchWriter(db)
 

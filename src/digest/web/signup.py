@@ -121,6 +121,9 @@ def record_subscription(
     if not needs_confirmation_mail(done.prior):
         return False
     # A new address has had no mail yet: the count is only asked for one already known.
+    # record_request has just updated that subscriber's row, which holds its row lock (and
+    # SQLite's write lock) until commit: a second web process asking for the same address
+    # waits there and then counts this mail, so a burst cannot slip past the limit.
     if done.prior is not None and (
         confirmations_sent(session, done.subscriber_id, consent.at - CONFIRM_WINDOW)
         >= settings.confirm_limit
