@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from digest.delivery.outcomes import Claimed, outcome_for
 from digest.delivery.retry import (
     SCHEDULE,
     Stage,
@@ -19,6 +20,8 @@ from digest.delivery.retry import (
     next_attempt,
 )
 from digest.delivery.throttle import Breaker, RateLimiter
+from digest.delivery.transport import Result
+from digest.models import DeliveryStatus
 
 codes = st.integers(min_value=100, max_value=699)
 texts = st.text(max_size=120)
@@ -180,3 +183,35 @@ def test_the_rate_limiter_never_lets_more_than_rate_times_time_plus_burst(
         clock[0] += limiter.delay()  # the caller sleeps as told
     # n messages took at least (n - burst) / rate seconds
     assert clock[0] >= (n - limiter.burst) / rate - 1e-6
+
+
+@given(
+    code=st.one_of(st.none(), codes),
+    stage=st.sampled_from(list(Stage)),
+    attempts=st.integers(min_value=0, max_value=20),
+    age=st.integers(min_value=0, max_value=48 * 3600),
+)
+def test_an_outcome_never_schedules_a_try_past_the_deadline(
+    code: int | None, stage: Stage, attempts: int, age: int
+) -> None:
+    """Whatever the reply, a row ends sent, bounced or failed, or is deferred to a time before
+    its deadline; giving up says how many tries it took."""
+    now = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
+    deadline = timedelta(hours=24)
+    item = Claimed(
+        id=1, kind="digest", subscriber_id=7, to_email="ann@example.com", to_name="Ann",
+        body_id=1, message_id="<m@example.com>", attempts=attempts,
+        created_at=now - timedelta(seconds=age),
+    )  # fmt: skip
+    result = Result(code, "4.2.0 try later" if code else "connection lost", stage)
+    out = outcome_for(item, result, now=now, deadline=deadline)
+    assert (out.delivery_id, out.subscriber_id, out.to_email) == (1, 7, "ann@example.com")
+    if out.status == DeliveryStatus.DEFERRED.value:
+        assert out.next_attempt_at is not None
+        assert now < out.next_attempt_at <= item.created_at + deadline
+    else:
+        assert out.next_attempt_at is None
+    if result.classify().verdict is Verdict.DEFER and out.status == DeliveryStatus.FAILED.value:
+        assert out.reply.startswith(f"gave up after {attempts + 1} attempts")
+    if out.hard_bounce:
+        assert out.status == DeliveryStatus.BOUNCED.value

@@ -14,7 +14,6 @@ and once the lease is taken back the message goes again with the same Message-ID
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +35,7 @@ from digest.delivery.leases import (
     requeue_expired_leases,
     requeue_owners,
 )
+from digest.delivery.outcomes import BodyContent, Claimed, Outcome
 from digest.models import (
     Body,
     Delivery,
@@ -73,46 +73,6 @@ QUEUED = DeliveryStatus.QUEUED.value
 SENDING = DeliveryStatus.SENDING.value
 DEFERRED = DeliveryStatus.DEFERRED.value
 MAX_REPLY = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A leased delivery with what a worker needs to build and send it."""
-
-    id: int
-    kind: str
-    subscriber_id: int | None
-    to_email: str
-    to_name: str
-    body_id: int | None
-    message_id: str
-    attempts: int
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BodyContent:
-    """The shared content of many deliveries."""
-
-    subject: str
-    text: str
-    html: str
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one claimed delivery; ``status`` is a DeliveryStatus value.
-
-    ``next_attempt_at`` is set for deferred rows; ``hard_bounce`` makes the address suppressed.
-    """
-
-    delivery_id: int
-    status: str
-    reply: str
-    next_attempt_at: datetime | None = None
-    hard_bounce: bool = False
-    subscriber_id: int | None = None
-    to_email: str = ""
 
 
 # -- claiming ------------------------------------------------------------------------------------

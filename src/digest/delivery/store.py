@@ -15,7 +15,7 @@ from typing import Protocol
 
 from digest.db import Database
 from digest.delivery import outbox
-from digest.delivery.outbox import BodyContent, Claimed, Outcome
+from digest.delivery.outcomes import BodyContent, Claimed, Outcome
 from digest.models import utcnow
 
 

@@ -24,14 +24,14 @@ from typing import Any, TypeVar
 from digest import links
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.outbox import BodyContent, Claimed, Outcome
-from digest.delivery.retry import Stage, Verdict, next_attempt
+from digest.delivery.outcomes import BodyContent, Claimed, Outcome, outcome_for
+from digest.delivery.retry import Stage, Verdict
 from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
 from digest.delivery.throttle import Breaker, RateLimiter
 from digest.delivery.transport import Result, Transport, transport_from_settings
 from digest.errors import DigestError, StoreUnavailable
 from digest.mail.message import Personal, Sender, assemble
-from digest.models import DeliveryKind, DeliveryStatus, utcnow
+from digest.models import DeliveryKind, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,49 +129,19 @@ class Worker:
         )
         return assemble(body.subject, body.text, body.html, personal, self.sender)
 
-    def outcome(self, item: Claimed, result: Result) -> Outcome:
-        """Turn a transport result into the row's next state."""
-        verdict = result.classify()
-        reply = result.reply
-        status = DeliveryStatus.FAILED.value
-        nxt = None
-        if verdict.verdict is Verdict.SENT:
-            status = DeliveryStatus.SENT.value
-        elif verdict.verdict is Verdict.DEFER:
-            nxt = next_attempt(
-                created_at=item.created_at,
-                attempts=item.attempts + 1,
-                now=utcnow(),
-                deadline=self.deadline,
-            )
-            if nxt is None:
-                reply = f"gave up after {item.attempts + 1} attempts: {reply}"
-            else:
-                status = DeliveryStatus.DEFERRED.value
-        elif verdict.verdict is Verdict.BOUNCE:
-            status = DeliveryStatus.BOUNCED.value
-        return Outcome(
-            item.id,
-            status,
-            reply,
-            next_attempt_at=nxt,
-            hard_bounce=verdict.hard,
-            subscriber_id=item.subscriber_id,
-            to_email=item.to_email,
-        )
-
     # -- sending -------------------------------------------------------------------------------
 
     async def _send_one(self, item: Claimed) -> Outcome:
         try:
             data = self.build(item)
         except ValueError as exc:
-            return self.outcome(item, Result(None, f"cannot build the message: {exc}", Stage.LOCAL))
+            result = Result(None, f"cannot build the message: {exc}", Stage.LOCAL)
+            return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
         await self.rate.acquire()
         result = await self.transport.send(self.envelope_from, item.to_email, data)
         verdict = result.classify()
         self.breaker.record(ok=verdict.verdict is Verdict.SENT, systemic=verdict.systemic)
-        return self.outcome(item, result)
+        return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
 
     async def send_batch(self, batch: Sequence[Claimed], stop: asyncio.Event) -> BatchResult:
         """Send a batch over ``concurrency`` lanes, writing outcomes every ``FLUSH_EVERY``."""

@@ -1,0 +1,85 @@
+"""What passes between the outbox and the worker: claimed rows, shared bodies, and outcomes.
+
+Plain data and one pure function, ``outcome_for``, which turns the server's reply to one
+message into that row's next state (sent, deferred until when, bounced, failed). The SQL that
+claims rows and writes outcomes is ``outbox.py``; the loop that sends is ``worker.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from digest.delivery.retry import Verdict, next_attempt
+from digest.delivery.transport import Result
+from digest.models import DeliveryStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased delivery with what a worker needs to build and send it."""
+
+    id: int
+    kind: str
+    subscriber_id: int | None
+    to_email: str
+    to_name: str
+    body_id: int | None
+    message_id: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BodyContent:
+    """The shared content of many deliveries."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed delivery; ``status`` is a DeliveryStatus value.
+
+    ``next_attempt_at`` is set for deferred rows; ``hard_bounce`` makes the address suppressed.
+    """
+
+    delivery_id: int
+    status: str
+    reply: str
+    next_attempt_at: datetime | None = None
+    hard_bounce: bool = False
+    subscriber_id: int | None = None
+    to_email: str = ""
+
+
+def outcome_for(item: Claimed, result: Result, *, now: datetime, deadline: timedelta) -> Outcome:
+    """The row's next state after ``result``: a 4xx defers until the backoff says, unless the
+    retry ``deadline`` since the row was queued has passed, when it fails saying so."""
+    verdict = result.classify()
+    reply = result.reply
+    status = DeliveryStatus.FAILED.value
+    nxt = None
+    if verdict.verdict is Verdict.SENT:
+        status = DeliveryStatus.SENT.value
+    elif verdict.verdict is Verdict.DEFER:
+        nxt = next_attempt(
+            created_at=item.created_at, attempts=item.attempts + 1, now=now, deadline=deadline
+        )
+        if nxt is None:
+            reply = f"gave up after {item.attempts + 1} attempts: {reply}"
+        else:
+            status = DeliveryStatus.DEFERRED.value
+    elif verdict.verdict is Verdict.BOUNCE:
+        status = DeliveryStatus.BOUNCED.value
+    return Outcome(
+        item.id,
+        status,
+        reply,
+        next_attempt_at=nxt,
+        hard_bounce=verdict.hard,
+        subscriber_id=item.subscriber_id,
+        to_email=item.to_email,
+    )
