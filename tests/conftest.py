@@ -138,6 +138,15 @@ def settings(make_settings, db: Database) -> Settings:  # type: ignore[no-untype
 
 
 @pytest.fixture
+def cli_env(db: Database, make_settings, monkeypatch: pytest.MonkeyPatch) -> Database:  # type: ignore[no-untyped-def]
+    """``db`` as the ``digest`` command sees it: through DIGEST_* variables, nothing else set."""
+    make_settings()  # clears DIGEST_* and moves into a temporary folder
+    monkeypatch.setenv("DIGEST_DATABASE_URL", db.url)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 40)
+    return db
+
+
+@pytest.fixture
 def runner() -> CliRunner:
     """Click's runner, with stderr kept apart from stdout."""
     return CliRunner()

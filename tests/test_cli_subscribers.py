@@ -11,15 +11,7 @@ from digest.db import Database
 from tests.cli_helpers import run
 
 
-@pytest.fixture
-def env(db: Database, make_settings, monkeypatch: pytest.MonkeyPatch) -> Database:  # type: ignore[no-untyped-def]
-    make_settings()  # clears DIGEST_* and moves into a temporary folder
-    monkeypatch.setenv("DIGEST_DATABASE_URL", db.url)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 40)
-    return db
-
-
-def test_add_list_show_remove(env: Database, capsys: pytest.CaptureFixture[str]) -> None:
+def test_add_list_show_remove(cli_env: Database, capsys: pytest.CaptureFixture[str]) -> None:
     r = run(
         capsys,
         "subscribers",
@@ -68,7 +60,7 @@ def test_add_list_show_remove(env: Database, capsys: pytest.CaptureFixture[str])
     ],
 )
 def test_bad_input_gives_one_line_and_an_exit_code(
-    env: Database,
+    cli_env: Database,
     capsys: pytest.CaptureFixture[str],
     args: tuple[str, ...],
     code: int,
@@ -82,7 +74,7 @@ def test_bad_input_gives_one_line_and_an_exit_code(
 
 
 def test_import_export_erase(
-    env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cli_env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     src = tmp_path / "in.csv"
     src.write_text(
@@ -107,7 +99,7 @@ def test_import_export_erase(
 
 
 def test_empty_and_header_only_files(
-    env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    cli_env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
     (tmp_path / "header.csv").write_text("email,name\n", encoding="utf-8")

@@ -57,6 +57,8 @@ def test_environment_and_dotenv(clean_env: None, monkeypatch: pytest.MonkeyPatch
         ("DIGEST_BASE_URL", "javascript:alert(1)", "DIGEST_BASE_URL: must be an http(s) URL"),
         ("DIGEST_SMTP_CONNECTIONS", "0", "DIGEST_SMTP_CONNECTIONS:"),
         ("DIGEST_FROM", "a\nBcc: x@y", "DIGEST_FROM: must be one line"),
+        ("DIGEST_RETURN_PATH", "Bounces <b@x.example>", "DIGEST_RETURN_PATH: must be one plain"),
+        ("DIGEST_RETURN_PATH", "b@x.example\r\nRCPT TO:<v@y>", "DIGEST_RETURN_PATH: must be"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(

@@ -17,13 +17,10 @@ RSS = (FEEDS / "rss2_media.xml").read_bytes()
 
 
 @pytest.fixture
-def env(db: Database, make_settings, monkeypatch: pytest.MonkeyPatch) -> Database:  # type: ignore[no-untyped-def]
-    make_settings()  # clears DIGEST_* and moves into a temporary folder
-    monkeypatch.setenv("DIGEST_DATABASE_URL", db.url)
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 40)
+def env(cli_env: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
     monkeypatch.setenv("DIGEST_ALLOW_PRIVATE_FEEDS", "true")
     monkeypatch.setenv("DIGEST_FEED_TIMEOUT", "1")
-    return db
+    return cli_env
 
 
 @pytest.fixture

@@ -264,6 +264,22 @@ def test_an_internationalised_domain_goes_out_idna_encoded(
     assert "SMTPUTF8" not in received.mail_options  # an ASCII envelope stays plain
 
 
+def test_mail_leaves_from_the_return_path_where_bounce_reports_should_go(
+    sqlite_db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    settings = make_settings(
+        database_url=sqlite_db.url,
+        smtp_url=smtp_server.url,
+        from_="The Daily Brief <news@news.example>",
+        return_path="bounces@news.example",
+    )
+    _queue_confirmations(sqlite_db, "ann@example.org")
+    assert drain(settings, sqlite_db).sent == 1
+    (received,) = smtp_server.handler.received
+    assert received.mail_from == "bounces@news.example"
+    assert b"From: The Daily Brief <news@news.example>" in received.data
+
+
 def _send_to(
     db: Database, make_settings: Callable[..., Any], *addresses: str, smtputf8: bool
 ) -> tuple[Any, RecordingHandler]:

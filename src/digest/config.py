@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import tempfile
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(None, description="bearer token of the admin API")
 
     # Beyond the contract: defaults chosen so nobody needs to set them.
+    return_path: str | None = Field(
+        None,
+        description="envelope sender, where bounce reports are mailed; default: the From address",
+    )
     metrics_token: str | None = Field(
         None, description="bearer token a /metrics scrape must carry; /metrics is open while unset"
     )
@@ -192,7 +197,23 @@ class Settings(BaseSettings):
             raise ValueError("must be one line")
         return value
 
+    @field_validator("return_path")
+    @classmethod
+    def _return_path(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or any(c in value for c in "<>\r\n \t,;"):
+            raise ValueError("must be one plain address, like bounces@news.example.com")
+        return value
+
     # -- derived values ---------------------------------------------------------------------
+
+    @property
+    def envelope_from(self) -> str:
+        """The SMTP envelope sender: ``DIGEST_RETURN_PATH``, else the From header's address."""
+        return self.return_path or parseaddr(self.from_)[1]
 
     @property
     def file_outbox(self) -> Path | None:

@@ -242,6 +242,8 @@ class Delivery(SQLModel, table=True):
         sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
         sa.UniqueConstraint("subscriber_id", "period_key", name="uq_deliveries_subscriber_period"),
         sa.Index("ix_deliveries_claim", "status", "next_attempt_at"),
+        # A bounce or complaint quotes the Message-ID of the mail it is about.
+        sa.Index("ix_deliveries_message_id", "message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

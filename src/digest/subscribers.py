@@ -356,6 +356,25 @@ def mark_bounced(session: Session, subscriber: Subscriber, *, complaint: bool = 
     session.flush()
 
 
+def record_bounce(
+    session: Session, email: str, *, subscriber_id: int | None = None, complaint: bool = False
+) -> bool:
+    """A hard bounce of, or a complaint about, mail to ``email``: the subscriber it reached (by
+    id when known, else by address) gets no more mail, and the address is suppressed either
+    way. True when a subscriber's status changed; doing it twice changes nothing more.
+
+    The subscriber is touched only while ``email`` is still their address: someone who changed
+    their address since must not lose the new one to a bounce of the old.
+    """
+    person = session.get(Subscriber, subscriber_id) if subscriber_id else find(session, email)
+    if person is None or person.email != email:
+        suppress(session, email, "complaint" if complaint else "bounce")
+        return False
+    before = person.status
+    mark_bounced(session, person, complaint=complaint)
+    return person.status != before
+
+
 def update_preferences(
     session: Session,
     subscriber: Subscriber,

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "send": "digest.cli.send:send",
     "preview": "digest.cli.preview:preview",
     "demo": "digest.cli.demo:demo",
+    "bounces": "digest.cli.bounces:bounces",
 }
 
 

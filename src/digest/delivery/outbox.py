@@ -304,9 +304,5 @@ def _many(session: Session, stmt: sa.Update, params: list[dict[str, object]]) ->
 
 def _hard_bounce(session: Session, outcome: Outcome) -> None:
     # The address does not exist: mailing it again hurts the sender's reputation.
-    person = session.get(Subscriber, outcome.subscriber_id) if outcome.subscriber_id else None
-    if person is not None and person.email == outcome.to_email:
-        if person.status != SubscriberStatus.BOUNCED.value:
-            subscribers.mark_bounced(session, person)
-    elif outcome.to_email:
-        subscribers.suppress(session, outcome.to_email, "bounce")
+    if outcome.to_email:
+        subscribers.record_bounce(session, outcome.to_email, subscriber_id=outcome.subscriber_id)

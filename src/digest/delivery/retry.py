@@ -84,6 +84,15 @@ def enhanced_code(message: str) -> tuple[int, int, int] | None:
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
+def is_hard_status(status: str) -> bool:
+    """Whether an RFC 3463 status such as ``5.1.1`` says the recipient's address is bad."""
+    try:
+        klass, subject, detail = (int(n) for n in status.split("."))
+    except ValueError:
+        return False
+    return (klass, subject, detail) in _HARD
+
+
 def classify(code: int | None, message: str, stage: Stage) -> Classified:
     """Turn an SMTP reply (``code`` None: no reply, the connection was lost) into a verdict."""
     if stage is Stage.LOCAL:

@@ -18,7 +18,6 @@ from collections import Counter, OrderedDict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.utils import parseaddr
 from typing import Any, TypeVar
 
 from digest import links
@@ -92,7 +91,7 @@ class Worker:
         self.breaker = breaker or Breaker()
         self.rate = RateLimiter(settings.send_rate)
         self.sender = Sender.from_settings(settings)
-        self.envelope_from = parseaddr(settings.from_)[1]
+        self.envelope_from = settings.envelope_from
         self.deadline = timedelta(hours=settings.retry_deadline_hours)
         self.lease_seconds = settings.lease_seconds
         self.tally = Tally()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -22,8 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from digest import editions, subscribers
+from digest.addresses import normalize_email
+from digest.db import Database
+from digest.delivery.bounces import record_reports
+from digest.delivery.dsn import Kind, Report, parse_report
 from digest.delivery.stats import outbox_counts
-from digest.errors import DigestError
+from digest.errors import DigestError, InvalidInput
 from digest.models import Cadence, Edition, Feed, Subscriber, SubscriberStatus, utcnow
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
@@ -139,6 +143,52 @@ class EditionResult(BaseModel):
     dry_run: bool = False
 
 
+class BounceEvent(BaseModel):
+    """A bounce or complaint as a mail service's webhook reports it (translate its event)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["hard", "soft", "complaint"] = Field(
+        description="hard: the address does not exist; soft: this message failed for good; "
+        "complaint: the reader marked it as spam"
+    )
+    email: str | None = Field(None, description="the recipient; needed without message_id")
+    message_id: str | None = Field(None, description="the Message-ID of the mail, <...@...>")
+    detail: str = Field("", max_length=500, description="the service's reason, kept on the row")
+
+
+class BounceEvents(BaseModel):
+    """Events to record, at most 1000 at a time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[BounceEvent] = Field(min_length=1, max_length=1000)
+
+
+class BounceResult(BaseModel):
+    """What recording the reports did."""
+
+    hard: int
+    soft: int
+    delayed: int
+    complaint: int
+    unmatched: int = Field(description="reports about mail or addresses that are not ours")
+    stopped: int = Field(description="subscribers who get no more mail because of them")
+
+
+def _event_report(event: BounceEvent) -> Report:
+    recipient = normalize_email(event.email) if event.email else None
+    if recipient is None and not event.message_id:
+        raise InvalidInput("each event needs an email or a message_id")
+    kind = Kind(event.type)
+    return Report(kind, recipient, event.message_id, event.type, " ".join(event.detail.split()))
+
+
+def _record(db: Database, reports: list[Report]) -> BounceResult:
+    with db.transaction() as session:
+        return BounceResult(**record_reports(session, reports).as_dict())
+
+
 # -- routes ----------------------------------------------------------------------------------
 
 
@@ -181,6 +231,35 @@ def stats(session: SessionDep) -> Stats:
         feeds=int(feeds[0]),
         feeds_failing=int(feeds[1]),
     )
+
+
+@router.post("/bounces", response_model=BounceResult, summary="Record bounces and complaints")
+async def record_bounces(body: BounceEvents, db: DatabaseDep) -> BounceResult:
+    """Record bounce and complaint events, e.g. from a mail service's webhook.
+
+    A hard bounce or a complaint stops the subscriber's mail and suppresses the address; a soft
+    bounce marks the delivery only. Recording the same event twice changes nothing more.
+    """
+    reports = [_event_report(event) for event in body.events]
+    return await run_in_threadpool(_record, db, reports)
+
+
+@router.post(
+    "/bounces/report",
+    response_model=BounceResult,
+    summary="Record a bounce report (DSN) or complaint (ARF) mail",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def record_bounce_report(request: Request, db: DatabaseDep) -> BounceResult:
+    """The whole report mail as the body (``Content-Type: message/rfc822``): a delivery status
+    notification (RFC 3464) or a feedback-loop complaint (RFC 5965). 422 when it is neither."""
+    reports = parse_report(await request.body())
+    return await run_in_threadpool(_record, db, reports)
 
 
 @router.post("/editions", response_model=EditionResult, summary="Make an edition now")

@@ -12,16 +12,27 @@ from digest.web.errors import BodyTooLarge
 from digest.web.pages import SECURITY_HEADERS
 
 MAX_BODY_BYTES = 16 * 1024
+# The admin API takes bounce reports (a DSN quotes the digest it is about) and event batches.
+MAX_API_BODY_BYTES = 1024 * 1024
+_API_PREFIX = "/api/"
 # Pages behind a token must not be kept by a shared cache or the browser's history.
 _PRIVATE_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/")
 
 
 class Guard:
-    """Caps request bodies at ``max_body`` bytes (413) and adds the security headers."""
+    """Caps request bodies at ``max_body`` bytes (the admin API: ``max_api_body``), answering
+    413, and adds the security headers."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        max_api_body: int = MAX_API_BODY_BYTES,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_api_body = max_api_body
         self._headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -31,17 +42,18 @@ class Guard:
         declared = _content_length(scope)
         seen = 0
         private = scope["path"].startswith(_PRIVATE_PREFIXES)
+        cap = self.max_api_body if scope["path"].startswith(_API_PREFIX) else self.max_body
 
         async def limited_receive() -> Message:
             nonlocal seen
             # Raised where the route reads the body, so the error handler answers 413.
-            if declared is not None and declared > self.max_body:
-                raise BodyTooLarge(f"the request body is over {self.max_body // 1024} KB")
+            if declared is not None and declared > cap:
+                raise BodyTooLarge(f"the request body is over {cap // 1024} KB")
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise BodyTooLarge(f"the request body is over {self.max_body // 1024} KB")
+                if seen > cap:
+                    raise BodyTooLarge(f"the request body is over {cap // 1024} KB")
             return message
 
         async def guarded_send(message: Message) -> None:

@@ -1,0 +1,100 @@
+"""Recording bounces and complaints that arrive after the relay accepted a message.
+
+The SMTP reply covers only the first hop; a relay that accepted a digest may learn an hour later
+that the mailbox does not exist, and a reader may press "this is spam". Those come back as
+reports (``dsn.py`` reads them) or as a mail service's webhook events; either way they become
+``Report`` values, and ``record_reports`` applies them in the caller's transaction:
+
+* hard bounce: the delivery becomes ``bounced``, the subscriber ``bounced``, the address is
+  suppressed, and their queued mail is cancelled (the same path as a 5.1.1 at RCPT);
+* soft bounce (mailbox full, message refused): the delivery becomes ``bounced``, the
+  subscriber stays;
+* complaint: the subscriber becomes ``complained`` and the address is suppressed;
+* delay: nothing yet, the relay is still trying.
+
+A report is matched to the delivery by the Message-ID it quotes, which digest stored, and
+otherwise to the subscriber by the address it names. Recording the same report twice changes
+nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from digest import subscribers
+from digest.delivery.dsn import Kind, Report
+from digest.delivery.outbox import MAX_REPLY
+from digest.models import Delivery, DeliveryStatus, utcnow
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+# A delivery can only bounce after it went out (or while it is going out).
+_BOUNCEABLE = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)
+
+
+@dataclass
+class BounceTally:
+    """What recording some reports did."""
+
+    by_kind: Counter[str] = field(default_factory=Counter)
+    unmatched: int = 0  # neither the Message-ID nor the address is ours
+    stopped: int = 0  # subscribers who get no more mail because of these reports
+
+    def add(self, other: BounceTally) -> None:
+        """Fold ``other`` into this tally."""
+        self.by_kind.update(other.by_kind)
+        self.unmatched += other.unmatched
+        self.stopped += other.stopped
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain numbers for JSON and the CLI."""
+        counts = {kind.value: self.by_kind[kind.value] for kind in Kind}
+        return {**counts, "unmatched": self.unmatched, "stopped": self.stopped}
+
+
+def record_reports(session: Session, reports: Iterable[Report]) -> BounceTally:
+    """Apply ``reports`` to the outbox and the subscribers, in the caller's transaction."""
+    tally = BounceTally()
+    for report in reports:
+        tally.by_kind[report.kind.value] += 1
+        if not report.acts:
+            continue
+        row = _delivery(session, report.message_id)
+        email = row.to_email if row is not None else report.recipient
+        if email is None or (row is None and subscribers.find(session, email) is None):
+            tally.unmatched += 1
+            continue
+        if row is not None and report.kind in (Kind.HARD, Kind.SOFT):
+            _mark_bounced(session, row.id, report)
+        if report.kind in (Kind.HARD, Kind.COMPLAINT):
+            changed = subscribers.record_bounce(
+                session,
+                email,
+                subscriber_id=row.subscriber_id if row is not None else None,
+                complaint=report.kind is Kind.COMPLAINT,
+            )
+            tally.stopped += int(changed)
+    return tally
+
+
+def _delivery(session: Session, message_id: str | None) -> sa.Row | None:
+    if not message_id:
+        return None
+    query = sa.select(D.c.id, D.c.subscriber_id, D.c.to_email).where(D.c.message_id == message_id)
+    # Digests' Message-IDs are unique per row; the newest wins should a random one ever repeat.
+    return session.execute(query.order_by(D.c.id.desc()).limit(1)).first()
+
+
+def _mark_bounced(session: Session, delivery_id: int, report: Report) -> None:
+    reply = f"bounced after it was accepted: {report.status} {report.detail}".strip()
+    session.execute(
+        sa.update(D)
+        .where(D.c.id == delivery_id, D.c.status.in_(_BOUNCEABLE))
+        .values(
+            status=DeliveryStatus.BOUNCED.value, last_reply=reply[:MAX_REPLY], updated_at=utcnow()
+        )
+    )

@@ -1,0 +1,348 @@
+"""Bounces and complaints that come back by mail: reading the reports, recording them, the CLI.
+
+The reports in ``tests/bounces/`` are shaped like what Postfix, a large mailbox provider and a
+feedback loop send. The store tests send a real edition through aiosmtpd first, so the reports
+quote Message-IDs the outbox really made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest import subscribers
+from digest.db import Database
+from digest.delivery.bounces import record_reports
+from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
+from digest.delivery.worker import drain
+from digest.models import Delivery, DeliveryStatus, Subscriber
+from digest.web.app import create_app
+from tests.cli_helpers import run
+from tests.smtp_server import SmtpServer
+from tests.test_outbox import add_subscribers, enqueue, make_edition
+
+REPORTS = Path(__file__).parent / "bounces"
+D = Delivery.__table__  # type: ignore[attr-defined]
+
+
+def report_file(name: str) -> bytes:
+    return (REPORTS / name).read_bytes()
+
+
+def dsn(recipient: str, message_id: str, *, status: str = "5.1.1", action: str = "failed") -> bytes:
+    """A delivery status notification for one recipient, quoting ``message_id``."""
+    return (
+        report_file("postfix-user-unknown.eml")
+        .replace(b"Gone@Example.com", recipient.encode())
+        .replace(b"<e1.2@news.example>", message_id.encode())
+        .replace(b"Status: 5.1.1", f"Status: {status}".encode())
+        .replace(b"Action: failed", f"Action: {action}".encode())
+    )
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+def test_reports_from_the_field_read_as_what_they_say() -> None:
+    (hard,) = parse_report(report_file("postfix-user-unknown.eml"))
+    assert hard == Report(
+        Kind.HARD,
+        "gone@example.com",
+        "<e1.2@news.example>",
+        "5.1.1",
+        "550 5.1.1 <gone@example.com>: Recipient address rejected: User unknown in virtual "
+        "mailbox table",
+    )
+    (full,) = parse_report(report_file("mailbox-full.eml"))
+    assert (full.kind, full.recipient, full.message_id) == (
+        Kind.SOFT,
+        "full@example.org",
+        "<e1.4@news.example>",
+    )
+    (late,) = parse_report(report_file("delayed.eml"))
+    assert late.kind is Kind.DELAYED and not late.acts
+    (spam,) = parse_report(report_file("arf-abuse.eml"))
+    assert (spam.kind, spam.recipient, spam.message_id, spam.status) == (
+        Kind.COMPLAINT,
+        "ann@example.com",
+        "<e1.1@news.example>",
+        "abuse",
+    )
+    with pytest.raises(NotAReport, match="not a multipart/report"):
+        parse_report(report_file("out-of-office.eml"))
+
+
+def test_a_not_spam_feedback_report_is_no_complaint() -> None:
+    raw = report_file("arf-abuse.eml").replace(b"Feedback-Type: abuse", b"Feedback-Type: not-spam")
+    with pytest.raises(NotAReport, match="not a complaint"):
+        parse_report(raw)
+
+
+@given(st.binary(max_size=3000))
+def test_any_bytes_are_a_report_or_not_a_report(raw: bytes) -> None:
+    try:
+        reports = parse_report(raw)
+    except NotAReport:
+        return
+    assert reports and all(isinstance(r, Report) for r in reports)
+
+
+@given(
+    klass=st.sampled_from("245"),
+    subject=st.integers(0, 9),
+    detail=st.integers(0, 20),
+    action=st.sampled_from(["failed", "delayed", "delivered", "relayed"]),
+    local=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,20}", fullmatch=True),
+)
+def test_a_dsn_is_read_by_the_rules(
+    klass: str, subject: int, detail: int, action: str, local: str
+) -> None:
+    """Failed 5.1.{1,2,3,6,10}: hard; other failed 5.x.x: soft; delayed or 4.x.x: delayed;
+    delivered or relayed: nothing. The recipient comes back normalised."""
+    if ".." in local or local.endswith(".") or local.startswith("."):
+        return
+    status = f"{klass}.{subject}.{detail}"
+    raw = dsn(f"{local}@Example.COM", "<x.1@news.example>", status=status, action=action)
+    try:
+        reports = parse_report(raw)
+    except NotAReport:
+        assert action in ("delivered", "relayed") or klass == "2"
+        return
+    (report,) = reports
+    assert report.recipient == f"{local}@example.com".lower()
+    assert report.message_id == "<x.1@news.example>"
+    if action == "delayed" or klass == "4":
+        assert report.kind is Kind.DELAYED
+    elif (subject, detail) in {(1, 1), (1, 2), (1, 3), (1, 6), (1, 10)} and klass == "5":
+        assert report.kind is Kind.HARD
+    else:
+        assert report.kind is Kind.SOFT
+
+
+# -- recording -----------------------------------------------------------------------------------
+
+
+def _sent_edition(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer, n: int = 3
+) -> dict[str, str]:
+    """An edition sent for real to p0..p{n-1}@example.org: address -> Message-ID received."""
+    add_subscribers(db, n)
+    edition_id, body_id = make_edition(db)
+    enqueue(db, edition_id, body_id)
+    assert drain(make_settings(database_url=db.url, smtp_url=smtp_server.url), db).sent == n
+    return {r.rcpt_tos[0]: r.message_id for r in smtp_server.handler.received}
+
+
+def _status_of(db: Database, email: str) -> tuple[str, str]:
+    """(subscriber status, their delivery's status)."""
+    with db.transaction() as session:
+        person = subscribers.get(session, email)
+        row = session.execute(sa.select(D.c.status).where(D.c.subscriber_id == person.id))
+        return person.status, row.scalar_one()
+
+
+def test_a_hard_bounce_stops_the_subscriber_and_a_second_copy_changes_nothing(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    ids = _sent_edition(db, make_settings, smtp_server)
+    report = parse_report(dsn("p1@example.org", ids["p1@example.org"]))
+    with db.transaction() as session:
+        first = record_reports(session, report)
+    with db.transaction() as session:
+        second = record_reports(session, report)
+    assert (first.stopped, first.unmatched, second.stopped) == (1, 0, 0)
+    assert _status_of(db, "p1@example.org") == ("bounced", "bounced")
+    assert _status_of(db, "p0@example.org") == ("active", "sent")
+    with db.transaction() as session:
+        assert subscribers.is_suppressed(session, "p1@example.org")
+        reply = session.execute(
+            sa.select(D.c.last_reply).where(D.c.status == DeliveryStatus.BOUNCED.value)
+        ).scalar_one()
+    assert reply.startswith("bounced after it was accepted: 5.1.1 550 5.1.1")
+
+
+def test_a_soft_bounce_marks_the_mail_and_keeps_the_reader(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    ids = _sent_edition(db, make_settings, smtp_server)
+    with db.transaction() as session:
+        record_reports(
+            session, parse_report(dsn("p2@example.org", ids["p2@example.org"], status="5.2.2"))
+        )
+    assert _status_of(db, "p2@example.org") == ("active", "bounced")
+    with db.transaction() as session:
+        assert not subscribers.is_suppressed(session, "p2@example.org")
+
+
+def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    ids = _sent_edition(db, make_settings, smtp_server)
+    # Tomorrow's edition is queued but not sent yet when the complaint arrives.
+    edition_id, body_id = make_edition(db, key="daily:2026-11-30T07Z")
+    enqueue(db, edition_id, body_id, period="daily:2026-11-30", prefix="e2")
+    spam = (
+        report_file("arf-abuse.eml")
+        .replace(b"<ann@example.com>", b"<p0@example.org>")
+        .replace(b"<e1.1@news.example>", ids["p0@example.org"].encode())
+    )
+    with db.transaction() as session:
+        tally = record_reports(session, parse_report(spam))
+    assert (tally.by_kind["complaint"], tally.stopped) == (1, 1)
+    with db.transaction() as session:
+        person = subscribers.get(session, "p0@example.org")
+        states = (
+            session.execute(
+                sa.select(D.c.status).where(D.c.subscriber_id == person.id).order_by(D.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        assert person.status == "complained"
+        assert states == ["sent", "cancelled"]
+        assert subscribers.is_suppressed(session, "p0@example.org")
+
+
+def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alone(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    ids = _sent_edition(db, make_settings, smtp_server)
+    with db.transaction() as session:
+        person = subscribers.get(session, "p1@example.org")
+        person.email = "p1-new@example.org"
+    with db.transaction() as session:
+        record_reports(session, parse_report(dsn("p1@example.org", ids["p1@example.org"])))
+    with db.transaction() as session:
+        assert subscribers.get(session, "p1-new@example.org").status == "active"
+        assert subscribers.is_suppressed(session, "p1@example.org")
+
+
+def test_reports_that_are_not_about_our_mail_change_nothing(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    _sent_edition(db, make_settings, smtp_server)
+    with db.transaction() as session:
+        tally = record_reports(
+            session, parse_report(dsn("stranger@example.net", "<not-ours@elsewhere.example>"))
+        )
+        statuses = session.execute(sa.select(Subscriber.status)).scalars().all()
+    assert (tally.unmatched, tally.stopped) == (1, 0)
+    assert set(statuses) == {"active"}
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_import_reads_a_maildir_and_stdin_and_says_what_it_did(
+    cli_env: Database,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    with cli_env.transaction() as session:
+        subscribers.add(session, "gone@example.com", confirmed=True)
+        subscribers.add(session, "ann@example.com", confirmed=True)
+    maildir = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "new" / "1.eml").write_bytes(report_file("postfix-user-unknown.eml"))
+    (maildir / "cur" / "2.eml").write_bytes(report_file("out-of-office.eml"))
+    (maildir / "tmp" / "3.eml").write_bytes(b"half-written")
+    r = run(capsys, "bounces", "import", str(maildir))
+    assert r.code == 0, r.err
+    assert "2 message(s): 1 hard bounce(s)" in r.out
+    assert "1 subscriber(s) stopped" in r.out
+    assert "not a report: " in r.out and "2.eml" in r.out
+
+    monkeypatch.setattr("sys.stdin", _Stdin(report_file("arf-abuse.eml")))
+    r = run(capsys, "bounces", "import", "-")
+    assert r.code == 0 and "1 complaint(s)" in r.out and "1 subscriber(s) stopped" in r.out
+    with cli_env.transaction() as session:
+        assert subscribers.get(session, "gone@example.com").status == "bounced"
+        assert subscribers.get(session, "ann@example.com").status == "complained"
+
+
+def test_import_of_a_missing_path_is_one_line_and_writes_nothing(
+    cli_env: Database, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = tmp_path / "good.eml"
+    good.write_bytes(report_file("postfix-user-unknown.eml"))
+    with cli_env.transaction() as session:
+        subscribers.add(session, "gone@example.com", confirmed=True)
+    r = run(capsys, "bounces", "import", str(good), str(tmp_path / "missing"))
+    assert r.code == 66
+    assert r.err.strip().splitlines() == [f"error: no such file or folder: {tmp_path / 'missing'}"]
+    with cli_env.transaction() as session:
+        assert subscribers.get(session, "gone@example.com").status == "active"
+
+
+class _Stdin:
+    """Stands in for sys.stdin: the command reads ``sys.stdin.buffer``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+
+# -- the admin API -------------------------------------------------------------------------------
+
+TOKEN = "admin-token-0123456789abcdef"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+def _api(db: Database, make_settings: Callable[..., Any]) -> httpx.AsyncClient:
+    app = create_app(make_settings(database_url=db.url, admin_token=TOKEN), db)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+async def test_the_api_records_webhook_events_and_report_mails(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    # drain runs an event loop of its own, so not on this test's.
+    ids = await asyncio.to_thread(_sent_edition, db, make_settings, smtp_server)
+    events = {
+        "events": [
+            {"type": "hard", "email": "P0@example.org", "detail": "mailbox does not exist"},
+            {"type": "complaint", "message_id": ids["p1@example.org"]},
+            {"type": "soft", "email": "nobody@elsewhere.example"},
+        ]
+    }
+    big_report = dsn("p2@example.org", ids["p2@example.org"], status="5.2.2") + b"x" * 40_000
+    async with _api(db, make_settings) as http:
+        assert (await http.post("/api/bounces", json=events)).status_code == 401
+        answer = await http.post("/api/bounces", json=events, headers=AUTH)
+        again = await http.post("/api/bounces", json=events, headers=AUTH)
+        mail = await http.post(
+            "/api/bounces/report",
+            content=big_report,
+            headers={**AUTH, "content-type": "message/rfc822"},
+        )
+        not_report = await http.post(
+            "/api/bounces/report",
+            content=report_file("out-of-office.eml"),
+            headers={**AUTH, "content-type": "message/rfc822"},
+        )
+        no_address = await http.post(
+            "/api/bounces", json={"events": [{"type": "hard"}]}, headers=AUTH
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "hard": 1, "soft": 1, "delayed": 0, "complaint": 1, "unmatched": 1, "stopped": 2,
+    }  # fmt: skip
+    assert again.json()["stopped"] == 0
+    assert mail.status_code == 200 and mail.json()["soft"] == 1
+    assert not_report.status_code == 422
+    assert "not a multipart/report" in not_report.json()["error"]
+    assert no_address.status_code == 422
+    assert "needs an email or a message_id" in no_address.json()["error"]
+    assert _status_of(db, "p0@example.org")[0] == "bounced"
+    assert _status_of(db, "p1@example.org")[0] == "complained"
+    assert _status_of(db, "p2@example.org") == ("active", "bounced")
