@@ -8,7 +8,11 @@ quote Message-IDs the outbox really made.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import io
+import re
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest import subscribers
+from digest.config import Settings
 from digest.db import Database
 from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
+from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
 from digest.models import Delivery, DeliveryStatus, Subscriber
 from digest.web.app import create_app
@@ -132,14 +138,20 @@ def test_a_dsn_is_read_by_the_rules(
 
 
 def _sent_edition(
-    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer, n: int = 3
-) -> dict[str, str]:
-    """An edition sent for real to p0..p{n-1}@example.org: address -> Message-ID received."""
+    db: Database,
+    make_settings: Callable[..., Any],
+    smtp_server: SmtpServer,
+    n: int = 3,
+    **more_settings: Any,
+) -> tuple[Settings, dict[str, str]]:
+    """An edition sent for real to p0..p{n-1}@example.org: the settings it was sent with, and
+    each address's Message-ID as the server received it."""
     add_subscribers(db, n)
     edition_id, body_id = make_edition(db)
     enqueue(db, edition_id, body_id)
-    assert drain(make_settings(database_url=db.url, smtp_url=smtp_server.url), db).sent == n
-    return {r.rcpt_tos[0]: r.message_id for r in smtp_server.handler.received}
+    settings = make_settings(database_url=db.url, smtp_url=smtp_server.url, **more_settings)
+    assert drain(settings, db).sent == n
+    return settings, {r.rcpt_tos[0]: r.message_id for r in smtp_server.handler.received}
 
 
 def _status_of(db: Database, email: str) -> tuple[str, str]:
@@ -153,12 +165,12 @@ def _status_of(db: Database, email: str) -> tuple[str, str]:
 def test_a_hard_bounce_stops_the_subscriber_and_a_second_copy_changes_nothing(
     db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
-    ids = _sent_edition(db, make_settings, smtp_server)
+    settings, ids = _sent_edition(db, make_settings, smtp_server)
     report = parse_report(dsn("p1@example.org", ids["p1@example.org"]))
     with db.transaction() as session:
-        first = record_reports(session, report)
+        first = record_reports(session, report, settings)
     with db.transaction() as session:
-        second = record_reports(session, report)
+        second = record_reports(session, report, settings)
     assert (first.stopped, first.unmatched, second.stopped) == (1, 0, 0)
     assert _status_of(db, "p1@example.org") == ("bounced", "bounced")
     assert _status_of(db, "p0@example.org") == ("active", "sent")
@@ -173,10 +185,12 @@ def test_a_hard_bounce_stops_the_subscriber_and_a_second_copy_changes_nothing(
 def test_a_soft_bounce_marks_the_mail_and_keeps_the_reader(
     db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
-    ids = _sent_edition(db, make_settings, smtp_server)
+    settings, ids = _sent_edition(db, make_settings, smtp_server)
     with db.transaction() as session:
         record_reports(
-            session, parse_report(dsn("p2@example.org", ids["p2@example.org"], status="5.2.2"))
+            session,
+            parse_report(dsn("p2@example.org", ids["p2@example.org"], status="5.2.2")),
+            settings,
         )
     assert _status_of(db, "p2@example.org") == ("active", "bounced")
     with db.transaction() as session:
@@ -186,7 +200,7 @@ def test_a_soft_bounce_marks_the_mail_and_keeps_the_reader(
 def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
     db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
-    ids = _sent_edition(db, make_settings, smtp_server)
+    settings, ids = _sent_edition(db, make_settings, smtp_server)
     # Tomorrow's edition is queued but not sent yet when the complaint arrives.
     edition_id, body_id = make_edition(db, key="daily:2026-11-30T07Z")
     enqueue(db, edition_id, body_id, period="daily:2026-11-30", prefix="e2")
@@ -196,7 +210,7 @@ def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
         .replace(b"<e1.1@news.example>", ids["p0@example.org"].encode())
     )
     with db.transaction() as session:
-        tally = record_reports(session, parse_report(spam))
+        tally = record_reports(session, parse_report(spam), settings)
     assert (tally.by_kind["complaint"], tally.stopped) == (1, 1)
     with db.transaction() as session:
         person = subscribers.get(session, "p0@example.org")
@@ -215,12 +229,14 @@ def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
 def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alone(
     db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
-    ids = _sent_edition(db, make_settings, smtp_server)
+    settings, ids = _sent_edition(db, make_settings, smtp_server)
     with db.transaction() as session:
         person = subscribers.get(session, "p1@example.org")
         person.email = "p1-new@example.org"
     with db.transaction() as session:
-        record_reports(session, parse_report(dsn("p1@example.org", ids["p1@example.org"])))
+        record_reports(
+            session, parse_report(dsn("p1@example.org", ids["p1@example.org"])), settings
+        )
     with db.transaction() as session:
         assert subscribers.get(session, "p1-new@example.org").status == "active"
         assert subscribers.is_suppressed(session, "p1@example.org")
@@ -229,14 +245,56 @@ def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alo
 def test_reports_that_are_not_about_our_mail_change_nothing(
     db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
-    _sent_edition(db, make_settings, smtp_server)
+    settings, _ids = _sent_edition(db, make_settings, smtp_server)
     with db.transaction() as session:
         tally = record_reports(
-            session, parse_report(dsn("stranger@example.net", "<not-ours@elsewhere.example>"))
+            session,
+            parse_report(dsn("stranger@example.net", "<not-ours@elsewhere.example>")),
+            settings,
         )
         statuses = session.execute(sa.select(Subscriber.status)).scalars().all()
     assert (tally.unmatched, tally.stopped) == (1, 0)
     assert set(statuses) == {"active"}
+
+
+# -- unsubscribing by mail ----------------------------------------------------------------------
+
+
+def _reply_to_mailto(list_unsubscribe: str, sender: str) -> bytes:
+    """The mail a client writes when its reader uses the List-Unsubscribe mailto."""
+    mailto = next(t for t in re.findall(r"<([^>]+)>", list_unsubscribe) if t.startswith("mailto:"))
+    address, _, query = mailto.removeprefix("mailto:").partition("?")
+    subject = urllib.parse.parse_qs(query)["subject"][0]
+    return (
+        f"From: {sender}\r\nTo: {address}\r\nSubject: {subject}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nSent from my phone\r\n"
+    ).encode()
+
+
+def test_a_mail_to_the_unsubscribe_address_unsubscribes_the_reader_its_token_names(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    settings, _ids = _sent_edition(
+        db, make_settings, smtp_server, unsubscribe_mailto="leave@news.example"
+    )
+    mails = {
+        r.rcpt_tos[0]: email.message_from_bytes(r.data, policy=email.policy.default)
+        for r in smtp_server.handler.received
+    }
+    header = str(mails["p1@example.org"]["List-Unsubscribe"])
+    assert "<mailto:leave@news.example?subject=unsubscribe%20" in header
+    # The From line does not matter: the token does. A forged token unsubscribes nobody.
+    request = _reply_to_mailto(header, "Someone Else <someone@elsewhere.example>")
+    forged = request.replace(b"Subject: unsubscribe ", b"Subject: unsubscribe AAAA")
+    with db.transaction() as session:
+        tally = record_reports(session, read_inbound(request), settings)
+        refused = record_reports(session, read_inbound(forged), settings)
+    assert (tally.by_kind["unsubscribe"], tally.stopped) == (1, 1)
+    assert (refused.unmatched, refused.stopped) == (1, 0)
+    assert _status_of(db, "p1@example.org")[0] == "unsubscribed"
+    assert _status_of(db, "p0@example.org")[0] == "active"
+    with pytest.raises(NotAReport, match="nor an unsubscribe request"):
+        read_inbound(request.replace(b"Subject: unsubscribe", b"Subject: hello"))
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -307,7 +365,7 @@ async def test_the_api_records_webhook_events_and_report_mails(
     db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
 ) -> None:
     # drain runs an event loop of its own, so not on this test's.
-    ids = await asyncio.to_thread(_sent_edition, db, make_settings, smtp_server)
+    _settings, ids = await asyncio.to_thread(_sent_edition, db, make_settings, smtp_server)
     events = {
         "events": [
             {"type": "hard", "email": "P0@example.org", "detail": "mailbox does not exist"},
@@ -335,7 +393,8 @@ async def test_the_api_records_webhook_events_and_report_mails(
         )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {
-        "hard": 1, "soft": 1, "delayed": 0, "complaint": 1, "unmatched": 1, "stopped": 2,
+        "hard": 1, "soft": 1, "delayed": 0, "complaint": 1, "unsubscribe": 0, "unmatched": 1,
+        "stopped": 2,
     }  # fmt: skip
     assert again.json()["stopped"] == 0
     assert mail.status_code == 200 and mail.json()["soft"] == 1

@@ -126,10 +126,12 @@ def test_digest_message_has_every_header_and_both_parts() -> None:
     assert "%%" not in text and "%%" not in html
 
 
-def test_mailto_is_listed_after_the_one_click_url() -> None:
+def test_mailto_is_listed_after_the_one_click_url_with_the_same_token() -> None:
     sender = _sender(unsubscribe_mailto="mailto:leave@example.com")
     msg = _parse(assemble("s", TEXT, HTML, _personal(), sender))
-    assert msg["List-Unsubscribe"] == f"<{UNSUB}>, <mailto:leave@example.com>"
+    assert msg["List-Unsubscribe"] == (
+        f"<{UNSUB}>, <mailto:leave@example.com?subject=unsubscribe%20AbC_-123.xyz>"
+    )
 
 
 def test_transactional_mail_has_no_list_unsubscribe() -> None:

@@ -36,6 +36,12 @@ def unsubscribe_url(settings: Settings, subscriber_id: int, email: str) -> str:
     return settings.base_url + UNSUBSCRIBE_PATH.format(token=token)
 
 
+def unsubscribe_token_in(url: str) -> str | None:
+    """The token of an ``unsubscribe_url``, for the mailto unsubscribe's subject line."""
+    _base, found, token = url.rpartition(UNSUBSCRIBE_PATH.removesuffix("{token}"))
+    return token if found and token and "/" not in token else None
+
+
 def preferences_url(settings: Settings, subscriber_id: int, email: str) -> str:
     """The preference centre of this subscriber."""
     token = _token(settings, Purpose.PREFERENCES, subscriber_id, email, None)

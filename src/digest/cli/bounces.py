@@ -1,4 +1,4 @@
-"""``digest bounces import``: bounce reports and spam complaints that came back by mail.
+"""``digest bounces import``: bounce reports, spam complaints and unsubscribe requests by mail.
 
 Most bounces arrive after the relay has accepted a digest, as a delivery status notification
 (RFC 3464) mailed to the envelope sender, and complaints come from mailbox providers' feedback
@@ -22,7 +22,8 @@ import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
-from digest.delivery.dsn import NotAReport, Report, parse_report
+from digest.delivery.dsn import NotAReport, Report
+from digest.delivery.inbound import read_inbound
 from digest.errors import NotFound
 
 
@@ -55,27 +56,29 @@ def bounces() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for programs")
 @pass_app
 def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
-    """Read DSN and ARF messages from files, folders (a Maildir) or stdin ('-', the default)."""
+    """Read bounce reports (DSN), complaints (ARF) and mails to the unsubscribe address from
+    files, folders (a Maildir) or stdin ('-', the default)."""
     sources = [item for path in (paths or ("-",)) for item in _files(path)]
     reports: list[Report] = []
     not_reports: list[str] = []
     for name, file in sources:
         raw = sys.stdin.buffer.read() if file is None else file.read_bytes()
         try:
-            reports.extend(parse_report(raw))
+            reports.extend(read_inbound(raw))
         except NotAReport as exc:
             not_reports.append(f"{name}: {exc}")
     tally = BounceTally()
     if reports:
         with app.db.transaction() as session:
-            tally = record_reports(session, reports)
+            tally = record_reports(session, reports, app.settings)
     counts = tally.as_dict()
     if as_json:
         echo_json({"messages": len(sources), **counts, "not_reports": not_reports})
         return
     click.echo(
         f"{len(sources)} message(s): {counts['hard']} hard bounce(s), {counts['soft']} soft, "
-        f"{counts['complaint']} complaint(s), {counts['delayed']} delayed; "
+        f"{counts['complaint']} complaint(s), {counts['delayed']} delayed, "
+        f"{counts['unsubscribe']} unsubscribe request(s); "
         f"{counts['stopped']} subscriber(s) stopped, {counts['unmatched']} not ours"
     )
     for line in not_reports:

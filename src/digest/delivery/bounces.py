@@ -10,7 +10,9 @@ reports (``dsn.py`` reads them) or as a mail service's webhook events; either wa
 * soft bounce (mailbox full, message refused): the delivery becomes ``bounced``, the
   subscriber stays;
 * complaint: the subscriber becomes ``complained`` and the address is suppressed;
-* delay: nothing yet, the relay is still trying.
+* delay: nothing yet, the relay is still trying;
+* unsubscribe request (a mail to the List-Unsubscribe mailto): the reader its signed token
+  names is unsubscribed, as by the one-click link.
 
 A report is matched to the delivery by the Message-ID it quotes, which digest stored, and
 otherwise to the subscriber by the address it names. Recording the same report twice changes
@@ -27,9 +29,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import subscribers
+from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
 from digest.delivery.outbox import MAX_REPLY
+from digest.errors import InvalidToken, TokenExpired
+from digest.links_auth import subscriber_for
 from digest.models import Delivery, DeliveryStatus, utcnow
+from digest.tokens import Purpose
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 # A delivery can only bounce after it went out (or while it is going out).
@@ -56,12 +62,15 @@ class BounceTally:
         return {**counts, "unmatched": self.unmatched, "stopped": self.stopped}
 
 
-def record_reports(session: Session, reports: Iterable[Report]) -> BounceTally:
+def record_reports(session: Session, reports: Iterable[Report], settings: Settings) -> BounceTally:
     """Apply ``reports`` to the outbox and the subscribers, in the caller's transaction."""
     tally = BounceTally()
     for report in reports:
         tally.by_kind[report.kind.value] += 1
         if not report.acts:
+            continue
+        if report.kind is Kind.UNSUBSCRIBE:
+            _unsubscribe(session, settings, report.token or "", tally)
             continue
         row = _delivery(session, report.message_id)
         email = row.to_email if row is not None else report.recipient
@@ -79,6 +88,17 @@ def record_reports(session: Session, reports: Iterable[Report]) -> BounceTally:
             )
             tally.stopped += int(changed)
     return tally
+
+
+def _unsubscribe(session: Session, settings: Settings, token: str, tally: BounceTally) -> None:
+    try:
+        person = subscriber_for(session, settings, token, Purpose.UNSUBSCRIBE)
+    except (InvalidToken, TokenExpired):
+        person = None  # forged, or signed under another key: nobody to unsubscribe
+    if person is None:
+        tally.unmatched += 1
+    elif subscribers.unsubscribe(session, person):
+        tally.stopped += 1
 
 
 def _delivery(session: Session, message_id: str | None) -> sa.Row | None:

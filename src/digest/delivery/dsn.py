@@ -37,6 +37,7 @@ class Kind(StrEnum):
     SOFT = "soft"  # this message failed for good (mailbox full, refused), the address may live
     DELAYED = "delayed"  # still being retried by the relay: nothing to do yet
     COMPLAINT = "complaint"  # the reader marked the mail as spam
+    UNSUBSCRIBE = "unsubscribe"  # a mail to the List-Unsubscribe mailto (see inbound.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Report:
     message_id: str | None  # the original message's Message-ID, when quoted
     status: str  # the RFC 3463 status ("5.1.1") or the feedback type ("abuse")
     detail: str  # the server's diagnostic, one line
+    token: str | None = None  # an unsubscribe request's signed token
 
     @property
     def acts(self) -> bool:

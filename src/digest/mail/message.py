@@ -24,6 +24,7 @@ from functools import lru_cache
 from digest.addresses import clean_name
 from digest.config import Settings
 from digest.errors import SettingsError
+from digest.links import unsubscribe_token_in
 from digest.mail import headers as h
 
 EMAIL = "%%EMAIL%%"
@@ -199,7 +200,12 @@ def _headers(subject: str, personal: Personal, sender: Sender, boundary: str) ->
             raise ValueError(f"not a URL for List-Unsubscribe: {url!r}")
         targets = [f"<{url}>"]
         if sender.unsubscribe_mailto:
-            targets.append(f"<{sender.unsubscribe_mailto}>")
+            # The subject carries the same signed token as the URL, so a mail to the address
+            # unsubscribes exactly this reader (``digest bounces import`` reads it), whoever
+            # the From line claims to be.
+            token = unsubscribe_token_in(url)
+            subject = f"?subject=unsubscribe%20{token}" if token else ""
+            targets.append(f"<{sender.unsubscribe_mailto}{subject}>")
         lines.append(h.fold("List-Unsubscribe", targets, sep=", "))
         lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
     if personal.is_test:

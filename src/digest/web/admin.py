@@ -23,9 +23,11 @@ from sqlmodel import col, select
 
 from digest import editions, subscribers
 from digest.addresses import normalize_email
+from digest.config import Settings
 from digest.db import Database
 from digest.delivery.bounces import record_reports
-from digest.delivery.dsn import Kind, Report, parse_report
+from digest.delivery.dsn import Kind, Report
+from digest.delivery.inbound import read_inbound
 from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError, InvalidInput
 from digest.models import Cadence, Edition, Feed, Subscriber, SubscriberStatus, utcnow
@@ -172,6 +174,7 @@ class BounceResult(BaseModel):
     soft: int
     delayed: int
     complaint: int
+    unsubscribe: int
     unmatched: int = Field(description="reports about mail or addresses that are not ours")
     stopped: int = Field(description="subscribers who get no more mail because of them")
 
@@ -184,9 +187,9 @@ def _event_report(event: BounceEvent) -> Report:
     return Report(kind, recipient, event.message_id, event.type, " ".join(event.detail.split()))
 
 
-def _record(db: Database, reports: list[Report]) -> BounceResult:
+def _record(db: Database, settings: Settings, reports: list[Report]) -> BounceResult:
     with db.transaction() as session:
-        return BounceResult(**record_reports(session, reports).as_dict())
+        return BounceResult(**record_reports(session, reports, settings).as_dict())
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -234,14 +237,16 @@ def stats(session: SessionDep) -> Stats:
 
 
 @router.post("/bounces", response_model=BounceResult, summary="Record bounces and complaints")
-async def record_bounces(body: BounceEvents, db: DatabaseDep) -> BounceResult:
+async def record_bounces(
+    body: BounceEvents, db: DatabaseDep, settings: SettingsDep
+) -> BounceResult:
     """Record bounce and complaint events, e.g. from a mail service's webhook.
 
     A hard bounce or a complaint stops the subscriber's mail and suppresses the address; a soft
     bounce marks the delivery only. Recording the same event twice changes nothing more.
     """
     reports = [_event_report(event) for event in body.events]
-    return await run_in_threadpool(_record, db, reports)
+    return await run_in_threadpool(_record, db, settings, reports)
 
 
 @router.post(
@@ -255,11 +260,14 @@ async def record_bounces(body: BounceEvents, db: DatabaseDep) -> BounceResult:
         }
     },
 )
-async def record_bounce_report(request: Request, db: DatabaseDep) -> BounceResult:
-    """The whole report mail as the body (``Content-Type: message/rfc822``): a delivery status
-    notification (RFC 3464) or a feedback-loop complaint (RFC 5965). 422 when it is neither."""
-    reports = parse_report(await request.body())
-    return await run_in_threadpool(_record, db, reports)
+async def record_bounce_report(
+    request: Request, db: DatabaseDep, settings: SettingsDep
+) -> BounceResult:
+    """The whole mail as the body (``Content-Type: message/rfc822``): a delivery status
+    notification (RFC 3464), a feedback-loop complaint (RFC 5965), or a mail to the
+    List-Unsubscribe mailto. 422 when it is none of these."""
+    reports = read_inbound(await request.body())
+    return await run_in_threadpool(_record, db, settings, reports)
 
 
 @router.post("/editions", response_model=EditionResult, summary="Make an edition now")

@@ -12,10 +12,10 @@ from fastapi.responses import Response
 from digest import subscribers
 from digest.errors import InvalidToken
 from digest.links import preferences_url
+from digest.links_auth import subscriber_for
 from digest.models import SubscriberStatus
 from digest.tokens import Purpose, verify
 from digest.web.deps import PagesDep, SessionDep, SettingsDep
-from digest.web.links_auth import subscriber_for
 
 router = APIRouter(tags=["confirm"], include_in_schema=False)
 

@@ -15,11 +15,11 @@ from digest.config import Settings
 from digest.db import Database
 from digest.errors import InvalidInput
 from digest.links import unsubscribe_url
+from digest.links_auth import subscriber_for
 from digest.models import Subscriber
 from digest.tokens import Purpose
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
 from digest.web.forms import Fields, first, read_fields
-from digest.web.links_auth import subscriber_for
 from digest.web.pages import Pages
 from digest.web.subscribe import known_topics
 

@@ -19,9 +19,9 @@ from digest import subscribers
 from digest.config import Settings
 from digest.db import Database
 from digest.links import preferences_url
+from digest.links_auth import subscriber_for
 from digest.tokens import Purpose
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
-from digest.web.links_auth import subscriber_for
 from digest.web.pages import wants_json
 
 router = APIRouter(tags=["unsubscribe"], include_in_schema=False)
