@@ -33,7 +33,7 @@ from digest.delivery.worker import drain
 from digest.models import Delivery, DeliveryStatus, Subscriber
 from digest.web.app import create_app
 from tests.cli_helpers import run
-from tests.smtp_server import SmtpServer
+from tests.smtp_server import RecordingHandler, SmtpServer, start_server
 from tests.test_outbox import add_subscribers, enqueue, make_edition
 
 REPORTS = Path(__file__).parent / "bounces"
@@ -255,6 +255,71 @@ def test_reports_that_are_not_about_our_mail_change_nothing(
         statuses = session.execute(sa.select(Subscriber.status)).scalars().all()
     assert (tally.unmatched, tally.stopped) == (1, 0)
     assert set(statuses) == {"active"}
+
+
+# -- soft bounces in a row -----------------------------------------------------------------------
+
+
+class FullMailbox(RecordingHandler):
+    """p1's mailbox is full; everyone else's takes mail."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address == "p1@example.org":
+            return "552 5.2.2 Mailbox full"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.mark.parametrize("limit", [3, 0])
+def test_digests_refused_as_mailbox_full_limit_times_in_a_row_stop_the_reader(
+    db: Database, make_settings: Callable[..., Any], limit: int
+) -> None:
+    server = start_server(FullMailbox())
+    try:
+        settings = make_settings(database_url=db.url, smtp_url=server.url, soft_bounce_limit=limit)
+        add_subscribers(db, 2)
+        seen = []
+        for day in (1, 2, 3):
+            edition_id, body_id = make_edition(db, key=f"daily:2026-12-0{day}T07Z")
+            enqueue(db, edition_id, body_id, period=f"daily:2026-12-0{day}", prefix=f"e{day}")
+            drain(settings, db)
+            with db.transaction() as session:
+                seen.append(subscribers.get(session, "p1@example.org").status)
+    finally:
+        server.stop()
+    if limit:
+        assert seen == ["active", "active", "bounced"]
+    else:
+        assert seen == ["active", "active", "active"]
+    with db.transaction() as session:
+        assert subscribers.get(session, "p0@example.org").status == "active"
+        assert subscribers.is_suppressed(session, "p1@example.org") == bool(limit)
+
+
+def test_soft_bounce_reports_count_in_a_row_and_a_delivered_digest_breaks_the_row(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    settings, _ids = _sent_edition(db, make_settings, smtp_server, soft_bounce_limit=2)
+    for day in (2, 3):
+        edition_id, body_id = make_edition(db, key=f"daily:2026-12-0{day}T07Z")
+        enqueue(db, edition_id, body_id, period=f"daily:2026-12-0{day}", prefix=f"e{day}")
+        assert drain(settings, db).sent == 3
+    received = [(r.rcpt_tos[0], r.message_id) for r in smtp_server.handler.received]
+
+    def soft(address: str, nth: int) -> None:
+        mid = [m for a, m in received if a == address][nth]
+        with db.transaction() as session:
+            record_reports(session, parse_report(dsn(address, mid, status="5.2.2")), settings)
+
+    soft("p0@example.org", 0)
+    soft("p0@example.org", 2)  # the second digest reached them: no two in a row
+    soft("p1@example.org", 1)
+    soft("p1@example.org", 2)  # the last two both bounced
+    with db.transaction() as session:
+        assert subscribers.get(session, "p0@example.org").status == "active"
+        assert subscribers.get(session, "p1@example.org").status == "bounced"
 
 
 # -- unsubscribing by mail ----------------------------------------------------------------------

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(None, description="bearer token of the admin API")
 
     # Beyond the contract: defaults chosen so nobody needs to set them.
+    soft_bounce_limit: int = Field(
+        3, ge=0, description="bounced digests in a row after which a reader counts as bounced"
+    )
     return_path: str | None = Field(
         None,
         description="envelope sender, where bounce reports are mailed; default: the From address",

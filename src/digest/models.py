@@ -74,6 +74,9 @@ class Cadence(StrEnum):
     WEEKLY = "weekly"
 
 
+MAX_REPLY = 1000  # characters of a server's reply kept on a delivery
+
+
 class DeliveryStatus(StrEnum):
     """The states of one row of the outbox."""
 
@@ -271,7 +274,7 @@ class Delivery(SQLModel, table=True):
     send_by: datetime | None = _ts()
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_expires_at: datetime | None = _ts()
-    last_reply: str | None = Field(default=None, max_length=1000)
+    last_reply: str | None = Field(default=None, max_length=MAX_REPLY)
     message_id: str = Field(max_length=255)
     created_at: datetime = _ts(nullable=False, index=True, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow)

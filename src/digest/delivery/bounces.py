@@ -8,7 +8,7 @@ reports (``dsn.py`` reads them) or as a mail service's webhook events; either wa
 * hard bounce: the delivery becomes ``bounced``, the subscriber ``bounced``, the address is
   suppressed, and their queued mail is cancelled (the same path as a 5.1.1 at RCPT);
 * soft bounce (mailbox full, message refused): the delivery becomes ``bounced``, the
-  subscriber stays;
+  subscriber stays, unless their last ``DIGEST_SOFT_BOUNCE_LIMIT`` digests all bounced;
 * complaint: the subscriber becomes ``complained`` and the address is suppressed;
 * delay: nothing yet, the relay is still trying;
 * unsubscribe request (a mail to the List-Unsubscribe mailto): the reader its signed token
@@ -31,15 +31,16 @@ from sqlmodel import Session
 from digest import subscribers
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
-from digest.delivery.outbox import MAX_REPLY
 from digest.errors import InvalidToken, TokenExpired
 from digest.links_auth import subscriber_for
-from digest.models import Delivery, DeliveryStatus, utcnow
+from digest.models import MAX_REPLY, Delivery, DeliveryKind, DeliveryStatus, Subscriber, utcnow
 from digest.tokens import Purpose
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 # A delivery can only bounce after it went out (or while it is going out).
 _BOUNCEABLE = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)
+# The ends a digest that went out can reach; skipped and cancelled ones never went.
+_OUTCOMES = (DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value, DeliveryStatus.FAILED.value)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class BounceTally:
 def record_reports(session: Session, reports: Iterable[Report], settings: Settings) -> BounceTally:
     """Apply ``reports`` to the outbox and the subscribers, in the caller's transaction."""
     tally = BounceTally()
+    soft: list[int] = []
     for report in reports:
         tally.by_kind[report.kind.value] += 1
         if not report.acts:
@@ -79,6 +81,8 @@ def record_reports(session: Session, reports: Iterable[Report], settings: Settin
             continue
         if row is not None and report.kind in (Kind.HARD, Kind.SOFT):
             _mark_bounced(session, row.id, report)
+            if report.kind is Kind.SOFT and row.subscriber_id is not None:
+                soft.append(row.subscriber_id)
         if report.kind in (Kind.HARD, Kind.COMPLAINT):
             changed = subscribers.record_bounce(
                 session,
@@ -87,7 +91,43 @@ def record_reports(session: Session, reports: Iterable[Report], settings: Settin
                 complaint=report.kind is Kind.COMPLAINT,
             )
             tally.stopped += int(changed)
+    tally.stopped += escalate_soft_bounces(session, soft, settings.soft_bounce_limit)
     return tally
+
+
+def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit: int) -> int:
+    """Treat as bounced (mail stopped, address suppressed) each of these subscribers whose last
+    ``limit`` digests that went out all bounced; 0 turns this off. Returns how many changed.
+
+    A full mailbox or a refusing server now and then is normal; the same for every digest of
+    the last ``limit`` means the mailbox is dead, and mailing it only costs reputation.
+    """
+    if limit < 1:
+        return 0
+    changed = 0
+    for subscriber_id in sorted(set(subscriber_ids)):
+        outcomes = (
+            session.execute(
+                sa.select(D.c.status)
+                .where(
+                    D.c.subscriber_id == subscriber_id,
+                    D.c.kind == DeliveryKind.DIGEST.value,
+                    D.c.status.in_(_OUTCOMES),
+                )
+                .order_by(D.c.id.desc())
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        if len(outcomes) < limit or any(s != DeliveryStatus.BOUNCED.value for s in outcomes):
+            continue
+        person = session.get(Subscriber, subscriber_id)
+        if person is not None:
+            changed += int(
+                subscribers.record_bounce(session, person.email, subscriber_id=person.id)
+            )
+    return changed
 
 
 def _unsubscribe(session: Session, settings: Settings, token: str, tally: BounceTally) -> None:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import subscribers
+from digest.delivery.bounces import escalate_soft_bounces
 from digest.delivery.enqueue import (
     enqueue_digests,
     enqueue_transactional,
@@ -37,6 +38,7 @@ from digest.delivery.leases import (
 )
 from digest.delivery.outcomes import BodyContent, Claimed, Outcome
 from digest.models import (
+    MAX_REPLY,
     Body,
     Delivery,
     DeliveryKind,
@@ -72,7 +74,6 @@ B = Body.__table__  # type: ignore[attr-defined]
 QUEUED = DeliveryStatus.QUEUED.value
 SENDING = DeliveryStatus.SENDING.value
 DEFERRED = DeliveryStatus.DEFERRED.value
-MAX_REPLY = 1000
 
 
 # -- claiming ------------------------------------------------------------------------------------
@@ -214,12 +215,18 @@ def bodies(session: Session, ids: Iterable[int]) -> dict[int, BodyContent]:
 
 
 def record(
-    session: Session, *, owner: str, outcomes: Sequence[Outcome], now: datetime | None = None
+    session: Session,
+    *,
+    owner: str,
+    outcomes: Sequence[Outcome],
+    now: datetime | None = None,
+    soft_bounce_limit: int = 0,
 ) -> int:
     """Write the outcomes of a batch, each only if the row is still leased to ``owner``.
 
     One executemany per kind of outcome. A hard bounce also marks the subscriber bounced
-    and suppresses the address. Returns how many rows were updated.
+    and suppresses the address, and so does a soft one that makes ``soft_bounce_limit``
+    bounced digests in a row. Returns how many rows were updated.
     """
     now = now or utcnow()
     mine = sa.and_(D.c.id == sa.bindparam("b_id"), D.c.status == SENDING, D.c.lease_owner == owner)
@@ -294,6 +301,8 @@ def record(
     for o in final:
         if o.hard_bounce:
             _hard_bounce(session, o)
+    soft = [o.subscriber_id for o in final if o.status == DeliveryStatus.BOUNCED.value]
+    escalate_soft_bounces(session, [sid for sid in soft if sid is not None], soft_bounce_limit)
     return updated
 
 

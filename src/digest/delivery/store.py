@@ -46,10 +46,13 @@ class Store(Protocol):
 class SqlStore:
     """The outbox in the database, each call one transaction in a thread."""
 
-    def __init__(self, db: Database, *, owner: str, lease: timedelta) -> None:
+    def __init__(
+        self, db: Database, *, owner: str, lease: timedelta, soft_bounce_limit: int = 0
+    ) -> None:
         self.db = db
         self.owner = owner
         self.lease = lease
+        self.soft_bounce_limit = soft_bounce_limit
 
     def _claim(self, limit: int) -> list[Claimed]:
         with self.db.transaction() as session:
@@ -57,7 +60,12 @@ class SqlStore:
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         with self.db.transaction() as session:
-            outbox.record(session, owner=self.owner, outcomes=outcomes)
+            outbox.record(
+                session,
+                owner=self.owner,
+                outcomes=outcomes,
+                soft_bounce_limit=self.soft_bounce_limit,
+            )
 
     def _give_back(self, ids: Sequence[int]) -> None:
         with self.db.transaction() as session:

@@ -315,7 +315,12 @@ async def run_worker(
     reclaimed = await asyncio.to_thread(reclaim_dead_local_leases, db)
     if reclaimed:
         log.info("took back %d leases of stopped workers on this host", reclaimed)
-    store = SqlStore(db, owner=owner, lease=timedelta(seconds=settings.lease_seconds))
+    store = SqlStore(
+        db,
+        owner=owner,
+        lease=timedelta(seconds=settings.lease_seconds),
+        soft_bounce_limit=settings.soft_bounce_limit,
+    )
     transport = transport_from_settings(settings)
     worker = Worker(settings, store, transport, batch_size=batch_size)
     try:
