@@ -260,23 +260,34 @@ def test_reports_that_are_not_about_our_mail_change_nothing(
 # -- soft bounces in a row -----------------------------------------------------------------------
 
 
-class FullMailbox(RecordingHandler):
-    """p1's mailbox is full; everyone else's takes mail."""
+class RefusesP1(RecordingHandler):
+    """Refuses p1 with ``reply``; everyone else's mailbox takes mail."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__()
+        self.reply = reply
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if address == "p1@example.org":
-            return "552 5.2.2 Mailbox full"
+            return self.reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
 
-@pytest.mark.parametrize("limit", [3, 0])
-def test_digests_refused_as_mailbox_full_limit_times_in_a_row_stop_the_reader(
-    db: Database, make_settings: Callable[..., Any], limit: int
+@pytest.mark.parametrize(
+    ("reply", "limit", "stopped"),
+    [
+        ("552 5.2.2 Mailbox full", 3, True),
+        ("552 5.2.2 Mailbox full", 0, False),  # the rule is off
+        ("550 5.7.1 Message rejected as spam", 3, False),  # about the mail, not the reader
+    ],
+)
+def test_digests_refused_for_a_full_mailbox_limit_times_in_a_row_stop_the_reader(
+    db: Database, make_settings: Callable[..., Any], reply: str, limit: int, stopped: bool
 ) -> None:
-    server = start_server(FullMailbox())
+    server = start_server(RefusesP1(reply))
     try:
         settings = make_settings(database_url=db.url, smtp_url=server.url, soft_bounce_limit=limit)
         add_subscribers(db, 2)
@@ -289,13 +300,10 @@ def test_digests_refused_as_mailbox_full_limit_times_in_a_row_stop_the_reader(
                 seen.append(subscribers.get(session, "p1@example.org").status)
     finally:
         server.stop()
-    if limit:
-        assert seen == ["active", "active", "bounced"]
-    else:
-        assert seen == ["active", "active", "active"]
+    assert seen == ["active", "active", "bounced" if stopped else "active"]
     with db.transaction() as session:
         assert subscribers.get(session, "p0@example.org").status == "active"
-        assert subscribers.is_suppressed(session, "p1@example.org") == bool(limit)
+        assert subscribers.is_suppressed(session, "p1@example.org") == stopped
 
 
 def test_soft_bounce_reports_count_in_a_row_and_a_delivered_digest_breaks_the_row(

@@ -21,6 +21,7 @@ nothing the second time.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from digest.tokens import Purpose
 D = Delivery.__table__  # type: ignore[attr-defined]
 # A delivery can only bounce after it went out (or while it is going out).
 _BOUNCEABLE = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)
+# RFC 3463 "mailbox status" codes (full, disabled, too big for it), in a kept reply.
+_MAILBOX = re.compile(r"(?<![\d.])5\.2\.\d{1,3}(?![\d.])")
 # The ends a digest that went out can reach; skipped and cancelled ones never went.
 _OUTCOMES = (DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value, DeliveryStatus.FAILED.value)
 
@@ -97,18 +100,21 @@ def record_reports(session: Session, reports: Iterable[Report], settings: Settin
 
 def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit: int) -> int:
     """Treat as bounced (mail stopped, address suppressed) each of these subscribers whose last
-    ``limit`` digests that went out all bounced; 0 turns this off. Returns how many changed.
+    ``limit`` digests that went out all bounced for their mailbox (RFC 3463 ``5.2.x``: full,
+    disabled); 0 turns this off. Returns how many changed.
 
-    A full mailbox or a refusing server now and then is normal; the same for every digest of
-    the last ``limit`` means the mailbox is dead, and mailing it only costs reputation.
+    A full mailbox now and then is normal; every digest of the last ``limit`` refused for the
+    mailbox means it is dead. Refusals for policy or content (``5.7.x``, "looks like spam")
+    say nothing about the reader and never count: one bad week at a provider must not cost
+    digest all of that provider's readers.
     """
     if limit < 1:
         return 0
     changed = 0
     for subscriber_id in sorted(set(subscriber_ids)):
-        outcomes = (
+        replies = (
             session.execute(
-                sa.select(D.c.status)
+                sa.select(D.c.status, D.c.last_reply)
                 .where(
                     D.c.subscriber_id == subscriber_id,
                     D.c.kind == DeliveryKind.DIGEST.value,
@@ -117,10 +123,11 @@ def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit
                 .order_by(D.c.id.desc())
                 .limit(limit)
             )
-            .scalars()
-            .all()
-        )
-        if len(outcomes) < limit or any(s != DeliveryStatus.BOUNCED.value for s in outcomes):
+        ).all()
+        if len(replies) < limit or not all(
+            status == DeliveryStatus.BOUNCED.value and _MAILBOX.search(reply or "")
+            for status, reply in replies
+        ):
             continue
         person = session.get(Subscriber, subscriber_id)
         if person is not None:
