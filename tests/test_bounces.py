@@ -419,8 +419,21 @@ def test_import_of_a_missing_path_is_one_line_and_writes_nothing(
 class _Stdin:
     """Stands in for sys.stdin: the command reads ``sys.stdin.buffer``."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, *, terminal: bool = False) -> None:
         self.buffer = io.BytesIO(data)
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+def test_import_with_nothing_to_read_says_so_instead_of_waiting_on_the_terminal(
+    cli_env: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", _Stdin(b"", terminal=True))
+    r = run(capsys, "bounces", "import")
+    assert r.code == 65
+    assert r.err.strip() == "error: give files or folders to read, or pipe one message in ('-')"
 
 
 # -- the admin API -------------------------------------------------------------------------------

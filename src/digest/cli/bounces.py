@@ -24,7 +24,7 @@ from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
 from digest.delivery.dsn import NotAReport, Report
 from digest.delivery.inbound import read_inbound
-from digest.errors import NotFound
+from digest.errors import InvalidInput, NotFound
 
 
 def _files(path: str) -> Iterator[tuple[str, Path | None]]:
@@ -58,6 +58,8 @@ def bounces() -> None:
 def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     """Read bounce reports (DSN), complaints (ARF) and mails to the unsubscribe address from
     files, folders (a Maildir) or stdin ('-', the default)."""
+    if not paths and sys.stdin.isatty():
+        raise InvalidInput("give files or folders to read, or pipe one message in ('-')")
     sources = [item for path in (paths or ("-",)) for item in _files(path)]
     reports: list[Report] = []
     not_reports: list[str] = []
