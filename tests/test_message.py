@@ -208,9 +208,19 @@ def test_unwritable_addresses_are_refused(bad_address: str) -> None:
         assemble("s", "t", "h", _personal(to_email=bad_address), _sender())
 
 
-def test_idn_domain_is_punycoded() -> None:
-    msg = _parse(assemble("s", "t", "h", _personal(to_email="ann@bücher.example"), _sender()))
-    assert msg["To"].addresses[0].domain == "xn--bcher-kva.example"
+@pytest.mark.parametrize(
+    ("domain", "ace"),
+    [
+        ("bücher.example", "xn--bcher-kva.example"),
+        # IDNA 2008: ß and ς are letters of their own, not "ss" and "σ" as IDNA 2003 had it;
+        # the old mapping would send the mail to someone else's domain.
+        ("straße.de", "xn--strae-oqa.de"),
+        ("faß.example", "xn--fa-hia.example"),
+    ],
+)
+def test_idn_domain_is_punycoded_by_idna_2008(domain: str, ace: str) -> None:
+    msg = _parse(assemble("s", "t", "h", _personal(to_email=f"ann@{domain}"), _sender()))
+    assert msg["To"].addresses[0].domain == ace
 
 
 def test_new_message_id_is_unique_and_well_formed() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -190,9 +191,10 @@ def test_the_rate_limiter_never_lets_more_than_rate_times_time_plus_burst(
     stage=st.sampled_from(list(Stage)),
     attempts=st.integers(min_value=0, max_value=20),
     age=st.integers(min_value=0, max_value=48 * 3600),
+    words=st.text(max_size=60),
 )
 def test_an_outcome_never_schedules_a_try_past_the_deadline(
-    code: int | None, stage: Stage, attempts: int, age: int
+    code: int | None, stage: Stage, attempts: int, age: int, words: str
 ) -> None:
     """Whatever the reply, a row ends sent, bounced or failed, or is deferred to a time before
     its deadline; giving up says how many tries it took."""
@@ -203,7 +205,7 @@ def test_an_outcome_never_schedules_a_try_past_the_deadline(
         body_id=1, message_id="<m@example.com>", attempts=attempts,
         created_at=now - timedelta(seconds=age),
     )  # fmt: skip
-    result = Result(code, "4.2.0 try later" if code else "connection lost", stage)
+    result = Result(code, f"4.2.0 try later {words}" if code else f"connection lost {words}", stage)
     out = outcome_for(item, result, now=now, deadline=deadline)
     assert (out.delivery_id, out.subscriber_id, out.to_email) == (1, 7, "ann@example.com")
     if out.status == DeliveryStatus.DEFERRED.value:
@@ -215,3 +217,5 @@ def test_an_outcome_never_schedules_a_try_past_the_deadline(
         assert out.reply.startswith(f"gave up after {attempts + 1} attempts")
     if out.hard_bounce:
         assert out.status == DeliveryStatus.BOUNCED.value
+    # The server's words reach `digest status` on a terminal: one line, nothing that controls it.
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f]", out.reply)

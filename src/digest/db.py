@@ -33,6 +33,16 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK = 0x6469676573
 
 
+def dialect_insert(session: Session) -> Any:
+    """The store's own ``insert`` construct: both PostgreSQL's and SQLite's have
+    ``on_conflict_do_nothing``, which the generic one lacks."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert
+
+
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for the URL, with SQLite's pragmas set on every connection."""
     url = make_url(database_url)

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from digest.addresses import clean_name, email_hash, normalize_email
 from digest.config import check_timezone
+from digest.db import dialect_insert
 from digest.errors import InvalidInput, SubscriberNotFound, Suppressed
 from digest.lifecycle import Event, next_status
 from digest.models import (
@@ -403,12 +404,15 @@ def update_preferences(
 
 
 def suppress(session: Session, email: str, reason: str) -> None:
-    """Put the address's hash on the suppression list (idempotent)."""
-    digest = email_hash(email)
-    exists = session.exec(select(Suppression).where(Suppression.email_hash == digest)).first()
-    if exists is None:
-        session.add(Suppression(email_hash=digest, reason=reason))
-        session.flush()
+    """Put the address's hash on the suppression list (idempotent, and safe when two
+    transactions suppress the same address at once: the second insert does nothing)."""
+    insert = dialect_insert(session)
+    session.flush()
+    session.execute(
+        insert(Suppression.__table__)  # type: ignore[attr-defined]
+        .values(email_hash=email_hash(email), reason=reason, created_at=utcnow())
+        .on_conflict_do_nothing()
+    )
 
 
 def erase(session: Session, email: str) -> None:

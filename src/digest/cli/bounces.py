@@ -8,8 +8,10 @@ loops (RFC 5965). Pipe that mailbox into this command, from the MTA or from cron
     digest bounces import /var/mail/digest-bounces/                    (a Maildir or folder)
 
 A message that is not a report (an out-of-office reply) is counted and otherwise ignored, and
-the exit code stays 0, so an MTA never bounces the bounce. Importing a message twice changes
-nothing the second time.
+the exit code stays 0, so an MTA never bounces the bounce. When the store cannot take the
+reports (it is down, or anything else unexpected), the exit code is 75 (EX_TEMPFAIL), which
+tells the MTA to keep the message and pipe it again later; any other non-zero code would
+make it give up on the message for good. Importing a message twice changes nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
-from digest.delivery.dsn import NotAReport, Report
+from digest.delivery.dsn import MAX_REPORT_BYTES, NotAReport, Report
 from digest.delivery.inbound import read_inbound
-from digest.errors import InvalidInput, NotFound
+from digest.errors import DigestError, InvalidInput, NotFound
 
 
 def _files(path: str) -> Iterator[tuple[str, Path | None]]:
@@ -46,6 +48,29 @@ def _files(path: str) -> Iterator[tuple[str, Path | None]]:
                 yield str(file), file
 
 
+class TryAgainLater(DigestError):
+    """The reports were read but could not be recorded now; the MTA should retry."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
+def _read(file: Path | None) -> bytes | None:
+    """A message's first MAX_REPORT_BYTES; None when a Maildir file went before we got to it.
+
+    Stdin is read to its end even so: an MTA treats a pipe closed early as a failed delivery.
+    """
+    if file is None:
+        head = sys.stdin.buffer.read(MAX_REPORT_BYTES)
+        while sys.stdin.buffer.read(1 << 16):
+            pass
+        return head
+    try:
+        with file.open("rb") as handle:
+            return handle.read(MAX_REPORT_BYTES)
+    except FileNotFoundError:
+        return None
+
+
 @click.group()
 def bounces() -> None:
     """Record bounces and complaints that arrive after sending."""
@@ -64,15 +89,23 @@ def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     reports: list[Report] = []
     not_reports: list[str] = []
     for name, file in sources:
-        raw = sys.stdin.buffer.read() if file is None else file.read_bytes()
+        raw = _read(file)
+        if raw is None:
+            not_reports.append(f"{name}: gone before it could be read")
+            continue
         try:
             reports.extend(read_inbound(raw))
         except NotAReport as exc:
             not_reports.append(f"{name}: {exc}")
     tally = BounceTally()
     if reports:
-        with app.db.transaction() as session:
-            tally = record_reports(session, reports, app.settings)
+        try:
+            with app.db.transaction() as session:
+                tally = record_reports(session, reports, app.settings)
+        except Exception as exc:
+            # Whatever stopped the write, the reports must not be lost: 75 makes the MTA retry.
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TryAgainLater(f"reports not recorded, try again later: {reason}") from None
     counts = tally.as_dict()
     if as_json:
         echo_json({"messages": len(sources), **counts, "not_reports": not_reports})

@@ -14,9 +14,9 @@ reports (``dsn.py`` reads them) or as a mail service's webhook events; either wa
 * unsubscribe request (a mail to the List-Unsubscribe mailto): the reader its signed token
   names is unsubscribed, as by the one-click link.
 
-A report is matched to the delivery by the Message-ID it quotes, which digest stored, and
-otherwise to the subscriber by the address it names. Recording the same report twice changes
-nothing the second time.
+A report that came by mail is matched to the delivery by the Message-ID it quotes, which
+digest stored, and must name that delivery's address; a webhook event behind the admin token
+may name only an address. Recording the same report twice changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -66,8 +66,15 @@ class BounceTally:
         return {**counts, "unmatched": self.unmatched, "stopped": self.stopped}
 
 
-def record_reports(session: Session, reports: Iterable[Report], settings: Settings) -> BounceTally:
-    """Apply ``reports`` to the outbox and the subscribers, in the caller's transaction."""
+def record_reports(
+    session: Session, reports: Iterable[Report], settings: Settings, *, trusted: bool = False
+) -> BounceTally:
+    """Apply ``reports`` to the outbox and the subscribers, in the caller's transaction.
+
+    A report that came by mail could have been written by anyone, so it acts only when it
+    quotes the Message-ID of one of our deliveries and names that delivery's address.
+    ``trusted`` reports (the admin API's events, behind its token) may name only an address.
+    """
     tally = BounceTally()
     soft: list[int] = []
     for report in reports:
@@ -78,8 +85,13 @@ def record_reports(session: Session, reports: Iterable[Report], settings: Settin
             _unsubscribe(session, settings, report.token or "", tally)
             continue
         row = _delivery(session, report.message_id)
-        email = row.to_email if row is not None else report.recipient
-        if email is None or (row is None and subscribers.find(session, email) is None):
+        if row is not None:
+            email: str | None = row.to_email if report.names(row.to_email) else None
+        else:
+            email = report.recipient if trusted else None
+            if email is not None and subscribers.find(session, email) is None:
+                email = None
+        if email is None:
             tally.unmatched += 1
             continue
         if row is not None and report.kind in (Kind.HARD, Kind.SOFT):

@@ -2,22 +2,29 @@
 
 Most bounces do not happen while digest talks to its relay: the relay accepts the message and
 learns later that the mailbox does not exist, then mails a delivery status notification (DSN,
-RFC 3464) to the envelope sender. Mailbox providers' feedback loops send a complaint when a
-reader presses "this is spam" (ARF, RFC 5965). Both are ``multipart/report`` messages; this
-module turns one into plain ``Report`` values, with no I/O, and never raises on what it reads.
+RFC 3464; RFC 6533 for internationalised mail) to the envelope sender. Mailbox providers'
+feedback loops send a complaint when a reader presses "this is spam" (ARF, RFC 5965). Both are
+``multipart/report`` messages; this module turns one into a ``Report``, with no I/O, and never
+raises on what it reads except NotAReport.
 
 A report names the recipient (``Final-Recipient``, ``Original-Rcpt-To``) and usually quotes the
-original message's headers, whose Message-ID digest made and stored with the delivery; either
-is enough to find whom it is about (``bounces.py``).
+original message's headers, whose Message-ID digest made and stored with the delivery
+(``bounces.py`` matches on it). Every digest goes to exactly one recipient, so one report
+speaks for one address, however many a (forged) report lists.
+
+The input comes from strangers, so parsing is bounded: the message is cut at
+``MAX_REPORT_BYTES``, parsed with the ``compat32`` policy (the modern header parser is far
+worse than linear on long runs of encoded words), and each field is cut short and stripped of
+control characters before anything looks at it.
 """
 
 from __future__ import annotations
 
 import email
 import email.parser
-import email.policy
 import re
 from dataclasses import dataclass
+from email import policy
 from email.message import Message
 from enum import StrEnum
 
@@ -25,9 +32,19 @@ from digest.addresses import normalize_email
 from digest.delivery.retry import is_hard_status
 from digest.errors import DigestError
 
+MAX_REPORT_BYTES = 512 * 1024  # a DSN quoting a whole digest is ~60 KB
+MAX_FIELD = 1000  # characters of one field worth reading
 _STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
-_MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
-MAX_REPORT_BYTES = 10 * 1024 * 1024  # a DSN quoting a whole digest is ~60 KB; this is plenty
+# Printable ASCII only: a Message-ID is stored and looked up, and PostgreSQL refuses NUL.
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_UTF8_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
+_DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
+_QUOTED_HEADERS = ("text/rfc822-headers", "message/global-headers")
+_QUOTED_MESSAGE = ("message/rfc822", "message/global")
+# RFC 5965 feedback types that are a reader's complaint; "virus", "auth-failure" and
+# "not-spam" are not, and "other" says nothing.
+_COMPLAINTS = ("abuse", "fraud")
 
 
 class Kind(StrEnum):
@@ -50,11 +67,17 @@ class Report:
     status: str  # the RFC 3463 status ("5.1.1") or the feedback type ("abuse")
     detail: str  # the server's diagnostic, one line
     token: str | None = None  # an unsubscribe request's signed token
+    original: str | None = None  # Original-Recipient, when a forward changed the final one
 
     @property
     def acts(self) -> bool:
         """Whether the report asks for anything to change (a delay does not)."""
         return self.kind is not Kind.DELAYED
+
+    def names(self, address: str) -> bool:
+        """Whether the report is about ``address`` (or names no address at all)."""
+        named = {a for a in (self.recipient, self.original) if a}
+        return not named or address in named
 
 
 class NotAReport(DigestError):
@@ -65,117 +88,149 @@ class NotAReport(DigestError):
 
 
 def parse_report(raw: bytes) -> list[Report]:
-    """The reports in one message: one per failed or delayed recipient of a DSN, one for a
-    complaint. NotAReport for anything else (an auto-reply, a reader's answer, garbage)."""
-    if len(raw) > MAX_REPORT_BYTES:
-        raise NotAReport(f"the message is over {MAX_REPORT_BYTES // (1024 * 1024)} MB")
+    """The report in one message: the failed (else delayed) recipient of a DSN, or the
+    complaint of an ARF report. NotAReport for anything else (an auto-reply, garbage)."""
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-        report_type = str(message.get_param("report-type", "")).lower()
+        message = email.message_from_bytes(raw[:MAX_REPORT_BYTES], policy=policy.compat32)
         if message.get_content_type() != "multipart/report":
             raise NotAReport("the message is not a multipart/report (RFC 6522)")
-        if report_type == "delivery-status":
-            reports = _delivery_status(message)
+        report_type = field_text(message.get_param("report-type", "")).lower()
+        if report_type in ("delivery-status", "global-delivery-status"):
+            report = _delivery_status(message)
         elif report_type == "feedback-report":
-            reports = _feedback(message)
+            report = _feedback(message)
         else:
-            raise NotAReport(f"unknown report type {report_type!r}")
+            raise NotAReport(f"unknown report type {report_type[:40]!r}")
     except NotAReport:
         raise
     except Exception as exc:
+        # Mail from strangers: whatever the parser trips on, the answer is "not a report".
         raise NotAReport(f"the message cannot be read as a report: {type(exc).__name__}") from None
-    if not reports:
-        raise NotAReport("the report names no recipient")
-    return reports
+    return [report]
 
 
-def _delivery_status(message: Message) -> list[Report]:
-    part = _first(message, "message/delivery-status")
+def _delivery_status(message: Message) -> Report:
+    part = _first(message, _DELIVERY_STATUS)
     if part is None:
         raise NotAReport("the delivery report has no message/delivery-status part")
-    blocks = [b for b in part.get_payload() if isinstance(b, Message)]
+    blocks = _blocks(part)
     per_message, per_recipient = (blocks[0], blocks[1:]) if blocks else (None, [])
     message_id = _quoted_message_id(message) or (
-        _message_id(per_message.get("X-Original-Message-ID")) if per_message else None
+        message_id_in(per_message.get("X-Original-Message-ID")) if per_message else None
     )
-    reports = []
+    found = []
     for block in per_recipient:
-        action = _text(block.get("Action")).lower()
+        action = field_text(block.get("Action")).lower()
         status = _status(block.get("Status"))
         if action not in ("failed", "delayed") or status is None:
             continue  # delivered, relayed, expanded: good news needs no action
-        if action == "delayed" or status.startswith("4"):
+        if action == "delayed":
             kind = Kind.DELAYED
+        elif status.startswith("5") and is_hard_status(status):
+            kind = Kind.HARD
         else:
-            kind = Kind.HARD if is_hard_status(status) else Kind.SOFT
-        recipient = _address(block.get("Final-Recipient")) or _address(
-            block.get("Original-Recipient")
-        )
-        detail = _text(block.get("Diagnostic-Code")).partition(";")[2].strip()
-        reports.append(Report(kind, recipient, message_id, status, detail[:500]))
-    return reports
+            # "failed" is final (RFC 3464 2.3.3), even with a 4.x.x such as 4.4.7, "expired".
+            kind = Kind.SOFT
+        final = _address(block.get("Final-Recipient"))
+        original = _address(block.get("Original-Recipient"))
+        detail = field_text(block.get("Diagnostic-Code")).partition(";")[2].strip()
+        found.append(Report(kind, final or original, message_id, status, detail, original=original))
+    if not found:
+        raise NotAReport("the report names no failed or delayed recipient")
+    # Our messages each have one recipient: a genuine report is about one address.
+    return next((r for r in found if r.acts), found[0])
 
 
-def _feedback(message: Message) -> list[Report]:
-    part = _first(message, "message/feedback-report")
-    if part is None:
-        raise NotAReport("the feedback report has no message/feedback-report part")
-    fields = next((b for b in part.get_payload() if isinstance(b, Message)), None)
+def _feedback(message: Message) -> Report:
+    part = _first(message, ("message/feedback-report",))
+    fields = _blocks(part)[0] if part is not None and _blocks(part) else None
     if fields is None:
-        raise NotAReport("the feedback report is empty")
-    feedback_type = _text(fields.get("Feedback-Type")).lower() or "abuse"
-    if feedback_type not in ("abuse", "fraud", "other", "virus"):
-        # not-spam is a reader taking a mail *out* of spam; auth-failure is about DKIM/SPF.
-        raise NotAReport(f"feedback type {feedback_type!r} is not a complaint")
+        raise NotAReport("the feedback report has no message/feedback-report fields")
+    feedback_type = field_text(fields.get("Feedback-Type")).lower()
+    if feedback_type not in _COMPLAINTS:
+        raise NotAReport(f"feedback type {feedback_type[:40]!r} is not a complaint")
     recipient = _address(fields.get("Original-Rcpt-To"))
-    detail = _text(fields.get("User-Agent"))
-    return [Report(Kind.COMPLAINT, recipient, _quoted_message_id(message), feedback_type, detail)]
+    detail = field_text(fields.get("User-Agent"))
+    return Report(Kind.COMPLAINT, recipient, _quoted_message_id(message), feedback_type, detail)
 
 
-def _first(message: Message, content_type: str) -> Message | None:
-    return next((p for p in message.walk() if p.get_content_type() == content_type), None)
+def _first(message: Message, content_types: tuple[str, ...]) -> Message | None:
+    return next((p for p in message.walk() if p.get_content_type() in content_types), None)
+
+
+def _blocks(part: Message) -> list[Message]:
+    """The header blocks of a delivery-status or feedback-report part.
+
+    Python splits ``message/delivery-status`` into its blocks; other ``message/*`` types (the
+    RFC 6533 global one) come back as one message whose body holds the remaining blocks, and
+    a transfer-encoded part as text. Both are split here on blank lines.
+    """
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        blocks = [b for b in payload if isinstance(b, Message)]
+        rest = blocks[0].get_payload() if len(blocks) == 1 else None
+        if isinstance(rest, str) and rest.strip():
+            blocks = [blocks[0], *_split_blocks(rest)]
+        return blocks
+    body = part.get_payload(decode=True)
+    return _split_blocks(body.decode("utf-8", "replace") if isinstance(body, bytes) else "")
+
+
+def _split_blocks(text: str) -> list[Message]:
+    parser = email.parser.HeaderParser(policy=policy.compat32)
+    chunks = re.split(r"\r?\n[ \t]*\r?\n", text.strip())
+    return [parser.parsestr(chunk) for chunk in chunks if chunk.strip()]
 
 
 def _quoted_message_id(message: Message) -> str | None:
     """The Message-ID of the original, from the report's third part (headers or message)."""
     for part in message.walk():
         kind = part.get_content_type()
-        if kind == "message/rfc822":
-            inner = part.get_payload()
-            original = inner[0] if isinstance(inner, list) and inner else None
-            if isinstance(original, Message):
-                return _message_id(original.get("Message-ID"))
-        elif kind == "text/rfc822-headers":
-            payload = part.get_payload(decode=True)
-            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-            headers = email.parser.HeaderParser(policy=email.policy.default).parsestr(text)
-            return _message_id(headers.get("Message-ID"))
+        if kind not in _QUOTED_HEADERS and kind not in _QUOTED_MESSAGE:
+            continue
+        inner = part.get_payload()
+        if isinstance(inner, list):
+            if inner and isinstance(inner[0], Message):
+                return message_id_in(inner[0].get("Message-ID"))
+        else:
+            body = part.get_payload(decode=True)
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
+            head = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0][:65536]
+            headers = email.parser.HeaderParser(policy=policy.compat32).parsestr(head)
+            return message_id_in(headers.get("Message-ID"))
     return None
 
 
-def _text(value: object) -> str:
-    return " ".join(str(value).split()) if value is not None else ""
+def field_text(value: object) -> str:
+    """A field from a stranger as one line: cut short, control characters (NUL, escapes) gone."""
+    if value is None:
+        return ""
+    return " ".join(_CONTROL.sub(" ", str(value)[:MAX_FIELD]).split())
 
 
 def _status(value: object) -> str | None:
-    match = _STATUS.match(_text(value))
+    match = _STATUS.match(field_text(value))
     return ".".join(match.groups()) if match else None
 
 
-def _message_id(value: object) -> str | None:
-    match = _MESSAGE_ID.search(_text(value))
+def message_id_in(value: object) -> str | None:
+    """The first well-formed ``<left@right>`` Message-ID in ``value`` (printable ASCII only)."""
+    match = _MESSAGE_ID.search(field_text(value))
     return match.group(0) if match else None
 
 
 def _address(value: object) -> str | None:
-    """``rfc822; Ann@Example.com`` or ``<ann@example.com>`` as a normalised address."""
-    text = _text(value)
+    """``rfc822; Ann@Example.com``, ``utf-8; j\\x{E9}@x`` or ``<ann@x>``, normalised."""
+    text = field_text(value)
     if ";" in text:
         address_type, _, text = text.partition(";")
-        if address_type.strip().lower() not in ("rfc822", "utf-8"):
+        address_type = address_type.strip().lower()
+        if address_type == "utf-8":
+            text = _UTF8_ESCAPE.sub(lambda m: chr(min(int(m.group(1), 16), 0x10FFFF)), text)
+        elif address_type != "rfc822":
             return None
     text = text.strip().strip("<>").strip()
     try:
         return normalize_email(text)
-    except DigestError:
+    except (DigestError, ValueError):
         return None

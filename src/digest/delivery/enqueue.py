@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest.db import dialect_insert
 from digest.mail.message import new_message_id
 from digest.models import (
     Body,
@@ -200,10 +201,7 @@ def _insert_select(
         "created_at",
         "updated_at",
     ]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    insert = dialect_insert(session)
     # Either unique key (edition, subscriber) or (subscriber, period) means "already there":
     # making an edition twice, or from two processes at once, adds nothing.
     stmt = insert(D).from_select(columns, sub).on_conflict_do_nothing()

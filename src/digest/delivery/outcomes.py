@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from digest.delivery.dsn import field_text
 from digest.delivery.retry import Verdict, next_attempt
 from digest.delivery.transport import Result
 from digest.models import DeliveryStatus
@@ -59,7 +60,8 @@ def outcome_for(item: Claimed, result: Result, *, now: datetime, deadline: timed
     """The row's next state after ``result``: a 4xx defers until the backoff says, unless the
     retry ``deadline`` since the row was queued has passed, when it fails saying so."""
     verdict = result.classify()
-    reply = result.reply
+    # A server's words end up in `digest status` and logs: one line, no control characters.
+    reply = field_text(result.reply)
     status = DeliveryStatus.FAILED.value
     nxt = None
     if verdict.verdict is Verdict.SENT:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import re
 
+import idna
+
 from digest.addresses import clean_name
 
 # Longest line we write in a header (RFC 5322 recommends 78; 998 is the hard limit).
@@ -108,8 +110,11 @@ def check_address(address: str) -> str:
         raise ValueError(f"not a deliverable address for a header: {address!r}")
     if not domain.isascii():
         try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError as exc:
+            # IDNA 2008 with UTS 46 mapping, as email-validator checked it at subscribe time;
+            # Python's own "idna" codec is IDNA 2003, which turns straße.de into strasse.de,
+            # someone else's domain.
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except (UnicodeError, idna.IDNAError) as exc:
             raise ValueError(f"domain cannot be IDNA-encoded: {domain!r}") from exc
     return f"{local}@{domain}"
 

@@ -26,7 +26,7 @@ from digest.addresses import normalize_email
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.bounces import record_reports
-from digest.delivery.dsn import Kind, Report
+from digest.delivery.dsn import Kind, Report, field_text, message_id_in
 from digest.delivery.inbound import read_inbound
 from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError, InvalidInput
@@ -154,8 +154,12 @@ class BounceEvent(BaseModel):
         description="hard: the address does not exist; soft: this message failed for good; "
         "complaint: the reader marked it as spam"
     )
-    email: str | None = Field(None, description="the recipient; needed without message_id")
-    message_id: str | None = Field(None, description="the Message-ID of the mail, <...@...>")
+    email: str | None = Field(
+        None, max_length=320, description="the recipient; needed without message_id"
+    )
+    message_id: str | None = Field(
+        None, max_length=1000, description="the Message-ID of the mail, <...@...>"
+    )
     detail: str = Field("", max_length=500, description="the service's reason, kept on the row")
 
 
@@ -180,16 +184,29 @@ class BounceResult(BaseModel):
 
 
 def _event_report(event: BounceEvent) -> Report:
-    recipient = normalize_email(event.email) if event.email else None
-    if recipient is None and not event.message_id:
+    if not event.email and not event.message_id:
         raise InvalidInput("each event needs an email or a message_id")
-    kind = Kind(event.type)
-    return Report(kind, recipient, event.message_id, event.type, " ".join(event.detail.split()))
+    # A malformed address or Message-ID makes this one event unmatched, not the batch a 422:
+    # a mail service would resend the whole batch forever.
+    try:
+        recipient = normalize_email(event.email) if event.email else None
+    except DigestError:
+        recipient = None
+    message_id = message_id_in(event.message_id)
+    return Report(Kind(event.type), recipient, message_id, event.type, field_text(event.detail))
 
 
-def _record(db: Database, settings: Settings, reports: list[Report]) -> BounceResult:
+def _record(
+    db: Database, settings: Settings, reports: list[Report], *, trusted: bool
+) -> BounceResult:
     with db.transaction() as session:
-        return BounceResult(**record_reports(session, reports, settings).as_dict())
+        tally = record_reports(session, reports, settings, trusted=trusted)
+        return BounceResult(**tally.as_dict())
+
+
+def _read_and_record(db: Database, settings: Settings, raw: bytes) -> BounceResult:
+    # Parsing a stranger's mail is CPU work: it runs here, off the event loop, with the write.
+    return _record(db, settings, read_inbound(raw), trusted=False)
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -246,7 +263,7 @@ async def record_bounces(
     bounce marks the delivery only. Recording the same event twice changes nothing more.
     """
     reports = [_event_report(event) for event in body.events]
-    return await run_in_threadpool(_record, db, settings, reports)
+    return await run_in_threadpool(lambda: _record(db, settings, reports, trusted=True))
 
 
 @router.post(
@@ -266,8 +283,8 @@ async def record_bounce_report(
     """The whole mail as the body (``Content-Type: message/rfc822``): a delivery status
     notification (RFC 3464), a feedback-loop complaint (RFC 5965), or a mail to the
     List-Unsubscribe mailto. 422 when it is none of these."""
-    reports = read_inbound(await request.body())
-    return await run_in_threadpool(_record, db, settings, reports)
+    raw = await request.body()
+    return await run_in_threadpool(_read_and_record, db, settings, raw)
 
 
 @router.post("/editions", response_model=EditionResult, summary="Make an edition now")

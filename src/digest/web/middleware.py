@@ -6,21 +6,23 @@ buffer bodies.
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web.errors import BodyTooLarge
+from digest.web.errors import BodyTooLarge, error_response
 from digest.web.pages import SECURITY_HEADERS
 
 MAX_BODY_BYTES = 16 * 1024
-# The admin API takes bounce reports (a DSN quotes the digest it is about) and event batches.
+# The admin API's bounce routes take report mails (a DSN quotes the digest it is about) and
+# event batches; only they get the larger cap, every other route keeps the small one.
 MAX_API_BODY_BYTES = 1024 * 1024
-_API_PREFIX = "/api/"
+_API_PREFIX = "/api/bounces"
 # Pages behind a token must not be kept by a shared cache or the browser's history.
 _PRIVATE_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/")
 
 
 class Guard:
-    """Caps request bodies at ``max_body`` bytes (the admin API: ``max_api_body``), answering
+    """Caps request bodies at ``max_body`` bytes (bounce routes: ``max_api_body``), answering
     413, and adds the security headers."""
 
     def __init__(
@@ -46,9 +48,8 @@ class Guard:
 
         async def limited_receive() -> Message:
             nonlocal seen
-            # Raised where the route reads the body, so the error handler answers 413.
-            if declared is not None and declared > cap:
-                raise BodyTooLarge(f"the request body is over {cap // 1024} KB")
+            # A body without a declared length is counted as it arrives; the error is raised
+            # where the route reads the body, and the error handler answers 413.
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
@@ -66,6 +67,12 @@ class Guard:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if declared is not None and declared > cap:
+            # Refused before the route runs: a route whose body FastAPI parses itself would
+            # turn an error raised while reading into a vague 400.
+            too_large = f"the request body is over {cap // 1024} KB"
+            await error_response(Request(scope), 413, too_large)(scope, receive, guarded_send)
+            return
         await self.app(scope, limited_receive, guarded_send)
 
 
