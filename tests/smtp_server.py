@@ -10,6 +10,7 @@ Use them from another test module with ``from tests.smtp_server import smtp_serv
 from __future__ import annotations
 
 import asyncio
+import errno
 import random
 import re
 import socket
@@ -196,9 +197,21 @@ class SmtpServer:
 
 def start_server(handler: RecordingHandler, **server_kwargs: Any) -> SmtpServer:
     """Start aiosmtpd with ``handler`` on a free loopback port, in a thread."""
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **server_kwargs)
-    controller.start()
-    return SmtpServer(controller, handler)
+    # aiosmtpd gives its thread 5 s to come up by default, which a busy machine can miss.
+    server_kwargs.setdefault("ready_timeout", 60.0)
+    for attempt in range(5):
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **server_kwargs)
+        try:
+            controller.start()
+        except OSError as exc:
+            # Another process took the port between free_port() and the bind: take another.
+            if exc.errno != errno.EADDRINUSE or attempt == 4:
+                raise
+            controller.stop(no_assert=True)
+            controller.loop.close()
+            continue
+        return SmtpServer(controller, handler)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from digest.db import Database
 from digest.models import utcnow
 from digest.posts import store
 from digest.web.app import create_app
+from tests.clock import midday
 
 TOKEN = "admin-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -26,9 +27,12 @@ def client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
 
 
 def add_people(db: Database) -> None:
+    zone, hour = midday(utcnow())  # due now, and for hours yet: no new day mid-test
     with db.transaction() as session:
         for i in range(7):
-            subscribers.add(session, f"a{i}@example.com", confirmed=True, send_hour=utcnow().hour)
+            subscribers.add(
+                session, f"a{i}@example.com", confirmed=True, send_hour=hour, timezone=zone
+            )
         for i in range(3):
             subscribers.add(session, f"p{i}@example.com")
 

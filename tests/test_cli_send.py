@@ -5,15 +5,25 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from digest import subscribers as store
 from digest.db import Database
 from digest.models import Post, utcnow
 from tests.cli_helpers import run
+
+
+@pytest.fixture(autouse=True)
+def noon() -> Iterator[None]:
+    """The clock at noon UTC, still ticking: a test's runs of ``send`` or ``demo`` fall in one
+    period in every subscriber's zone, whenever the suite runs (not across a midnight)."""
+    with time_machine.travel(datetime(2026, 11, 29, 12, 0, tzinfo=UTC), tick=True):
+        yield
 
 
 @pytest.fixture

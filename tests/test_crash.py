@@ -127,10 +127,17 @@ def test_sigterm_finishes_in_flight_mail_and_gives_leases_back(
     enqueue(db, edition_id, body_id)
     env = worker_env(db.url, server.url, DIGEST_SMTP_CONNECTIONS="3")
     proc = start_worker(env, tmp_path, "--batch-size", "100")
-    deadline = time.monotonic() + 30
-    while counts(db).get("sending", 0) == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    # SIGTERM once a message is on the wire (the server holds it), not after a fixed wait: on a
+    # slow machine a fixed wait can end before the first message goes, or after a second or
+    # third round of messages has gone.
+    deadline = time.monotonic() + 60
+    while not server.handler.faults["stall"]:  # type: ignore[attr-defined]
+        if proc.poll() is not None:
+            pytest.fail(proc.stderr.read().decode())  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("no message reached the server within 60 s")
+        time.sleep(0.02)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=40)

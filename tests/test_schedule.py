@@ -34,6 +34,7 @@ from digest.delivery.worker import drain, run_worker
 from digest.models import Delivery, DeliveryStatus, Subscriber, utcnow
 from digest.periods import is_due, period_for
 from digest.posts import store
+from tests.clock import midday
 from tests.smtp_server import SmtpServer
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -188,7 +189,8 @@ def test_the_due_rule_fires_once_per_local_day(
 def test_ticks_and_a_send_at_once_in_threads_send_once(db: Database, make_settings) -> None:
     settings = make_settings(database_url=db.url)
     now = utcnow()
-    add_people(db, [(f"t{i}@example.com", "UTC", now.hour, "daily") for i in range(25)])
+    zone, hour = midday(now)  # due now, and for hours yet
+    add_people(db, [(f"t{i}@example.com", zone, hour, "daily") for i in range(25)])
     add_post(db, "breaking")
     now = utcnow()  # after the post: a post first seen later is not news yet
     barrier = threading.Barrier(4)
@@ -223,7 +225,8 @@ async def test_two_schedulers_in_one_process_send_once(db: Database, make_settin
     """Two services by mistake (APScheduler #160): both due jobs run at the same moment."""
     settings = make_settings(database_url=db.url)
     now = utcnow()
-    add_people(db, [(f"s{i}@example.com", "UTC", now.hour, "daily") for i in range(10)])
+    zone, hour = midday(now)  # due now, and for hours yet
+    add_people(db, [(f"s{i}@example.com", zone, hour, "daily") for i in range(10)])
     add_post(db, "breaking")
     now = utcnow()
     first = schedule.Scheduler(settings, db, clock=lambda: now)
@@ -253,7 +256,8 @@ def test_two_processes_ticking_at_once_send_once(
 ) -> None:
     make_settings(database_url=db.url)  # clears DIGEST_* from the environment
     now = utcnow()
-    add_people(db, [(f"p{i}@example.com", "UTC", now.hour, "daily") for i in range(40)])
+    zone, hour = midday(now)  # due now, and for hours yet
+    add_people(db, [(f"p{i}@example.com", zone, hour, "daily") for i in range(40)])
     add_post(db, "breaking")
     now = utcnow()
     procs = [
@@ -297,8 +301,9 @@ async def test_restart_in_the_middle_of_a_send_serves_everybody_once(
         database_url=db.url, smtp_url=smtp_server.url, smtp_connections=2, lease_seconds=60
     )
     now = utcnow()
+    zone, hour = midday(now)  # due now, and for hours yet
     people = [f"r{i:02d}@example.com" for i in range(30)]
-    add_people(db, [(e, "UTC", now.hour, "daily") for e in people])
+    add_people(db, [(e, zone, hour, "daily") for e in people])
     add_post(db, "breaking")
 
     # The first life of the service: the tick, then a worker stopped after a few messages.
@@ -382,7 +387,7 @@ def test_a_digest_that_missed_its_day_is_skipped_not_sent_late(
 # -- the scheduler itself -----------------------------------------------------------------------
 
 
-async def wait_for(condition, what: str, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(condition, what: str, limit: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     """Poll ``condition`` until true; fail naming ``what`` after ``limit`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
@@ -397,7 +402,8 @@ async def test_the_running_scheduler_ticks_and_a_restart_adds_nothing(
 ) -> None:
     settings = make_settings(database_url=db.url, schedule_seconds=1)
     now = utcnow()
-    add_people(db, [(f"a{i}@example.com", "UTC", now.hour, "daily") for i in range(5)])
+    zone, hour = midday(now)  # due now, and for hours yet
+    add_people(db, [(f"a{i}@example.com", zone, hour, "daily") for i in range(5)])
     add_post(db, "news")
 
     first = schedule.Scheduler(settings, db, poll=False)

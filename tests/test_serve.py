@@ -32,6 +32,7 @@ from digest.delivery import outbox
 from digest.logs import JsonFormatter, KeyValueFormatter, configure_logging
 from digest.models import Delivery, DeliveryKind, utcnow
 from digest.posts import store
+from tests.clock import midday
 from tests.smtp_server import free_port
 
 DIGEST = str(Path(sys.executable).parent / "digest")
@@ -75,40 +76,60 @@ def serve_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def serving(tmp_path: Path, env: dict[str, str], name: str = "serve") -> Iterator[Served]:
-    """Start ``digest serve`` on a free port and wait until /healthz answers."""
+def _start_serve(tmp_path: Path, env: dict[str, str], log_path: Path) -> Served:
+    """``digest serve`` on a port that is free right now."""
     port = free_port()
-    env = {"DIGEST_BASE_URL": f"http://127.0.0.1:{port}", **env}
-    log_path = tmp_path / f"{name}.log"
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(
             [DIGEST, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
+            env={"DIGEST_BASE_URL": f"http://127.0.0.1:{port}", **env},
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=log_file,
             text=True,
         )
-    served = Served(proc, f"http://127.0.0.1:{port}", log_path)
+    return Served(proc, f"http://127.0.0.1:{port}", log_path)
+
+
+def _comes_up(served: Served, limit: float = 60.0) -> bool:
+    """True once /healthz answers, False if serve exits first; fails the test after ``limit``."""
+    deadline = time.monotonic() + limit
+    while served.proc.poll() is None:
+        try:
+            if httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"digest serve did not come up within {limit:.0f} s")
+        time.sleep(0.1)
+    return False
+
+
+@contextmanager
+def serving(tmp_path: Path, env: dict[str, str], name: str = "serve") -> Iterator[Served]:
+    """Start ``digest serve`` on a free port and wait until /healthz answers."""
+    log_path = tmp_path / f"{name}.log"
+    for attempt in range(5):
+        served = _start_serve(tmp_path, env, log_path)
+        try:
+            up = _comes_up(served)
+        except BaseException:
+            served.proc.kill()
+            served.proc.wait()
+            raise
+        if up:
+            break
+        # Another process can take the free port before serve binds it: then take another.
+        busy = served.proc.returncode == 74 and "cannot listen" in log_path.read_text()
+        if not busy or attempt == 4:
+            pytest.fail(f"digest serve exited with {served.proc.returncode}: {served.log_lines()}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"digest serve exited with {proc.returncode}: {served.log_lines()}")
-            try:
-                if httpx.get(f"{served.url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("digest serve did not come up")
-            time.sleep(0.1)
         yield served
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
 
 
 def wait_until(condition, what: str, limit: float = 60.0) -> None:  # type: ignore[no-untyped-def]
@@ -188,11 +209,11 @@ def test_two_serve_processes_by_mistake_send_each_digest_once(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
     """APScheduler #160: two services over one store, both ticking every second."""
-    hour = utcnow().hour
+    zone, hour = midday(utcnow())  # due now, and still the same day when the test ends
     people = [f"twice{i}@example.com" for i in range(12)]
     with sqlite_db.transaction() as session:
         for email in people:
-            subscribers.add(session, email, confirmed=True, send_hour=hour, timezone="UTC")
+            subscribers.add(session, email, confirmed=True, send_hour=hour, timezone=zone)
         store.add_post(session, title="One story", url="https://news.example/one")
     env = serve_env(tmp_path, database_url=sqlite_db.url, schedule_seconds="1")
     with serving(tmp_path, env, "a") as first, serving(tmp_path, env, "b") as second:

@@ -47,18 +47,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(check: Any, what: str, tries: int = 200) -> None:
-    for _ in range(tries):
-        if check():
-            return
+def _wait(check: Any, what: str, seconds: float = 60.0) -> None:
+    # By the clock, not a count of tries: a loaded machine can take many seconds to start a
+    # process, and each check itself can take a while there.
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not start within {seconds:.0f} s")
         time.sleep(0.05)
-    raise AssertionError(f"{what} did not start")
 
 
 @pytest.fixture
 def site(sqlite_db: Database, make_settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The web app on a real uvicorn on a free port; yields its base URL."""
-    port = _free_port()
+    # Bound here and handed to uvicorn: no other process can take the port in between.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = int(sock.getsockname()[1])
     settings = make_settings(
         database_url=sqlite_db.url, site_name="The Daily Brief", base_url=f"http://127.0.0.1:{port}"
     )
@@ -88,12 +94,13 @@ def site(sqlite_db: Database, make_settings) -> Iterator[str]:  # type: ignore[n
             lifespan="off",
         )
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     _wait(lambda: server.started, "uvicorn")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+    sock.close()
 
 
 @pytest.fixture
@@ -165,7 +172,7 @@ class Browser:
     def click(self, css: str) -> None:
         self.cmd("POST", f"/element/{self.find(css)}/click", {})
 
-    def title_becomes(self, wanted: str, seconds: float = 15.0) -> str:
+    def title_becomes(self, wanted: str, seconds: float = 60.0) -> str:
         """Wait for a navigation to show a page whose title holds ``wanted``; return the title.
 
         chromedriver's click returns once the event is dispatched; under touch emulation it does
