@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,16 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import subscribers
+from digest import editions, subscribers
 from digest.config import Settings
 from digest.db import Database
+from digest.delivery import outbox
 from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
 from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
-from digest.models import Delivery, DeliveryStatus, Subscriber
+from digest.models import Delivery, DeliveryStatus, Post, Subscriber, utcnow
+from digest.subscribers import Consent
 from digest.web.app import create_app
 from tests.cli_helpers import run
 from tests.smtp_server import RecordingHandler, SmtpServer, start_server
@@ -286,6 +289,50 @@ def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alo
     with db.transaction() as session:
         assert subscribers.get(session, "p1-new@example.org").status == "active"
         assert subscribers.is_suppressed(session, "p1@example.org")
+
+
+def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    """The Message-IDs editions.make_edition and the subscribe path really make are found:
+    a digest's through its (edition, subscriber) key, a confirmation's through the index."""
+    settings = make_settings(database_url=db.url, smtp_url=smtp_server.url)
+    now = utcnow()
+    with db.transaction() as session:
+        subscribers.add(session, "reader@example.org", confirmed=True)
+        subscribers.request_subscription(
+            session, "asked@example.org", consent=Consent(at=now, source="test")
+        )
+        outbox.enqueue_transactional(
+            session, kind="confirm", to_email="asked@example.org",
+            subscriber_id=subscribers.get(session, "asked@example.org").id,
+            subject="Please confirm", text="Click", html="<p>Click</p>", domain="example.org",
+        )  # fmt: skip
+        session.add(
+            Post(
+                guid="p1",
+                title="News",
+                link="https://n.example/1",
+                published_at=now - timedelta(hours=1),
+                first_seen_at=now - timedelta(hours=1),
+                updated_at=now - timedelta(hours=1),
+            )
+        )
+    made = editions.make_edition(db, settings, cadence="daily", now=now, due_only=False)
+    assert made is not None and made.recipients == 1, made
+    assert drain(settings, db).sent == 2
+    ids = {r.rcpt_tos[0]: r.message_id for r in smtp_server.handler.received}
+    assert outbox.digest_prefix(1) in ids["reader@example.org"]
+    reports = [
+        *parse_report(dsn("reader@example.org", ids["reader@example.org"])),
+        *parse_report(dsn("asked@example.org", ids["asked@example.org"])),
+    ]
+    with db.transaction() as session:
+        tally = record_reports(session, reports, settings)
+    assert (tally.unmatched, tally.stopped) == (0, 2)
+    with db.transaction() as session:
+        assert subscribers.get(session, "reader@example.org").status == "bounced"
+        assert subscribers.get(session, "asked@example.org").status == "bounced"
 
 
 def test_a_forged_report_stops_nobody(

@@ -313,7 +313,7 @@ def _write(
 ) -> None:
     assert edition.id is not None
     domain = Sender.from_settings(settings).domain
-    prefix = f"e{edition.id}"
+    prefix = outbox.digest_prefix(edition.id)
     archive = links.archive_url(settings, edition.id)
     body_ids: dict[str, int] = {}
     for group in groups:

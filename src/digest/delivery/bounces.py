@@ -32,6 +32,7 @@ from sqlmodel import Session
 from digest import subscribers
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
+from digest.delivery.enqueue import digest_of
 from digest.errors import InvalidToken, TokenExpired
 from digest.links_auth import subscriber_for
 from digest.models import MAX_REPLY, Delivery, DeliveryKind, DeliveryStatus, Subscriber, utcnow
@@ -163,9 +164,22 @@ def _unsubscribe(session: Session, settings: Settings, token: str, tally: Bounce
 def _delivery(session: Session, message_id: str | None) -> sa.Row | None:
     if not message_id:
         return None
-    query = sa.select(D.c.id, D.c.subscriber_id, D.c.to_email).where(D.c.message_id == message_id)
-    # Digests' Message-IDs are unique per row; the newest wins should a random one ever repeat.
-    return session.execute(query.order_by(D.c.id.desc()).limit(1)).first()
+    columns = sa.select(D.c.id, D.c.subscriber_id, D.c.to_email)
+    digest = digest_of(message_id)
+    if digest is not None:
+        # Through the (edition, subscriber) key: digests' Message-IDs are not indexed.
+        edition_id, subscriber_id = digest
+        query = columns.where(
+            D.c.edition_id == edition_id,
+            D.c.subscriber_id == subscriber_id,
+            D.c.message_id == message_id,
+        )
+    else:
+        # Confirmations and tests: the partial index on Message-ID covers exactly these.
+        query = columns.where(
+            D.c.message_id == message_id, D.c.kind != DeliveryKind.DIGEST.value
+        ).order_by(D.c.id.desc())
+    return session.execute(query.limit(1)).first()
 
 
 def _mark_bounced(session: Session, delivery_id: int, report: Report) -> None:

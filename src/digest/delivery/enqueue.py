@@ -8,6 +8,7 @@ these functions; callers may import them from either module.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -132,6 +133,24 @@ def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa
     if isinstance(subscriber_filter, sa.Select):
         return sa.select(S.c.id, S.c.email).where(S.c.id.in_(subscriber_filter))
     return sa.select(S.c.id, S.c.email).where(subscriber_filter)
+
+
+_DIGEST_MESSAGE_ID = re.compile(r"<e(\d{1,18})\.(\d{1,18})@[^<>\s]+>")
+
+
+def digest_prefix(edition_id: int) -> str:
+    """The left-hand start of an edition's Message-IDs: ``<e{edition}.{subscriber}@domain>``."""
+    return f"e{edition_id}"
+
+
+def digest_of(message_id: str) -> tuple[int, int] | None:
+    """(edition id, subscriber id) of a digest's Message-ID, or None for any other.
+
+    This is how a bounce finds its delivery through the (edition, subscriber) key without an
+    index on every digest row's Message-ID; the caller still compares the whole Message-ID.
+    """
+    match = _DIGEST_MESSAGE_ID.fullmatch(message_id)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def _message_id_sql(prefix: str, domain: str) -> sa.ColumnElement[str]:

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from digest import subscribers
 from digest.delivery.bounces import escalate_soft_bounces
 from digest.delivery.enqueue import (
+    digest_prefix,
     enqueue_digests,
     enqueue_transactional,
     queue_transactional,
@@ -54,6 +55,7 @@ __all__ = [
     "Outcome",
     "bodies",
     "claim",
+    "digest_prefix",
     "enqueue_digests",
     "enqueue_transactional",
     "extend_leases",
