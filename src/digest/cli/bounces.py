@@ -9,9 +9,11 @@ loops (RFC 5965). Pipe that mailbox into this command, from the MTA or from cron
 
 A message that is not a report (an out-of-office reply) is counted and otherwise ignored, and
 the exit code stays 0, so an MTA never bounces the bounce. When the store cannot take the
-reports (it is down, or anything else unexpected), the exit code is 75 (EX_TEMPFAIL), which
-tells the MTA to keep the message and pipe it again later; any other non-zero code would
-make it give up on the message for good. Importing a message twice changes nothing.
+reports because it is down, the exit code is 75 (EX_TEMPFAIL), which tells the MTA to keep
+the message and pipe it again later; any other non-zero code would make it give up on the
+message for good. A message whose reports fail to record in a way a retry would repeat is
+listed, the others are recorded, and the exit code is 65. Importing a message twice changes
+nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
-from digest.delivery.dsn import MAX_REPORT_BYTES, NotAReport, Report
+from digest.delivery.dsn import MAX_REPORT_BYTES, NotAReport
 from digest.delivery.inbound import read_inbound
-from digest.errors import DigestError, InvalidInput, NotFound
+from digest.errors import DigestError, InvalidInput, NotFound, StoreUnavailable
 
 
 def _files(path: str) -> Iterator[tuple[str, Path | None]]:
@@ -52,6 +55,12 @@ class TryAgainLater(DigestError):
     """The reports were read but could not be recorded now; the MTA should retry."""
 
     exit_code = 75  # EX_TEMPFAIL
+
+
+class ReportsNotRecorded(DigestError):
+    """Some messages failed in a way a retry would repeat; the others were recorded."""
+
+    exit_code = 65  # EX_DATAERR
 
 
 def _read(file: Path | None) -> bytes | None:
@@ -86,35 +95,57 @@ def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
     if not paths and sys.stdin.isatty():
         raise InvalidInput("give files or folders to read, or pipe one message in ('-')")
     sources = [item for path in (paths or ("-",)) for item in _files(path)]
-    reports: list[Report] = []
     not_reports: list[str] = []
+    failed: list[str] = []
+    tally = BounceTally()
     for name, file in sources:
         raw = _read(file)
         if raw is None:
             not_reports.append(f"{name}: gone before it could be read")
             continue
         try:
-            reports.extend(read_inbound(raw))
+            reports = read_inbound(raw)
         except NotAReport as exc:
             not_reports.append(f"{name}: {exc}")
-    tally = BounceTally()
-    if reports:
+            continue
+        # One transaction per message: one that cannot be recorded does not hold back the rest.
         try:
             with app.db.transaction() as session:
-                tally = record_reports(session, reports, app.settings)
-        except Exception as exc:
-            # Whatever stopped the write, the reports must not be lost: 75 makes the MTA retry.
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TryAgainLater(f"reports not recorded, try again later: {reason}") from None
+                tally.add(record_reports(session, reports, app.settings))
+        except (StoreUnavailable, OperationalError, InterfaceError) as exc:
+            # The store is down: 75 makes the MTA keep the mail and try again later.
+            raise TryAgainLater(
+                f"reports not recorded, try again later: {_first_line(exc)}"
+            ) from None
+        except SQLAlchemyError as exc:
+            # Anything else would fail the same way every time; say so, go on with the rest.
+            failed.append(f"{name}: {_first_line(exc)}")
     counts = tally.as_dict()
     if as_json:
-        echo_json({"messages": len(sources), **counts, "not_reports": not_reports})
-        return
+        echo_json(
+            {"messages": len(sources), **counts, "not_reports": not_reports, "failed": failed}
+        )
+    else:
+        _summary(len(sources), counts, not_reports, failed)
+    if failed:
+        raise ReportsNotRecorded(f"{len(failed)} message(s) could not be recorded")
+
+
+def _summary(
+    messages: int, counts: dict[str, int], not_reports: list[str], failed: list[str]
+) -> None:
     click.echo(
-        f"{len(sources)} message(s): {counts['hard']} hard bounce(s), {counts['soft']} soft, "
+        f"{messages} message(s): {counts['hard']} hard bounce(s), {counts['soft']} soft, "
         f"{counts['complaint']} complaint(s), {counts['delayed']} delayed, "
         f"{counts['unsubscribe']} unsubscribe request(s); "
         f"{counts['stopped']} subscriber(s) stopped, {counts['unmatched']} not ours"
     )
     for line in not_reports:
         click.echo(f"not a report: {line}")
+    for line in failed:
+        click.echo(f"not recorded: {line}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

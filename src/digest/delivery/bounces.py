@@ -127,7 +127,7 @@ def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit
     for subscriber_id in sorted(set(subscriber_ids)):
         replies = (
             session.execute(
-                sa.select(D.c.status, D.c.last_reply)
+                sa.select(D.c.status, D.c.last_reply, D.c.to_email)
                 .where(
                     D.c.subscriber_id == subscriber_id,
                     D.c.kind == DeliveryKind.DIGEST.value,
@@ -137,16 +137,21 @@ def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit
                 .limit(limit)
             )
         ).all()
-        if len(replies) < limit or not all(
-            status == DeliveryStatus.BOUNCED.value and _MAILBOX.search(reply or "")
-            for status, reply in replies
+        person = session.get(Subscriber, subscriber_id)
+        # Every counted bounce must be of their current address: a dead old mailbox says
+        # nothing about the one they changed to.
+        if (
+            person is None
+            or len(replies) < limit
+            or not all(
+                status == DeliveryStatus.BOUNCED.value
+                and _MAILBOX.search(reply or "")
+                and to_email == person.email
+                for status, reply, to_email in replies
+            )
         ):
             continue
-        person = session.get(Subscriber, subscriber_id)
-        if person is not None:
-            changed += int(
-                subscribers.record_bounce(session, person.email, subscriber_id=person.id)
-            )
+        changed += int(subscribers.record_bounce(session, person.email, subscriber_id=person.id))
     return changed
 
 
@@ -176,8 +181,10 @@ def _delivery(session: Session, message_id: str | None) -> sa.Row | None:
         )
     else:
         # Confirmations and tests: the partial index on Message-ID covers exactly these.
+        # The kind as a literal, as in the index's predicate: a prepared statement's generic
+        # plan could not use a partial index against a parameter.
         query = columns.where(
-            D.c.message_id == message_id, D.c.kind != DeliveryKind.DIGEST.value
+            D.c.message_id == message_id, sa.text("deliveries.kind != 'digest'")
         ).order_by(D.c.id.desc())
     return session.execute(query.limit(1)).first()
 

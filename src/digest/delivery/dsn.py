@@ -20,11 +20,15 @@ control characters before anything looks at it.
 
 from __future__ import annotations
 
+import base64
 import email
 import email.parser
+import io
+import quopri
 import re
 from dataclasses import dataclass
 from email import policy
+from email.generator import BytesGenerator
 from email.message import Message
 from enum import StrEnum
 
@@ -161,19 +165,33 @@ def _first(message: Message, content_types: tuple[str, ...]) -> Message | None:
 def _blocks(part: Message) -> list[Message]:
     """The header blocks of a delivery-status or feedback-report part.
 
-    Python splits ``message/delivery-status`` into its blocks; other ``message/*`` types (the
-    RFC 6533 global one) come back as one message whose body holds the remaining blocks, and
-    a transfer-encoded part as text. Both are split here on blank lines.
+    Python splits ``message/delivery-status`` into its blocks. The RFC 6533 global types may be
+    raw UTF-8 or base64 or quoted-printable, which Python's split does not undo, so their body
+    is taken back as bytes, decoded, and split here on blank lines.
     """
     payload = part.get_payload()
+    if part.get_content_type().startswith("message/global") or not isinstance(payload, list):
+        return _split_blocks(_body_text(part))
+    return [b for b in payload if isinstance(b, Message)]
+
+
+def _body_text(part: Message) -> str:
+    """A ``message/*`` part's body as text: re-serialised as it came, transfer-decoded, UTF-8."""
+    payload = part.get_payload()
     if isinstance(payload, list):
-        blocks = [b for b in payload if isinstance(b, Message)]
-        rest = blocks[0].get_payload() if len(blocks) == 1 else None
-        if isinstance(rest, str) and rest.strip():
-            blocks = [blocks[0], *_split_blocks(rest)]
-        return blocks
-    body = part.get_payload(decode=True)
-    return _split_blocks(body.decode("utf-8", "replace") if isinstance(body, bytes) else "")
+        out = io.BytesIO()
+        for inner in payload:
+            if isinstance(inner, Message):
+                BytesGenerator(out, mangle_from_=False, maxheaderlen=0).flatten(inner)
+        raw = out.getvalue()
+    else:
+        raw = str(payload).encode("ascii", "surrogateescape")
+    encoding = field_text(part.get("Content-Transfer-Encoding")).lower()
+    if encoding == "base64":
+        raw = base64.b64decode(b"".join(raw.split()), validate=False)
+    elif encoding == "quoted-printable":
+        raw = quopri.decodestring(raw)
+    return raw[:MAX_REPORT_BYTES].decode("utf-8", "replace")
 
 
 def _split_blocks(text: str) -> list[Message]:
@@ -189,12 +207,16 @@ def _quoted_message_id(message: Message) -> str | None:
         if kind not in _QUOTED_HEADERS and kind not in _QUOTED_MESSAGE:
             continue
         inner = part.get_payload()
-        if isinstance(inner, list):
+        encoded = field_text(part.get("Content-Transfer-Encoding")).lower()
+        if isinstance(inner, list) and encoded not in ("base64", "quoted-printable"):
             if inner and isinstance(inner[0], Message):
                 return message_id_in(inner[0].get("Message-ID"))
         else:
-            body = part.get_payload(decode=True)
-            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
+            if isinstance(inner, list):
+                text = _body_text(part)
+            else:
+                body = part.get_payload(decode=True)
+                text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
             head = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0][:65536]
             headers = email.parser.HeaderParser(policy=policy.compat32).parsestr(head)
             return message_id_in(headers.get("Message-ID"))

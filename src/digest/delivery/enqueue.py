@@ -135,11 +135,12 @@ def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa
     return sa.select(S.c.id, S.c.email).where(subscriber_filter)
 
 
-_DIGEST_MESSAGE_ID = re.compile(r"<e(\d{1,18})\.(\d{1,18})@[^<>\s]+>")
+_DIGEST_MESSAGE_ID = re.compile(r"<e(\d{1,10})\.(\d{1,10})\.[0-9a-f]{16}@[^<>\s]+>")
+_MAX_ID = 2**31 - 1  # the id columns are 32-bit on PostgreSQL
 
 
 def digest_prefix(edition_id: int) -> str:
-    """The left-hand start of an edition's Message-IDs: ``<e{edition}.{subscriber}@domain>``."""
+    """The start of an edition's Message-IDs: ``<e{edition}.{subscriber}.{random}@domain>``."""
     return f"e{edition_id}"
 
 
@@ -147,20 +148,37 @@ def digest_of(message_id: str) -> tuple[int, int] | None:
     """(edition id, subscriber id) of a digest's Message-ID, or None for any other.
 
     This is how a bounce finds its delivery through the (edition, subscriber) key without an
-    index on every digest row's Message-ID; the caller still compares the whole Message-ID.
+    index on every digest row's Message-ID; the caller still compares the whole Message-ID,
+    whose random part a stranger cannot guess.
     """
     match = _DIGEST_MESSAGE_ID.fullmatch(message_id)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+    if not match:
+        return None
+    edition_id, subscriber_id = int(match.group(1)), int(match.group(2))
+    if not (0 < edition_id <= _MAX_ID and 0 < subscriber_id <= _MAX_ID):
+        return None
+    return edition_id, subscriber_id
 
 
-def _message_id_sql(prefix: str, domain: str) -> sa.ColumnElement[str]:
-    # Built in SQL so a million rows never pass through Python; the same subscriber in the same
-    # edition always gets the same Message-ID, which is what lets a repeat be recognised.
+def _random_hex_sql(dialect: str) -> sa.ColumnElement[str]:
+    """16 hex digits from the database's own strong random source, one draw per row."""
+    if dialect == "postgresql":
+        uuid = sa.cast(sa.func.gen_random_uuid(), sa.String)
+        return sa.func.substr(sa.func.replace(uuid, "-", ""), 1, 16)
+    return sa.func.lower(sa.func.hex(sa.func.randomblob(8)))
+
+
+def _message_id_sql(prefix: str, domain: str, dialect: str) -> sa.ColumnElement[str]:
+    # Built in SQL so a million rows never pass through Python. The row keeps it, so a repeat
+    # after a crash carries the same one; the random part makes it unguessable, since a bounce
+    # report quoting it is believed (bounces.py), and edition and subscriber ids are not secret.
     return (
         sa.literal("<")
         + sa.bindparam("mid_prefix", prefix, type_=sa.String)
         + sa.literal(".")
         + sa.cast(S.c.id, sa.String)
+        + sa.literal(".")
+        + _random_hex_sql(dialect)
         + sa.literal("@")
         + sa.bindparam("mid_domain", domain, type_=sa.String)
         + sa.literal(">")
@@ -200,7 +218,9 @@ def _insert_select(
         sa.bindparam("now1", now, type_=D.c.next_attempt_at.type).label("next_attempt_at"),
         sa.bindparam("p_send_by", send_by, type_=D.c.send_by.type).label("send_by"),
         sa.bindparam("p_reply", reply, type_=sa.String).label("last_reply"),
-        _message_id_sql(message_id_prefix, domain).label("message_id"),
+        _message_id_sql(message_id_prefix, domain, session.get_bind().dialect.name).label(
+            "message_id"
+        ),
         sa.bindparam("now2", now, type_=D.c.created_at.type).label("created_at"),
         sa.bindparam("now3", now, type_=D.c.updated_at.type).label("updated_at"),
     ).select_from(base.join(S, S.c.id == base.c.id))

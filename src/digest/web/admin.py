@@ -29,7 +29,7 @@ from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import Kind, Report, field_text, message_id_in
 from digest.delivery.inbound import read_inbound
 from digest.delivery.stats import outbox_counts
-from digest.errors import DigestError, InvalidInput
+from digest.errors import DigestError
 from digest.models import Cadence, Edition, Feed, Subscriber, SubscriberStatus, utcnow
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
@@ -154,13 +154,11 @@ class BounceEvent(BaseModel):
         description="hard: the address does not exist; soft: this message failed for good; "
         "complaint: the reader marked it as spam"
     )
-    email: str | None = Field(
-        None, max_length=320, description="the recipient; needed without message_id"
-    )
-    message_id: str | None = Field(
-        None, max_length=1000, description="the Message-ID of the mail, <...@...>"
-    )
-    detail: str = Field("", max_length=500, description="the service's reason, kept on the row")
+    # No length limits here: pydantic would refuse the whole batch for one long field, and a
+    # mail service would resend that batch forever. _event_report judges each event alone.
+    email: str | None = Field(None, description="the recipient; needed without message_id")
+    message_id: str | None = Field(None, description="the Message-ID of the mail, <...@...>")
+    detail: str = Field("", description="the service's reason, kept on the delivery")
 
 
 class BounceEvents(BaseModel):
@@ -184,16 +182,15 @@ class BounceResult(BaseModel):
 
 
 def _event_report(event: BounceEvent) -> Report:
-    if not event.email and not event.message_id:
-        raise InvalidInput("each event needs an email or a message_id")
-    # A malformed address or Message-ID makes this one event unmatched, not the batch a 422:
-    # a mail service would resend the whole batch forever.
+    # A missing, malformed or overlong address or Message-ID makes this one event unmatched,
+    # not the batch a 422: a mail service would resend the whole batch forever.
     try:
         recipient = normalize_email(event.email) if event.email else None
     except DigestError:
         recipient = None
-    message_id = message_id_in(event.message_id)
-    return Report(Kind(event.type), recipient, message_id, event.type, field_text(event.detail))
+    message_id = message_id_in(event.message_id) if event.message_id else None
+    detail = field_text(event.detail)[:500]
+    return Report(Kind(event.type), recipient, message_id, event.type, detail)
 
 
 def _record(

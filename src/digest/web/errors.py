@@ -22,12 +22,6 @@ from digest.web.pages import Pages, wants_json
 log = logging.getLogger(__name__)
 
 
-class BodyTooLarge(DigestError):
-    """The request body is over the size digest accepts."""
-
-    http_status = 413
-
-
 class UnsupportedMediaType(DigestError):
     """The request body is in a format this endpoint does not read."""
 

@@ -6,10 +6,11 @@ buffer bodies.
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web.errors import BodyTooLarge, error_response
+from digest.web.errors import error_response
 from digest.web.pages import SECURITY_HEADERS
 
 MAX_BODY_BYTES = 16 * 1024
@@ -48,13 +49,14 @@ class Guard:
 
         async def limited_receive() -> Message:
             nonlocal seen
-            # A body without a declared length is counted as it arrives; the error is raised
-            # where the route reads the body, and the error handler answers 413.
+            # A body without a declared length is counted as it arrives. The error is raised
+            # where the route reads the body; an HTTPException, because FastAPI turns any other
+            # exception met while it parses a body into a vague 400.
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > cap:
-                    raise BodyTooLarge(f"the request body is over {cap // 1024} KB")
+                    raise HTTPException(413, f"the request body is over {cap // 1024} KB")
             return message
 
         async def guarded_send(message: Message) -> None:
