@@ -9,6 +9,7 @@ these functions; callers may import them from either module.
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -161,10 +162,19 @@ def digest_of(message_id: str) -> tuple[int, int] | None:
 
 
 def _random_hex_sql(dialect: str) -> sa.ColumnElement[str]:
-    """16 hex digits from the database's own strong random source, one draw per row."""
+    """16 hex digits per row that nobody who has not seen the row's mail can work out.
+
+    SQLite draws them from its own strong random source. On PostgreSQL, gen_random_uuid() per
+    row looked about 20 % slower on a 100,000-row edition (two runs each; docs/benchmarks.md),
+    so the digits are md5 of a fresh 128-bit secret (drawn here, kept nowhere) and the
+    subscriber id: a reader who sees their own cannot learn the secret, and without it nobody
+    can compute another reader's.
+    """
     if dialect == "postgresql":
-        uuid = sa.cast(sa.func.gen_random_uuid(), sa.String)
-        return sa.func.substr(sa.func.replace(uuid, "-", ""), 1, 16)
+        secret = sa.bindparam("mid_secret", secrets.token_hex(16), type_=sa.String)
+        return sa.func.substr(
+            sa.func.md5(secret + sa.literal(".") + sa.cast(S.c.id, sa.String)), 1, 16
+        )
     return sa.func.lower(sa.func.hex(sa.func.randomblob(8)))
 
 
