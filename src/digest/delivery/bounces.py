@@ -137,19 +137,15 @@ def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit
                 .limit(limit)
             )
         ).all()
+        if len(replies) < limit or not all(
+            status == DeliveryStatus.BOUNCED.value and _MAILBOX.search(reply or "")
+            for status, reply, _ in replies
+        ):
+            continue
         person = session.get(Subscriber, subscriber_id)
         # Every counted bounce must be of their current address: a dead old mailbox says
         # nothing about the one they changed to.
-        if (
-            person is None
-            or len(replies) < limit
-            or not all(
-                status == DeliveryStatus.BOUNCED.value
-                and _MAILBOX.search(reply or "")
-                and to_email == person.email
-                for status, reply, to_email in replies
-            )
-        ):
+        if person is None or any(to_email != person.email for _, _, to_email in replies):
             continue
         changed += int(subscribers.record_bounce(session, person.email, subscriber_id=person.id))
     return changed

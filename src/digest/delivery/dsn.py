@@ -35,13 +35,13 @@ from enum import StrEnum
 from digest.addresses import normalize_email
 from digest.delivery.retry import is_hard_status
 from digest.errors import DigestError
+from digest.mail.headers import printable_line
 
 MAX_REPORT_BYTES = 512 * 1024  # a DSN quoting a whole digest is ~60 KB
 MAX_FIELD = 1000  # characters of one field worth reading
 _STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
 # Printable ASCII only: a Message-ID is stored and looked up, and PostgreSQL refuses NUL.
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _UTF8_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 _DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
 _QUOTED_HEADERS = ("text/rfc822-headers", "message/global-headers")
@@ -147,7 +147,8 @@ def _delivery_status(message: Message) -> Report:
 
 def _feedback(message: Message) -> Report:
     part = _first(message, ("message/feedback-report",))
-    fields = _blocks(part)[0] if part is not None and _blocks(part) else None
+    blocks = _blocks(part) if part is not None else []
+    fields = blocks[0] if blocks else None
     if fields is None:
         raise NotAReport("the feedback report has no message/feedback-report fields")
     feedback_type = field_text(fields.get("Feedback-Type")).lower()
@@ -227,7 +228,7 @@ def field_text(value: object) -> str:
     """A field from a stranger as one line: cut short, control characters (NUL, escapes) gone."""
     if value is None:
         return ""
-    return " ".join(_CONTROL.sub(" ", str(value)[:MAX_FIELD]).split())
+    return printable_line(str(value)[:MAX_FIELD])
 
 
 def _status(value: object) -> str | None:

@@ -303,7 +303,11 @@ def record(
     for o in final:
         if o.hard_bounce:
             _hard_bounce(session, o)
-    soft = [o.subscriber_id for o in final if o.status == DeliveryStatus.BOUNCED.value]
+    soft = [
+        o.subscriber_id
+        for o in final
+        if o.status == DeliveryStatus.BOUNCED.value and not o.hard_bounce
+    ]
     escalate_soft_bounces(session, [sid for sid in soft if sid is not None], soft_bounce_limit)
     return updated
 

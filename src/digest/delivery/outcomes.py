@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from digest.delivery.dsn import field_text
 from digest.delivery.retry import Verdict, next_attempt
 from digest.delivery.transport import Result
+from digest.mail.headers import printable_line
 from digest.models import DeliveryStatus
 
 
@@ -61,7 +61,7 @@ def outcome_for(item: Claimed, result: Result, *, now: datetime, deadline: timed
     retry ``deadline`` since the row was queued has passed, when it fails saying so."""
     verdict = result.classify()
     # A server's words end up in `digest status` and logs: one line, no control characters.
-    reply = field_text(result.reply)
+    reply = printable_line(result.reply)
     status = DeliveryStatus.FAILED.value
     nxt = None
     if verdict.verdict is Verdict.SENT:

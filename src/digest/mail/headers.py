@@ -20,6 +20,7 @@ FOLD_AT = 78
 # within the 75 that RFC 2047 allows.
 _WORD_BYTES = 45
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_C1_CONTROLS = re.compile(r"[\x80-\x9f]")
 # Characters that force a display name into a quoted-string (RFC 5322 "specials").
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 # What may appear in an address we write: no spaces, controls, brackets, commas or quotes.
@@ -29,6 +30,12 @@ _BAD_ADDRESS = re.compile(r'[\s\x00-\x1f\x7f<>(),;:"\\\[\]]')
 def one_line(value: str) -> str:
     """``value`` with every control and line break turned into a single space."""
     return " ".join(_CONTROLS.sub(" ", value).split())
+
+
+def printable_line(value: str) -> str:
+    """``one_line``, and the C1 controls gone too: for a stranger's text that may reach a
+    terminal (``digest status``), where U+009B starts an escape sequence as ESC [ does."""
+    return one_line(_C1_CONTROLS.sub(" ", value))
 
 
 def _needs_encoding(value: str) -> bool:
