@@ -20,9 +20,10 @@ import sqlalchemy as sa
 from _stores import DEFAULT_PG, stores
 
 from digest import editions
+from digest.clock import utcnow
 from digest.config import load_settings
 from digest.db import Database
-from digest.models import Post, Subscriber, utcnow
+from digest.models import Post, Subscriber
 
 ZONES = [
     "UTC",

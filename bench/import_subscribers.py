@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from _stores import DEFAULT_PG, stores
 
 from digest import subscribers_csv as csvio
+from digest.clock import utcnow
 from digest.db import Database
-from digest.models import utcnow
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo", "Europe/Berlin"]
 TOPICS = ["World", "Politics", "Business", "Technology", "Sports"]

@@ -159,10 +159,10 @@ def open_loop(
 
 def store_cost(tmp: Path, count: int = 400, batch: int = 20) -> float:
     """CPU milliseconds of one subscription's store work, in process, batched like the writer."""
+    from digest.clock import utcnow
     from digest.compose.render import DigestRenderer
     from digest.config import load_settings
     from digest.db import Database
-    from digest.models import utcnow
     from digest.subscribers import Consent
     from digest.web.signup import parse_request, record_subscription
 

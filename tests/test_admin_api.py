@@ -11,8 +11,8 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from digest import subscribers
+from digest.clock import utcnow
 from digest.db import Database
-from digest.models import utcnow
 from digest.posts import store
 from digest.web.app import create_app
 from tests.clock import midday

@@ -29,6 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest import editions, subscribers
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
@@ -36,7 +37,8 @@ from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
 from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
-from digest.models import Delivery, DeliveryStatus, Post, Subscriber, utcnow
+from digest.models import Delivery, Post, Subscriber
+from digest.states import DeliveryStatus
 from digest.subscribers import Consent
 from digest.web.app import create_app
 from tests.cli_helpers import run

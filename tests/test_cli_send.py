@@ -13,8 +13,9 @@ import pytest
 import time_machine
 
 from digest import subscribers as store
+from digest.clock import utcnow
 from digest.db import Database
-from digest.models import Post, utcnow
+from digest.models import Post
 from tests.cli_helpers import run
 
 

@@ -22,8 +22,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
+from digest.clock import utcnow
 from digest.db import Database
-from digest.models import Subscriber, utcnow
+from digest.models import Subscriber
 from tests.smtp_server import Received, SmtpServer
 from tests.test_serve import DIGEST, Served, serve_env, serving, wait_until
 

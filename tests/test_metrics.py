@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from digest import subscribers
+from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
-from digest.models import Delivery, DeliveryKind, DeliveryStatus, utcnow
+from digest.models import Delivery
 from digest.posts import store
+from digest.states import DeliveryKind, DeliveryStatus
 from digest.web.app import create_app
 
 D = Delivery.__table__  # type: ignore[attr-defined]

@@ -9,10 +9,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from digest import subscribers
+from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.outbox import Outcome
-from digest.models import Body, Delivery, Edition, Subscriber, utcnow
+from digest.models import Body, Delivery, Edition, Subscriber
 
 D = Delivery.__table__
 LEASE = timedelta(minutes=5)

@@ -27,13 +27,15 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from digest import editions, schedule, subscribers
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.worker import drain, run_worker
-from digest.models import Delivery, DeliveryStatus, Subscriber, utcnow
+from digest.models import Delivery, Subscriber
 from digest.periods import is_due, period_for
 from digest.posts import store
+from digest.states import DeliveryStatus
 from tests.clock import midday
 from tests.smtp_server import SmtpServer
 

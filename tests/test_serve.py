@@ -27,11 +27,13 @@ import sqlalchemy as sa
 
 from digest import subscribers
 from digest.cli import main
+from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.logs import JsonFormatter, KeyValueFormatter, configure_logging
-from digest.models import Delivery, DeliveryKind, utcnow
+from digest.models import Delivery
 from digest.posts import store
+from digest.states import DeliveryKind
 from tests.clock import midday
 from tests.smtp_server import free_port
 

@@ -11,11 +11,13 @@ import pytest
 from sqlmodel import select
 
 from digest import subscribers
+from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery.worker import drain
 from digest.links import confirm_url, preferences_url, unsubscribe_url
-from digest.models import Body, Delivery, DeliveryStatus, Subscriber, utcnow
+from digest.models import Body, Delivery, Subscriber
 from digest.periods import period_for
+from digest.states import DeliveryStatus
 from digest.tokens import Purpose, sign
 from tests.smtp_server import RecordingHandler, start_server
 from tests.web_support import CONFIRM_LINK, HTML, JSON, client, confirm_mails, make_app, path_of

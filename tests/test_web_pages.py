@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from digest.clock import utcnow
 from digest.db import Database
 from digest.errors import SettingsError
-from digest.models import Edition, Post, utcnow
+from digest.models import Edition, Post
 from tests.web_support import HTML, JSON, client, make_app
 
 

@@ -8,9 +8,11 @@ import pytest
 from sqlmodel import func, select
 
 from digest import subscribers
+from digest.clock import utcnow
 from digest.db import Database
 from digest.errors import InvalidInput
-from digest.models import Delivery, Subscriber, SubscriberStatus, utcnow
+from digest.models import Delivery, Subscriber
+from digest.states import SubscriberStatus
 from digest.subscribers import Consent
 from digest.web.writer import BatchWriter
 from tests.web_support import HTML, client, confirm_link, confirm_mails, make_app

@@ -13,13 +13,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.store import SqlStore
 from digest.delivery.throttle import Breaker
 from digest.delivery.transport import transport_from_settings
 from digest.delivery.worker import Worker, drain
-from digest.models import Delivery, Subscriber, utcnow
+from digest.models import Delivery, Subscriber
 from tests.smtp_server import RecordingHandler, SmtpServer, start_server
 from tests.test_outbox import add_subscribers, enqueue, make_edition
 

@@ -22,7 +22,7 @@ from digest.delivery.retry import (
 )
 from digest.delivery.throttle import Breaker, RateLimiter
 from digest.delivery.transport import Result
-from digest.models import DeliveryStatus
+from digest.states import DeliveryStatus
 
 codes = st.integers(min_value=100, max_value=699)
 texts = st.text(max_size=120)

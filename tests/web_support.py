@@ -11,7 +11,8 @@ from sqlmodel import col, select
 
 from digest.config import Settings
 from digest.db import Database
-from digest.models import Body, Delivery, DeliveryKind
+from digest.models import Body, Delivery
+from digest.states import DeliveryKind
 from digest.web.app import create_app
 
 HTML = {"accept": "text/html"}

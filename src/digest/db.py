@@ -9,10 +9,10 @@ transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -24,13 +24,16 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from digest.config import Settings
-from digest.errors import StoreUnavailable
+from digest.errors import StoreUnavailable, first_line
 from digest.resources import alembic_dir
 
 log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same in every digest process.
 _MIGRATION_LOCK = 0x6469676573
+#: Values per ``IN (...)`` list: far below SQLite's and PostgreSQL's caps on parameters.
+IN_BATCH = 500
+T = TypeVar("T")
 
 
 def dialect_insert(session: Session) -> Any:
@@ -162,5 +165,11 @@ class Database:
 
 
 def _unavailable(exc: OperationalError) -> StoreUnavailable:
-    first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else ""
-    return StoreUnavailable(f"cannot use the database: {first}")
+    return StoreUnavailable(f"cannot use the database: {first_line(exc.orig or exc)}")
+
+
+def in_batches(items: Sequence[T], size: int = IN_BATCH) -> Iterator[Sequence[T]]:
+    """``items`` in slices of at most ``size``: how a long ``IN (...)`` list is sent, since
+    SQLite and PostgreSQL both cap the parameters of one statement."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -35,18 +35,10 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.mail.message import Sender
-from digest.models import (
-    Body,
-    Cadence,
-    Delivery,
-    DeliveryStatus,
-    Edition,
-    Post,
-    Subscriber,
-    SubscriberStatus,
-)
+from digest.models import Body, Delivery, Edition, Post, Subscriber
 from digest.periods import Period, is_due, period_for
 from digest.posts.featuring import is_featured
+from digest.states import Cadence, DeliveryStatus, SubscriberStatus
 
 S = Subscriber.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]

@@ -109,3 +109,10 @@ class TransportError(DigestError):
 
     http_status = 502
     exit_code = 69
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its class name when it has none: what a
+    one-line answer to a person (a CLI error, a log field, a 503 body) shows of it."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from digest.models import SubscriberStatus as S
+from digest.states import SubscriberStatus as S
 
 
 class Event(StrEnum):

@@ -8,12 +8,14 @@ so SQLite and PostgreSQL hand back the same values.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from digest.clock import utcnow
+from digest.states import Cadence, DeliveryKind, DeliveryStatus, SubscriberStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -42,11 +44,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
-
-
 def _ts(*, nullable: bool = True, index: bool = False, default: Any = None) -> Any:
     """A ``UTCDateTime`` column field."""
     kwargs: dict[str, Any] = {"sa_type": UTCDateTime, "nullable": nullable, "index": index}
@@ -57,46 +54,7 @@ def _ts(*, nullable: bool = True, index: bool = False, default: Any = None) -> A
     return Field(**kwargs)
 
 
-class SubscriberStatus(StrEnum):
-    """Where a subscriber is in their life cycle."""
-
-    PENDING = "pending"
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-
-
-class Cadence(StrEnum):
-    """How often a subscriber gets a digest."""
-
-    DAILY = "daily"
-    WEEKLY = "weekly"
-
-
 MAX_REPLY = 1000  # characters of a server's reply kept on a delivery
-
-
-class DeliveryStatus(StrEnum):
-    """The states of one row of the outbox."""
-
-    QUEUED = "queued"
-    SENDING = "sending"  # leased by a worker
-    SENT = "sent"
-    DEFERRED = "deferred"  # temporary failure, retried at next_attempt_at
-    FAILED = "failed"  # gave up (deadline passed or permanent local error)
-    BOUNCED = "bounced"  # the server refused it with a 5xx
-    CANCELLED = "cancelled"  # the subscriber left before it went out
-    SKIPPED = "skipped"  # nothing new for this subscriber this period, or past its send-by time
-
-
-class DeliveryKind(StrEnum):
-    """What an outbox row carries."""
-
-    DIGEST = "digest"
-    CONFIRM = "confirm"
-    TEST = "test"
-    NOTICE = "notice"  # other transactional mail (goodbye, preference changes)
 
 
 class Subscriber(SQLModel, table=True):

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.config import WEEKDAYS
-from digest.models import Cadence
+from digest.states import Cadence
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest import editions
+from digest.clock import utcnow
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
-from digest.errors import DigestError
-from digest.models import utcnow
+from digest.errors import DigestError, first_line
 from digest.posts.poll import poll_all
 
 log = logging.getLogger(__name__)
@@ -220,12 +220,10 @@ class Scheduler:
         except (DigestError, SQLAlchemyError) as exc:
             # The store was down or busy: the next tick tries again; nothing was half-written
             # because each run is one transaction per edition.
-            log.warning("job failed", extra={"job": name, "error": _one_line(exc)})
+            log.warning(
+                "job failed",
+                extra={"job": name, "error": f"{type(exc).__name__}: {first_line(exc)}"},
+            )
         except Exception:
             log.exception("job failed unexpectedly", extra={"job": name})
         return None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"

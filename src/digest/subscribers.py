@@ -14,19 +14,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from digest.addresses import clean_name, email_hash, normalize_email
+from digest.clock import utcnow
 from digest.config import check_timezone
 from digest.db import dialect_insert
 from digest.errors import InvalidInput, SubscriberNotFound, Suppressed
 from digest.lifecycle import Event, next_status
-from digest.models import (
-    Cadence,
-    Delivery,
-    DeliveryStatus,
-    Subscriber,
-    SubscriberStatus,
-    Suppression,
-    utcnow,
-)
+from digest.models import Delivery, Subscriber, Suppression
+from digest.states import Cadence, DeliveryStatus, SubscriberStatus
 
 MAX_TOPICS = 50
 MAX_TOPIC_LENGTH = 100

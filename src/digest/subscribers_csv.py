@@ -20,8 +20,11 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.addresses import clean_name, hash_normalized, normalize_email
+from digest.clock import utcnow
+from digest.db import in_batches
 from digest.errors import DigestError, ImportFileError, InvalidInput
-from digest.models import Subscriber, SubscriberStatus, Suppression, utcnow
+from digest.models import Subscriber, Suppression
+from digest.states import SubscriberStatus
 from digest.subscribers import parse_cadence, parse_hour, parse_status, parse_timezone, parse_topics
 
 #: The columns export writes, in order; import accepts any subset that includes ``email``.
@@ -202,14 +205,14 @@ def import_rows(
             updates.append(change)
         else:
             report.unchanged += 1
-    for chunk in _chunks(inserts):
+    for chunk in in_batches(inserts, _CHUNK):
         session.execute(sa.insert(Subscriber), chunk)
     # Bulk UPDATE by primary key needs the same keys in every dict of one call.
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for change in updates:
         by_shape.setdefault(tuple(sorted(change)), []).append(change)
     for group in by_shape.values():
-        for chunk in _chunks(group):
+        for chunk in in_batches(group, _CHUNK):
             session.execute(sa.update(Subscriber), chunk)
     report.added, report.updated = len(inserts), len(updates)
     return report
@@ -219,7 +222,7 @@ def _drop_suppressed(
     session: Session, wanted: dict[str, dict[str, Any]], report: ImportReport
 ) -> None:
     hashes = {hash_normalized(email): email for email in wanted}
-    for chunk in _chunks(list(hashes)):
+    for chunk in in_batches(list(hashes), _CHUNK):
         found = session.exec(
             select(Suppression.email_hash).where(col(Suppression.email_hash).in_(chunk))
         )
@@ -240,7 +243,7 @@ def _existing(session: Session, emails: list[str]) -> dict[str, dict[str, Any]]:
             if row["email"] in wanted:
                 found[row["email"]] = dict(row)
         return found
-    for chunk in _chunks(emails):
+    for chunk in in_batches(emails, _CHUNK):
         for row in session.execute(sa.select(table).where(table.c.email.in_(chunk))).mappings():
             found[row["email"]] = dict(row)
     return found
@@ -286,11 +289,6 @@ def _changes(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     if change.get("status") == SubscriberStatus.ACTIVE.value and not current.get("confirmed_at"):
         change.setdefault("confirmed_at", utcnow())
     return change
-
-
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def export_rows(session: Session, *, status: str | None = None) -> Iterator[list[str]]:

@@ -14,7 +14,7 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from digest.cli.context import AppContext
-from digest.errors import DigestError, StoreUnavailable
+from digest.errors import DigestError, StoreUnavailable, first_line
 
 # name -> "module:attribute" of a click command or group.
 COMMANDS: dict[str, str] = {
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> Any:
     except DigestError as exc:
         fail(str(exc), exc.exit_code)
     except OperationalError as exc:
-        err = StoreUnavailable(f"cannot use the database: {str(exc.orig or exc).splitlines()[0]}")
+        err = StoreUnavailable(f"cannot use the database: {first_line(exc.orig or exc)}")
         fail(str(err), err.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -29,7 +29,7 @@ from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
 from digest.delivery.dsn import MAX_REPORT_BYTES, NotAReport
 from digest.delivery.inbound import read_inbound
-from digest.errors import DigestError, InvalidInput, NotFound, StoreUnavailable
+from digest.errors import DigestError, InvalidInput, NotFound, StoreUnavailable, first_line
 
 
 def _files(path: str) -> Iterator[tuple[str, Path | None]]:
@@ -115,11 +115,11 @@ def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
         except (StoreUnavailable, OperationalError, InterfaceError) as exc:
             # The store is down: 75 makes the MTA keep the mail and try again later.
             raise TryAgainLater(
-                f"reports not recorded, try again later: {_first_line(exc)}"
+                f"reports not recorded, try again later: {first_line(exc)}"
             ) from None
         except SQLAlchemyError as exc:
             # Anything else would fail the same way every time; say so, go on with the rest.
-            failed.append(f"{name}: {_first_line(exc)}")
+            failed.append(f"{name}: {first_line(exc)}")
     counts = tally.as_dict()
     if as_json:
         echo_json(
@@ -144,8 +144,3 @@ def _summary(
         click.echo(f"not a report: {line}")
     for line in failed:
         click.echo(f"not recorded: {line}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

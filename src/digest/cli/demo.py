@@ -14,8 +14,8 @@ from digest import editions
 from digest import subscribers as store
 from digest.cli.context import AppContext, pass_app
 from digest.cli.sending import deliver_now, describe
+from digest.clock import utcnow
 from digest.errors import SettingsError
-from digest.models import utcnow
 from digest.posts.poll import import_file
 from digest.posts.samples import load_sample_feed
 

@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
+from digest.clock import utcnow
 from digest.config import check_timezone
 from digest.errors import InvalidInput
-from digest.models import Post, utcnow
+from digest.models import Post
 from digest.posts import store
 from digest.posts.featuring import is_featured
 from digest.posts.parse import is_http_url

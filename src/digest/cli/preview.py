@@ -12,9 +12,9 @@ import click
 
 from digest import editions, links
 from digest.cli.context import AppContext, pass_app
+from digest.clock import utcnow
 from digest.compose.render import DigestRenderer
 from digest.mail.message import Personal, Sender, assemble, new_message_id
-from digest.models import utcnow
 from digest.subscribers import get
 
 SAMPLE_ADDRESS = "reader@example.com"

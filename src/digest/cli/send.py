@@ -9,10 +9,12 @@ from digest import editions, links
 from digest.addresses import normalize_email
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.cli.sending import deliver_now, describe
+from digest.clock import utcnow
 from digest.compose.render import DigestRenderer
 from digest.delivery import outbox
 from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Sender
-from digest.models import DeliveryKind, Subscriber, utcnow
+from digest.models import Subscriber
+from digest.states import DeliveryKind
 from digest.subscribers import find
 
 CADENCES = click.Choice(["daily", "weekly"], case_sensitive=False)

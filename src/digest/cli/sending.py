@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.worker import DrainReport, drain
-from digest.models import Delivery, DeliveryStatus
+from digest.models import Delivery
+from digest.states import DeliveryStatus
 
 _WAITING = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
 

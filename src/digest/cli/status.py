@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
+from digest.clock import utcnow
 from digest.delivery.stats import outbox_status
 from digest.editions import next_runs
-from digest.models import utcnow
 
 
 @click.command()

@@ -14,7 +14,8 @@ from digest import subscribers as store
 from digest import subscribers_csv
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.errors import ImportFileError
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Subscriber
+from digest.states import SubscriberStatus
 
 STATUSES = [s.value for s in SubscriberStatus]
 # Partial success: valid rows imported, some rows rejected. Distinct from total failure.

@@ -30,12 +30,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import subscribers
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
 from digest.delivery.enqueue import digest_of
 from digest.errors import InvalidToken, TokenExpired
 from digest.links_auth import subscriber_for
-from digest.models import MAX_REPLY, Delivery, DeliveryKind, DeliveryStatus, Subscriber, utcnow
+from digest.models import MAX_REPLY, Delivery, Subscriber
+from digest.states import DeliveryKind, DeliveryStatus
 from digest.tokens import Purpose
 
 D = Delivery.__table__  # type: ignore[attr-defined]

@@ -15,16 +15,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest.clock import utcnow
 from digest.db import dialect_insert
 from digest.mail.message import new_message_id
-from digest.models import (
-    Body,
-    Delivery,
-    DeliveryKind,
-    DeliveryStatus,
-    Subscriber,
-    utcnow,
-)
+from digest.models import Body, Delivery, Subscriber
+from digest.states import DeliveryKind, DeliveryStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]

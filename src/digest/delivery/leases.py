@@ -6,17 +6,16 @@ those leases without sending anything. ``outbox`` re-exports them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.models import (
-    Delivery,
-    DeliveryStatus,
-    utcnow,
-)
+from digest.clock import utcnow
+from digest.db import in_batches
+from digest.models import Delivery
+from digest.states import DeliveryStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 QUEUED = DeliveryStatus.QUEUED.value
@@ -27,15 +26,10 @@ DEFERRED = DeliveryStatus.DEFERRED.value
 _RETURN_STATUS = sa.case((D.c.attempts > 0, DEFERRED), else_=QUEUED)
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def give_back(session: Session, *, owner: str, ids: Sequence[int]) -> int:
     """Return leased rows that were not tried (shutdown, open breaker) to the queue."""
     n = 0
-    for chunk in _chunks(list(ids), 500):
+    for chunk in in_batches(list(ids)):
         result = session.execute(
             sa.update(D)
             .where(D.c.id.in_(chunk), D.c.status == SENDING, D.c.lease_owner == owner)

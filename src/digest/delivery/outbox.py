@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import subscribers
+from digest.clock import utcnow
+from digest.db import in_batches
 from digest.delivery.bounces import escalate_soft_bounces
 from digest.delivery.enqueue import (
     digest_prefix,
@@ -38,16 +40,8 @@ from digest.delivery.leases import (
     requeue_owners,
 )
 from digest.delivery.outcomes import BodyContent, Claimed, Outcome
-from digest.models import (
-    MAX_REPLY,
-    Body,
-    Delivery,
-    DeliveryKind,
-    DeliveryStatus,
-    Subscriber,
-    SubscriberStatus,
-    utcnow,
-)
+from digest.models import MAX_REPLY, Body, Delivery, Subscriber
+from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
 
 __all__ = [
     "BodyContent",
@@ -107,7 +101,7 @@ def claim(
         return []
     sub_ids = {r.subscriber_id for r in rows if r.subscriber_id is not None}
     people: dict[int, tuple[str, str]] = {}
-    for chunk in _chunks(sorted(sub_ids), 500):
+    for chunk in in_batches(sorted(sub_ids)):
         for sid, name, status in session.execute(
             sa.select(S.c.id, S.c.name, S.c.status).where(S.c.id.in_(chunk))
         ):
@@ -182,7 +176,7 @@ def _lease(
 
 
 def _close(session: Session, ids: list[int], status: str, reason: str, now: datetime) -> None:
-    for chunk in _chunks(ids, 500):
+    for chunk in in_batches(ids):
         session.execute(
             sa.update(D)
             .where(D.c.id.in_(chunk))
@@ -196,16 +190,11 @@ def _close(session: Session, ids: list[int], status: str, reason: str, now: date
         )
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
 def bodies(session: Session, ids: Iterable[int]) -> dict[int, BodyContent]:
     """The bodies with these ids (a worker caches them; there are few per edition)."""
     wanted = sorted(set(ids))
     found: dict[int, BodyContent] = {}
-    for chunk in _chunks(wanted, 500):
+    for chunk in in_batches(wanted):
         for bid, subject, text, html in session.execute(
             sa.select(B.c.id, B.c.subject, B.c.text, B.c.html).where(B.c.id.in_(chunk))
         ):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from digest.delivery.retry import Verdict, next_attempt
 from digest.delivery.transport import Result
 from digest.mail.headers import printable_line
-from digest.models import DeliveryStatus
+from digest.states import DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)

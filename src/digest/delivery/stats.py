@@ -12,7 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.models import Delivery, DeliveryStatus, Edition
+from digest.models import Delivery, Edition
+from digest.states import DeliveryStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 E = Edition.__table__  # type: ignore[attr-defined]

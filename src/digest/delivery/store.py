@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.outcomes import BodyContent, Claimed, Outcome
-from digest.models import utcnow
 
 
 class Store(Protocol):

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from digest import links
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.outcomes import BodyContent, Claimed, Outcome, outcome_for
@@ -30,7 +31,7 @@ from digest.delivery.throttle import Breaker, RateLimiter
 from digest.delivery.transport import Result, Transport, transport_from_settings
 from digest.errors import DigestError, StoreUnavailable
 from digest.mail.message import Personal, Sender, assemble
-from digest.models import DeliveryKind, utcnow
+from digest.states import DeliveryKind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,7 +17,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from digest.errors import FeedError
+from digest.errors import FeedError, first_line
 
 MAX_REDIRECTS = 5
 MAX_URL_LENGTH = 2048  # the feeds.url column
@@ -189,8 +189,7 @@ async def fetch_feed(
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.removeprefix("[Errno 111] ").splitlines()[0][:200]
+    return first_line(exc).removeprefix("[Errno 111] ")[:200]
 
 
 async def _follow(

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.errors import DigestError, FeedError, ImportFileError
-from digest.models import utcnow
 from digest.posts import store
 from digest.posts.fetch import AddressPolicy, FetchResult, fetch_feed
 from digest.posts.parse import ParsedFeed, parse_source

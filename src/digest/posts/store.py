@@ -12,8 +12,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, or_, select
 
+from digest.clock import utcnow
 from digest.errors import FeedNotFound, InvalidInput, PostNotFound
-from digest.models import Feed, Post, utcnow
+from digest.models import Feed, Post
 from digest.posts.featuring import is_featured
 from digest.posts.parse import PostData, canonical_link
 

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 
 from digest import editions, subscribers
 from digest.addresses import normalize_email
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.bounces import record_reports
@@ -30,7 +31,8 @@ from digest.delivery.dsn import Kind, Report, field_text, message_id_in
 from digest.delivery.inbound import read_inbound
 from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError
-from digest.models import Cadence, Edition, Feed, Subscriber, SubscriberStatus, utcnow
+from digest.models import Edition, Feed, Subscriber
+from digest.states import Cadence, SubscriberStatus
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
 from digest.web.errors import _validation_message

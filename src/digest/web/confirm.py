@@ -13,7 +13,7 @@ from digest import subscribers
 from digest.errors import InvalidToken
 from digest.links import preferences_url
 from digest.links_auth import subscriber_for
-from digest.models import SubscriberStatus
+from digest.states import SubscriberStatus
 from digest.tokens import Purpose, verify
 from digest.web.deps import PagesDep, SessionDep, SettingsDep
 

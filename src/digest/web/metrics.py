@@ -32,7 +32,7 @@ from sqlmodel import Session
 
 from digest.db import Database
 from digest.delivery.stats import outbox_counts
-from digest.errors import DigestError
+from digest.errors import DigestError, first_line
 from digest.models import Delivery, Edition, Feed
 from digest.subscribers import count_by_status
 from digest.web.bearer import require_bearer
@@ -167,6 +167,5 @@ async def metrics(request: Request, db: DatabaseDep) -> Response:
         body = await run_in_threadpool(generate_latest, registry)
     except (DigestError, SQLAlchemyError) as exc:
         # The store is down: say so plainly; Prometheus records the failed scrape.
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "store unavailable"
-        return Response(f"# metrics unavailable: {message}\n", status_code=503)
+        return Response(f"# metrics unavailable: {first_line(exc)}\n", status_code=503)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

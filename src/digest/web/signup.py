@@ -20,7 +20,8 @@ from digest.delivery.outbox import queue_transactional
 from digest.errors import InvalidInput
 from digest.lifecycle import needs_confirmation_mail
 from digest.links import confirm_url
-from digest.models import Delivery, DeliveryKind
+from digest.models import Delivery
+from digest.states import DeliveryKind
 from digest.subscribers import Consent, parse_cadence, parse_topics
 
 HONEYPOT = "website"

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session, col, select
 
+from digest.clock import utcnow
 from digest.errors import RateLimited
-from digest.models import Post, utcnow
+from digest.models import Post
 from digest.subscribers import Consent
 from digest.web.deps import LimiterDep, PagesDep, SettingsDep
 from digest.web.forms import read_fields

@@ -1,0 +1,50 @@
+"""The named states and kinds of the domain: a subscriber's status, a cadence, an outbox row's
+state and kind.
+
+Plain enums with no database code, so the pure modules (``lifecycle``, ``periods``,
+``delivery/outcomes``) can use them without importing SQLModel; ``models.py`` stores their
+values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SubscriberStatus(StrEnum):
+    """Where a subscriber is in their life cycle."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class Cadence(StrEnum):
+    """How often a subscriber gets a digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class DeliveryStatus(StrEnum):
+    """The states of one row of the outbox."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # leased by a worker
+    SENT = "sent"
+    DEFERRED = "deferred"  # temporary failure, retried at next_attempt_at
+    FAILED = "failed"  # gave up (deadline passed or permanent local error)
+    BOUNCED = "bounced"  # the server refused it with a 5xx
+    CANCELLED = "cancelled"  # the subscriber left before it went out
+    SKIPPED = "skipped"  # nothing new for this subscriber this period, or past its send-by time
+
+
+class DeliveryKind(StrEnum):
+    """What an outbox row carries."""
+
+    DIGEST = "digest"
+    CONFIRM = "confirm"
+    TEST = "test"
+    NOTICE = "notice"  # other transactional mail (goodbye, preference changes)
