@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1]))  # for tests.tools
+sys.path.insert(0, str(Path(__file__).parents[1]))  # for tests.support.programs
 
 from _sample import LOCAL_DATE, sample_png, sample_selection
-from tests.tools import chromium, screenshot
+from tests.support.programs import chromium, screenshot
 
 from digest.compose.render import DigestRenderer
 from digest.config import load_settings

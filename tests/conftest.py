@@ -1,4 +1,4 @@
-"""Shared fixtures: a real store on SQLite and on PostgreSQL, settings, and a CLI runner.
+"""Shared fixtures: a real store on SQLite and on PostgreSQL, settings, the CLI's environment.
 
 The ``db`` fixture is parametrised over both databases, so every test that uses it runs twice.
 The PostgreSQL half uses a database of its own per test session (created and dropped here), so
@@ -16,17 +16,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import digest.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from digest.config import Settings, load_settings
 from digest.db import Database
+from tests.support.programs import IN_CI
 
 # Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
-from tests.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
-from tests.tools import IN_CI
+from tests.support.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
 
 PG_URL = os.environ.get(
     "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -144,9 +143,3 @@ def cli_env(db: Database, make_settings, monkeypatch: pytest.MonkeyPatch) -> Dat
     monkeypatch.setenv("DIGEST_DATABASE_URL", db.url)
     monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 40)
     return db
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    """Click's runner, with stderr kept apart from stdout."""
-    return CliRunner()

@@ -15,7 +15,7 @@ from digest.clock import utcnow
 from digest.db import Database
 from digest.posts import store
 from digest.web.app import create_app
-from tests.clock import midday
+from tests.support.clock import midday
 
 TOKEN = "admin-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}

@@ -41,9 +41,9 @@ from digest.models import Delivery, Post, Subscriber
 from digest.states import DeliveryStatus
 from digest.subscribers import Consent
 from digest.web.app import create_app
-from tests.cli_helpers import run
-from tests.smtp_server import RecordingHandler, SmtpServer, start_server
-from tests.test_outbox import add_subscribers, enqueue, make_edition
+from tests.support.cli import run
+from tests.support.outbox import add_subscribers, enqueue, make_edition
+from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server
 
 REPORTS = Path(__file__).parent / "bounces"
 D = Delivery.__table__  # type: ignore[attr-defined]

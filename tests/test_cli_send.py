@@ -16,7 +16,7 @@ from digest import subscribers as store
 from digest.clock import utcnow
 from digest.db import Database
 from digest.models import Post
-from tests.cli_helpers import run
+from tests.support.cli import run
 
 
 @pytest.fixture(autouse=True)

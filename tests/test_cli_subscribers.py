@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.db import Database
-from tests.cli_helpers import run
+from tests.support.cli import run
 
 
 def test_add_list_show_remove(cli_env: Database, capsys: pytest.CaptureFixture[str]) -> None:

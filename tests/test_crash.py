@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from digest.db import Database
 from digest.delivery.worker import FLUSH_EVERY
 from digest.models import Delivery
-from tests.smtp_server import SmtpServer
-from tests.test_outbox import add_subscribers, enqueue, make_edition
-from tests.workers import start_worker, worker_env
+from tests.support.outbox import add_subscribers, enqueue, make_edition
+from tests.support.smtp_server import SmtpServer
+from tests.support.workers import start_worker, worker_env
 
 D = Delivery.__table__
 N = 2000

@@ -25,8 +25,8 @@ from sqlmodel import SQLModel
 from digest.clock import utcnow
 from digest.db import Database
 from digest.models import Subscriber
-from tests.smtp_server import Received, SmtpServer
-from tests.test_serve import DIGEST, Served, serve_env, serving, wait_until
+from tests.support.serve import DIGEST, Served, serve_env, serving, wait_until
+from tests.support.smtp_server import Received, SmtpServer
 
 pytestmark = pytest.mark.slow
 

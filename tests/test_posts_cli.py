@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from digest.db import Database
-from tests.cli_helpers import Result, run
-from tests.feeds.server import FeedServer
+from tests.support.cli import Result, run
+from tests.support.feed_server import FeedServer
 
 FEEDS = Path(__file__).parent / "feeds"
 RSS = (FEEDS / "rss2_media.xml").read_bytes()

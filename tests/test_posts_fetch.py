@@ -13,7 +13,7 @@ import pytest
 from digest.errors import FeedError
 from digest.posts import fetch
 from digest.posts.fetch import AddressPolicy, check_url, fetch_feed
-from tests.feeds.server import FeedServer
+from tests.support.feed_server import FeedServer
 
 FEEDS = Path(__file__).parent / "feeds"
 RSS = (FEEDS / "rss2_media.xml").read_bytes()

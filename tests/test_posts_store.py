@@ -17,7 +17,7 @@ from digest.models import Feed, Post
 from digest.posts import store
 from digest.posts.parse import PostData, parse_source
 from digest.posts.poll import import_source, poll_all, poll_feed
-from tests.feeds.server import FeedServer
+from tests.support.feed_server import FeedServer
 
 FEEDS = Path(__file__).parent / "feeds"
 RSS = (FEEDS / "rss2_media.xml").read_bytes()

@@ -31,7 +31,7 @@ from digest.mail.message import (
     new_message_id,
 )
 from digest.resources import templates_dir
-from tests.tools import require, screenshot
+from tests.support.programs import require, screenshot
 
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 DAY = date(2026, 11, 29)

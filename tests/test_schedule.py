@@ -36,8 +36,8 @@ from digest.models import Delivery, Subscriber
 from digest.periods import is_due, period_for
 from digest.posts import store
 from digest.states import DeliveryStatus
-from tests.clock import midday
-from tests.smtp_server import SmtpServer
+from tests.support.clock import midday
+from tests.support.smtp_server import SmtpServer
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from digest.delivery.retry import Stage, Verdict
 from digest.delivery.smtp import SmtpPool, SmtpTarget, frame
-from tests.smtp_server import RecordingHandler, SmtpServer, free_port, start_server
+from tests.support.smtp_server import RecordingHandler, SmtpServer, free_port, start_server
 
 
 def message(n: int) -> bytes:

@@ -25,8 +25,8 @@ import uvicorn
 from digest.db import Database
 from digest.models import Post
 from digest.web.app import create_app
-from tests.tools import CHROMIUM_FLAGS, IN_CI, chromium, find
-from tests.web_support import confirm_mails
+from tests.support.programs import CHROMIUM_FLAGS, IN_CI, chromium, find
+from tests.support.web import confirm_mails
 
 pytestmark = pytest.mark.browser
 

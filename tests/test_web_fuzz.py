@@ -14,7 +14,7 @@ from digest import subscribers
 from digest.db import Database
 from digest.links import confirm_url, preferences_url, unsubscribe_url
 from digest.web.app import create_app
-from tests.web_support import client as http_client
+from tests.support.web import client as http_client
 
 FIELDS = [
     "email",

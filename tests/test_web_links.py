@@ -19,8 +19,8 @@ from digest.models import Body, Delivery, Subscriber
 from digest.periods import period_for
 from digest.states import DeliveryStatus
 from digest.tokens import Purpose, sign
-from tests.smtp_server import RecordingHandler, start_server
-from tests.web_support import CONFIRM_LINK, HTML, JSON, client, confirm_mails, make_app, path_of
+from tests.support.smtp_server import RecordingHandler, start_server
+from tests.support.web import CONFIRM_LINK, HTML, JSON, client, confirm_mails, make_app, path_of
 
 
 def _status(db: Database, email: str) -> str:

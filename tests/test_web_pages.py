@@ -10,7 +10,7 @@ from digest.clock import utcnow
 from digest.db import Database
 from digest.errors import SettingsError
 from digest.models import Edition, Post
-from tests.web_support import HTML, JSON, client, make_app
+from tests.support.web import HTML, JSON, client, make_app
 
 
 def _editions(db: Database) -> list[int]:

@@ -15,7 +15,7 @@ from digest.models import Delivery, Subscriber
 from digest.states import SubscriberStatus
 from digest.subscribers import Consent
 from digest.web.writer import BatchWriter
-from tests.web_support import HTML, client, confirm_link, confirm_mails, make_app
+from tests.support.web import HTML, client, confirm_link, confirm_mails, make_app
 
 
 def _count(db: Database, model: type) -> int:

@@ -21,8 +21,8 @@ from digest.delivery.throttle import Breaker
 from digest.delivery.transport import transport_from_settings
 from digest.delivery.worker import Worker, drain
 from digest.models import Delivery, Subscriber
-from tests.smtp_server import RecordingHandler, SmtpServer, start_server
-from tests.test_outbox import add_subscribers, enqueue, make_edition
+from tests.support.outbox import add_subscribers, enqueue, make_edition
+from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server
 
 D = Delivery.__table__
 

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from digest.db import Database
 from digest.models import Delivery
-from tests.cli_helpers import run
-from tests.test_outbox import add_subscribers, enqueue, make_edition
+from tests.support.cli import run
+from tests.support.outbox import add_subscribers, enqueue, make_edition
 
 D = Delivery.__table__
 

@@ -4,7 +4,7 @@
 with 421, 451, 452, 550, 552 and 554, drops the connection during DATA (before or after
 taking the message), and stalls past the client's timeout. Fixtures: ``smtp_server`` (a
 recording server) and ``faulty_smtp_server`` (a factory taking the fault rates).
-Use them from another test module with ``from tests.smtp_server import smtp_server``.
+Use them from another test module with ``from tests.support.smtp_server import smtp_server``.
 """
 
 from __future__ import annotations
