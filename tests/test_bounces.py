@@ -39,7 +39,7 @@ from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
 from digest.models import Delivery, Post, Subscriber
 from digest.states import DeliveryStatus
-from digest.subscribers import Consent
+from digest.subscriber_fields import Consent
 from digest.web.app import create_app
 from tests.cli_helpers import run
 from tests.smtp_server import RecordingHandler, SmtpServer, start_server

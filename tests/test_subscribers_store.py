@@ -12,10 +12,11 @@ from digest import subscribers as store
 from digest.db import Database
 from digest.errors import InvalidEmail, InvalidInput, SubscriberNotFound, Suppressed
 from digest.models import Delivery, Subscriber, Suppression
+from digest.subscriber_fields import Consent
 
 
-def _consent() -> store.Consent:
-    return store.Consent(
+def _consent() -> Consent:
+    return Consent(
         at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         ip="203.0.113.9",
         user_agent="Mozilla/5.0",
@@ -61,9 +62,10 @@ def test_times_come_back_aware_utc(db: Database) -> None:
 
 def test_subscription_life_cycle_stamps_times_and_keeps_consent(db: Database) -> None:
     with db.transaction() as s:
-        sub, prior = store.request_subscription(
+        done = store.request_subscription(
             s, "p@example.com", consent=_consent(), name="Pat", cadence="weekly", topics=["World"]
         )
+        sub, prior = store.get_by_id(s, done.subscriber_id), done.prior
         assert prior is None and sub.status == "pending" and sub.confirmed_at is None
     with db.transaction() as s:
         sub = store.get(s, "p@example.com")
@@ -88,9 +90,8 @@ def test_active_subscriber_is_not_changed_by_a_new_request(db: Database) -> None
     with db.transaction() as s:
         store.add(s, "a@example.com", cadence="daily", confirmed=True)
     with db.transaction() as s:
-        sub, prior = store.request_subscription(
-            s, "a@example.com", consent=_consent(), cadence="weekly"
-        )
+        done = store.request_subscription(s, "a@example.com", consent=_consent(), cadence="weekly")
+        sub, prior = store.get_by_id(s, done.subscriber_id), done.prior
     assert prior == "active" and sub.status == "active" and sub.cadence == "daily"
 
 
@@ -135,7 +136,8 @@ def test_erased_person_may_subscribe_again_themselves(db: Database) -> None:
         store.add(s, "back@example.com", confirmed=True)
         store.erase(s, "back@example.com")
     with db.transaction() as s:
-        sub, _ = store.request_subscription(s, "back@example.com", consent=_consent())
+        done = store.request_subscription(s, "back@example.com", consent=_consent())
+        sub = store.get_by_id(s, done.subscriber_id)
         store.confirm(s, sub)
     with db.transaction() as s:
         assert store.get(s, "back@example.com").status == "active"

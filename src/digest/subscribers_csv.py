@@ -25,7 +25,13 @@ from digest.db import in_batches
 from digest.errors import DigestError, ImportFileError, InvalidInput
 from digest.models import Subscriber, Suppression
 from digest.states import SubscriberStatus
-from digest.subscribers import parse_cadence, parse_hour, parse_status, parse_timezone, parse_topics
+from digest.subscriber_fields import (
+    parse_cadence,
+    parse_hour,
+    parse_status,
+    parse_timezone,
+    parse_topics,
+)
 
 #: The columns export writes, in order; import accepts any subset that includes ``email``.
 COLUMNS = (

@@ -17,11 +17,12 @@ from digest.errors import InvalidInput
 from digest.links import unsubscribe_url
 from digest.links_auth import subscriber_for
 from digest.models import Subscriber
+from digest.posts.topics import known_topics
+from digest.subscriber_fields import parse_cadence, parse_hour, parse_timezone, parse_topics
 from digest.tokens import Purpose
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
 from digest.web.forms import Fields, first, read_fields
 from digest.web.pages import Pages
-from digest.web.subscribe import known_topics
 
 router = APIRouter(tags=["preferences"], include_in_schema=False)
 
@@ -114,12 +115,10 @@ def _save(db: Database, settings: Settings, pages: Pages, token: str, fields: Fi
         try:
             # Every field is checked before any is changed: a bad hour must not half-save.
             changes = {
-                "cadence": subscribers.parse_cadence(first(fields, "cadence"), subscriber.cadence),
-                "topics": subscribers.parse_topics(fields.get("topics", [])),
-                "timezone": subscribers.parse_timezone(zone, subscriber.timezone),
-                "send_hour": subscribers.parse_hour(
-                    first(fields, "send_hour"), subscriber.send_hour
-                ),
+                "cadence": parse_cadence(first(fields, "cadence"), subscriber.cadence),
+                "topics": parse_topics(fields.get("topics", [])),
+                "timezone": parse_timezone(zone, subscriber.timezone),
+                "send_hour": parse_hour(first(fields, "send_hour"), subscriber.send_hour),
             }
         except InvalidInput as exc:
             return _form(pages, settings, subscriber, token, topics, status=422, error=str(exc))
