@@ -168,3 +168,20 @@ def test_unique_address_is_enforced_by_the_database(db: Database) -> None:
         s.flush()
         s.add(Subscriber(email="d@example.com"))
         s.flush()
+
+
+def test_preferences_change_all_or_nothing(db: Database) -> None:
+    with db.transaction() as s:
+        sub = store.add(s, "pref@example.com", cadence="daily", topics=["World"], confirmed=True)
+        with pytest.raises(InvalidInput):
+            store.update_preferences(s, sub, cadence="weekly", topics=[], send_hour="25")
+        assert (sub.cadence, sub.topics, sub.send_hour) == ("daily", ["World"], 7)
+        store.update_preferences(s, sub, cadence="", timezone=None, send_hour="9")
+    with db.transaction() as s:
+        sub = store.get(s, "pref@example.com")
+        assert (sub.cadence, sub.topics, sub.timezone, sub.send_hour) == (
+            "daily",
+            ["World"],
+            "UTC",
+            9,
+        )

@@ -281,15 +281,20 @@ def update_preferences(
     send_hour: int | str | None = None,
     name: str | None = None,
 ) -> Subscriber:
-    """Change what and when a subscriber receives; applies from the next edition."""
-    if cadence is not None:
-        subscriber.cadence = parse_cadence(cadence)
-    if topics is not None:
-        subscriber.topics = parse_topics(topics)
-    if timezone is not None:
-        subscriber.timezone = parse_timezone(timezone, subscriber.timezone)
-    if send_hour is not None:
-        subscriber.send_hour = parse_hour(send_hour, subscriber.send_hour)
+    """Change what and when a subscriber receives; applies from the next edition.
+
+    An absent or empty value keeps what they have (topics aside: choosing none is a choice).
+    Every value is checked before any is changed, so a bad hour cannot half-save a form.
+    """
+    new_cadence = parse_cadence(cadence, subscriber.cadence)
+    new_topics = parse_topics(topics) if topics is not None else None
+    new_timezone = parse_timezone(timezone, subscriber.timezone)
+    new_hour = parse_hour(send_hour, subscriber.send_hour)
+    subscriber.cadence = new_cadence
+    subscriber.timezone = new_timezone
+    subscriber.send_hour = new_hour
+    if new_topics is not None:
+        subscriber.topics = new_topics
     if name is not None:
         subscriber.name = clean_name(name)
     subscriber.updated_at = utcnow()
