@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import editions, subscribers
+from digest import editions, subscribers, suppressions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -255,7 +255,7 @@ def test_a_hard_bounce_stops_the_subscriber_and_a_second_copy_changes_nothing(
     assert _status_of(db, "p1@example.org") == ("bounced", "bounced")
     assert _status_of(db, "p0@example.org") == ("active", "sent")
     with db.transaction() as session:
-        assert subscribers.is_suppressed(session, "p1@example.org")
+        assert suppressions.is_suppressed(session, "p1@example.org")
         reply = session.execute(
             sa.select(D.c.last_reply).where(D.c.status == DeliveryStatus.BOUNCED.value)
         ).scalar_one()
@@ -274,7 +274,7 @@ def test_a_soft_bounce_marks_the_mail_and_keeps_the_reader(
         )
     assert _status_of(db, "p2@example.org") == ("active", "bounced")
     with db.transaction() as session:
-        assert not subscribers.is_suppressed(session, "p2@example.org")
+        assert not suppressions.is_suppressed(session, "p2@example.org")
 
 
 def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
@@ -299,7 +299,7 @@ def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
         )
         assert person.status == "complained"
         assert states == ["sent", "cancelled"]
-        assert subscribers.is_suppressed(session, "p0@example.org")
+        assert suppressions.is_suppressed(session, "p0@example.org")
 
 
 def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alone(
@@ -315,7 +315,7 @@ def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alo
         )
     with db.transaction() as session:
         assert subscribers.get(session, "p1-new@example.org").status == "active"
-        assert subscribers.is_suppressed(session, "p1@example.org")
+        assert suppressions.is_suppressed(session, "p1@example.org")
 
 
 def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
@@ -392,7 +392,7 @@ def test_the_same_address_suppressed_by_two_transactions_at_once(db: Database) -
 
     def first() -> None:
         with db.transaction() as session:
-            subscribers.suppress(session, "both@example.com", "bounce")
+            suppressions.suppress(session, "both@example.com", "bounce")
             started.set()
             time.sleep(0.3)  # hold the row while the second one tries
 
@@ -400,7 +400,7 @@ def test_the_same_address_suppressed_by_two_transactions_at_once(db: Database) -
         started.wait(10)
         try:
             with db.transaction() as session:
-                subscribers.suppress(session, "both@example.com", "complaint")
+                suppressions.suppress(session, "both@example.com", "complaint")
         except BaseException as exc:
             errors.append(exc)
 
@@ -411,7 +411,7 @@ def test_the_same_address_suppressed_by_two_transactions_at_once(db: Database) -
         t.join(30)
     assert errors == []
     with db.transaction() as session:
-        assert subscribers.is_suppressed(session, "both@example.com")
+        assert suppressions.is_suppressed(session, "both@example.com")
 
 
 def test_reports_that_are_not_about_our_mail_change_nothing(
@@ -475,7 +475,7 @@ def test_digests_refused_for_a_full_mailbox_limit_times_in_a_row_stop_the_reader
     assert seen == ["active", "active", "bounced" if stopped else "active"]
     with db.transaction() as session:
         assert subscribers.get(session, "p0@example.org").status == "active"
-        assert subscribers.is_suppressed(session, "p1@example.org") == stopped
+        assert suppressions.is_suppressed(session, "p1@example.org") == stopped
 
 
 def test_soft_bounces_of_an_old_address_do_not_stop_the_new_one(
@@ -493,7 +493,7 @@ def test_soft_bounces_of_an_old_address_do_not_stop_the_new_one(
     assert tally.stopped == 0
     with db.transaction() as session:
         assert subscribers.get(session, "p1-new@example.org").status == "active"
-        assert not subscribers.is_suppressed(session, "p1-new@example.org")
+        assert not suppressions.is_suppressed(session, "p1-new@example.org")
 
 
 def test_soft_bounce_reports_count_in_a_row_and_a_delivered_digest_breaks_the_row(

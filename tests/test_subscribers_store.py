@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from digest import subscribers as store
+from digest import suppressions
 from digest.db import Database
 from digest.errors import InvalidEmail, InvalidInput, SubscriberNotFound, Suppressed
 from digest.models import Delivery, Subscriber, Suppression
@@ -125,7 +126,7 @@ def test_erase_deletes_everything_and_keeps_only_a_hash(db: Database) -> None:
         )
     assert "gone@example.com" not in dump.lower() and "Gone" not in dump
     with db.transaction() as s:
-        assert store.is_suppressed(s, "GONE@example.com")
+        assert suppressions.is_suppressed(s, "GONE@example.com")
         assert s.exec(select(Delivery)).all() == []
         with pytest.raises(Suppressed):
             store.add(s, "gone@example.com")
@@ -141,7 +142,7 @@ def test_erased_person_may_subscribe_again_themselves(db: Database) -> None:
         store.confirm(s, sub)
     with db.transaction() as s:
         assert store.get(s, "back@example.com").status == "active"
-        assert not store.is_suppressed(s, "back@example.com")
+        assert not suppressions.is_suppressed(s, "back@example.com")
         assert s.exec(select(Suppression)).all() == []
 
 
@@ -158,7 +159,7 @@ def test_hard_bounce_suppresses(db: Database) -> None:
         store.mark_bounced(s, sub)
     with db.transaction() as s:
         assert store.get(s, "b@example.com").status == "bounced"
-        assert store.is_suppressed(s, "b@example.com")
+        assert suppressions.is_suppressed(s, "b@example.com")
         assert store.count_by_status(s)["bounced"] == 1
 
 

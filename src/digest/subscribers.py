@@ -13,12 +13,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from digest.addresses import clean_name, email_hash, normalize_email
+from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
-from digest.db import dialect_insert
 from digest.errors import SubscriberNotFound, Suppressed
 from digest.lifecycle import Event, next_status
-from digest.models import Delivery, Subscriber, Suppression
+from digest.models import Delivery, Subscriber
 from digest.states import Cadence, DeliveryStatus, SubscriberStatus
 from digest.subscriber_fields import (
     Consent,
@@ -29,6 +28,7 @@ from digest.subscriber_fields import (
     parse_timezone,
     parse_topics,
 )
+from digest.suppressions import is_suppressed, lift, suppress
 
 _S = Subscriber.__table__  # type: ignore[attr-defined]
 # Built once: the values go in as parameters, so each request reuses the compiled statement.
@@ -83,15 +83,6 @@ def count_by_status(session: Session) -> dict[str, int]:
     for status, n in rows:
         counts[status] = n
     return counts
-
-
-def is_suppressed(session: Session, email: str) -> bool:
-    """Whether the address was erased, hard-bounced or complained about."""
-    digest = email_hash(email)
-    return (
-        session.exec(select(Suppression.id).where(Suppression.email_hash == digest)).first()
-        is not None
-    )
 
 
 # -- changing ------------------------------------------------------------------------------------
@@ -224,11 +215,7 @@ def confirm(session: Session, subscriber: Subscriber) -> bool:
     _apply(session, subscriber, Event.CONFIRM, utcnow())
     if subscriber.status != before:
         # They asked themselves, so an old erase or bounce no longer holds them back.
-        session.execute(
-            sa.delete(Suppression).where(
-                col(Suppression.email_hash) == email_hash(subscriber.email)
-            )
-        )
+        lift(session, subscriber.email)
     session.flush()
     return subscriber.status != before
 
@@ -301,18 +288,6 @@ def update_preferences(
     session.add(subscriber)
     session.flush()
     return subscriber
-
-
-def suppress(session: Session, email: str, reason: str) -> None:
-    """Put the address's hash on the suppression list (idempotent, and safe when two
-    transactions suppress the same address at once: the second insert does nothing)."""
-    insert = dialect_insert(session)
-    session.flush()
-    session.execute(
-        insert(Suppression.__table__)  # type: ignore[attr-defined]
-        .values(email_hash=email_hash(email), reason=reason, created_at=utcnow())
-        .on_conflict_do_nothing()
-    )
 
 
 def erase(session: Session, email: str) -> None:
