@@ -1,7 +1,9 @@
 """Where subscribers are stored and change state: add, find, list, subscribe, confirm, leave, erase.
 
 Every function takes an open session (``Database.transaction()``) so the caller decides what
-one transaction holds. Bulk CSV import and export live in ``subscribers_csv.py``.
+one transaction holds. Bulk CSV import and export live in ``subscribers_csv.py``, the parsing
+of the fields a person gives in ``subscriber_fields.py``, the suppression list in
+``suppressions.py``.
 """
 
 from __future__ import annotations
