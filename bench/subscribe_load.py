@@ -163,8 +163,9 @@ def store_cost(tmp: Path, count: int = 400, batch: int = 20) -> float:
     from digest.compose.render import DigestRenderer
     from digest.config import load_settings
     from digest.db import Database
-    from digest.subscribers import Consent
-    from digest.web.signup import parse_request, record_subscription
+    from digest.signup import record_subscription
+    from digest.subscriber_fields import Consent
+    from digest.web.signup import parse_request
 
     settings = load_settings(
         database_url=f"sqlite:///{tmp / 'cost.db'}",
@@ -183,7 +184,12 @@ def store_cost(tmp: Path, count: int = 400, batch: int = 20) -> float:
                     form = parse_request({"email": [f"{tag}{b}-{i}@example.com"]})
                     with session.begin_nested():
                         record_subscription(
-                            session, settings, renderer, form, consent=consent, domain="x.example"
+                            session,
+                            settings,
+                            renderer,
+                            form.email,
+                            consent=consent,
+                            domain="x.example",
                         )
 
     run("warm")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from digest import subscribers
+from digest import subscribers, suppressions
 from digest.db import Database
 from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import parse_report
@@ -61,7 +61,7 @@ def test_digests_refused_for_a_full_mailbox_limit_times_in_a_row_stop_the_reader
     assert seen == ["active", "active", "bounced" if stopped else "active"]
     with db.transaction() as session:
         assert subscribers.get(session, "p0@example.org").status == "active"
-        assert subscribers.is_suppressed(session, "p1@example.org") == stopped
+        assert suppressions.is_suppressed(session, "p1@example.org") == stopped
 
 
 def test_soft_bounces_of_an_old_address_do_not_stop_the_new_one(
@@ -79,7 +79,7 @@ def test_soft_bounces_of_an_old_address_do_not_stop_the_new_one(
     assert tally.stopped == 0
     with db.transaction() as session:
         assert subscribers.get(session, "p1-new@example.org").status == "active"
-        assert not subscribers.is_suppressed(session, "p1-new@example.org")
+        assert not suppressions.is_suppressed(session, "p1-new@example.org")
 
 
 def test_soft_bounce_reports_count_in_a_row_and_a_delivered_digest_breaks_the_row(

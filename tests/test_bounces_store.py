@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from digest import editions, subscribers
+from digest import editions, subscribers, suppressions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
@@ -29,7 +29,7 @@ from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
 from digest.models import Post, Subscriber
 from digest.states import DeliveryStatus
-from digest.subscribers import Consent
+from digest.subscriber_fields import Consent
 from tests.support.bounces import D, complaint, dsn, sent_edition, status_of
 from tests.support.outbox import enqueue, make_edition
 from tests.support.smtp_server import SmtpServer
@@ -48,7 +48,7 @@ def test_a_hard_bounce_stops_the_subscriber_and_a_second_copy_changes_nothing(
     assert status_of(db, "p1@example.org") == ("bounced", "bounced")
     assert status_of(db, "p0@example.org") == ("active", "sent")
     with db.transaction() as session:
-        assert subscribers.is_suppressed(session, "p1@example.org")
+        assert suppressions.is_suppressed(session, "p1@example.org")
         reply = session.execute(
             sa.select(D.c.last_reply).where(D.c.status == DeliveryStatus.BOUNCED.value)
         ).scalar_one()
@@ -67,7 +67,7 @@ def test_a_soft_bounce_marks_the_mail_and_keeps_the_reader(
         )
     assert status_of(db, "p2@example.org") == ("active", "bounced")
     with db.transaction() as session:
-        assert not subscribers.is_suppressed(session, "p2@example.org")
+        assert not suppressions.is_suppressed(session, "p2@example.org")
 
 
 def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
@@ -92,7 +92,7 @@ def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
         )
         assert person.status == "complained"
         assert states == ["sent", "cancelled"]
-        assert subscribers.is_suppressed(session, "p0@example.org")
+        assert suppressions.is_suppressed(session, "p0@example.org")
 
 
 def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alone(
@@ -108,7 +108,7 @@ def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alo
         )
     with db.transaction() as session:
         assert subscribers.get(session, "p1-new@example.org").status == "active"
-        assert subscribers.is_suppressed(session, "p1@example.org")
+        assert suppressions.is_suppressed(session, "p1@example.org")
 
 
 def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
@@ -185,7 +185,7 @@ def test_the_same_address_suppressed_by_two_transactions_at_once(db: Database) -
 
     def first() -> None:
         with db.transaction() as session:
-            subscribers.suppress(session, "both@example.com", "bounce")
+            suppressions.suppress(session, "both@example.com", "bounce")
             started.set()
             time.sleep(0.3)  # hold the row while the second one tries
 
@@ -193,7 +193,7 @@ def test_the_same_address_suppressed_by_two_transactions_at_once(db: Database) -
         started.wait(10)
         try:
             with db.transaction() as session:
-                subscribers.suppress(session, "both@example.com", "complaint")
+                suppressions.suppress(session, "both@example.com", "complaint")
         except BaseException as exc:
             errors.append(exc)
 
@@ -204,7 +204,7 @@ def test_the_same_address_suppressed_by_two_transactions_at_once(db: Database) -
         t.join(30)
     assert errors == []
     with db.transaction() as session:
-        assert subscribers.is_suppressed(session, "both@example.com")
+        assert suppressions.is_suppressed(session, "both@example.com")
 
 
 def test_reports_that_are_not_about_our_mail_change_nothing(

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from digest import subscribers
+from digest import subscribers, suppressions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
@@ -219,7 +219,7 @@ def test_hard_bounce_marks_the_subscriber_and_suppresses_the_address(db: Databas
     with db.transaction() as session:
         person = subscribers.get(session, "p0@example.org")
         assert person.status == "bounced"
-        assert subscribers.is_suppressed(session, "p0@example.org")
+        assert suppressions.is_suppressed(session, "p0@example.org")
 
 
 def test_expired_leases_are_requeued(db: Database) -> None:

@@ -9,13 +9,15 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from digest import subscribers as store
+from digest import suppressions
 from digest.db import Database
 from digest.errors import InvalidEmail, InvalidInput, SubscriberNotFound, Suppressed
 from digest.models import Delivery, Subscriber, Suppression
+from digest.subscriber_fields import Consent
 
 
-def _consent() -> store.Consent:
-    return store.Consent(
+def _consent() -> Consent:
+    return Consent(
         at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
         ip="203.0.113.9",
         user_agent="Mozilla/5.0",
@@ -61,9 +63,10 @@ def test_times_come_back_aware_utc(db: Database) -> None:
 
 def test_subscription_life_cycle_stamps_times_and_keeps_consent(db: Database) -> None:
     with db.transaction() as s:
-        sub, prior = store.request_subscription(
+        done = store.request_subscription(
             s, "p@example.com", consent=_consent(), name="Pat", cadence="weekly", topics=["World"]
         )
+        sub, prior = store.get_by_id(s, done.subscriber_id), done.prior
         assert prior is None and sub.status == "pending" and sub.confirmed_at is None
     with db.transaction() as s:
         sub = store.get(s, "p@example.com")
@@ -88,9 +91,8 @@ def test_active_subscriber_is_not_changed_by_a_new_request(db: Database) -> None
     with db.transaction() as s:
         store.add(s, "a@example.com", cadence="daily", confirmed=True)
     with db.transaction() as s:
-        sub, prior = store.request_subscription(
-            s, "a@example.com", consent=_consent(), cadence="weekly"
-        )
+        done = store.request_subscription(s, "a@example.com", consent=_consent(), cadence="weekly")
+        sub, prior = store.get_by_id(s, done.subscriber_id), done.prior
     assert prior == "active" and sub.status == "active" and sub.cadence == "daily"
 
 
@@ -124,7 +126,7 @@ def test_erase_deletes_everything_and_keeps_only_a_hash(db: Database) -> None:
         )
     assert "gone@example.com" not in dump.lower() and "Gone" not in dump
     with db.transaction() as s:
-        assert store.is_suppressed(s, "GONE@example.com")
+        assert suppressions.is_suppressed(s, "GONE@example.com")
         assert s.exec(select(Delivery)).all() == []
         with pytest.raises(Suppressed):
             store.add(s, "gone@example.com")
@@ -135,11 +137,12 @@ def test_erased_person_may_subscribe_again_themselves(db: Database) -> None:
         store.add(s, "back@example.com", confirmed=True)
         store.erase(s, "back@example.com")
     with db.transaction() as s:
-        sub, _ = store.request_subscription(s, "back@example.com", consent=_consent())
+        done = store.request_subscription(s, "back@example.com", consent=_consent())
+        sub = store.get_by_id(s, done.subscriber_id)
         store.confirm(s, sub)
     with db.transaction() as s:
         assert store.get(s, "back@example.com").status == "active"
-        assert not store.is_suppressed(s, "back@example.com")
+        assert not suppressions.is_suppressed(s, "back@example.com")
         assert s.exec(select(Suppression)).all() == []
 
 
@@ -156,7 +159,7 @@ def test_hard_bounce_suppresses(db: Database) -> None:
         store.mark_bounced(s, sub)
     with db.transaction() as s:
         assert store.get(s, "b@example.com").status == "bounced"
-        assert store.is_suppressed(s, "b@example.com")
+        assert suppressions.is_suppressed(s, "b@example.com")
         assert store.count_by_status(s)["bounced"] == 1
 
 
@@ -166,3 +169,20 @@ def test_unique_address_is_enforced_by_the_database(db: Database) -> None:
         s.flush()
         s.add(Subscriber(email="d@example.com"))
         s.flush()
+
+
+def test_preferences_change_all_or_nothing(db: Database) -> None:
+    with db.transaction() as s:
+        sub = store.add(s, "pref@example.com", cadence="daily", topics=["World"], confirmed=True)
+        with pytest.raises(InvalidInput):
+            store.update_preferences(s, sub, cadence="weekly", topics=[], send_hour="25")
+        assert (sub.cadence, sub.topics, sub.send_hour) == ("daily", ["World"], 7)
+        store.update_preferences(s, sub, cadence="", timezone=None, send_hour="9")
+    with db.transaction() as s:
+        sub = store.get(s, "pref@example.com")
+        assert (sub.cadence, sub.topics, sub.timezone, sub.send_hour) == (
+            "daily",
+            ["World"],
+            "UTC",
+            9,
+        )

@@ -18,6 +18,7 @@ from digest.links import confirm_url, preferences_url, unsubscribe_url
 from digest.models import Body, Delivery, Subscriber
 from digest.periods import period_for
 from digest.states import DeliveryStatus
+from digest.subscriber_fields import Consent
 from digest.tokens import Purpose, sign
 from tests.support.smtp_server import RecordingHandler, start_server
 from tests.support.web import CONFIRM_LINK, HTML, JSON, client, confirm_mails, make_app, path_of
@@ -162,9 +163,10 @@ async def test_erased_subscriber_links_say_so(db: Database, settings) -> None:
 
 async def test_expired_forged_and_misused_tokens_are_refused(db: Database, settings) -> None:
     with db.transaction() as session:
-        pending, _ = subscribers.request_subscription(
-            session, "late@example.com", consent=subscribers.Consent(at=utcnow())
+        done = subscribers.request_subscription(
+            session, "late@example.com", consent=Consent(at=utcnow())
         )
+        pending = subscribers.get_by_id(session, done.subscriber_id)
     sid, email = pending.id, pending.email
     old = sign(settings.secret, Purpose.CONFIRM, sid, email, now=utcnow() - timedelta(days=8))
     good = sign(settings.secret, Purpose.CONFIRM, sid, email)

@@ -7,9 +7,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from digest.errors import DigestError
+from digest.signup import is_blocked
 from digest.web.forms import parse_json, parse_urlencoded
 from digest.web.ratelimit import SlidingWindow, client_ip, client_key
-from digest.web.signup import is_blocked, parse_request
+from digest.web.signup import parse_request
 
 
 class Clock:

@@ -13,7 +13,7 @@ from digest.db import Database
 from digest.errors import InvalidInput
 from digest.models import Delivery, Subscriber
 from digest.states import SubscriberStatus
-from digest.subscribers import Consent
+from digest.subscriber_fields import Consent
 from digest.web.writer import BatchWriter
 from tests.support.web import HTML, client, confirm_link, confirm_mails, make_app
 

@@ -63,15 +63,6 @@ def _domain(domain: str) -> str:
     return _validated(f"x@{domain}").rpartition("@")[2]
 
 
-def is_valid_email(raw: str) -> bool:
-    """Whether ``normalize_email`` accepts the address."""
-    try:
-        normalize_email(raw)
-    except InvalidEmail:
-        return False
-    return True
-
-
 def email_hash(email: str) -> str:
     """A one-way hash of the normalised address: what the suppression list keeps."""
     return hash_normalized(normalize_email(email))

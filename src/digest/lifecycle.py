@@ -49,11 +49,6 @@ def next_status(current: S | str, event: Event) -> S:
     return _TRANSITIONS.get((status, event), status)
 
 
-def receives_mail(status: S | str) -> bool:
-    """Whether a subscriber in this status gets digests."""
-    return S(status) is S.ACTIVE
-
-
 def needs_confirmation_mail(status: S | str | None) -> bool:
     """Whether a subscribe request for an address in this status sends a confirmation mail.
 

@@ -7,6 +7,8 @@ current address, so a token never acts on whoever holds that id now.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session
 
 from digest.config import Settings
@@ -14,10 +16,18 @@ from digest.models import Subscriber
 from digest.tokens import Purpose, matches, verify
 
 
-def subscriber_for(
+@dataclass(frozen=True)
+class Linked:
+    """A link's subscriber with the id their token names: the row was loaded by that id."""
+
+    id: int
+    subscriber: Subscriber
+
+
+def linked_subscriber(
     session: Session, settings: Settings, token: str, purpose: Purpose
-) -> Subscriber | None:
-    """The token's subscriber; None when the signature holds but they are gone (erased).
+) -> Linked | None:
+    """The token's subscriber and id; None when the signature holds but they are gone (erased).
 
     A forged, malformed, expired or wrong-purpose token raises InvalidToken/TokenExpired.
     """
@@ -27,4 +37,12 @@ def subscriber_for(
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None or not matches(tag, subscriber.email):
         return None
-    return subscriber
+    return Linked(subscriber_id, subscriber)
+
+
+def subscriber_for(
+    session: Session, settings: Settings, token: str, purpose: Purpose
+) -> Subscriber | None:
+    """``linked_subscriber`` for a caller that needs only the row."""
+    linked = linked_subscriber(session, settings, token, purpose)
+    return linked.subscriber if linked is not None else None

@@ -1,7 +1,9 @@
 """Where subscribers are stored and change state: add, find, list, subscribe, confirm, leave, erase.
 
 Every function takes an open session (``Database.transaction()``) so the caller decides what
-one transaction holds. Bulk CSV import and export live in ``subscribers_csv.py``.
+one transaction holds. Bulk CSV import and export live in ``subscribers_csv.py``, the parsing
+of the fields a person gives in ``subscriber_fields.py``, the suppression list in
+``suppressions.py``.
 """
 
 from __future__ import annotations
@@ -13,100 +15,27 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from digest.addresses import clean_name, email_hash, normalize_email
+from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
-from digest.config import check_timezone
-from digest.db import dialect_insert
-from digest.errors import InvalidInput, SubscriberNotFound, Suppressed
+from digest.errors import SubscriberNotFound, Suppressed
 from digest.lifecycle import Event, next_status
-from digest.models import Delivery, Subscriber, Suppression
+from digest.models import Delivery, Subscriber
 from digest.states import Cadence, DeliveryStatus, SubscriberStatus
+from digest.subscriber_fields import (
+    Consent,
+    consent_values,
+    parse_cadence,
+    parse_hour,
+    parse_status,
+    parse_timezone,
+    parse_topics,
+)
+from digest.suppressions import is_suppressed, lift, suppress
 
-MAX_TOPICS = 50
-MAX_TOPIC_LENGTH = 100
 _S = Subscriber.__table__  # type: ignore[attr-defined]
 # Built once: the values go in as parameters, so each request reuses the compiled statement.
 _ID_BY_EMAIL = sa.select(_S.c.id).where(_S.c.email == sa.bindparam("email"))
 _INSERT_SUBSCRIBER = sa.insert(_S)
-
-
-@dataclass(frozen=True)
-class Consent:
-    """The consent record of a subscription: when, from where, through what, under which words."""
-
-    at: datetime
-    ip: str | None = None
-    user_agent: str | None = None
-    source: str | None = None
-    wording: str | None = None
-
-
-# -- validation of the fields a person or a file gives -------------------------------------------
-
-
-def parse_cadence(value: str | None, default: str = Cadence.DAILY.value) -> str:
-    """``daily`` or ``weekly`` (any case); empty means the default."""
-    if value is None or not str(value).strip():
-        return default
-    text = str(value).strip().lower()
-    if text not in (c.value for c in Cadence):
-        raise InvalidInput(f"cadence must be daily or weekly, not {value!r}")
-    return text
-
-
-def parse_status(value: str | None, default: str) -> str:
-    """A subscriber status name; empty means the default."""
-    if value is None or not str(value).strip():
-        return default
-    text = str(value).strip().lower()
-    if text not in (s.value for s in SubscriberStatus):
-        names = ", ".join(s.value for s in SubscriberStatus)
-        raise InvalidInput(f"status must be one of {names}, not {value!r}")
-    return text
-
-
-def parse_topics(value: str | Iterable[str] | None) -> list[str]:
-    """Topics from ``"a, b"``, ``"a;b"`` or a list: trimmed, de-duplicated, order kept."""
-    if value is None:
-        return []
-    parts: Iterable[str]
-    if isinstance(value, str):
-        parts = value.replace(";", ",").replace("|", ",").split(",")
-    else:
-        parts = value
-    seen: dict[str, None] = {}
-    for part in parts:
-        topic = clean_name(str(part), limit=MAX_TOPIC_LENGTH)
-        if topic and topic.casefold() not in {t.casefold() for t in seen}:
-            seen[topic] = None
-    if len(seen) > MAX_TOPICS:
-        raise InvalidInput(f"at most {MAX_TOPICS} topics")
-    return list(seen)
-
-
-def parse_timezone(value: str | None, default: str) -> str:
-    """An IANA timezone name; empty means the default."""
-    if value is None or not str(value).strip():
-        return default
-    name = str(value).strip()
-    try:
-        check_timezone(name)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    return name
-
-
-def parse_hour(value: str | int | None, default: int) -> int:
-    """A local hour, 0 to 23; empty means the default."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    try:
-        hour = int(str(value).strip())
-    except ValueError:
-        raise InvalidInput(f"send hour must be a whole number 0-23, not {value!r}") from None
-    if not 0 <= hour <= 23:
-        raise InvalidInput(f"send hour must be 0-23, not {hour}")
-    return hour
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -156,15 +85,6 @@ def count_by_status(session: Session) -> dict[str, int]:
     for status, n in rows:
         counts[status] = n
     return counts
-
-
-def is_suppressed(session: Session, email: str) -> bool:
-    """Whether the address was erased, hard-bounced or complained about."""
-    digest = email_hash(email)
-    return (
-        session.exec(select(Suppression.id).where(Suppression.email_hash == digest)).first()
-        is not None
-    )
 
 
 # -- changing ------------------------------------------------------------------------------------
@@ -235,38 +155,12 @@ def request_subscription(
     topics: Iterable[str] | None = None,
     default_timezone: str = "UTC",
     default_send_hour: int = 7,
-) -> tuple[Subscriber, str | None]:
-    """A person asks to subscribe (the public form). Returns the subscriber and their prior status.
+) -> Requested:
+    """A person asks to subscribe (the public form): what is stored, and their status before.
 
     Unlike ``add``, a suppressed address may come back: the person asked themselves, and the
     suppression is lifted when they confirm. An active subscriber's settings are left alone
     here; they change them through the preference centre, with a signed link.
-    """
-    done = record_request(
-        session,
-        email,
-        consent=consent,
-        name=name,
-        cadence=cadence,
-        topics=topics,
-        default_timezone=default_timezone,
-        default_send_hour=default_send_hour,
-    )
-    return get_by_id(session, done.subscriber_id), done.prior
-
-
-def record_request(
-    session: Session,
-    email: str,
-    *,
-    consent: Consent,
-    name: str | None = None,
-    cadence: str | None = None,
-    topics: Iterable[str] | None = None,
-    default_timezone: str = "UTC",
-    default_send_hour: int = 7,
-) -> Requested:
-    """``request_subscription`` without loading the subscriber: what the web form needs.
 
     A new address, the common case on the form, is one ``INSERT`` with no ORM object built;
     a known one goes through the ORM and the state machine as every other change does.
@@ -306,7 +200,7 @@ def record_request(
         "confirmed_at": None,
         "unsubscribed_at": None,
         "last_digest_at": None,
-        **_consent_values(consent),
+        **consent_values(consent),
     }
     if after is not status:
         values.update(_stamps(after, now))
@@ -323,11 +217,7 @@ def confirm(session: Session, subscriber: Subscriber) -> bool:
     _apply(session, subscriber, Event.CONFIRM, utcnow())
     if subscriber.status != before:
         # They asked themselves, so an old erase or bounce no longer holds them back.
-        session.execute(
-            sa.delete(Suppression).where(
-                col(Suppression.email_hash) == email_hash(subscriber.email)
-            )
-        )
+        lift(session, subscriber.email)
     session.flush()
     return subscriber.status != before
 
@@ -380,33 +270,26 @@ def update_preferences(
     send_hour: int | str | None = None,
     name: str | None = None,
 ) -> Subscriber:
-    """Change what and when a subscriber receives; applies from the next edition."""
-    if cadence is not None:
-        subscriber.cadence = parse_cadence(cadence)
-    if topics is not None:
-        subscriber.topics = parse_topics(topics)
-    if timezone is not None:
-        subscriber.timezone = parse_timezone(timezone, subscriber.timezone)
-    if send_hour is not None:
-        subscriber.send_hour = parse_hour(send_hour, subscriber.send_hour)
+    """Change what and when a subscriber receives; applies from the next edition.
+
+    An absent or empty value keeps what they have (topics aside: choosing none is a choice).
+    Every value is checked before any is changed, so a bad hour cannot half-save a form.
+    """
+    new_cadence = parse_cadence(cadence, subscriber.cadence)
+    new_topics = parse_topics(topics) if topics is not None else None
+    new_timezone = parse_timezone(timezone, subscriber.timezone)
+    new_hour = parse_hour(send_hour, subscriber.send_hour)
+    subscriber.cadence = new_cadence
+    subscriber.timezone = new_timezone
+    subscriber.send_hour = new_hour
+    if new_topics is not None:
+        subscriber.topics = new_topics
     if name is not None:
         subscriber.name = clean_name(name)
     subscriber.updated_at = utcnow()
     session.add(subscriber)
     session.flush()
     return subscriber
-
-
-def suppress(session: Session, email: str, reason: str) -> None:
-    """Put the address's hash on the suppression list (idempotent, and safe when two
-    transactions suppress the same address at once: the second insert does nothing)."""
-    insert = dialect_insert(session)
-    session.flush()
-    session.execute(
-        insert(Suppression.__table__)  # type: ignore[attr-defined]
-        .values(email_hash=email_hash(email), reason=reason, created_at=utcnow())
-        .on_conflict_do_nothing()
-    )
 
 
 def erase(session: Session, email: str) -> None:
@@ -451,20 +334,8 @@ def _new(session: Session, address: str, timezone: str, hour: int, now: datetime
     return subscriber
 
 
-def _consent_values(consent: Consent) -> dict[str, object]:
-    """The consent columns of a subscriber, as stored."""
-    return {
-        "consent_at": consent.at,
-        "consent_ip": (consent.ip or None) and consent.ip[:64],
-        "consent_user_agent": (consent.user_agent or None)
-        and clean_name(consent.user_agent, limit=512),
-        "consent_source": (consent.source or None) and clean_name(consent.source, limit=200),
-        "consent_wording": (consent.wording or None) and consent.wording[:32],
-    }
-
-
 def _record_consent(subscriber: Subscriber, consent: Consent) -> None:
-    for field, value in _consent_values(consent).items():
+    for field, value in consent_values(consent).items():
         setattr(subscriber, field, value)
 
 

@@ -17,15 +17,22 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from digest.addresses import clean_name, hash_normalized, normalize_email
+from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
 from digest.db import in_batches
 from digest.errors import DigestError, ImportFileError, InvalidInput
-from digest.models import Subscriber, Suppression
+from digest.models import Subscriber
 from digest.states import SubscriberStatus
-from digest.subscribers import parse_cadence, parse_hour, parse_status, parse_timezone, parse_topics
+from digest.subscriber_fields import (
+    parse_cadence,
+    parse_hour,
+    parse_status,
+    parse_timezone,
+    parse_topics,
+)
+from digest.suppressions import suppressed_among
 
 #: The columns export writes, in order; import accepts any subset that includes ``email``.
 COLUMNS = (
@@ -221,14 +228,9 @@ def import_rows(
 def _drop_suppressed(
     session: Session, wanted: dict[str, dict[str, Any]], report: ImportReport
 ) -> None:
-    hashes = {hash_normalized(email): email for email in wanted}
-    for chunk in in_batches(list(hashes), _CHUNK):
-        found = session.exec(
-            select(Suppression.email_hash).where(col(Suppression.email_hash).in_(chunk))
-        )
-        for digest in found:
-            del wanted[hashes[digest]]
-            report.suppressed += 1
+    for email in suppressed_among(session, wanted, batch=_CHUNK):
+        del wanted[email]
+        report.suppressed += 1
 
 
 def _existing(session: Session, emails: list[str]) -> dict[str, dict[str, Any]]:

@@ -33,6 +33,7 @@ from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError
 from digest.models import Edition, Feed, Subscriber
 from digest.states import Cadence, SubscriberStatus
+from digest.subscriber_fields import parse_status
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
 from digest.web.errors import _validation_message
@@ -226,7 +227,7 @@ def list_subscribers(
 ) -> SubscriberPage:
     """Subscribers in address order, a page at a time, optionally of one status."""
     # InvalidInput (422) names the statuses when the value is not one of them.
-    wanted = subscribers.parse_status(status, "") or None
+    wanted = parse_status(status, "") or None
     count = sa.select(sa.func.count()).select_from(Subscriber)
     if wanted is not None:
         count = count.where(col(Subscriber.status) == wanted)

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from digest import subscribers
 from digest.errors import InvalidToken
 from digest.links import preferences_url
-from digest.links_auth import subscriber_for
+from digest.links_auth import linked_subscriber
 from digest.states import SubscriberStatus
 from digest.tokens import Purpose, verify
 from digest.web.deps import PagesDep, SessionDep, SettingsDep
@@ -30,14 +30,14 @@ def confirm_page(token: str, settings: SettingsDep, pages: PagesDep) -> Response
 @router.post("/confirm/{token}")
 def confirm(token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep) -> Response:
     """Confirm the subscription the token names."""
-    subscriber = subscriber_for(session, settings, token, Purpose.CONFIRM)
-    if subscriber is None:
+    linked = linked_subscriber(session, settings, token, Purpose.CONFIRM)
+    if linked is None:
         raise InvalidToken("this link is no longer valid; please subscribe again")
+    subscriber = linked.subscriber
     subscribers.confirm(session, subscriber)
     if subscriber.status != SubscriberStatus.ACTIVE.value:
         # They left (or bounced) after asking; an old confirmation link must not undo that.
         raise InvalidToken("this subscription was ended since this link was sent; subscribe again")
-    assert subscriber.id is not None
     return pages.render(
-        "confirmed", preferences_url=preferences_url(settings, subscriber.id, subscriber.email)
+        "confirmed", preferences_url=preferences_url(settings, linked.id, subscriber.email)
     )

@@ -15,13 +15,12 @@ from digest.config import Settings
 from digest.db import Database
 from digest.errors import InvalidInput
 from digest.links import unsubscribe_url
-from digest.links_auth import subscriber_for
-from digest.models import Subscriber
+from digest.links_auth import Linked, linked_subscriber
+from digest.posts.topics import known_topics
 from digest.tokens import Purpose
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
 from digest.web.forms import Fields, first, read_fields
 from digest.web.pages import Pages
-from digest.web.subscribe import known_topics
 
 router = APIRouter(tags=["preferences"], include_in_schema=False)
 
@@ -58,7 +57,7 @@ COMMON_ZONES = (
 def _form(
     pages: Pages,
     settings: Settings,
-    subscriber: Subscriber,
+    linked: Linked,
     token: str,
     topics: list[str],
     *,
@@ -66,7 +65,7 @@ def _form(
     error: str | None = None,
     saved: bool = False,
 ) -> Response:
-    assert subscriber.id is not None
+    subscriber = linked.subscriber
     choices = topics + [t for t in subscriber.topics if t not in topics]
     return pages.render(
         "preferences",
@@ -78,7 +77,7 @@ def _form(
         hours=range(24),
         error=error,
         saved=saved,
-        unsubscribe_action=unsubscribe_url(settings, subscriber.id, subscriber.email).removeprefix(
+        unsubscribe_action=unsubscribe_url(settings, linked.id, subscriber.email).removeprefix(
             settings.base_url
         ),
     )
@@ -89,10 +88,10 @@ def preferences_page(
     token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep
 ) -> Response:
     """The preference form, filled with the subscriber's current choices."""
-    subscriber = subscriber_for(session, settings, token, Purpose.PREFERENCES)
-    if subscriber is None:
+    linked = linked_subscriber(session, settings, token, Purpose.PREFERENCES)
+    if linked is None:
         return pages.render("gone", status=404)
-    return _form(pages, settings, subscriber, token, known_topics(session))
+    return _form(pages, settings, linked, token, known_topics(session))
 
 
 @router.post("/preferences/{token}")
@@ -106,22 +105,20 @@ async def save_preferences(
 
 def _save(db: Database, settings: Settings, pages: Pages, token: str, fields: Fields) -> Response:
     with db.transaction() as session:
-        subscriber = subscriber_for(session, settings, token, Purpose.PREFERENCES)
-        if subscriber is None:
+        linked = linked_subscriber(session, settings, token, Purpose.PREFERENCES)
+        if linked is None:
             return pages.render("gone", status=404)
         topics = known_topics(session)
         zone = (first(fields, "timezone_other") or "").strip() or first(fields, "timezone")
         try:
-            # Every field is checked before any is changed: a bad hour must not half-save.
-            changes = {
-                "cadence": subscribers.parse_cadence(first(fields, "cadence"), subscriber.cadence),
-                "topics": subscribers.parse_topics(fields.get("topics", [])),
-                "timezone": subscribers.parse_timezone(zone, subscriber.timezone),
-                "send_hour": subscribers.parse_hour(
-                    first(fields, "send_hour"), subscriber.send_hour
-                ),
-            }
+            subscribers.update_preferences(
+                session,
+                linked.subscriber,
+                cadence=first(fields, "cadence"),
+                topics=fields.get("topics", []),
+                timezone=zone,
+                send_hour=first(fields, "send_hour"),
+            )
         except InvalidInput as exc:
-            return _form(pages, settings, subscriber, token, topics, status=422, error=str(exc))
-        subscribers.update_preferences(session, subscriber, **changes)
-        return _form(pages, settings, subscriber, token, topics, saved=True)
+            return _form(pages, settings, linked, token, topics, status=422, error=str(exc))
+        return _form(pages, settings, linked, token, topics, saved=True)

@@ -8,26 +8,20 @@ domain gets that same answer too, and nothing is stored or sent.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.errors import RateLimited
-from digest.models import Post
-from digest.subscribers import Consent
+from digest.posts.topics import known_topics
+from digest.signup import record_subscription
+from digest.subscriber_fields import Consent
 from digest.web.deps import LimiterDep, PagesDep, SettingsDep
 from digest.web.forms import read_fields
 from digest.web.pages import wants_json
 from digest.web.ratelimit import client_ip, client_key
-from digest.web.signup import (
-    HONEYPOT,
-    is_blocked,
-    parse_request,
-    record_subscription,
-)
+from digest.web.signup import HONEYPOT, parse_request
 from digest.web.writer import BatchWriter
 
 router = APIRouter(tags=["subscribe"])
@@ -36,22 +30,7 @@ CHECK_INBOX = (
     "Thanks! If this address can receive our digest, a confirmation email is on its way. "
     "Open it and press the button to start your subscription."
 )
-MAX_TOPICS_SHOWN = 20
-RECENT_POSTS_SCANNED = 1000
 TOPICS_TTL_SECONDS = 60.0
-
-
-def known_topics(session: Session, limit: int = MAX_TOPICS_SHOWN) -> list[str]:
-    """The categories of recent posts, most used first: what a reader can choose from."""
-    rows = session.exec(
-        select(Post.categories).order_by(col(Post.published_at).desc()).limit(RECENT_POSTS_SCANNED)
-    ).all()
-    counts: Counter[str] = Counter()
-    for categories in rows:
-        counts.update({c for c in categories or [] if isinstance(c, str) and c.strip()})
-    return [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))][
-        :limit
-    ]
 
 
 def cached_topics(request: Request) -> list[str]:
@@ -96,7 +75,7 @@ async def subscribe(
         )
     fields = await read_fields(request)
     form = parse_request(fields)
-    if not form.is_bot and not is_blocked(form.email, settings.blocked_domains):
+    if not form.is_bot:
         consent = Consent(
             at=utcnow(),
             ip=ip,
@@ -109,7 +88,15 @@ async def subscribe(
         domain = request.app.state.sender_domain
         await writer.run(
             lambda session: record_subscription(
-                session, settings, renderer, form, consent=consent, domain=domain
+                session,
+                settings,
+                renderer,
+                form.email,
+                consent=consent,
+                domain=domain,
+                name=form.name,
+                cadence=form.cadence,
+                topics=form.topics,
             )
         )
     if wants_json(request):

@@ -19,7 +19,7 @@ from digest import subscribers
 from digest.config import Settings
 from digest.db import Database
 from digest.links import preferences_url
-from digest.links_auth import subscriber_for
+from digest.links_auth import linked_subscriber, subscriber_for
 from digest.tokens import Purpose
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
 from digest.web.pages import wants_json
@@ -32,16 +32,16 @@ def unsubscribe_page(
     token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep
 ) -> Response:
     """The page with the unsubscribe button and a way to change preferences instead."""
-    subscriber = subscriber_for(session, settings, token, Purpose.UNSUBSCRIBE)
-    if subscriber is None:
+    linked = linked_subscriber(session, settings, token, Purpose.UNSUBSCRIBE)
+    if linked is None:
         return pages.render("gone")
-    assert subscriber.id is not None
+    subscriber = linked.subscriber
     return pages.render(
         "unsubscribe",
         action=f"/unsubscribe/{token}",
         email=subscriber.email,
         already=subscriber.status != "active",
-        preferences_url=preferences_url(settings, subscriber.id, subscriber.email),
+        preferences_url=preferences_url(settings, linked.id, subscriber.email),
     )
 
 
