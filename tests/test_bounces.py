@@ -34,9 +34,10 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.bounces import record_reports
-from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
+from digest.delivery.dsn import Kind, Report, parse_report
 from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
+from digest.errors import NotAReport
 from digest.models import Delivery, Post, Subscriber
 from digest.states import DeliveryStatus
 from digest.subscribers import Consent

@@ -11,15 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import digest
-from digest.errors import DigestError
-
-
-class BrokenInstall(DigestError):
-    """A folder digest ships with its code is in neither place it can be."""
-
-    http_status = 500
-    exit_code = 70  # EX_SOFTWARE: reinstall, nothing the operator configured is wrong
-
+from digest.errors import BrokenInstall
 
 PACKAGE_DIR = Path(digest.__file__).resolve().parent
 BUNDLED_DIR = PACKAGE_DIR / "_bundled"
