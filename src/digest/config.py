@@ -2,13 +2,17 @@
 
 Read from the environment (prefix ``DIGEST_``) and a ``.env`` file in the working directory; the
 environment wins. ``load_settings()`` is called by the CLI and the web app at start-up and the
-result is passed in; nothing here runs at import time.
+result is passed in; nothing here runs at import time. Every check of a setting's shape lives
+in the class below, so a bad value stops start-up with one line naming it, whichever command
+or part of digest would read it first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import re
 import secrets
 import tempfile
 from email.utils import parseaddr
@@ -17,14 +21,18 @@ from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.errors import SettingsError
+from digest.mail import headers as h
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# RFC 2919: a List-Id is a dot-atom with at least one dot, e.g. "digest.example.com".
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")
 
 
 def _split_list(value: Any) -> Any:
@@ -38,7 +46,8 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    """Every setting of digest (``../shared/interface.md``) plus the knobs later parts use."""
+    """Every setting of digest: the ones operators are told about, and the knobs with defaults
+    chosen so that nobody needs to set them."""
 
     model_config = SettingsConfigDict(
         env_prefix="DIGEST_",
@@ -88,8 +97,17 @@ class Settings(BaseSettings):
         None, description="bearer token a /metrics scrape must carry; /metrics is open while unset"
     )
     var_dir: Path = Field(Path("var"), description="folder for the generated key and local data")
-    list_id: str | None = Field(None, description="List-Id header value; derived when unset")
-    unsubscribe_mailto: str | None = Field(None, description="mailto address in List-Unsubscribe")
+    list_id: str | None = Field(
+        None,
+        validate_default=True,  # checked when unset too: it is derived from DIGEST_FROM then
+        description="List-Id header value, like digest.example.com; "
+        "default: digest. and the From domain",
+    )
+    unsubscribe_mailto: str | None = Field(
+        None,
+        description="address offered as a mailto: in List-Unsubscribe (feed its mail to "
+        "digest bounces import); none while unset",
+    )
     weekly_day: str = Field("monday", description="weekday on which weekly digests go out")
     featured_categories: CommaList = Field(
         default_factory=lambda: ["Featured", "Don't Miss"],
@@ -198,6 +216,41 @@ class Settings(BaseSettings):
     def _from(cls, value: str) -> str:
         if "\r" in value or "\n" in value:
             raise ValueError("must be one line")
+        try:
+            _from_domain(value)
+        except ValueError:
+            raise ValueError(f"no valid address in {value!r}") from None
+        return value
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from_ = info.data.get("from_")
+        if not value and from_ is None:
+            return None  # DIGEST_FROM is wrong, and that error is the one reported
+        list_id = (value or f"digest.{_from_domain(from_ or '')}").strip().strip("<>").strip()
+        if not _LIST_ID.fullmatch(list_id):
+            raise ValueError(f"not like digest.example.com: {list_id!r}")
+        return list_id if value else None
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _unsubscribe_mailto(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return h.check_address(value.strip().removeprefix("mailto:"))
+        except ValueError:
+            raise ValueError(f"not an address: {value!r}") from None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network") from None
         return value
 
     @field_validator("return_path")
@@ -219,6 +272,16 @@ class Settings(BaseSettings):
         return self.return_path or parseaddr(self.from_)[1]
 
     @property
+    def from_domain(self) -> str:
+        """The domain of the From address, IDNA-encoded and in lower case."""
+        return _from_domain(self.from_)
+
+    @property
+    def list_identifier(self) -> str:
+        """The List-Id without its label: ``DIGEST_LIST_ID``, else ``digest.`` + the From domain."""
+        return self.list_id or f"digest.{self.from_domain}"
+
+    @property
     def file_outbox(self) -> Path | None:
         """The folder of the file transport, or None when mail goes over SMTP."""
         parts = urlsplit(self.smtp_url)
@@ -237,6 +300,13 @@ class Settings(BaseSettings):
         if not self.secret_key:
             raise SettingsError("DIGEST_SECRET_KEY: not set")
         return self.secret_key.encode()
+
+
+def _from_domain(from_: str) -> str:
+    """The domain of the address in a From header value; ValueError when it holds none."""
+    name, address = parseaddr(from_)
+    h.mailbox(name, address)  # the whole header must be writable, the name included
+    return h.check_address(address).rpartition("@")[2].lower()
 
 
 def check_timezone(name: str) -> ZoneInfo:
