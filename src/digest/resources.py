@@ -1,9 +1,10 @@
 """Where the files digest ships beside its code are: the email and page templates, the migrations.
 
-In a source checkout (and an editable install) they sit at the top of the repository, as the
-design card lays it out: ``templates/`` and ``alembic/``. A wheel carries the same two folders
-inside the package, under ``digest/_bundled/`` (see ``[tool.hatch.build.targets.wheel]`` in
-``pyproject.toml``), so ``pip install digest`` works without the repository around it.
+In a source checkout (and an editable install) they sit at the top of the repository, beside
+``src/``: ``templates/`` and ``alembic/``, where operators and Alembic find them without digging
+into the package. A wheel carries the same two folders inside the package, under
+``digest/_bundled/`` (see ``[tool.hatch.build.targets.wheel]`` in ``pyproject.toml``), so
+``pip install digest`` works without the repository around it.
 """
 
 from __future__ import annotations
