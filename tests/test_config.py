@@ -101,10 +101,10 @@ def test_configured_secret_wins(clean_env: None, monkeypatch: pytest.MonkeyPatch
 
 
 def _first_start(path: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
-    from digest.config import _stored_secret
+    from digest.secret_key import stored_secret
 
     barrier.wait()
-    results.put(_stored_secret(Path(path)))
+    results.put(stored_secret(Path(path)))
 
 
 def test_processes_starting_at_once_share_one_key(tmp_path: Path) -> None:

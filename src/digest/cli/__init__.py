@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "preview": "digest.cli.preview:preview",
     "demo": "digest.cli.demo:demo",
     "bounces": "digest.cli.bounces:bounces",
+    "settings": "digest.cli.settings:settings",
 }
 
 
