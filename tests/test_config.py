@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import Settings, load_settings
+from digest.config import Settings, load_settings, setting_name
 from digest.errors import SettingsError
 
 
@@ -140,3 +140,13 @@ def test_mail_settings_are_read_once_checked(
     assert s.trusted_proxies == ["10.0.0.0/8", "192.0.2.1", "::1"]
     monkeypatch.setenv("DIGEST_LIST_ID", " <news.example.com> ")
     assert load_settings().list_identifier == "news.example.com"
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `DIGEST_")]
+    listed = [row.split("`")[1] for row in rows]
+    assert listed == [
+        setting_name(info.alias or field) for field, info in Settings.model_fields.items()
+    ]
