@@ -47,6 +47,25 @@ async def test_without_a_token_setting_the_api_does_not_exist(sqlite_db, make_se
         assert (await http.post("/api/editions", json={}, headers=AUTH)).status_code == 404
 
 
+async def test_api_errors_are_json_whatever_the_client_accepts(sqlite_db, make_settings) -> None:
+    """The one web error handler answers JSON under /api/ and pages everywhere else."""
+    app = create_app(make_settings(database_url=sqlite_db.url, admin_token=TOKEN), sqlite_db)
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    async with client(app) as http:
+        unauthorized = await http.get("/api/stats", headers=browser)
+        bad_query = await http.get("/api/subscribers?limit=0", headers={**AUTH, **browser})
+        bad_status = await http.get("/api/subscribers?status=x", headers={**AUTH, **browser})
+        page = await http.get("/no-such-page", headers=browser)
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["www-authenticate"] == "Bearer"
+    assert unauthorized.json() == {
+        "error": "a valid admin token is required: Authorization: Bearer <DIGEST_ADMIN_TOKEN>"
+    }
+    assert bad_query.status_code == 422 and bad_query.json()["error"].startswith("limit")
+    assert bad_status.status_code == 422 and bad_status.json()["error"].startswith("status")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
 @pytest.mark.parametrize(
     "headers",
     [

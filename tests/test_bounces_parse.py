@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
+from digest.delivery.dsn import Kind, Report, parse_report
+from digest.errors import NotAReport
 from tests.support.bounces import dsn, report_file
 
 

@@ -24,9 +24,10 @@ from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.bounces import record_reports
-from digest.delivery.dsn import NotAReport, parse_report
+from digest.delivery.dsn import parse_report
 from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
+from digest.errors import NotAReport
 from digest.models import Post, Subscriber
 from digest.states import DeliveryStatus
 from digest.subscriber_fields import Consent

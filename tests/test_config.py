@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import Settings, load_settings
+from digest.config import Settings, load_settings, setting_name
 from digest.errors import SettingsError
 
 
@@ -59,6 +59,21 @@ def test_environment_and_dotenv(clean_env: None, monkeypatch: pytest.MonkeyPatch
         ("DIGEST_FROM", "a\nBcc: x@y", "DIGEST_FROM: must be one line"),
         ("DIGEST_RETURN_PATH", "Bounces <b@x.example>", "DIGEST_RETURN_PATH: must be one plain"),
         ("DIGEST_RETURN_PATH", "b@x.example\r\nRCPT TO:<v@y>", "DIGEST_RETURN_PATH: must be"),
+        ("DIGEST_FROM", "News Desk", "DIGEST_FROM: no valid address in 'News Desk'"),
+        ("DIGEST_FROM", "News <@example.com>", "DIGEST_FROM: no valid address"),
+        ("DIGEST_LIST_ID", "no dots here", "DIGEST_LIST_ID: not like digest.example.com"),
+        # Unset, the List-Id is made from the From domain, which must make a valid one.
+        ("DIGEST_FROM", "News <news@.example>", "DIGEST_LIST_ID: not like digest.example.com"),
+        (
+            "DIGEST_UNSUBSCRIBE_MAILTO",
+            "not an address",
+            "DIGEST_UNSUBSCRIBE_MAILTO: not an address: 'not an address'",
+        ),
+        (
+            "DIGEST_TRUSTED_PROXIES",
+            "10.0.0.0/8, proxy.lan",
+            "DIGEST_TRUSTED_PROXIES: 'proxy.lan' is not an address or network",
+        ),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(
@@ -86,10 +101,10 @@ def test_configured_secret_wins(clean_env: None, monkeypatch: pytest.MonkeyPatch
 
 
 def _first_start(path: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
-    from digest.config import _stored_secret
+    from digest.secret_key import stored_secret
 
     barrier.wait()
-    results.put(_stored_secret(Path(path)))
+    results.put(stored_secret(Path(path)))
 
 
 def test_processes_starting_at_once_share_one_key(tmp_path: Path) -> None:
@@ -110,3 +125,28 @@ def test_processes_starting_at_once_share_one_key(tmp_path: Path) -> None:
             p.join()
         assert keys == {path.read_text(encoding="utf-8")}
         assert [f.name for f in path.parent.iterdir()] == ["secret.key"]
+
+
+def test_mail_settings_are_read_once_checked(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_FROM", "Le Quotidien <News@Straße.example>")
+    monkeypatch.setenv("DIGEST_UNSUBSCRIBE_MAILTO", "mailto:leave@example.com")
+    monkeypatch.setenv("DIGEST_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1, ::1")
+    s = load_settings()
+    assert s.from_domain == "xn--strae-oqa.example"
+    assert s.list_id is None and s.list_identifier == "digest.xn--strae-oqa.example"
+    assert s.unsubscribe_mailto == "leave@example.com"
+    assert s.trusted_proxies == ["10.0.0.0/8", "192.0.2.1", "::1"]
+    monkeypatch.setenv("DIGEST_LIST_ID", " <news.example.com> ")
+    assert load_settings().list_identifier == "news.example.com"
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `DIGEST_")]
+    listed = [row.split("`")[1] for row in rows]
+    assert listed == [
+        setting_name(info.alias or field) for field, info in Settings.model_fields.items()
+    ]

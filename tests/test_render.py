@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from digest.addresses import clean_name
 from digest.compose.render import DigestRenderer, RenderedMail, date_line, plain_summary
 from digest.compose.select import Candidate, Limits, Profile, Selection, normalize_topics, select
-from digest.compose.templates import TemplateProblem
+from digest.errors import TemplateProblem
 from digest.mail.message import (
     EMAIL,
     NAME,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,19 @@ from tests.support.cli import run
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 
 D = Delivery.__table__
+
+
+@pytest.fixture(autouse=True)
+def own_log_handlers() -> Iterator[None]:
+    """``digest worker`` installs its log handler on the root logger, writing to the stderr of
+    the moment (here, this test's capture): take it off again so later tests never write there."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
@@ -90,3 +105,30 @@ def test_bad_batch_size_is_refused(env: Database, capsys: pytest.CaptureFixture[
     result = run(capsys, "worker", "--batch-size", "0")
     assert result.code == 2
     assert "batch-size" in result.err
+
+
+@pytest.mark.parametrize("log_json", [False, True], ids=["key-value", "json"])
+def test_worker_logs_as_serve_does(
+    env: Database,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    log_json: bool,
+) -> None:
+    add_subscribers(env, 2)
+    edition_id, body_id = make_edition(env)
+    enqueue(env, edition_id, body_id)
+    monkeypatch.setenv("DIGEST_LOG_JSON", str(log_json).lower())
+    result = run(capsys, "worker", "--until-empty", "--json")
+    assert result.code == 0, result.err
+    # stderr holds the log lines; with --json the totals go to stdout alone.
+    lines = result.err.strip().splitlines()
+    assert lines
+    if log_json:
+        events = [json.loads(line) for line in lines]  # every line is one JSON object
+        assert all({"ts", "level", "logger", "msg"} <= set(e) for e in events)
+        messages = [e["msg"] for e in events]
+    else:
+        assert all(line.startswith("ts=") and " level=" in line for line in lines)
+        messages = [line.split(" msg=", 1)[1] for line in lines]
+    assert any("worker started" in m for m in messages)
+    assert any("batch of 2: 2 sent" in m for m in messages)

@@ -2,29 +2,34 @@
 
 Read from the environment (prefix ``DIGEST_``) and a ``.env`` file in the working directory; the
 environment wins. ``load_settings()`` is called by the CLI and the web app at start-up and the
-result is passed in; nothing here runs at import time.
+result is passed in; nothing here runs at import time. Every check of a setting's shape lives
+in the class below, so a bad value stops start-up with one line naming it, whichever command
+or part of digest would read it first.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import tempfile
+import ipaddress
+import re
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.errors import SettingsError
+from digest.mail import headers as h
+from digest.secret_key import stored_secret
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# RFC 2919: a List-Id is a dot-atom with at least one dot, e.g. "digest.example.com".
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")
 
 
 def _split_list(value: Any) -> Any:
@@ -38,7 +43,8 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
-    """Every setting of digest (``../shared/interface.md``) plus the knobs later parts use."""
+    """Every setting of digest: the ones operators are told about, and the knobs with defaults
+    chosen so that nobody needs to set them."""
 
     model_config = SettingsConfigDict(
         env_prefix="DIGEST_",
@@ -50,75 +56,122 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         "sqlite:///var/digest.db",
-        description="SQLAlchemy URL of the store: sqlite:///path.db or postgresql+psycopg://...",
+        description="SQLAlchemy URL of the store: sqlite:///path.db or "
+        "postgresql+psycopg://user@host/db (an SQLite file's folder is made on first use)",
     )
     smtp_url: str = Field(
         "file:var/outbox",
-        description="smtp://[user:pass@]host:port, smtps://..., or file:FOLDER for .eml files",
+        description="where mail goes: smtp://[user:pass@]host:port (STARTTLS when offered), "
+        "smtps://... (implicit TLS), or file:FOLDER (each message written as one .eml file)",
     )
-    smtp_connections: int = Field(8, ge=1, le=256, description="SMTP connections per worker")
+    smtp_connections: int = Field(
+        8, ge=1, le=256, description="parallel SMTP connections per delivery worker"
+    )
     smtp_timeout: float = Field(30.0, gt=0, description="seconds allowed for each SMTP step")
     smtp_max_per_connection: int = Field(
-        1000, ge=1, description="messages sent over one connection before it is renewed"
+        1000, ge=1, description="messages sent over one SMTP connection before it is renewed"
     )
-    send_rate: float = Field(0, ge=0, description="most messages per second per worker; 0 = no cap")
-    base_url: str = Field("http://127.0.0.1:8000", description="public URL of the web app")
+    send_rate: float = Field(
+        0, ge=0, description="most messages per second per worker, 0 for no limit"
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="public URL of the web app, used in every link in a mail",
+    )
     secret_key: str | None = Field(
-        None, description="key for signed tokens; generated into var/secret.key when unset"
+        None,
+        description="key for signed tokens; set it in production "
+        "(unset: generated once into secret.key in DIGEST_VAR_DIR)",
     )
     from_: str = Field(
-        "digest <digest@localhost>", alias="DIGEST_FROM", description="the From header"
+        "digest <digest@localhost>",
+        alias="DIGEST_FROM",
+        description="the From header, e.g. The Daily Brief <news@example.com>",
     )
-    site_name: str = Field("digest", description="the publication's name")
-    timezone: str = Field("UTC", description="default timezone of new subscribers (IANA)")
-    send_hour: int = Field(7, description="default local hour (0-23) at which digests go out")
-    feeds: CommaList = Field(default_factory=list, description="feed URLs polled on schedule")
-    templates_dir: Path | None = Field(None, description="folder of templates overriding ours")
-    admin_token: str | None = Field(None, description="bearer token of the admin API")
+    site_name: str = Field("digest", description="the publication's name, in mails and pages")
+    timezone: str = Field("UTC", description="default timezone of new subscribers (IANA name)")
+    send_hour: int = Field(7, description="default local hour (0-23) at which a digest goes out")
+    feeds: CommaList = Field(
+        default_factory=list,
+        description="comma-separated feed URLs polled on schedule (also managed with digest feeds)",
+    )
+    templates_dir: Path | None = Field(
+        None, description="a folder whose templates override the shipped ones, file by file"
+    )
+    admin_token: str | None = Field(
+        None, description="bearer token of the admin API under /api/; the API is off while unset"
+    )
 
-    # Beyond the contract: defaults chosen so nobody needs to set them.
+    # Beyond the first contract: defaults chosen so nobody needs to set them.
     soft_bounce_limit: int = Field(
         3, ge=0, description="bounced digests in a row after which a reader counts as bounced"
     )
     return_path: str | None = Field(
         None,
-        description="envelope sender, where bounce reports are mailed; default: the From address",
+        description="envelope sender, where bounce reports are mailed (unset: the From address)",
     )
     metrics_token: str | None = Field(
         None, description="bearer token a /metrics scrape must carry; /metrics is open while unset"
     )
-    var_dir: Path = Field(Path("var"), description="folder for the generated key and local data")
-    list_id: str | None = Field(None, description="List-Id header value; derived when unset")
-    unsubscribe_mailto: str | None = Field(None, description="mailto address in List-Unsubscribe")
+    var_dir: Path = Field(Path("var"), description="folder of the generated secret key and samples")
+    list_id: str | None = Field(
+        None,
+        validate_default=True,  # checked when unset too: it is derived from DIGEST_FROM then
+        description="the List-Id header, like digest.example.com (unset: digest. and the From "
+        "domain)",
+    )
+    unsubscribe_mailto: str | None = Field(
+        None,
+        description="an address offered as mailto: in List-Unsubscribe, its mail fed to "
+        "digest bounces import (unset: none)",
+    )
     weekly_day: str = Field("monday", description="weekday on which weekly digests go out")
     featured_categories: CommaList = Field(
         default_factory=lambda: ["Featured", "Don't Miss"],
-        description="categories whose posts are featured (Don't Miss)",
+        description="comma-separated post categories that make a post featured (Don't Miss)",
     )
-    max_featured: int = Field(3, ge=0, le=50, description="posts under Don't Miss")
-    max_latest: int = Field(10, ge=0, le=100, description="posts under Latest Posts")
+    max_featured: int = Field(3, ge=0, le=50, description="most posts under Don't Miss")
+    max_latest: int = Field(10, ge=0, le=100, description="most posts under Latest Posts")
     min_new_posts: int = Field(1, ge=1, description="fewest new posts for a digest to go out")
     poll_minutes: int = Field(15, ge=1, description="minutes between feed polls")
     schedule_seconds: int = Field(
         60, ge=1, le=3600, description="seconds between the scheduler's checks for due digests"
     )
     feed_timeout: float = Field(20.0, gt=0, description="seconds allowed for one feed fetch")
-    feed_max_bytes: int = Field(10_000_000, ge=1024, description="largest feed accepted")
+    feed_max_bytes: int = Field(10_000_000, ge=1024, description="largest feed read, in bytes")
     allow_private_feeds: bool = Field(
         False, description="allow feed URLs on loopback/private addresses (tests, intranets)"
     )
-    confirm_limit: int = Field(3, ge=1, description="confirmation mails per address per 24 h")
-    ip_limit: int = Field(20, ge=1, description="subscribe requests per IP per hour")
-    blocked_domains: CommaList = Field(default_factory=list, description="domains refused")
-    cors_origins: CommaList = Field(default_factory=list, description="origins allowed to POST")
+    confirm_limit: int = Field(3, ge=1, description="confirmation mails per address per 24 hours")
+    ip_limit: int = Field(20, ge=1, description="subscribe requests per client IP per hour")
+    blocked_domains: CommaList = Field(
+        default_factory=list,
+        description="comma-separated mail domains (and their subdomains) refused at subscribe",
+    )
+    cors_origins: CommaList = Field(
+        default_factory=list,
+        description="comma-separated web origins allowed to POST /subscribe from a browser",
+    )
     trusted_proxies: CommaList = Field(
         default_factory=list,
-        description="proxy addresses/networks whose X-Forwarded-For names the real client",
+        description="comma-separated proxy addresses or networks whose X-Forwarded-For names "
+        "the real client",
     )
-    consent_wording: str = Field("v1", description="version of the consent text shown")
-    retry_deadline_hours: float = Field(24, gt=0, description="hours a deferred mail is retried")
-    lease_seconds: int = Field(300, ge=10, description="seconds a worker's claim lasts")
-    log_json: bool = Field(False, description="log one JSON object per line")
+    consent_wording: str = Field(
+        "v1", description="version of the consent text, kept with each consent record"
+    )
+    retry_deadline_hours: float = Field(
+        24, gt=0, description="hours a deferred mail is retried before it counts as failed"
+    )
+    lease_seconds: int = Field(
+        300,
+        ge=10,
+        description="seconds a worker's claim on a delivery lasts before another "
+        "worker may take it",
+    )
+    log_json: bool = Field(
+        False, description="serve and worker log one JSON object per line (else key=value)"
+    )
 
     @field_validator(
         "feeds",
@@ -198,6 +251,41 @@ class Settings(BaseSettings):
     def _from(cls, value: str) -> str:
         if "\r" in value or "\n" in value:
             raise ValueError("must be one line")
+        try:
+            _from_domain(value)
+        except ValueError:
+            raise ValueError(f"no valid address in {value!r}") from None
+        return value
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from_ = info.data.get("from_")
+        if not value and from_ is None:
+            return None  # DIGEST_FROM is wrong, and that error is the one reported
+        list_id = (value or f"digest.{_from_domain(from_ or '')}").strip().strip("<>").strip()
+        if not _LIST_ID.fullmatch(list_id):
+            raise ValueError(f"not like digest.example.com: {list_id!r}")
+        return list_id if value else None
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _unsubscribe_mailto(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return h.check_address(value.strip().removeprefix("mailto:"))
+        except ValueError:
+            raise ValueError(f"not an address: {value!r}") from None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address or network") from None
         return value
 
     @field_validator("return_path")
@@ -217,6 +305,16 @@ class Settings(BaseSettings):
     def envelope_from(self) -> str:
         """The SMTP envelope sender: ``DIGEST_RETURN_PATH``, else the From header's address."""
         return self.return_path or parseaddr(self.from_)[1]
+
+    @property
+    def from_domain(self) -> str:
+        """The domain of the From address, IDNA-encoded and in lower case."""
+        return _from_domain(self.from_)
+
+    @property
+    def list_identifier(self) -> str:
+        """The List-Id without its label: ``DIGEST_LIST_ID``, else ``digest.`` + the From domain."""
+        return self.list_id or f"digest.{self.from_domain}"
 
     @property
     def file_outbox(self) -> Path | None:
@@ -239,6 +337,13 @@ class Settings(BaseSettings):
         return self.secret_key.encode()
 
 
+def _from_domain(from_: str) -> str:
+    """The domain of the address in a From header value; ValueError when it holds none."""
+    name, address = parseaddr(from_)
+    h.mailbox(name, address)  # the whole header must be writable, the name included
+    return h.check_address(address).rpartition("@")[2].lower()
+
+
 def check_timezone(name: str) -> ZoneInfo:
     """The zone of an IANA name, or ValueError naming what is wrong."""
     try:
@@ -250,55 +355,35 @@ def check_timezone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/Paris)") from exc
 
 
-def _setting_name(loc: tuple[Any, ...]) -> str:
-    field = str(loc[0]) if loc else "?"
+def setting_name(field: str) -> str:
+    """The environment variable of a field of Settings (``from_`` is ``DIGEST_FROM``)."""
     if field.upper().startswith("DIGEST_"):
-        return field.upper()
+        return field.upper()  # a field's alias, as pydantic names it in its errors
     return "DIGEST_" + field.rstrip("_").upper()
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(*, make_secret: bool = True, **overrides: Any) -> Settings:
     """Read, validate and complete the settings; a bad one raises SettingsError with one line.
 
-    When no secret key is configured, one is generated once into ``var/secret.key`` (mode 0600)
-    and reused by every later run on this machine.
+    When no secret key is configured, the one in ``secret.key`` under ``DIGEST_VAR_DIR`` is
+    used, generated once (mode 0600) and reused by every later run on this machine. With
+    ``make_secret=False`` an existing key file is read but none is made.
     """
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        raise SettingsError(f"{_setting_name(tuple(err.get('loc', ())))}: {msg}") from None
-    if not settings.secret_key:
-        settings.secret_key = _stored_secret(settings.var_dir / "secret.key")
-    return settings
-
-
-def _stored_secret(path: Path) -> str:
-    """The key in ``path``, made once: concurrent first starts all end up with the same key."""
-    try:
-        if path.exists():
-            return _read_secret(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Each process writes its own temporary file and links it into place; link() fails
-        # if another process got there first, and then everyone reads the winner's key.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-", suffix=".tmp")
+        field = str((err.get("loc") or ("?",))[0])
+        raise SettingsError(f"{setting_name(field)}: {msg}") from None
+    key_file = settings.var_dir / "secret.key"
+    if not settings.secret_key and (make_secret or key_file.exists()):
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(secrets.token_urlsafe(48))
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
-        return _read_secret(path)
-    except OSError as exc:
-        raise SettingsError(
-            f"DIGEST_SECRET_KEY: not set, and {path} cannot be written ({exc})"
-        ) from None
-
-
-def _read_secret(path: Path) -> str:
-    key = path.read_text(encoding="utf-8").strip()
-    if len(key) < 32:
-        raise SettingsError(f"DIGEST_SECRET_KEY: {path} holds a key shorter than 32 characters")
-    return key
+            settings.secret_key = stored_secret(key_file)
+        except OSError as exc:
+            raise SettingsError(
+                f"DIGEST_SECRET_KEY: not set, and {key_file} cannot be written ({exc})"
+            ) from None
+        except ValueError as exc:
+            raise SettingsError(f"DIGEST_SECRET_KEY: {exc}") from None
+    return settings

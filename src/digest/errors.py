@@ -97,6 +97,13 @@ class ImportFileError(DigestError):
     exit_code = 66
 
 
+class RowsRejected(DigestError):
+    """An import went in, but some of its rows were rejected (each reported on its own)."""
+
+    # Partial success, distinct from a file that could not be read at all (66).
+    exit_code = 3
+
+
 class FeedError(DigestError):
     """A feed could not be fetched or parsed; the message says why."""
 
@@ -104,11 +111,48 @@ class FeedError(DigestError):
     exit_code = 69
 
 
-class TransportError(DigestError):
-    """Mail could not be handed to the configured transport."""
+class UnsupportedMediaType(DigestError):
+    """The request body is in a format this endpoint does not read."""
 
-    http_status = 502
-    exit_code = 69
+    http_status = 415
+
+
+class TemplateProblem(DigestError):
+    """A mail template is missing, does not compile, or fails to render."""
+
+    http_status = 503
+    exit_code = 78  # EX_CONFIG: the operator's templates are configuration
+
+
+class NotAReport(DigestError):
+    """The message is not a delivery status notification or a feedback report."""
+
+    http_status = 422
+    exit_code = 65
+
+
+class TryAgainLater(DigestError):
+    """Bounce reports were read but could not be recorded now; the MTA should retry."""
+
+    exit_code = 75  # EX_TEMPFAIL
+
+
+class ReportsNotRecorded(DigestError):
+    """Some messages failed in a way a retry would repeat; the others were recorded."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class ServiceStopped(DigestError):
+    """A part of ``digest serve`` (the web server or the worker) stopped by itself, or the
+    shutdown overran its time; the log says which."""
+
+
+class BrokenInstall(DigestError):
+    """A folder digest ships with its code is in neither place it can be."""
+
+    http_status = 500
+    exit_code = 70  # EX_SOFTWARE: reinstall, nothing the operator configured is wrong
 
 
 def first_line(exc: BaseException) -> str:

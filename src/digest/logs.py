@@ -1,9 +1,10 @@
 """Logging for the long-running commands: one line per event, ``key=value`` or one JSON object.
 
-``configure_logging(settings)`` is called by the CLI at start-up, never at import time. Every
-record becomes exactly one line, even one carrying a traceback (its newlines are escaped), so
-a log shipper never splits an event. Extra fields given with ``log.info(..., extra={...})``
-appear as more keys.
+``configure_logging(settings)`` is called by ``digest serve`` and ``digest worker`` at start-up,
+never at import time, so both write the format ``DIGEST_LOG_JSON`` asks for. Every record
+becomes exactly one line, even one carrying a traceback (its newlines are escaped), so a log
+shipper never splits an event. Extra fields given with ``log.info(..., extra={...})`` appear as
+more keys.
 """
 
 from __future__ import annotations

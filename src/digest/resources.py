@@ -1,9 +1,10 @@
 """Where the files digest ships beside its code are: the email and page templates, the migrations.
 
-In a source checkout (and an editable install) they sit at the top of the repository, as the
-design card lays it out: ``templates/`` and ``alembic/``. A wheel carries the same two folders
-inside the package, under ``digest/_bundled/`` (see ``[tool.hatch.build.targets.wheel]`` in
-``pyproject.toml``), so ``pip install digest`` works without the repository around it.
+In a source checkout (and an editable install) they sit at the top of the repository, beside
+``src/``: ``templates/`` and ``alembic/``, where operators and Alembic find them without digging
+into the package. A wheel carries the same two folders inside the package, under
+``digest/_bundled/`` (see ``[tool.hatch.build.targets.wheel]`` in ``pyproject.toml``), so
+``pip install digest`` works without the repository around it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import digest
-from digest.errors import DigestError
-
-
-class BrokenInstall(DigestError):
-    """A folder digest ships with its code is in neither place it can be."""
-
-    http_status = 500
-    exit_code = 70  # EX_SOFTWARE: reinstall, nothing the operator configured is wrong
-
+from digest.errors import BrokenInstall
 
 PACKAGE_DIR = Path(digest.__file__).resolve().parent
 BUNDLED_DIR = PACKAGE_DIR / "_bundled"

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "preview": "digest.cli.preview:preview",
     "demo": "digest.cli.demo:demo",
     "bounces": "digest.cli.bounces:bounces",
+    "settings": "digest.cli.settings:settings",
 }
 
 
@@ -41,8 +42,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:
             module_name, attr = COMMANDS[cmd_name].split(":")
-            command = getattr(importlib.import_module(module_name), attr)
-            assert isinstance(command, click.Command)
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
             return command
         return super().get_command(ctx, cmd_name)
 

@@ -27,9 +27,17 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
-from digest.delivery.dsn import MAX_REPORT_BYTES, NotAReport
+from digest.delivery.dsn import MAX_REPORT_BYTES
 from digest.delivery.inbound import read_inbound
-from digest.errors import DigestError, InvalidInput, NotFound, StoreUnavailable, first_line
+from digest.errors import (
+    InvalidInput,
+    NotAReport,
+    NotFound,
+    ReportsNotRecorded,
+    StoreUnavailable,
+    TryAgainLater,
+    first_line,
+)
 
 
 def _files(path: str) -> Iterator[tuple[str, Path | None]]:
@@ -49,18 +57,6 @@ def _files(path: str) -> Iterator[tuple[str, Path | None]]:
         for file in sorted(folder.iterdir()):
             if file.is_file() and not file.name.startswith("."):
                 yield str(file), file
-
-
-class TryAgainLater(DigestError):
-    """The reports were read but could not be recorded now; the MTA should retry."""
-
-    exit_code = 75  # EX_TEMPFAIL
-
-
-class ReportsNotRecorded(DigestError):
-    """Some messages failed in a way a retry would repeat; the others were recorded."""
-
-    exit_code = 65  # EX_DATAERR
 
 
 def _read(file: Path | None) -> bytes | None:

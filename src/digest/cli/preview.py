@@ -14,6 +14,7 @@ from digest import editions, links
 from digest.cli.context import AppContext, pass_app
 from digest.clock import utcnow
 from digest.compose.render import DigestRenderer
+from digest.errors import TemplateProblem
 from digest.mail.message import Personal, Sender, assemble, new_message_id
 from digest.subscribers import get
 
@@ -78,5 +79,6 @@ def _part(raw: bytes, fmt: str) -> str:
     """The text or HTML part of the assembled message: exactly what a mail client shows."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
     part = message.get_body(preferencelist=("html",) if fmt == "html" else ("plain",))
-    assert part is not None
+    if part is None:
+        raise TemplateProblem(f"the rendered digest has no {fmt} part")
     return str(part.get_content())  # type: ignore[attr-defined]

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 import socket
-import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from digest.cli.context import AppContext, pass_app
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.worker import run_worker
+from digest.errors import ServiceStopped
 from digest.logs import configure_logging
 from digest.schedule import Scheduler
 
@@ -165,4 +165,4 @@ def serve(app: AppContext, host: str, port: int) -> None:
     configure_logging(settings)
     code = asyncio.run(run_service(settings, app.db, web, sock))
     if code:
-        sys.exit(code)
+        raise ServiceStopped("digest serve did not stop cleanly; the log above says why")

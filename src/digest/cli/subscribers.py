@@ -13,13 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from digest import subscribers as store
 from digest import subscribers_csv
 from digest.cli.context import AppContext, echo_json, pass_app
-from digest.errors import ImportFileError
+from digest.errors import ImportFileError, RowsRejected
 from digest.models import Subscriber
 from digest.states import SubscriberStatus
 
 STATUSES = [s.value for s in SubscriberStatus]
-# Partial success: valid rows imported, some rows rejected. Distinct from total failure.
-EXIT_PARTIAL = 3
 
 
 def _as_dict(sub: Subscriber) -> dict[str, Any]:
@@ -173,7 +171,7 @@ def import_(app: AppContext, file: Path, as_json: bool) -> None:
             f"{report.suppressed} suppressed, {len(report.errors)} rejected"
         )
     if report.errors:
-        sys.exit(EXIT_PARTIAL)
+        raise RowsRejected(f"{len(report.errors)} of {report.rows} rows rejected")
 
 
 @subscribers.command()

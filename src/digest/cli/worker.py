@@ -5,21 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 
 import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.worker import BATCH_SIZE, run_async, run_worker
-
-
-def _configure_logging() -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
+from digest.logs import configure_logging
 
 
 async def _main(app: AppContext, batch_size: int, until_empty: bool) -> dict[str, object]:
@@ -51,8 +42,8 @@ async def _main(app: AppContext, batch_size: int, until_empty: bool) -> dict[str
 @pass_app
 def worker(app: AppContext, batch_size: int, until_empty: bool, as_json: bool) -> None:
     """Send queued mail until stopped (SIGTERM/SIGINT: finish in-flight mail, then exit)."""
-    _configure_logging()
     settings, db = app.settings, app.db
+    configure_logging(settings)
     logging.getLogger(__name__).info(
         "worker started: %s, %d connections, store %s",
         settings.smtp_url.split("@")[-1],

@@ -23,13 +23,13 @@ from jinja2 import nodes
 from digest.addresses import clean_name
 from digest.compose.select import Candidate, Selection
 from digest.compose.templates import (
-    TemplateProblem,
     load_templates,
     make_environment,
     render,
     template_version,
 )
 from digest.config import Settings
+from digest.errors import TemplateProblem
 from digest.mail.message import EMAIL, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
 
 TEXT_WIDTH = 78

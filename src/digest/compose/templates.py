@@ -12,15 +12,8 @@ from typing import Any
 
 import jinja2
 
-from digest.errors import DigestError
+from digest.errors import TemplateProblem
 from digest.resources import templates_dir
-
-
-class TemplateProblem(DigestError):
-    """A mail template is missing, does not compile, or fails to render."""
-
-    http_status = 503
-    exit_code = 78  # EX_CONFIG: the operator's templates are configuration
 
 
 def load_templates(env: jinja2.Environment, names: tuple[str, ...]) -> dict[str, jinja2.Template]:

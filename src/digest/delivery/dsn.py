@@ -34,7 +34,7 @@ from enum import StrEnum
 
 from digest.addresses import normalize_email
 from digest.delivery.retry import is_hard_status
-from digest.errors import DigestError
+from digest.errors import DigestError, NotAReport
 from digest.mail.headers import printable_line
 
 MAX_REPORT_BYTES = 512 * 1024  # a DSN quoting a whole digest is ~60 KB
@@ -82,13 +82,6 @@ class Report:
         """Whether the report is about ``address`` (or names no address at all)."""
         named = {a for a in (self.recipient, self.original) if a}
         return not named or address in named
-
-
-class NotAReport(DigestError):
-    """The message is not a delivery status notification or a feedback report."""
-
-    http_status = 422
-    exit_code = 65
 
 
 def parse_report(raw: bytes) -> list[Report]:

@@ -15,7 +15,8 @@ import email.header
 import email.policy
 import re
 
-from digest.delivery.dsn import Kind, NotAReport, Report, parse_report
+from digest.delivery.dsn import Kind, Report, parse_report
+from digest.errors import NotAReport
 
 # "unsubscribe <payload>.<mac>" anywhere in the subject ("Re: unsubscribe ..." included).
 _UNSUBSCRIBE = re.compile(r"\bunsubscribe\s+([A-Za-z0-9_-]{4,120}\.[A-Za-z0-9_-]{8,60})\b", re.I)

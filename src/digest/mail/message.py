@@ -23,7 +23,6 @@ from functools import lru_cache
 
 from digest.addresses import clean_name
 from digest.config import Settings
-from digest.errors import SettingsError
 from digest.links import unsubscribe_token_in
 from digest.mail import headers as h
 
@@ -35,9 +34,6 @@ PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL)
 _PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 _SOFT_BREAK = b"=\r\n"
 TEST_PREFIX = "[TEST] "
-# RFC 2919: a dot-atom with at least one dot, e.g. "digest.example.com".
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")
 
 
 @dataclass(frozen=True)
@@ -51,30 +47,16 @@ class Sender:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sender:
-        """Built once per worker from ``DIGEST_FROM``, ``list_id`` and ``unsubscribe_mailto``."""
-        name, address = parseaddr(settings.from_)
-        try:
-            from_header = h.mailbox(name, address)
-        except ValueError:
-            raise SettingsError(f"DIGEST_FROM: no valid address in {settings.from_!r}") from None
-        domain = h.check_address(address).rpartition("@")[2].lower()
-        list_id = (settings.list_id or f"digest.{domain}").strip().strip("<>").strip()
-        if not _LIST_ID.fullmatch(list_id):
-            raise SettingsError(f"DIGEST_LIST_ID: not like digest.example.com: {list_id!r}")
+        """Built once per worker from ``DIGEST_FROM``, ``DIGEST_LIST_ID`` and
+        ``DIGEST_UNSUBSCRIBE_MAILTO``, which the settings class has checked."""
         label = h.phrase(settings.site_name)
+        list_id = settings.list_identifier
         mailto = settings.unsubscribe_mailto
-        if mailto:
-            try:
-                mailto = "mailto:" + h.check_address(mailto.strip().removeprefix("mailto:"))
-            except ValueError:
-                raise SettingsError(
-                    f"DIGEST_UNSUBSCRIBE_MAILTO: not an address: {settings.unsubscribe_mailto!r}"
-                ) from None
         return cls(
-            from_header=from_header,
+            from_header=h.mailbox(*parseaddr(settings.from_)),
             list_id=f"{label} <{list_id}>" if label else f"<{list_id}>",
-            unsubscribe_mailto=mailto,
-            domain=domain,
+            unsubscribe_mailto=f"mailto:{mailto}" if mailto else None,
+            domain=settings.from_domain,
         )
 
 

@@ -1,22 +1,19 @@
 """The admin API under ``/api/``: subscribers, stats, and making an edition now.
 
 Off (every path answers 404) while ``DIGEST_ADMIN_TOKEN`` is unset; with it set, each request
-needs ``Authorization: Bearer <token>`` (401 otherwise). Answers are JSON, errors included,
-whatever the client's Accept header, and described in ``/openapi.json`` by the models below.
+needs ``Authorization: Bearer <token>`` (401 otherwise). Answers are JSON, errors included
+(``web/errors.py`` answers JSON for everything under ``/api/``, whatever the Accept header),
+and described in ``/openapi.json`` by the models below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
@@ -36,31 +33,9 @@ from digest.states import Cadence, SubscriberStatus
 from digest.subscriber_fields import parse_status
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
-from digest.web.errors import _validation_message
+from digest.web.errors import API_PREFIX
 
 _bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_ADMIN_TOKEN")
-
-
-class JsonErrorsRoute(APIRoute):
-    """A route whose errors are always ``{"error": "..."}``: API clients rarely ask for JSON
-    explicitly, and an HTML error page is no use to a script."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return JSONResponse({"error": _validation_message(exc)}, status_code=422)
-            except HTTPException as exc:
-                return JSONResponse(
-                    {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-                )
-            except DigestError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
-
-        return handle
 
 
 def require_admin(
@@ -74,10 +49,9 @@ def require_admin(
 
 
 router = APIRouter(
-    prefix="/api",
+    prefix=API_PREFIX,
     tags=["admin"],
     dependencies=[Depends(require_admin)],
-    route_class=JsonErrorsRoute,
     responses={401: {"description": "missing or wrong admin token"}},
 )
 

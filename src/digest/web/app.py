@@ -7,7 +7,6 @@ metrics, the admin API); a new one is a line in ``default_routers()``, or passed
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -17,8 +16,6 @@ from starlette.middleware.cors import CORSMiddleware
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
 from digest.db import Database
-from digest.errors import SettingsError
-from digest.mail.message import Sender
 from digest.web import errors
 from digest.web.middleware import Guard
 from digest.web.pages import Pages, template_environment
@@ -55,7 +52,6 @@ def default_routers() -> list[APIRouter]:
 
 def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The FastAPI app over this store; ``routers`` are mounted after the public ones."""
-    _check(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,7 +71,7 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
     app.state.renderer = DigestRenderer(settings)  # the confirmation mail's templates
     app.state.pages = Pages(settings, env)
     app.state.ip_limiter = SlidingWindow(settings.ip_limit, IP_WINDOW_SECONDS)
-    app.state.sender_domain = Sender.from_settings(settings).domain
+    app.state.sender_domain = settings.from_domain
     app.state.writer = BatchWriter(db)
     errors.install(app)
     for router in [*default_routers(), *routers]:
@@ -90,18 +86,3 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
         )
     app.add_middleware(Guard)
     return app
-
-
-def _check(settings: Settings) -> None:
-    """Settings the web app alone reads, checked at start-up with one line each."""
-    for item in settings.trusted_proxies:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise SettingsError(
-                f"DIGEST_TRUSTED_PROXIES: {item!r} is not an address or network"
-            ) from None
-    try:
-        Sender.from_settings(settings)
-    except ValueError as exc:
-        raise SettingsError(f"DIGEST_FROM: {exc}") from None

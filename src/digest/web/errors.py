@@ -2,7 +2,8 @@
 
 Domain errors carry their own status (``digest.errors``); request validation becomes 422 with
 a sentence a person understands; anything unexpected becomes a plain 500 page, never a
-traceback.
+traceback. Everything under ``/api/`` answers ``{"error": "..."}`` whatever the client's Accept
+header: scripts rarely ask for JSON explicitly, and an HTML page is no use to them.
 """
 
 from __future__ import annotations
@@ -21,12 +22,8 @@ from digest.web.pages import Pages, wants_json
 
 log = logging.getLogger(__name__)
 
-
-class UnsupportedMediaType(DigestError):
-    """The request body is in a format this endpoint does not read."""
-
-    http_status = 415
-
+#: Where the admin API is mounted; every answer under it, errors included, is JSON.
+API_PREFIX = "/api"
 
 _TITLES = {
     400: "This link does not work",
@@ -55,7 +52,7 @@ def error_response(
     token_error: bool = False,
 ) -> Response:
     """The answer to a failed request, in the form the client reads."""
-    if wants_json(request):
+    if _answers_json(request):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     pages: Pages = request.app.state.pages
     response = pages.render(
@@ -69,6 +66,11 @@ def error_response(
     return response
 
 
+def _answers_json(request: Request) -> bool:
+    path = request.url.path
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/") or wants_json(request)
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
@@ -78,8 +80,7 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
-async def _digest_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DigestError)
+async def _digest_error(request: Request, exc: DigestError) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if exc.http_status >= 500:
         log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
@@ -92,13 +93,11 @@ async def _digest_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     return error_response(request, 422, _validation_message(exc))
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     message = _HTTP_MESSAGES.get(exc.status_code) or str(exc.detail)
     return error_response(request, exc.status_code, message, headers=exc.headers)
 
@@ -115,6 +114,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Register every handler on the app."""
+    # Starlette calls each handler only with its own class (or a subclass) of exception.
     handlers: dict[Any, Any] = {
         DigestError: _digest_error,
         RequestValidationError: _validation_error,

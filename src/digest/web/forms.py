@@ -12,8 +12,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from digest.errors import InvalidInput
-from digest.web.errors import UnsupportedMediaType
+from digest.errors import InvalidInput, UnsupportedMediaType
 
 Fields = dict[str, list[str]]
 

@@ -1,0 +1,44 @@
+"""The signing key digest makes for itself when none is configured: one file per machine.
+
+Every process on the machine must sign and check links with the same key, including several
+that start at the same moment on a new machine (``serve`` and a ``worker`` from one unit file),
+so the file is made once, atomically, and read by everyone after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+MIN_LENGTH = 32
+
+
+def stored_secret(path: Path) -> str:
+    """The key in ``path``, made once (mode 0600) if there is none yet.
+
+    OSError when the file cannot be read or written; ValueError when it holds a short key.
+    """
+    if path.exists():
+        return _read_secret(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Each process writes its own temporary file and links it into place; link() fails if
+    # another process got there first, and then everyone reads the winner's key.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text(encoding="utf-8").strip()
+    if len(key) < MIN_LENGTH:
+        raise ValueError(f"{path} holds a key shorter than {MIN_LENGTH} characters")
+    return key
