@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from digest.config import Settings, setting_name
-from tests.cli_helpers import run
+from tests.support.cli import run
 
 SECRETS = {
     "DIGEST_SECRET_KEY": "key-that-must-not-show-0123456789abcdef",
