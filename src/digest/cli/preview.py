@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from digest import editions, links
+from digest import links
 from digest.cli.context import AppContext, pass_app
 from digest.clock import utcnow
 from digest.compose.render import DigestRenderer
 from digest.errors import TemplateProblem
 from digest.mail.message import Personal, Sender, assemble, new_message_id
+from digest.planning import selection_for
 from digest.subscribers import get
 
 SAMPLE_ADDRESS = "reader@example.com"
@@ -36,7 +37,7 @@ def preview(
     settings, now = app.settings, utcnow()
     with app.db.transaction() as session:
         subscriber = get(session, to) if to else None
-        selection = editions.selection_for(
+        selection = selection_for(
             session, settings, now=now, subscriber=subscriber, cadence=cadence
         )
     if selection.skip:
