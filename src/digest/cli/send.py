@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import click
 
-from digest import editions, links
-from digest.addresses import normalize_email
+from digest import editions
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.cli.sending import deliver_now, describe
 from digest.clock import utcnow
-from digest.compose.render import DigestRenderer
-from digest.delivery import outbox
-from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Sender
-from digest.planning import selection_for
-from digest.states import DeliveryKind
-from digest.subscribers import find
+from digest.previews import queue_test_copy
 
 CADENCES = click.Choice(["daily", "weekly"], case_sensitive=False)
 SHOWN = 10  # addresses listed per group of a dry run; the rest are counted
@@ -127,39 +121,11 @@ def _dry_run(app: AppContext, cadence: str, as_json: bool) -> None:
 
 def _send_test(app: AppContext, cadence: str, address: str, as_json: bool) -> None:
     """One copy of what a new subscriber of every topic would get, marked as a test."""
-    settings, db, now = app.settings, app.db, utcnow()
-    address = normalize_email(address)
-    with db.transaction() as session:
-        selection = selection_for(session, settings, now=now, cadence=cadence)
-        if selection.skip:
-            raise click.ClickException(f"no test sent: {selection.reason} for a {cadence} digest")
-        body = DigestRenderer(settings).render_body(
-            selection, cadence=cadence, local_date=now.astimezone().date()
-        )
-        subscriber = find(session, address)
-        if subscriber is not None and subscriber.id is not None:
-            unsub = links.unsubscribe_url(settings, subscriber.id, subscriber.email)
-            prefs = links.preferences_url(settings, subscriber.id, subscriber.email)
-        else:
-            unsub = prefs = settings.base_url + "/"
-        fill = {UNSUBSCRIBE_URL: unsub, PREFERENCES_URL: prefs}
-        text, html = body.text, body.html
-        for placeholder, value in fill.items():
-            text, html = text.replace(placeholder, value), html.replace(placeholder, value)
-        outbox.enqueue_transactional(
-            session,
-            kind=DeliveryKind.TEST.value,
-            to_email=address,
-            subscriber_id=subscriber.id if subscriber else None,
-            subject=body.subject,
-            text=text,
-            html=html,
-            domain=Sender.from_settings(settings).domain,
-        )
-    delivered = deliver_now(settings, db, quiet=True)
+    copy = queue_test_copy(app.db, app.settings, cadence=cadence, address=address, now=utcnow())
+    delivered = deliver_now(app.settings, app.db, quiet=True)
     _say(
         as_json,
-        {"test": address, "posts": len(selection.post_ids), "delivery": delivered.__dict__},
-        f"test copy of the {cadence} digest ({len(selection.post_ids)} posts) to {address}: "
+        {"test": copy.address, "posts": copy.posts, "delivery": delivered.__dict__},
+        f"test copy of the {cadence} digest ({copy.posts} posts) to {copy.address}: "
         f"{describe(delivered)}",
     )
