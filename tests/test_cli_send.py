@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 
 from digest import subscribers as store
@@ -111,6 +112,16 @@ def test_test_send_and_preview(
     assert r.code == 66 and r.err.startswith("error: no subscriber")
     r = run(capsys, "send", "--test", "not an address")
     assert r.code == 65 and "not a valid email address" in r.err
+
+
+def test_a_test_copy_with_nothing_new_is_an_error_and_sends_nothing(
+    env: Path, db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with db.transaction() as s:
+        s.execute(sa.delete(Post))
+    r = run(capsys, "send", "--test", "editor@brief.example")
+    assert r.code == 1 and r.err.startswith("error: no test sent: ")
+    assert not env.exists() or not list(env.glob("*.eml"))
 
 
 def test_demo_on_the_embedded_defaults(

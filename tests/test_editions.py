@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from digest import editions
+from digest import editions, schedule
 from digest import subscribers as store
 from digest.config import Settings
 from digest.db import Database
@@ -191,7 +191,7 @@ def test_next_runs_tell_when_each_slot_goes_out(world) -> None:  # type: ignore[
     db, settings = world
     before = T0 - timedelta(hours=2)  # 04:00 UTC: Paris 05:00, Tokyo 13:00 (already due)
     with db.transaction() as s:
-        runs = editions.next_runs(s, settings, before)
+        runs = schedule.next_runs(s, settings, before)
     got = [(r.at, r.cadence, r.timezone) for r in runs]
     assert got == [
         (before, "daily", "Asia/Tokyo"),  # due now: its hour has passed and it has no digest
@@ -201,6 +201,6 @@ def test_next_runs_tell_when_each_slot_goes_out(world) -> None:  # type: ignore[
     editions.make_edition(db, settings, cadence="daily", now=before)  # Tokyo gets today's
     with db.transaction() as s:
         tokyo = [
-            r.at for r in editions.next_runs(s, settings, before) if r.timezone == "Asia/Tokyo"
+            r.at for r in schedule.next_runs(s, settings, before) if r.timezone == "Asia/Tokyo"
         ]
     assert tokyo == [datetime(2026, 11, 29, 22, 0, tzinfo=UTC)]  # tomorrow 07:00 in Tokyo

@@ -62,6 +62,10 @@ class FeedNotFound(NotFound):
     """No feed with that URL."""
 
 
+class NothingToSend(DigestError):
+    """A digest was asked for and no post is new for it (a test copy, for one)."""
+
+
 class Suppressed(DigestError):
     """The address is on the suppression list (erased, hard-bounced or complained)."""
 

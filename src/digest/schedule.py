@@ -6,7 +6,8 @@ One job checks every ``DIGEST_SCHEDULE_SECONDS`` (60 s by default) which subscri
 daylight-saving logic lives in ``periods``, where it is a pure function that tests can step
 through, and a subscriber who changes their hour or zone needs no job rescheduled. A minute is
 fine-grained enough for the zones whose offsets are not whole hours (India +5:30, Nepal +5:45),
-and a check that finds nobody due is one indexed query.
+and a check that finds nobody due is one indexed query. ``next_runs`` answers from the same
+rules when each slot of subscribers will next get its digest (``digest status``).
 
 At most one digest per subscriber per period does not depend on this module: the store makes
 ``(subscriber_id, period_key)`` unique, so two schedulers (two ``digest serve`` processes by
@@ -20,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from digest import editions
 from digest.clock import utcnow
@@ -34,7 +38,11 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.errors import DigestError, first_line
+from digest.models import Subscriber
+from digest.periods import period_for
+from digest.planning import slot_filter
 from digest.posts.poll import poll_all
+from digest.states import SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +64,40 @@ STOP_GRACE = 20.0  # a job still running at shutdown gets this long; serve exits
 #   by the scheduler.
 # None of these is what keeps a digest from going twice: the store's unique key does that.
 JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+S = Subscriber.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class NextRun:
+    """When the scheduler will next send digests to one slot of subscribers."""
+
+    at: datetime
+    cadence: str
+    timezone: str
+    send_hour: int
+    subscribers: int
+
+
+def next_runs(
+    session: Session, settings: Settings, now: datetime, *, limit: int = 5
+) -> list[NextRun]:
+    """The next digest sends, soonest first: each slot's due time in its current period if it
+    has not had that period's digest, else in the next period."""
+    runs = []
+    rows = session.execute(
+        sa.select(S.c.cadence, S.c.timezone, S.c.send_hour, sa.func.count())
+        .where(S.c.status == SubscriberStatus.ACTIVE.value)
+        .group_by(S.c.cadence, S.c.timezone, S.c.send_hour)
+    ).all()
+    for cadence, tz, hour, count in rows:
+        period = period_for(cadence, tz, hour, now, weekly_day=settings.weekly_day)
+        pending = session.execute(
+            sa.select(sa.func.count()).where(slot_filter(cadence, tz, hour, period))
+        ).scalar_one()
+        if not pending or now >= period.end:
+            period = period_for(cadence, tz, hour, period.end, weekly_day=settings.weekly_day)
+        runs.append(NextRun(max(period.due, now), cadence, tz, hour, count))
+    return sorted(runs, key=lambda r: (r.at, r.cadence, r.timezone))[:limit]
 
 
 def run_digests(

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import click
-import sqlalchemy as sa
 
-from digest import editions, links
-from digest.addresses import normalize_email
+from digest import editions
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.cli.sending import deliver_now, describe
 from digest.clock import utcnow
-from digest.compose.render import DigestRenderer
-from digest.delivery import outbox
-from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Sender
-from digest.models import Subscriber
-from digest.states import DeliveryKind
-from digest.subscribers import find
+from digest.previews import queue_test_copy
 
 CADENCES = click.Choice(["daily", "weekly"], case_sensitive=False)
+SHOWN = 10  # addresses listed per group of a dry run; the rest are counted
 
 
 @click.command()
@@ -34,24 +28,37 @@ def send(
     Each subscriber still gets at most one digest per period (local day or ISO week): running
     this twice, or while the scheduler runs, sends nothing twice.
     """
-    settings, db, now = app.settings, app.db, utcnow()
     if test_address:
-        _send_test(app, cadence, normalize_email(test_address), as_json)
-        return
+        _send_test(app, cadence, test_address, as_json)
+    elif dry_run:
+        _dry_run(app, cadence, as_json)
+    else:
+        _send(app, cadence, as_json)
+
+
+def _say(as_json: bool, data: dict[str, object], text: str) -> None:
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(text)
+
+
+def _nothing(cadence: str, as_json: bool) -> None:
+    _say(
+        as_json,
+        {"edition": None, "recipients": 0},
+        f"no active {cadence} subscriber is without this period's digest; nothing to send",
+    )
+
+
+def _send(app: AppContext, cadence: str, as_json: bool) -> None:
     report = editions.make_edition(
-        db, settings, cadence=cadence, now=now, due_only=False, dry_run=dry_run
+        app.db, app.settings, cadence=cadence, now=utcnow(), due_only=False
     )
     if report is None:
-        _say(
-            as_json,
-            {"edition": None, "recipients": 0},
-            f"no active {cadence} subscriber is without this period's digest; nothing to send",
-        )
+        _nothing(cadence, as_json)
         return
-    if dry_run:
-        _print_plan(app, report, as_json)
-        return
-    delivered = deliver_now(settings, db, quiet=as_json)
+    delivered = deliver_now(app.settings, app.db, quiet=as_json)
     _say(
         as_json,
         {
@@ -66,38 +73,24 @@ def send(
     )
 
 
-def _say(as_json: bool, data: dict[str, object], text: str) -> None:
-    if as_json:
-        echo_json(data)
-    else:
-        click.echo(text)
-
-
-def _print_plan(app: AppContext, report: editions.EditionReport, as_json: bool) -> None:
-    plans = []
-    with app.db.transaction() as session:
-        for group in report.groups:
-            emails = (
-                session.execute(
-                    sa.select(Subscriber.__table__.c.email)
-                    .where(group.where)  # type: ignore[attr-defined]
-                    .order_by(Subscriber.__table__.c.email)  # type: ignore[attr-defined]
-                )
-                .scalars()
-                .all()
-            )
-            sel = group.selection
-            plans.append(
-                {
-                    "subscribers": list(emails),
-                    "timezone": group.timezone,
-                    "period": group.period.key,
-                    "skip": sel.skip,
-                    "reason": sel.reason,
-                    "dont_miss": [p.title for p in sel.featured],
-                    "latest": [p.title for p in sel.latest],
-                }
-            )
+def _dry_run(app: AppContext, cadence: str, as_json: bool) -> None:
+    planned = editions.dry_run(app.db, app.settings, cadence=cadence, now=utcnow())
+    if planned is None:
+        _nothing(cadence, as_json)
+        return
+    report = planned.report
+    plans = [
+        {
+            "subscribers": g.emails,
+            "timezone": g.group.timezone,
+            "period": g.group.period.key,
+            "skip": g.group.selection.skip,
+            "reason": g.group.selection.reason,
+            "dont_miss": [p.title for p in g.group.selection.featured],
+            "latest": [p.title for p in g.group.selection.latest],
+        }
+        for g in planned.groups
+    ]
     if as_json:
         echo_json(
             {
@@ -112,53 +105,27 @@ def _print_plan(app: AppContext, report: editions.EditionReport, as_json: bool) 
         f"dry run of {report.key}: {report.recipients} would get a digest, "
         f"{report.skipped} would be skipped; nothing was written or sent"
     )
-    for plan in plans:
-        who = ", ".join(plan["subscribers"][:10])
-        more = len(plan["subscribers"]) - 10
-        click.echo(f"\n{who}{f' and {more} more' if more > 0 else ''} ({plan['timezone']}):")
-        if plan["skip"]:
-            click.echo(f"  skipped: {plan['reason']}")
+    for g in planned.groups:
+        who = ", ".join(g.emails[:SHOWN])
+        more = len(g.emails) - SHOWN
+        click.echo(f"\n{who}{f' and {more} more' if more > 0 else ''} ({g.group.timezone}):")
+        selection = g.group.selection
+        if selection.skip:
+            click.echo(f"  skipped: {selection.reason}")
             continue
-        for title in plan["dont_miss"]:
-            click.echo(f"  Don't Miss: {title}")
-        for title in plan["latest"]:
-            click.echo(f"  Latest:     {title}")
+        for post in selection.featured:
+            click.echo(f"  Don't Miss: {post.title}")
+        for post in selection.latest:
+            click.echo(f"  Latest:     {post.title}")
 
 
 def _send_test(app: AppContext, cadence: str, address: str, as_json: bool) -> None:
     """One copy of what a new subscriber of every topic would get, marked as a test."""
-    settings, db, now = app.settings, app.db, utcnow()
-    with db.transaction() as session:
-        selection = editions.selection_for(session, settings, now=now, cadence=cadence)
-        if selection.skip:
-            raise click.ClickException(f"no test sent: {selection.reason} for a {cadence} digest")
-        body = DigestRenderer(settings).render_body(
-            selection, cadence=cadence, local_date=now.astimezone().date()
-        )
-        subscriber = find(session, address)
-        if subscriber is not None and subscriber.id is not None:
-            unsub = links.unsubscribe_url(settings, subscriber.id, subscriber.email)
-            prefs = links.preferences_url(settings, subscriber.id, subscriber.email)
-        else:
-            unsub = prefs = settings.base_url + "/"
-        fill = {UNSUBSCRIBE_URL: unsub, PREFERENCES_URL: prefs}
-        text, html = body.text, body.html
-        for placeholder, value in fill.items():
-            text, html = text.replace(placeholder, value), html.replace(placeholder, value)
-        outbox.enqueue_transactional(
-            session,
-            kind=DeliveryKind.TEST.value,
-            to_email=address,
-            subscriber_id=subscriber.id if subscriber else None,
-            subject=body.subject,
-            text=text,
-            html=html,
-            domain=Sender.from_settings(settings).domain,
-        )
-    delivered = deliver_now(settings, db, quiet=True)
+    copy = queue_test_copy(app.db, app.settings, cadence=cadence, address=address, now=utcnow())
+    delivered = deliver_now(app.settings, app.db, quiet=True)
     _say(
         as_json,
-        {"test": address, "posts": len(selection.post_ids), "delivery": delivered.__dict__},
-        f"test copy of the {cadence} digest ({len(selection.post_ids)} posts) to {address}: "
+        {"test": copy.address, "posts": copy.posts, "delivery": delivered.__dict__},
+        f"test copy of the {cadence} digest ({copy.posts} posts) to {copy.address}: "
         f"{describe(delivered)}",
     )

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import threading
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.worker import DrainReport, drain
-from digest.models import Delivery
-from digest.states import DeliveryStatus
-
-_WAITING = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
+from digest.stats import waiting
 
 
 def _waiting(db: Database) -> int:
-    table = Delivery.__table__  # type: ignore[attr-defined]
-    with db.engine.connect() as conn:
-        query = sa.select(sa.func.count()).where(table.c.status.in_(_WAITING))
-        return int(conn.execute(query).scalar_one())
+    with db.transaction() as session:
+        return waiting(session)
 
 
 def deliver_now(settings: Settings, db: Database, *, quiet: bool = False) -> DrainReport:

@@ -6,8 +6,8 @@ import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.clock import utcnow
-from digest.delivery.stats import outbox_status
-from digest.editions import next_runs
+from digest.schedule import next_runs
+from digest.stats import outbox_status
 
 
 @click.command()

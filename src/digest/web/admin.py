@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import col, select
 
 from digest import editions, subscribers
 from digest.addresses import normalize_email
@@ -26,10 +24,9 @@ from digest.db import Database
 from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import Kind, Report, field_text, message_id_in
 from digest.delivery.inbound import read_inbound
-from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError
-from digest.models import Edition, Feed, Subscriber
 from digest.states import Cadence, SubscriberStatus
+from digest.stats import counts
 from digest.subscriber_fields import parse_status
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
@@ -202,10 +199,8 @@ def list_subscribers(
     """Subscribers in address order, a page at a time, optionally of one status."""
     # InvalidInput (422) names the statuses when the value is not one of them.
     wanted = parse_status(status, "") or None
-    count = sa.select(sa.func.count()).select_from(Subscriber)
-    if wanted is not None:
-        count = count.where(col(Subscriber.status) == wanted)
-    total = int(session.execute(count).scalar_one())
+    by_status = subscribers.count_by_status(session)
+    total = by_status[wanted] if wanted is not None else sum(by_status.values())
     rows = subscribers.list_subscribers(session, status=wanted, limit=limit, offset=offset)
     items = [SubscriberOut.model_validate(row, from_attributes=True) for row in rows]
     return SubscriberPage(total=total, limit=limit, offset=offset, items=items)
@@ -214,17 +209,7 @@ def list_subscribers(
 @router.get("/stats", response_model=Stats, summary="Counts of subscribers, outbox and feeds")
 def stats(session: SessionDep) -> Stats:
     """Subscribers by status, deliveries by state, editions made, feeds and failing feeds."""
-    editions_made = session.execute(sa.select(sa.func.count()).select_from(Edition)).scalar_one()
-    feeds = session.execute(
-        select(sa.func.count(), sa.func.count(col(Feed.failing_since))).select_from(Feed)
-    ).one()
-    return Stats(
-        subscribers=subscribers.count_by_status(session),
-        deliveries=outbox_counts(session),
-        editions=int(editions_made),
-        feeds=int(feeds[0]),
-        feeds_failing=int(feeds[1]),
-    )
+    return Stats.model_validate(counts(session), from_attributes=True)
 
 
 @router.post("/bounces", response_model=BounceResult, summary="Record bounces and complaints")

@@ -8,9 +8,9 @@ Open to anyone who can reach it unless ``DIGEST_METRICS_TOKEN`` is set; then a s
 ``Authorization: Bearer <token>`` (Prometheus: ``authorization: {credentials: ...}``), 401
 otherwise. The counts are not personal, but how many people subscribe is a newsroom's business.
 
-Send latency is derived from the outbox rows (``sent_at - created_at``: from enqueueing to the
-server's acceptance), because the worker keeps no in-process histogram; it is cumulative over
-every sent row, as a Prometheus histogram must be.
+The figures come from ``digest/stats.py``, as those of ``digest status`` and ``/api/stats`` do.
+Send latency (``sent_at - created_at``: from enqueueing to the server's acceptance) is
+cumulative over every sent row, as a Prometheus histogram must be.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -28,59 +27,15 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from digest.db import Database
-from digest.delivery.stats import outbox_counts
 from digest.errors import DigestError, first_line
-from digest.models import Delivery, Edition, Feed
-from digest.subscribers import count_by_status
+from digest.stats import figures
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SettingsDep
 
 router = APIRouter(tags=["metrics"])
 _bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_METRICS_TOKEN, when set")
-
-D = Delivery.__table__  # type: ignore[attr-defined]
-E = Edition.__table__  # type: ignore[attr-defined]
-F = Feed.__table__  # type: ignore[attr-defined]
-# Seconds from enqueueing to acceptance: a digest normally goes within minutes of its hour.
-LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
-
-
-def _reply_classes(session: Session) -> dict[str, int]:
-    """Deliveries by the class of the server's last reply (rows without an SMTP code left out:
-    skips and cancellations, whose last_reply is a note of ours)."""
-    first = sa.func.substr(D.c.last_reply, 1, 1)
-    has_code = sa.or_(*(D.c.last_reply.like(f"{digit}__ %") for digit in "245"))
-    counts = {"2xx": 0, "4xx": 0, "5xx": 0}
-    for digit, n in session.execute(
-        sa.select(first, sa.func.count()).where(has_code).group_by(first)
-    ):
-        counts[f"{digit}xx"] = int(n)
-    return counts
-
-
-def _is_pg(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _latency_seconds(session: Session) -> sa.ColumnElement[float]:
-    if _is_pg(session):
-        return sa.func.extract("epoch", D.c.sent_at - D.c.created_at)
-    return (sa.func.julianday(D.c.sent_at) - sa.func.julianday(D.c.created_at)) * 86400.0
-
-
-def _latency(session: Session) -> tuple[list[tuple[str, float]], float]:
-    """Cumulative bucket counts and the sum of seconds, in one pass over the sent rows."""
-    seconds = _latency_seconds(session)
-    columns = [sa.func.count(), sa.func.coalesce(sa.func.sum(seconds), 0.0)]
-    columns += [sa.func.count(sa.case((seconds <= b, 1))) for b in LATENCY_BUCKETS]
-    row = session.execute(sa.select(*columns).where(D.c.sent_at.is_not(None))).one()
-    total, total_seconds, *under = row
-    buckets = [(floatToGoString(b), float(n)) for b, n in zip(LATENCY_BUCKETS, under, strict=True)]
-    buckets.append(("+Inf", float(total)))
-    return buckets, float(total_seconds)
 
 
 class StoreCollector(Collector):
@@ -92,22 +47,16 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The metric families, from one read transaction."""
         with self.db.transaction() as session:
-            people = count_by_status(session)
-            outbox = outbox_counts(session)
-            replies = _reply_classes(session)
-            buckets, latency_sum = _latency(session)
-            editions = int(session.execute(sa.select(sa.func.count()).select_from(E)).scalar_one())
-            feeds = session.execute(
-                sa.select(sa.func.count(), sa.func.count(F.c.failing_since))
-            ).one()
+            found = figures(session)
+        counts, latency = found.counts, found.latency
         subs = GaugeMetricFamily("digest_subscribers", "Subscribers by status.", labels=["status"])
-        for status, n in sorted(people.items()):
+        for status, n in sorted(counts.subscribers.items()):
             subs.add_metric([status], n)
         yield subs
         deliveries = GaugeMetricFamily(
             "digest_deliveries", "Outbox rows (messages) by state.", labels=["state"]
         )
-        for state, n in sorted(outbox.items()):
+        for state, n in sorted(counts.deliveries.items()):
             deliveries.add_metric([state], n)
         yield deliveries
         smtp = GaugeMetricFamily(
@@ -115,19 +64,21 @@ class StoreCollector(Collector):
             "Deliveries by the class of the mail server's last reply.",
             labels=["class"],
         )
-        for cls, n in sorted(replies.items()):
+        for cls, n in sorted(found.replies.items()):
             smtp.add_metric([cls], n)
         yield smtp
+        buckets = [(floatToGoString(bound), float(n)) for bound, n in latency.buckets]
+        buckets.append(("+Inf", float(latency.count)))
         yield HistogramMetricFamily(
             "digest_send_latency_seconds",
             "Seconds from enqueueing a message to the server accepting it (sent rows).",
             buckets=buckets,
-            sum_value=latency_sum,
+            sum_value=latency.seconds,
         )
-        yield GaugeMetricFamily("digest_editions", "Editions made.", value=editions)
-        yield GaugeMetricFamily("digest_feeds", "Feeds polled on schedule.", value=feeds[0])
+        yield GaugeMetricFamily("digest_editions", "Editions made.", value=counts.editions)
+        yield GaugeMetricFamily("digest_feeds", "Feeds polled on schedule.", value=counts.feeds)
         yield GaugeMetricFamily(
-            "digest_feeds_failing", "Feeds whose polls are failing now.", value=feeds[1]
+            "digest_feeds_failing", "Feeds whose polls are failing now.", value=counts.feeds_failing
         )
 
 

@@ -1,0 +1,52 @@
+"""The archive: published editions newest first, a page at a time, and one edition's web
+version. Test sends are never published."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, func, select
+
+from digest.errors import NotFound
+from digest.models import Edition
+
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    """One page of the archive and its neighbours (None where there is none)."""
+
+    editions: Sequence[Edition]
+    page: int
+    previous_page: int | None
+    next_page: int | None
+
+
+def archive_page(session: Session, page: int, *, size: int = PAGE_SIZE) -> ArchivePage:
+    """Page ``page`` (from 1) of the published editions, newest first."""
+    published = col(Edition.is_test).is_(False)
+    total = int(session.exec(select(func.count()).select_from(Edition).where(published)).one())
+    editions = session.exec(
+        select(Edition)
+        .where(published)
+        .order_by(col(Edition.edition_at).desc(), col(Edition.id).desc())
+        .offset((page - 1) * size)
+        .limit(size)
+    ).all()
+    last_page = max(1, -(-total // size))
+    return ArchivePage(
+        editions,
+        page,
+        previous_page=page - 1 if page > 1 else None,
+        next_page=page + 1 if page < last_page else None,
+    )
+
+
+def web_version(session: Session, edition_id: int) -> str:
+    """The web version of a published edition, as the composer rendered it."""
+    edition = session.get(Edition, edition_id)
+    if edition is None or edition.is_test or not edition.web_html:
+        raise NotFound("there is no edition with that number in the archive")
+    return edition.web_html

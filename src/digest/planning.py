@@ -1,0 +1,275 @@
+"""Planning an edition: who is due, which posts are candidates, and the groups of subscribers
+who get the very same digest, each with its selection. Reads only; ``editions.py`` writes.
+
+Subscribers are never loaded one by one. They are grouped in SQL by what decides their digest
+(timezone and send hour, topics, where their last digest ended, and which of the currently
+featured posts they already had), and selection (``compose/select.py``) runs once per group.
+A group leaves this module as plain data; ``members`` turns it back into the SQL test of who
+is in it, for the writer's ``INSERT ... SELECT`` and for a dry run's list of addresses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from digest.compose.select import (
+    Candidate,
+    CandidatePool,
+    Limits,
+    Profile,
+    Selection,
+    normalize_topics,
+)
+from digest.compose.select import select as select_posts
+from digest.config import Settings
+from digest.models import Body, Delivery, Post, Subscriber
+from digest.periods import Period, is_due, period_for
+from digest.posts.featuring import is_featured
+from digest.states import Cadence, DeliveryStatus, SubscriberStatus
+
+S = Subscriber.__table__  # type: ignore[attr-defined]
+D = Delivery.__table__  # type: ignore[attr-defined]
+#: How far back candidates are loaded: a subscriber whose last digest is older than this gets
+#: the last month, not every post since they joined.
+LOOKBACK = timedelta(days=31)
+#: Featured posts considered per edition (the newest); Don't Miss shows at most a few anyway.
+MAX_FEATURED_CANDIDATES = 30
+# Deliveries that count as "this person has (or will have) had these posts".
+_HELD = (
+    DeliveryStatus.QUEUED.value,
+    DeliveryStatus.SENDING.value,
+    DeliveryStatus.SENT.value,
+    DeliveryStatus.DEFERRED.value,
+)
+# Topics are grouped and matched as the stored JSON text: equal lists, equal text.
+_TOPICS_TEXT = sa.cast(S.c.topics, sa.Text)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Subscribers who get the very same digest this edition."""
+
+    period: Period
+    timezone: str
+    send_hour: int
+    topics_json: str
+    last_digest_at: datetime | None
+    received: frozenset[int]  # the featured candidates they already had
+    count: int
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class History:
+    """The bodies that carried each featured candidate (only those some body carried).
+
+    Featured posts are the only ones a window cannot rule out (they may be any age), so only
+    they need the history: "had it" means a held delivery of one of these bodies.
+    """
+
+    carried: dict[int, tuple[int, ...]]
+
+    def tests(self) -> list[tuple[int, sa.ColumnElement[bool]]]:
+        """For each post, the SQL test "this subscriber already had it"."""
+        return [
+            (
+                pid,
+                sa.exists().where(
+                    D.c.subscriber_id == S.c.id,
+                    D.c.body_id.in_(body_ids),
+                    D.c.status.in_(_HELD),
+                ),
+            )
+            for pid, body_ids in self.carried.items()
+        ]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An edition's candidates, the history they are judged against, and its groups."""
+
+    cadence: str
+    pool: CandidatePool
+    history: History
+    groups: list[Group]
+
+
+def candidates(session: Session, settings: Settings, now: datetime) -> CandidatePool:
+    """The posts an edition at ``now`` may use: the last month's, and every featured one."""
+    since = now - LOOKBACK
+    query = select(Post).where(
+        sa.or_(
+            col(Post.published_at) > since,
+            col(Post.first_seen_at) > since,
+            col(Post.editor_featured).is_(True),
+            col(Post.sticky).is_(True),
+        )
+    )
+    posts = [
+        Candidate(
+            id=p.id or 0,
+            title=p.title,
+            link=p.link,
+            summary=p.summary,
+            topics=normalize_topics([*p.categories, *p.tags]),
+            published_at=p.published_at,
+            first_seen_at=p.first_seen_at,
+            featured=is_featured(p, settings.featured_categories, now),
+            image_url=p.image_url,
+            image_alt=p.image_alt,
+            author=p.author,
+        )
+        for p in session.exec(query)
+    ]
+    return CandidatePool.of(posts)
+
+
+def featured_history(session: Session, pool: CandidatePool) -> History:
+    """Which bodies carried each of the pool's newest featured posts."""
+    featured = [p for p in pool.posts if p.featured][:MAX_FEATURED_CANDIDATES]
+    if not featured:
+        return History({})
+    since = min(p.first_seen_at for p in featured) - timedelta(days=1)
+    carried: dict[int, list[int]] = {p.id: [] for p in featured}
+    for body_id, post_ids in session.execute(
+        sa.select(Body.id, Body.post_ids).where(col(Body.created_at) >= since)
+    ):
+        for pid in post_ids or ():
+            if pid in carried:
+                carried[pid].append(body_id)
+    return History({pid: tuple(ids) for pid, ids in carried.items() if ids})
+
+
+def slot_filter(cadence: str, tz: str, hour: int, period: Period) -> sa.ColumnElement[bool]:
+    """Active subscribers of one (cadence, timezone, send hour) without this period's digest."""
+    already = sa.exists().where(D.c.subscriber_id == S.c.id, D.c.period_key == period.key)
+    return sa.and_(
+        S.c.status == SubscriberStatus.ACTIVE.value,
+        S.c.cadence == cadence,
+        S.c.timezone == tz,
+        S.c.send_hour == hour,
+        ~already,
+    )
+
+
+def members(cadence: str, group: Group, history: History) -> sa.ColumnElement[bool]:
+    """The SQL test "this subscriber is in ``group``", rebuilt from the group's data."""
+    last = group.last_digest_at
+    return sa.and_(
+        slot_filter(cadence, group.timezone, group.send_hour, group.period),
+        group.topics_json == _TOPICS_TEXT,
+        S.c.last_digest_at.is_(None) if last is None else S.c.last_digest_at == last,
+        *((test if pid in group.received else ~test) for pid, test in history.tests()),
+    )
+
+
+def recipients(session: Session, cadence: str, group: Group, history: History) -> list[str]:
+    """The addresses in ``group``, in address order."""
+    query = sa.select(S.c.email).where(members(cadence, group, history)).order_by(S.c.email)
+    return list(session.execute(query).scalars())
+
+
+def _slots(
+    session: Session, settings: Settings, cadence: str, now: datetime, due_only: bool
+) -> list[tuple[str, int, Period]]:
+    """The (timezone, send hour) slots of active subscribers whose digest is due now."""
+    rows = session.execute(
+        sa.select(S.c.timezone, S.c.send_hour)
+        .where(S.c.status == SubscriberStatus.ACTIVE.value, S.c.cadence == cadence)
+        .group_by(S.c.timezone, S.c.send_hour)
+    ).all()
+    slots = []
+    for tz, hour in rows:
+        period = period_for(cadence, tz, hour, now, weekly_day=settings.weekly_day)
+        if not due_only or is_due(period, now):
+            slots.append((tz, hour, period))
+    return slots
+
+
+def plan(
+    session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool = True
+) -> Plan:
+    """The groups of an edition at ``now`` and each one's selection; writes nothing."""
+    Cadence(cadence)
+    pool = candidates(session, settings, now)
+    history = featured_history(session, pool)
+    received = history.tests()
+    limits = Limits.from_settings(settings)
+    groups: list[Group] = []
+    for tz, hour, period in _slots(session, settings, cadence, now, due_only):
+        inner = (
+            sa.select(
+                _TOPICS_TEXT.label("t"),
+                S.c.last_digest_at.label("l"),
+                *(
+                    sa.case((test, 1), else_=0).label(f"r{i}")
+                    for i, (_, test) in enumerate(received)
+                ),
+            )
+            .where(slot_filter(cadence, tz, hour, period))
+            .subquery()
+        )
+        keys = [inner.c.t, inner.c.l, *(inner.c[f"r{i}"] for i in range(len(received)))]
+        rows = session.execute(sa.select(*keys, sa.func.count()).group_by(*keys)).all()
+        for row in rows:
+            topics_json, flags, count = row[0], row[2:-1], row[-1]
+            last = _as_time(session, row[1])
+            had = frozenset(pid for (pid, _), flag in zip(received, flags, strict=True) if flag)
+            profile = Profile(
+                cadence=cadence,
+                topics=normalize_topics(_topics(topics_json)),
+                last_digest_at=last,
+                received=had,
+            )
+            selection = select_posts(pool, profile, now, limits)
+            groups.append(Group(period, tz, hour, topics_json, last, had, count, selection))
+    return Plan(cadence, pool, history, groups)
+
+
+def _as_time(session: Session, value: object) -> datetime | None:
+    """A grouped ``last_digest_at`` as an aware time (SQLite hands it back as text)."""
+    if isinstance(value, str):
+        return S.c.last_digest_at.type.process_result_value(value, session.get_bind().dialect)
+    return value  # type: ignore[return-value]
+
+
+def _topics(topics_json: str) -> list[str]:
+    value = json.loads(topics_json) if topics_json else []
+    return [str(t) for t in value] if isinstance(value, list) else []
+
+
+def selection_for(
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    subscriber: Subscriber | None = None,
+    cadence: str | None = None,
+) -> Selection:
+    """What one subscriber (or a new subscriber of every topic) would get at ``now``.
+
+    The same rules and the same history as an edition, for ``digest preview`` and test sends.
+    """
+    pool = candidates(session, settings, now)
+    if subscriber is None:
+        profile = Profile(cadence=cadence or Cadence.DAILY.value)
+    else:
+        had: frozenset[int] = frozenset()
+        tests = featured_history(session, pool).tests()
+        if tests:
+            flags = session.execute(
+                sa.select(*(t for _, t in tests)).where(S.c.id == subscriber.id)
+            ).one()
+            had = frozenset(pid for (pid, _), flag in zip(tests, flags, strict=True) if flag)
+        profile = Profile(
+            cadence=cadence or subscriber.cadence,
+            topics=normalize_topics(subscriber.topics),
+            last_digest_at=subscriber.last_digest_at,
+            received=had,
+        )
+    return select_posts(pool, profile, now, Limits.from_settings(settings))

@@ -1,0 +1,211 @@
+"""How digest stands, counted in the store: the one place ``digest status``, ``GET /metrics``
+and ``GET /api/stats`` read their figures from.
+
+Plain data only, and aggregates only: counts by state, the latest editions, the last errors,
+the classes of the mail servers' replies and the send latency of sent rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from digest.models import Delivery, Edition, Feed
+from digest.states import DeliveryStatus
+from digest.subscribers import count_by_status
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+E = Edition.__table__  # type: ignore[attr-defined]
+F = Feed.__table__  # type: ignore[attr-defined]
+PROBLEMS = (
+    DeliveryStatus.FAILED.value,
+    DeliveryStatus.BOUNCED.value,
+    DeliveryStatus.DEFERRED.value,
+)
+# Rows a delivery run has still to send.
+_WAITING = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
+#: Upper bounds (seconds from enqueueing to acceptance) of the send latency histogram: a digest
+#: normally goes within minutes of its hour.
+LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+
+
+@dataclass(frozen=True)
+class EditionStats:
+    """One edition and its deliveries by state."""
+
+    id: int
+    key: str
+    created_at: datetime
+    recipients: int
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ErrorRow:
+    """One delivery that did not go (yet), with the server's last reply."""
+
+    delivery_id: int
+    to_email: str
+    status: str
+    last_reply: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxStatus:
+    """The outbox by state, the latest editions and the last errors."""
+
+    counts: dict[str, int]
+    editions: list[EditionStats] = field(default_factory=list)
+    errors: list[ErrorRow] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How the list, the outbox, the editions and the feeds stand."""
+
+    subscribers: dict[str, int]
+    deliveries: dict[str, int]
+    editions: int
+    feeds: int
+    feeds_failing: int
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Send latency of every sent row: cumulative counts per upper bound, and the total."""
+
+    buckets: list[tuple[float, int]]  # (upper bound in seconds, rows at or under it)
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything ``GET /metrics`` shows, read in one transaction."""
+
+    counts: Counts
+    replies: dict[str, int]
+    latency: Latency
+
+
+def _zeroes() -> dict[str, int]:
+    return {s.value: 0 for s in DeliveryStatus}
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    """How many deliveries are in each state (every state present)."""
+    counts = _zeroes()
+    for status, n in session.execute(sa.select(D.c.status, sa.func.count()).group_by(D.c.status)):
+        counts[status] = int(n)
+    return counts
+
+
+def waiting(session: Session) -> int:
+    """How many deliveries are queued or being sent: what a delivery run has still to do."""
+    query = sa.select(sa.func.count()).where(D.c.status.in_(_WAITING))
+    return int(session.execute(query).scalar_one())
+
+
+def latest_editions(session: Session, limit: int = 5) -> list[EditionStats]:
+    """The newest editions, each with its deliveries counted by state."""
+    editions = session.execute(
+        sa.select(E.c.id, E.c.key, E.c.created_at, E.c.recipients)
+        .order_by(E.c.created_at.desc(), E.c.id.desc())
+        .limit(limit)
+    ).all()
+    if not editions:
+        return []
+    counts: dict[int, dict[str, int]] = {e.id: _zeroes() for e in editions}
+    rows = session.execute(
+        sa.select(D.c.edition_id, D.c.status, sa.func.count())
+        .where(D.c.edition_id.in_(list(counts)))
+        .group_by(D.c.edition_id, D.c.status)
+    )
+    for edition_id, status, n in rows:
+        counts[edition_id][status] = int(n)
+    return [
+        EditionStats(
+            e.id, e.key, e.created_at, e.recipients or sum(counts[e.id].values()), counts[e.id]
+        )
+        for e in editions
+    ]
+
+
+def last_errors(session: Session, limit: int = 10) -> list[ErrorRow]:
+    """The latest failed, bounced or deferred deliveries with their last reply."""
+    rows = session.execute(
+        sa.select(D.c.id, D.c.to_email, D.c.status, D.c.last_reply, D.c.updated_at)
+        .where(D.c.status.in_(PROBLEMS))
+        .order_by(D.c.updated_at.desc(), D.c.id.desc())
+        .limit(limit)
+    )
+    return [ErrorRow(r.id, r.to_email, r.status, r.last_reply or "", r.updated_at) for r in rows]
+
+
+def outbox_status(session: Session, *, editions: int = 5, errors: int = 10) -> OutboxStatus:
+    """Counts, the latest editions and the last errors in one read."""
+    return OutboxStatus(
+        outbox_counts(session), latest_editions(session, editions), last_errors(session, errors)
+    )
+
+
+def counts(session: Session) -> Counts:
+    """Subscribers by status, deliveries by state, editions made, feeds and failing feeds."""
+    editions = session.execute(sa.select(sa.func.count()).select_from(E)).scalar_one()
+    feeds, failing = session.execute(
+        sa.select(sa.func.count(), sa.func.count(F.c.failing_since))
+    ).one()
+    return Counts(
+        subscribers=count_by_status(session),
+        deliveries=outbox_counts(session),
+        editions=int(editions),
+        feeds=int(feeds),
+        feeds_failing=int(failing),
+    )
+
+
+def reply_classes(session: Session) -> dict[str, int]:
+    """Deliveries by the class of the server's last reply (rows without an SMTP code left out:
+    skips and cancellations, whose last_reply is a note of ours)."""
+    first = sa.func.substr(D.c.last_reply, 1, 1)
+    has_code = sa.or_(*(D.c.last_reply.like(f"{digit}__ %") for digit in "245"))
+    found = {"2xx": 0, "4xx": 0, "5xx": 0}
+    for digit, n in session.execute(
+        sa.select(first, sa.func.count()).where(has_code).group_by(first)
+    ):
+        found[f"{digit}xx"] = int(n)
+    return found
+
+
+def _latency_seconds(session: Session) -> sa.ColumnElement[float]:
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.extract("epoch", D.c.sent_at - D.c.created_at)
+    return (sa.func.julianday(D.c.sent_at) - sa.func.julianday(D.c.created_at)) * 86400.0
+
+
+def latency(session: Session) -> Latency:
+    """Seconds from enqueueing to the server's acceptance (``sent_at - created_at``) of every
+    sent row, in one pass: the worker keeps no in-process histogram, and every process's sends
+    are in the store."""
+    seconds = _latency_seconds(session)
+    columns = [sa.func.count(), sa.func.coalesce(sa.func.sum(seconds), 0.0)]
+    columns += [sa.func.count(sa.case((seconds <= b, 1))) for b in LATENCY_BUCKETS]
+    total, total_seconds, *under = session.execute(
+        sa.select(*columns).where(D.c.sent_at.is_not(None))
+    ).one()
+    buckets = [(b, int(n)) for b, n in zip(LATENCY_BUCKETS, under, strict=True)]
+    return Latency(buckets, int(total), float(total_seconds))
+
+
+def figures(session: Session) -> Figures:
+    """The counts, the reply classes and the send latency, for ``GET /metrics``."""
+    return Figures(counts(session), reply_classes(session), latency(session))
