@@ -28,6 +28,7 @@ from digest.delivery.dsn import parse_report
 from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
 from digest.errors import NotAReport
+from digest.mail.message_id import digest_prefix
 from digest.models import Post, Subscriber
 from digest.states import DeliveryStatus
 from digest.subscriber_fields import Consent
@@ -143,7 +144,7 @@ def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
     assert made is not None and made.recipients == 1, made
     assert drain(settings, db).sent == 2
     ids = {r.rcpt_tos[0]: r.message_id for r in smtp_server.handler.received}
-    assert outbox.digest_prefix(1) in ids["reader@example.org"]
+    assert digest_prefix(1) in ids["reader@example.org"]
     reports = [
         *parse_report(dsn("reader@example.org", ids["reader@example.org"])),
         *parse_report(dsn("asked@example.org", ids["asked@example.org"])),

@@ -22,6 +22,12 @@ from digest.mail.message import (
     Personal,
     Sender,
     assemble,
+)
+from digest.mail.message_id import (
+    digest_of,
+    digest_prefix,
+    header_message_id,
+    message_id_in,
     new_message_id,
 )
 
@@ -227,6 +233,22 @@ def test_new_message_id_is_unique_and_well_formed() -> None:
     first, second = new_message_id("example.com"), new_message_id("example.com")
     assert first != second
     assert first.startswith("<") and first.endswith("@example.com>")
+
+
+def test_a_digest_message_id_is_read_back_and_no_other_is() -> None:
+    assert digest_of(f"<{digest_prefix(12)}.34.0123456789abcdef@example.com>") == (12, 34)
+    assert digest_of(new_message_id("example.com")) is None
+    assert digest_of("<e0.34.0123456789abcdef@example.com>") is None
+    assert digest_of(f"<e{2**31}.1.0123456789abcdef@example.com>") is None  # past int4
+
+
+def test_message_ids_are_found_in_strangers_text_and_in_a_message() -> None:
+    assert message_id_in("see <a.b@example.com> and <c@d>") == "<a.b@example.com>"
+    assert message_id_in("<a\x00b@example.com>") is None  # PostgreSQL refuses a NUL
+    assert message_id_in(None) is None and message_id_in("no id here") is None
+    raw = b"From: a@b\r\nMessage-ID: <x.1@example.com>\r\n\r\nMessage-ID: <body@x>\r\n"
+    assert header_message_id(raw) == "x.1@example.com"
+    assert header_message_id(b"From: a@b\r\n\r\nMessage-ID: <body@x>\r\n") is None
 
 
 def test_sender_from_settings(make_settings) -> None:  # type: ignore[no-untyped-def]

@@ -28,8 +28,8 @@ from digest.mail.message import (
     Personal,
     Sender,
     assemble,
-    new_message_id,
 )
+from digest.mail.message_id import new_message_id
 from digest.resources import templates_dir
 from tests.support.programs import require, screenshot
 

@@ -12,7 +12,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.delivery.retry import Stage, Verdict
+from digest.delivery.replies import Stage, Verdict
 from digest.delivery.smtp import SmtpPool, SmtpTarget, frame
 from tests.support.smtp_server import RecordingHandler, SmtpServer, free_port, start_server
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.delivery.outcomes import Claimed, outcome_for
-from digest.delivery.retry import (
+from digest.delivery.replies import (
     SCHEDULE,
     Stage,
     Verdict,

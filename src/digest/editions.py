@@ -24,6 +24,7 @@ from digest.config import Settings
 from digest.db import Database, dialect_insert
 from digest.delivery import outbox
 from digest.mail.message import Sender
+from digest.mail.message_id import digest_prefix
 from digest.models import Body, Delivery, Edition, Subscriber
 from digest.planning import Group, Plan, members, plan, recipients
 from digest.states import Cadence, DeliveryStatus
@@ -159,7 +160,7 @@ def _write(
 ) -> None:
     edition = session.exec(select(Edition).where(Edition.id == edition_id)).one()
     domain = Sender.from_settings(settings).domain
-    prefix = outbox.digest_prefix(edition_id)
+    prefix = digest_prefix(edition_id)
     archive = links.archive_url(settings, edition_id)
     body_ids: dict[str, int] = {}
     for group in planned.groups:

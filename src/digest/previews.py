@@ -18,14 +18,8 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.errors import NothingToSend
-from digest.mail.message import (
-    PREFERENCES_URL,
-    UNSUBSCRIBE_URL,
-    Personal,
-    Sender,
-    assemble,
-    new_message_id,
-)
+from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Personal, Sender, assemble
+from digest.mail.message_id import new_message_id
 from digest.models import Subscriber
 from digest.planning import selection_for
 from digest.states import Cadence, DeliveryKind

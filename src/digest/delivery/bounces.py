@@ -33,9 +33,9 @@ from digest import subscribers
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
-from digest.delivery.enqueue import digest_of
 from digest.errors import InvalidToken, TokenExpired
 from digest.links_auth import subscriber_for
+from digest.mail.message_id import digest_of
 from digest.models import MAX_REPLY, Delivery, Subscriber
 from digest.states import DeliveryKind, DeliveryStatus
 from digest.tokens import Purpose

@@ -33,15 +33,14 @@ from email.message import Message
 from enum import StrEnum
 
 from digest.addresses import normalize_email
-from digest.delivery.retry import is_hard_status
+from digest.delivery.replies import is_hard_status
 from digest.errors import DigestError, NotAReport
 from digest.mail.headers import printable_line
+from digest.mail.message_id import message_id_in
 
 MAX_REPORT_BYTES = 512 * 1024  # a DSN quoting a whole digest is ~60 KB
 MAX_FIELD = 1000  # characters of one field worth reading
 _STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})")
-# Printable ASCII only: a Message-ID is stored and looked up, and PostgreSQL refuses NUL.
-_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>")
 _UTF8_ESCAPE = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 _DELIVERY_STATUS = ("message/delivery-status", "message/global-delivery-status")
 _QUOTED_HEADERS = ("text/rfc822-headers", "message/global-headers")
@@ -227,12 +226,6 @@ def field_text(value: object) -> str:
 def _status(value: object) -> str | None:
     match = _STATUS.match(field_text(value))
     return ".".join(match.groups()) if match else None
-
-
-def message_id_in(value: object) -> str | None:
-    """The first well-formed ``<left@right>`` Message-ID in ``value`` (printable ASCII only)."""
-    match = _MESSAGE_ID.search(field_text(value))
-    return match.group(0) if match else None
 
 
 def _address(value: object) -> str | None:

@@ -8,8 +8,6 @@ these functions; callers may import them from either module.
 
 from __future__ import annotations
 
-import re
-import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,7 +15,7 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.db import dialect_insert
-from digest.mail.message import new_message_id
+from digest.mail.message_id import digest_message_id_sql, new_message_id
 from digest.models import Body, Delivery, Subscriber
 from digest.states import DeliveryKind, DeliveryStatus
 
@@ -131,65 +129,6 @@ def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa
     return sa.select(S.c.id, S.c.email).where(subscriber_filter)
 
 
-_DIGEST_MESSAGE_ID = re.compile(r"<e(\d{1,10})\.(\d{1,10})\.[0-9a-f]{16}@[^<>\s]+>")
-_MAX_ID = 2**31 - 1  # the id columns are 32-bit on PostgreSQL
-
-
-def digest_prefix(edition_id: int) -> str:
-    """The start of an edition's Message-IDs: ``<e{edition}.{subscriber}.{random}@domain>``."""
-    return f"e{edition_id}"
-
-
-def digest_of(message_id: str) -> tuple[int, int] | None:
-    """(edition id, subscriber id) of a digest's Message-ID, or None for any other.
-
-    This is how a bounce finds its delivery through the (edition, subscriber) key without an
-    index on every digest row's Message-ID; the caller still compares the whole Message-ID,
-    whose random part a stranger cannot guess.
-    """
-    match = _DIGEST_MESSAGE_ID.fullmatch(message_id)
-    if not match:
-        return None
-    edition_id, subscriber_id = int(match.group(1)), int(match.group(2))
-    if not (0 < edition_id <= _MAX_ID and 0 < subscriber_id <= _MAX_ID):
-        return None
-    return edition_id, subscriber_id
-
-
-def _random_hex_sql(dialect: str) -> sa.ColumnElement[str]:
-    """16 hex digits per row that nobody who has not seen the row's mail can work out.
-
-    SQLite draws them from its own strong random source. On PostgreSQL, gen_random_uuid() per
-    row looked about 20 % slower on a 100,000-row edition (two runs each; docs/benchmarks.md),
-    so the digits are md5 of a fresh 128-bit secret (drawn here, kept nowhere) and the
-    subscriber id: a reader who sees their own cannot learn the secret, and without it nobody
-    can compute another reader's.
-    """
-    if dialect == "postgresql":
-        secret = sa.bindparam("mid_secret", secrets.token_hex(16), type_=sa.String)
-        return sa.func.substr(
-            sa.func.md5(secret + sa.literal(".") + sa.cast(S.c.id, sa.String)), 1, 16
-        )
-    return sa.func.lower(sa.func.hex(sa.func.randomblob(8)))
-
-
-def _message_id_sql(prefix: str, domain: str, dialect: str) -> sa.ColumnElement[str]:
-    # Built in SQL so a million rows never pass through Python. The row keeps it, so a repeat
-    # after a crash carries the same one; the random part makes it unguessable, since a bounce
-    # report quoting it is believed (bounces.py), and edition and subscriber ids are not secret.
-    return (
-        sa.literal("<")
-        + sa.bindparam("mid_prefix", prefix, type_=sa.String)
-        + sa.literal(".")
-        + sa.cast(S.c.id, sa.String)
-        + sa.literal(".")
-        + _random_hex_sql(dialect)
-        + sa.literal("@")
-        + sa.bindparam("mid_domain", domain, type_=sa.String)
-        + sa.literal(">")
-    )
-
-
 def _insert_select(
     session: Session,
     *,
@@ -223,9 +162,9 @@ def _insert_select(
         sa.bindparam("now1", now, type_=D.c.next_attempt_at.type).label("next_attempt_at"),
         sa.bindparam("p_send_by", send_by, type_=D.c.send_by.type).label("send_by"),
         sa.bindparam("p_reply", reply, type_=sa.String).label("last_reply"),
-        _message_id_sql(message_id_prefix, domain, session.get_bind().dialect.name).label(
-            "message_id"
-        ),
+        digest_message_id_sql(
+            message_id_prefix, S.c.id, domain, session.get_bind().dialect.name
+        ).label("message_id"),
         sa.bindparam("now2", now, type_=D.c.created_at.type).label("created_at"),
         sa.bindparam("now3", now, type_=D.c.updated_at.type).label("updated_at"),
     ).select_from(base.join(S, S.c.id == base.c.id))

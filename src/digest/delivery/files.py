@@ -14,17 +14,16 @@ import re
 import tempfile
 from pathlib import Path
 
-from digest.delivery.retry import Stage
+from digest.delivery.replies import Stage
 from digest.delivery.transport import Result
+from digest.mail.message_id import header_message_id
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
 def file_name(data: bytes) -> str:
     """The file name of a message: its Message-ID made safe for a file system."""
-    head = data.split(b"\r\n\r\n", 1)[0]
-    match = re.search(rb"^Message-ID:\s*<?([^>\r\n]+)>?", head, re.IGNORECASE | re.MULTILINE)
-    ident = match.group(1).decode("ascii", "replace") if match else "no-message-id"
+    ident = header_message_id(data) or "no-message-id"
     return _UNSAFE.sub("_", ident)[:200] + ".eml"
 
 

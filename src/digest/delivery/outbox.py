@@ -25,7 +25,6 @@ from digest.clock import utcnow
 from digest.db import in_batches
 from digest.delivery.bounces import escalate_soft_bounces
 from digest.delivery.enqueue import (
-    digest_prefix,
     enqueue_digests,
     enqueue_transactional,
     queue_transactional,
@@ -49,7 +48,6 @@ __all__ = [
     "Outcome",
     "bodies",
     "claim",
-    "digest_prefix",
     "enqueue_digests",
     "enqueue_transactional",
     "extend_leases",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from digest.delivery.retry import Verdict, next_attempt
+from digest.delivery.replies import Verdict, next_attempt
 from digest.delivery.transport import Result
 from digest.mail.headers import printable_line
 from digest.states import DeliveryStatus

@@ -21,7 +21,7 @@ import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 
 from digest.config import Settings
-from digest.delivery.retry import Stage
+from digest.delivery.replies import Stage
 from digest.delivery.transport import Result
 from digest.mail.headers import check_address
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from digest.config import Settings
-from digest.delivery.retry import Classified, Stage, classify
+from digest.delivery.replies import Classified, Stage, classify
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class Result:
         return f"{prefix}{text}".strip() or f"no reply ({self.stage.value})"
 
     def classify(self) -> Classified:
-        """What this result means for the delivery (see ``retry.classify``)."""
+        """What this result means for the delivery (see ``replies.classify``)."""
         return classify(self.code, self.message, self.stage)
 
 

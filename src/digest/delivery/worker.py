@@ -25,7 +25,7 @@ from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.outcomes import BodyContent, Claimed, Outcome, outcome_for
-from digest.delivery.retry import Stage, Verdict
+from digest.delivery.replies import Stage, Verdict
 from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
 from digest.delivery.throttle import Breaker, RateLimiter
 from digest.delivery.transport import Result, Transport, transport_from_settings

@@ -80,11 +80,6 @@ class _EncodedPart:
     pieces: tuple[bytes | str, ...]  # bytes: pre-encoded; str: a placeholder to fill
 
 
-def new_message_id(domain: str) -> str:
-    """A fresh ``<random@domain>`` Message-ID (digests derive theirs where the row is made)."""
-    return f"<{secrets.token_hex(16)}@{domain}>"
-
-
 def _qp(data: str) -> bytes:
     """Quoted-printable of ``data`` with CRLF line ends (input line ends are normalised)."""
     raw = data.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")

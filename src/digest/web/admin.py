@@ -22,9 +22,10 @@ from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.bounces import record_reports
-from digest.delivery.dsn import Kind, Report, field_text, message_id_in
+from digest.delivery.dsn import Kind, Report, field_text
 from digest.delivery.inbound import read_inbound
 from digest.errors import DigestError
+from digest.mail.message_id import message_id_in
 from digest.states import Cadence, SubscriberStatus
 from digest.stats import counts
 from digest.subscriber_fields import parse_status
