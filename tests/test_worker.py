@@ -18,8 +18,7 @@ from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.store import SqlStore
 from digest.delivery.throttle import Breaker
-from digest.delivery.transport import transport_from_settings
-from digest.delivery.worker import Worker, drain
+from digest.delivery.worker import Worker, drain, transport_from_settings
 from digest.models import Delivery, Subscriber
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server

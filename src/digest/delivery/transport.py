@@ -1,7 +1,7 @@
 """The transport interface: hand one message to a mail system and say what it answered.
 
 The worker only sees this protocol; ``smtp.py`` (a pool of SMTP connections) and ``files.py``
-(one ``.eml`` file per message) implement it, and ``transport_from_settings`` picks one.
+(one ``.eml`` file per message) implement it, and ``worker.transport_from_settings`` picks one.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from digest.config import Settings
 from digest.delivery.replies import Classified, Stage, classify
 
 
@@ -44,15 +43,3 @@ class Transport(Protocol):
     async def close(self) -> None:
         """Close every connection (QUIT politely where possible)."""
         ...
-
-
-def transport_from_settings(settings: Settings) -> Transport:
-    """The transport ``DIGEST_SMTP_URL`` names: an SMTP pool or a folder of .eml files."""
-    folder = settings.file_outbox
-    if folder is not None:
-        from digest.delivery.files import FileTransport
-
-        return FileTransport(folder)
-    from digest.delivery.smtp import SmtpPool
-
-    return SmtpPool.from_settings(settings)

@@ -24,11 +24,13 @@ from digest import links
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
+from digest.delivery.files import FileTransport
 from digest.delivery.outcomes import BodyContent, Claimed, Outcome, outcome_for
 from digest.delivery.replies import Stage, Verdict
+from digest.delivery.smtp import SmtpPool
 from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
 from digest.delivery.throttle import Breaker, RateLimiter
-from digest.delivery.transport import Result, Transport, transport_from_settings
+from digest.delivery.transport import Result, Transport
 from digest.errors import DigestError, StoreUnavailable
 from digest.mail.message import Personal, Sender, assemble
 from digest.states import DeliveryKind
@@ -301,6 +303,14 @@ class Worker:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def transport_from_settings(settings: Settings) -> Transport:
+    """The transport ``DIGEST_SMTP_URL`` names: an SMTP pool or a folder of .eml files."""
+    folder = settings.file_outbox
+    if folder is not None:
+        return FileTransport(folder)
+    return SmtpPool.from_settings(settings)
 
 
 async def run_worker(
