@@ -56,7 +56,7 @@ def seed(db: Database) -> None:
                 (DeliveryStatus.QUEUED, None, None),
             ]
         ):
-            d = outbox.enqueue_transactional(
+            did = outbox.enqueue_transactional(
                 session,
                 kind=DeliveryKind.NOTICE.value,
                 to_email=f"m{i}@example.com",
@@ -66,7 +66,7 @@ def seed(db: Database) -> None:
                 html="<p>h</p>",
                 domain="example.com",
             )
-            rows.append((d.id, status, reply, latency))
+            rows.append((did, status, reply, latency))
         for did, status, reply, latency in rows:
             values = {"status": status.value, "last_reply": reply}
             if latency is not None:

@@ -12,7 +12,8 @@ from digest import subscribers, suppressions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
-from digest.delivery.outbox import Outcome
+from digest.delivery.bounces import apply_refusals
+from digest.delivery.outcomes import Outcome
 from digest.models import Body, Delivery, Subscriber
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 
@@ -28,17 +29,20 @@ def statuses(db: Database) -> dict[str, int]:
 
 def test_transactional_mail_is_one_body_and_one_queued_row(db: Database) -> None:
     with db.transaction() as session:
-        d = outbox.enqueue_transactional(
-            session,
-            kind="confirm",
-            to_email="new@example.org",
-            subscriber_id=None,
-            subject="Confirm",
-            text="t",
-            html="<p>h</p>",
-            domain="example.org",
+        d = session.get(
+            Delivery,
+            outbox.enqueue_transactional(
+                session,
+                kind="confirm",
+                to_email="new@example.org",
+                subscriber_id=None,
+                subject="Confirm",
+                text="t",
+                html="<p>h</p>",
+                domain="example.org",
+            ),
         )
-    assert d.status == "queued" and d.period_key is None
+    assert d is not None and d.status == "queued" and d.period_key is None
     assert d.message_id.startswith("<") and d.message_id.endswith("@example.org>")
     with db.transaction() as session:
         body = session.get(Body, d.body_id)
@@ -202,20 +206,18 @@ def test_hard_bounce_marks_the_subscriber_and_suppresses_the_address(db: Databas
     enqueue(db, edition_id, body_id)
     with db.transaction() as session:
         (c,) = outbox.claim(session, owner="w1", limit=10, lease=LEASE)
-        outbox.record(
-            session,
-            owner="w1",
-            outcomes=[
-                Outcome(
-                    c.id,
-                    "bounced",
-                    "550 5.1.1 user unknown",
-                    hard_bounce=True,
-                    subscriber_id=c.subscriber_id,
-                    to_email=c.to_email,
-                )
-            ],
-        )
+        outcomes = [
+            Outcome(
+                c.id,
+                "bounced",
+                "550 5.1.1 user unknown",
+                hard_bounce=True,
+                subscriber_id=c.subscriber_id,
+                to_email=c.to_email,
+            )
+        ]
+        assert outbox.record(session, owner="w1", outcomes=outcomes) == 1
+        apply_refusals(session, outcomes, soft_bounce_limit=0)
     with db.transaction() as session:
         person = subscribers.get(session, "p0@example.org")
         assert person.status == "bounced"

@@ -16,7 +16,7 @@ from digest import subscribers
 from digest.addresses import email_domain
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
-from digest.delivery.outbox import queue_transactional
+from digest.delivery.outbox import enqueue_transactional
 from digest.lifecycle import needs_confirmation_mail
 from digest.links import confirm_url
 from digest.models import Delivery
@@ -93,7 +93,7 @@ def record_subscription(
         # Subscription bombing: someone keeps entering a victim's address. The request is
         # recorded, the answer is the same, but the victim's inbox gets nothing more.
         return False
-    queue_transactional(
+    enqueue_transactional(
         session,
         kind=DeliveryKind.CONFIRM.value,
         to_email=done.email,

@@ -17,10 +17,11 @@ from sqlmodel import Session, col, func, select
 
 from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
+from digest.delivery import outbox
 from digest.errors import SubscriberNotFound, Suppressed
 from digest.lifecycle import Event, next_status
-from digest.models import Delivery, Subscriber
-from digest.states import Cadence, DeliveryStatus, SubscriberStatus
+from digest.models import Subscriber
+from digest.states import Cadence, SubscriberStatus
 from digest.subscriber_fields import (
     Consent,
     consent_values,
@@ -295,32 +296,19 @@ def update_preferences(
 def erase(session: Session, email: str) -> None:
     """Delete everything digest holds about the person, keeping only their hash as suppressed.
 
-    Their deliveries go too (the foreign key cascades, and we delete explicitly so SQLite
-    without foreign keys, or an outbox row addressed only by email, cannot keep them).
+    Their mail in the outbox goes too, whether it names them or only their address.
     """
     address = normalize_email(email)
     subscriber = find(session, address)
     if subscriber is None and not is_suppressed(session, address):
         raise SubscriberNotFound(f"no subscriber {address}")
+    outbox.erase_for(
+        session, subscriber_id=subscriber.id if subscriber is not None else None, address=address
+    )
     if subscriber is not None:
-        session.execute(sa.delete(Delivery).where(col(Delivery.subscriber_id) == subscriber.id))
         session.delete(subscriber)
-    session.execute(sa.delete(Delivery).where(col(Delivery.to_email) == address))
     suppress(session, address, "erased")
     session.flush()
-
-
-def cancel_pending_deliveries(session: Session, subscriber_id: int) -> int:
-    """Cancel the subscriber's deliveries that have not gone out; returns how many."""
-    result = session.execute(
-        sa.update(Delivery)
-        .where(
-            col(Delivery.subscriber_id) == subscriber_id,
-            col(Delivery.status).in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
-        )
-        .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow())
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # -- internals -----------------------------------------------------------------------------------
@@ -360,4 +348,4 @@ def _apply(session: Session, subscriber: Subscriber, event: Event, now: datetime
     for field, value in _stamps(after, now).items():
         setattr(subscriber, field, value)
     if after is not SubscriberStatus.ACTIVE and subscriber.id is not None:
-        cancel_pending_deliveries(session, subscriber.id)
+        outbox.cancel_for(session, subscriber.id)

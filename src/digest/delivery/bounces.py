@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from digest import subscribers
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
+from digest.delivery.outcomes import Outcome
 from digest.errors import InvalidToken, TokenExpired
 from digest.links_auth import subscriber_for
 from digest.mail.message_id import digest_of
@@ -42,7 +43,8 @@ from digest.tokens import Purpose
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 # A delivery can only bounce after it went out (or while it is going out).
-_BOUNCEABLE = (DeliveryStatus.SENT.value, DeliveryStatus.SENDING.value)
+_SENT = DeliveryStatus.SENT.value
+_BOUNCEABLE = (_SENT, DeliveryStatus.SENDING.value)
 # RFC 3463 "mailbox status" codes (full, disabled, too big for it), in a kept reply.
 _MAILBOX = re.compile(r"(?<![\d.])5\.2\.\d{1,3}(?![\d.])")
 # The ends a digest that went out can reach; skipped and cancelled ones never went.
@@ -111,6 +113,28 @@ def record_reports(
             tally.stopped += int(changed)
     tally.stopped += escalate_soft_bounces(session, soft, settings.soft_bounce_limit)
     return tally
+
+
+def apply_refusals(session: Session, outcomes: Sequence[Outcome], soft_bounce_limit: int) -> int:
+    """What the server's refusals while sending mean for the subscribers, in the caller's
+    transaction (the one that writes the outcomes): a hard bounce stops the subscriber and
+    suppresses the address, and so do soft ones that make ``soft_bounce_limit`` bounced digests
+    in a row. Returns how many subscribers stopped."""
+    final = [o for o in outcomes if o.status not in (_SENT, DeliveryStatus.DEFERRED.value)]
+    stopped = 0
+    for o in final:
+        # The address does not exist: mailing it again hurts the sender's reputation.
+        if o.hard_bounce and o.to_email:
+            stopped += subscribers.record_bounce(session, o.to_email, subscriber_id=o.subscriber_id)
+    soft = [
+        o.subscriber_id
+        for o in final
+        if o.status == DeliveryStatus.BOUNCED.value and not o.hard_bounce
+    ]
+    stopped += escalate_soft_bounces(
+        session, [sid for sid in soft if sid is not None], soft_bounce_limit
+    )
+    return stopped
 
 
 def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit: int) -> int:

@@ -1,9 +1,10 @@
-"""The outbox: claiming mail under a lease and recording what happened to it.
+"""The outbox: putting mail in it, claiming it under a lease, and recording what happened to it.
 
 One row of ``deliveries`` is one message to one address. Rows move queued -> sending (leased
 by one worker) -> sent / deferred / bounced / failed, or to cancelled / skipped without being
 sent. Every function takes an open session (``Database.transaction()``), uses Core statements
 on the tables (no ORM objects on the hot path) and works the same on SQLite and PostgreSQL.
+This module is the one way in; the SQL it builds lives in ``_enqueue_sql`` and ``_lease_sql``.
 
 Exactly-once as far as SMTP allows: a row becomes ``sent`` only after the server accepted the
 message and only while the lease is still ours; a crash between the two leaves the row leased,
@@ -18,48 +19,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from digest import subscribers
 from digest.clock import utcnow
 from digest.db import in_batches
-from digest.delivery.bounces import escalate_soft_bounces
-from digest.delivery.enqueue import (
-    enqueue_digests,
-    enqueue_transactional,
-    queue_transactional,
-    record_skips,
-)
-from digest.delivery.leases import (
-    extend_leases,
-    give_back,
-    lease_owners,
-    pending_count,
-    requeue_expired_leases,
-    requeue_owners,
-)
-from digest.delivery.outcomes import BodyContent, Claimed, Outcome
+from digest.delivery import _enqueue_sql, _lease_sql
+from digest.delivery.outcomes import Claimed, Outcome
+from digest.mail.content import MailContent
+from digest.mail.message_id import new_message_id
 from digest.models import MAX_REPLY, Body, Delivery, Subscriber
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
-
-__all__ = [
-    "BodyContent",
-    "Claimed",
-    "Outcome",
-    "bodies",
-    "claim",
-    "enqueue_digests",
-    "enqueue_transactional",
-    "extend_leases",
-    "give_back",
-    "lease_owners",
-    "pending_count",
-    "queue_transactional",
-    "record",
-    "record_skips",
-    "requeue_expired_leases",
-    "requeue_owners",
-]
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
@@ -68,6 +37,96 @@ B = Body.__table__  # type: ignore[attr-defined]
 QUEUED = DeliveryStatus.QUEUED.value
 SENDING = DeliveryStatus.SENDING.value
 DEFERRED = DeliveryStatus.DEFERRED.value
+SENT = DeliveryStatus.SENT.value
+
+
+# -- putting mail in -----------------------------------------------------------------------------
+
+
+def enqueue_transactional(
+    session: Session,
+    *,
+    kind: str,
+    to_email: str,
+    subscriber_id: int | None,
+    subject: str,
+    text: str,
+    html: str,
+    domain: str,
+) -> int:
+    """Queue one complete transactional mail (confirmation, test): one Body, one row; its id.
+
+    Two plain ``INSERT``s and no ORM object: every subscribe request queues one.
+    """
+    DeliveryKind(kind)  # a typo in a kind is a bug: fail loudly, before writing anything
+    return _enqueue_sql.insert_mail(
+        session,
+        kind=kind,
+        to_email=to_email,
+        subscriber_id=subscriber_id,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=new_message_id(domain),
+    )
+
+
+def enqueue_digests(
+    session: Session,
+    *,
+    edition_id: int,
+    body_id: int,
+    period_key: str | sa.ColumnElement[str],
+    send_by: datetime | None,
+    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
+    message_id_prefix: str,
+    domain: str,
+) -> int:
+    """Queue the edition's body for every subscriber the filter selects; returns rows added.
+
+    One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: idempotent, safe to run from two
+    processes at once. ``subscriber_filter`` is a WHERE clause over ``Subscriber`` or a select
+    of subscriber ids; ``period_key`` a string or a SQL expression over ``subscribers``.
+    """
+    return _enqueue_sql.insert_select(
+        session,
+        status=QUEUED,
+        kind=DeliveryKind.DIGEST.value,
+        edition_id=edition_id,
+        body_id=body_id,
+        period_key=period_key,
+        send_by=send_by,
+        subscriber_filter=subscriber_filter,
+        message_id_prefix=message_id_prefix,
+        domain=domain,
+        reply=None,
+    )
+
+
+def record_skips(
+    session: Session,
+    *,
+    edition_id: int,
+    period_key: str | sa.ColumnElement[str],
+    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
+    message_id_prefix: str,
+    domain: str,
+    reason: str = "nothing new this period",
+) -> int:
+    """Record ``skipped`` rows for subscribers who get nothing this period (takes the key)."""
+    return _enqueue_sql.insert_select(
+        session,
+        status=DeliveryStatus.SKIPPED.value,
+        kind=DeliveryKind.DIGEST.value,
+        edition_id=edition_id,
+        body_id=None,
+        period_key=period_key,
+        send_by=None,
+        subscriber_filter=subscriber_filter,
+        message_id_prefix=message_id_prefix,
+        domain=domain,
+        reply=reason,
+    )
 
 
 # -- claiming ------------------------------------------------------------------------------------
@@ -94,7 +153,7 @@ def claim(
     ):
         if len(rows) >= limit:
             break
-        rows.extend(_lease(session, due, limit - len(rows), owner, now + lease, now))
+        rows.extend(_lease_sql.lease(session, due, limit - len(rows), owner, now + lease, now))
     if not rows:
         return []
     sub_ids = {r.subscriber_id for r in rows if r.subscriber_id is not None}
@@ -129,74 +188,22 @@ def claim(
                 r.created_at,
             )
         )
-    _close(session, cancelled, DeliveryStatus.CANCELLED.value, "subscriber no longer active", now)
-    _close(session, late, DeliveryStatus.SKIPPED.value, "past its send-by time; not sent late", now)
+    cancel, skip = DeliveryStatus.CANCELLED.value, DeliveryStatus.SKIPPED.value
+    _lease_sql.close(session, cancelled, cancel, "subscriber no longer active", now)
+    _lease_sql.close(session, late, skip, "past its send-by time; not sent late", now)
     out.sort(key=lambda c: c.id)
     return out
 
 
-def _lease(
-    session: Session,
-    due: sa.ColumnElement[bool],
-    limit: int,
-    owner: str,
-    until: datetime,
-    now: datetime,
-) -> Sequence[sa.Row[Any]]:
-    # FOR UPDATE SKIP LOCKED on PostgreSQL lets workers claim side by side without waiting on
-    # each other; SQLite renders no locking clause and relies on BEGIN IMMEDIATE instead.
-    # Ordered by next_attempt_at alone so the (status, next_attempt_at) index yields rows in
-    # order: a whole edition shares one time, and a tie-breaker would force a full sort.
-    candidates = (
-        sa.select(D.c.id)
-        .where(due)
-        .order_by(D.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    stmt = (
-        sa.update(D)
-        .where(D.c.id.in_(candidates.scalar_subquery()))
-        .values(status=SENDING, lease_owner=owner, lease_expires_at=until, updated_at=now)
-        .returning(
-            D.c.id,
-            D.c.kind,
-            D.c.subscriber_id,
-            D.c.to_email,
-            D.c.body_id,
-            D.c.message_id,
-            D.c.attempts,
-            D.c.created_at,
-            D.c.send_by,
-        )
-    )
-    return session.execute(stmt).all()
-
-
-def _close(session: Session, ids: list[int], status: str, reason: str, now: datetime) -> None:
-    for chunk in in_batches(ids):
-        session.execute(
-            sa.update(D)
-            .where(D.c.id.in_(chunk))
-            .values(
-                status=status,
-                last_reply=reason,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
-            )
-        )
-
-
-def bodies(session: Session, ids: Iterable[int]) -> dict[int, BodyContent]:
+def bodies(session: Session, ids: Iterable[int]) -> dict[int, MailContent]:
     """The bodies with these ids (a worker caches them; there are few per edition)."""
     wanted = sorted(set(ids))
-    found: dict[int, BodyContent] = {}
+    found: dict[int, MailContent] = {}
     for chunk in in_batches(wanted):
         for bid, subject, text, html in session.execute(
             sa.select(B.c.id, B.c.subject, B.c.text, B.c.html).where(B.c.id.in_(chunk))
         ):
-            found[bid] = BodyContent(subject, text, html)
+            found[bid] = MailContent(subject, text, html)
     return found
 
 
@@ -204,107 +211,125 @@ def bodies(session: Session, ids: Iterable[int]) -> dict[int, BodyContent]:
 
 
 def record(
-    session: Session,
-    *,
-    owner: str,
-    outcomes: Sequence[Outcome],
-    now: datetime | None = None,
-    soft_bounce_limit: int = 0,
+    session: Session, *, owner: str, outcomes: Sequence[Outcome], now: datetime | None = None
 ) -> int:
     """Write the outcomes of a batch, each only if the row is still leased to ``owner``.
 
-    One executemany per kind of outcome. A hard bounce also marks the subscriber bounced
-    and suppresses the address, and so does a soft one that makes ``soft_bounce_limit``
-    bounced digests in a row. Returns how many rows were updated.
+    One executemany per kind of outcome; returns how many rows were updated. What a refusal
+    means for the subscriber is the caller's to apply in the same transaction
+    (``bounces.apply_refusals``).
     """
     now = now or utcnow()
-    mine = sa.and_(D.c.id == sa.bindparam("b_id"), D.c.status == SENDING, D.c.lease_owner == owner)
     updated = 0
-    sent = [o for o in outcomes if o.status == DeliveryStatus.SENT.value]
+    sent = [o for o in outcomes if o.status == SENT]
     if sent:
-        stmt = (
-            sa.update(D)
-            .where(mine)
-            .values(
-                status=DeliveryStatus.SENT.value,
-                attempts=D.c.attempts + 1,
-                last_reply=sa.bindparam("b_reply"),
-                sent_at=now,
-                updated_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-        updated += _many(
-            session, stmt, [{"b_id": o.delivery_id, "b_reply": o.reply[:MAX_REPLY]} for o in sent]
+        params = [{"b_id": o.delivery_id, "b_reply": o.reply[:MAX_REPLY]} for o in sent]
+        updated += _lease_sql.finish(
+            session, owner, params, status=SENT, sent_at=now, updated_at=now
         )
     deferred = [o for o in outcomes if o.status == DEFERRED]
     if deferred:
-        stmt = (
-            sa.update(D)
-            .where(mine)
-            .values(
-                status=DEFERRED,
-                attempts=D.c.attempts + 1,
-                last_reply=sa.bindparam("b_reply"),
-                updated_at=now,
-                next_attempt_at=sa.bindparam("b_next", type_=D.c.next_attempt_at.type),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-        updated += _many(
+        params = [
+            {
+                "b_id": o.delivery_id,
+                "b_reply": o.reply[:MAX_REPLY],
+                "b_next": o.next_attempt_at or now,
+            }
+            for o in deferred
+        ]
+        updated += _lease_sql.finish(
             session,
-            stmt,
-            [
-                {
-                    "b_id": o.delivery_id,
-                    "b_reply": o.reply[:MAX_REPLY],
-                    "b_next": o.next_attempt_at or now,
-                }
-                for o in deferred
-            ],
+            owner,
+            params,
+            status=DEFERRED,
+            next_attempt_at=sa.bindparam("b_next", type_=D.c.next_attempt_at.type),
+            updated_at=now,
         )
-    final = [o for o in outcomes if o.status not in (DeliveryStatus.SENT.value, DEFERRED)]
+    final = [o for o in outcomes if o.status not in (SENT, DEFERRED)]
     if final:
-        stmt = (
-            sa.update(D)
-            .where(mine)
-            .values(
-                status=sa.bindparam("b_status"),
-                attempts=D.c.attempts + 1,
-                last_reply=sa.bindparam("b_reply"),
-                updated_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+        params = [
+            {"b_id": o.delivery_id, "b_status": o.status, "b_reply": o.reply[:MAX_REPLY]}
+            for o in final
+        ]
+        updated += _lease_sql.finish(
+            session, owner, params, status=sa.bindparam("b_status"), updated_at=now
         )
-        updated += _many(
-            session,
-            stmt,
-            [
-                {"b_id": o.delivery_id, "b_status": o.status, "b_reply": o.reply[:MAX_REPLY]}
-                for o in final
-            ],
-        )
-    for o in final:
-        if o.hard_bounce:
-            _hard_bounce(session, o)
-    soft = [
-        o.subscriber_id
-        for o in final
-        if o.status == DeliveryStatus.BOUNCED.value and not o.hard_bounce
-    ]
-    escalate_soft_bounces(session, [sid for sid in soft if sid is not None], soft_bounce_limit)
     return updated
 
 
-def _many(session: Session, stmt: sa.Update, params: list[dict[str, object]]) -> int:
-    result = session.connection().execute(stmt, params)
-    return int(result.rowcount or 0)
+# -- leases --------------------------------------------------------------------------------------
 
 
-def _hard_bounce(session: Session, outcome: Outcome) -> None:
-    # The address does not exist: mailing it again hurts the sender's reputation.
-    if outcome.to_email:
-        subscribers.record_bounce(session, outcome.to_email, subscriber_id=outcome.subscriber_id)
+def give_back(session: Session, *, owner: str, ids: Sequence[int]) -> int:
+    """Return leased rows that were not tried (shutdown, open breaker) to the queue."""
+    n = 0
+    for chunk in in_batches(list(ids)):
+        mine = sa.and_(D.c.id.in_(chunk), D.c.lease_owner == owner)
+        n += _lease_sql.release(session, mine, utcnow())
+    return n
+
+
+def extend_leases(session: Session, *, owner: str, until: datetime) -> int:
+    """Push back the expiry of every lease ``owner`` holds (a long batch on a slow server)."""
+    result = session.execute(
+        sa.update(D)
+        .where(D.c.status == SENDING, D.c.lease_owner == owner)
+        .values(lease_expires_at=until)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def requeue_expired_leases(session: Session, now: datetime | None = None) -> int:
+    """Take back every lease that has run out (its worker died); returns how many rows."""
+    now = now or utcnow()
+    return _lease_sql.release(session, D.c.lease_expires_at < now, now)
+
+
+def requeue_owners(session: Session, owners: Sequence[str]) -> int:
+    """Take back the leases of these owners at once (workers known to be dead)."""
+    if not owners:
+        return 0
+    return _lease_sql.release(session, D.c.lease_owner.in_(list(owners)), utcnow())
+
+
+def lease_owners(session: Session, prefix: str) -> list[str]:
+    """Owners of current leases whose name starts with ``prefix`` (e.g. this host's)."""
+    rows = session.execute(
+        sa.select(D.c.lease_owner)
+        .where(D.c.status == SENDING, D.c.lease_owner.startswith(prefix, autoescape=True))
+        .distinct()
+    )
+    return [r[0] for r in rows if r[0]]
+
+
+# -- a subscriber's mail -------------------------------------------------------------------------
+
+
+def cancel_for(session: Session, subscriber_id: int) -> int:
+    """Cancel the subscriber's mail that has not gone out (queued or deferred); how many rows."""
+    # Through the ORM, like the subscriber's own change it goes with: the session flushes that
+    # first and keeps any Delivery it holds in step.
+    result = session.execute(
+        sa.update(Delivery)
+        .where(
+            col(Delivery.subscriber_id) == subscriber_id,
+            col(Delivery.status).in_([QUEUED, DEFERRED]),
+        )
+        .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def erase_for(session: Session, *, subscriber_id: int | None, address: str) -> int:
+    """Delete every row of a person's mail: theirs by id, and any addressed to ``address``.
+
+    Explicit although the foreign key cascades: SQLite without foreign keys, or a row
+    addressed only by email (a test copy), must not keep them. Returns how many rows went.
+    """
+    n = 0
+    if subscriber_id is not None:
+        theirs = sa.delete(Delivery).where(col(Delivery.subscriber_id) == subscriber_id)
+        n += int(session.execute(theirs).rowcount or 0)  # type: ignore[attr-defined]
+    to_address = sa.delete(Delivery).where(col(Delivery.to_email) == address)
+    n += int(session.execute(to_address).rowcount or 0)  # type: ignore[attr-defined]
+    return n

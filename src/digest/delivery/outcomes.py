@@ -1,4 +1,4 @@
-"""What passes between the outbox and the worker: claimed rows, shared bodies, and outcomes.
+"""What passes between the outbox and the worker: claimed rows and outcomes.
 
 Plain data and one pure function, ``outcome_for``, which turns the server's reply to one
 message into that row's next state (sent, deferred until when, bounced, failed). The SQL that
@@ -29,15 +29,6 @@ class Claimed:
     message_id: str
     attempts: int
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class BodyContent:
-    """The shared content of many deliveries."""
-
-    subject: str
-    text: str
-    html: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ from typing import Protocol
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
-from digest.delivery.outcomes import BodyContent, Claimed, Outcome
+from digest.delivery.bounces import apply_refusals
+from digest.delivery.outcomes import Claimed, Outcome
+from digest.mail.content import MailContent
 
 
 class Store(Protocol):
@@ -34,7 +36,7 @@ class Store(Protocol):
         """Return leased deliveries that were not tried."""
         ...
 
-    async def bodies(self, ids: Sequence[int]) -> dict[int, BodyContent]:
+    async def bodies(self, ids: Sequence[int]) -> dict[int, MailContent]:
         """The bodies with these ids."""
         ...
 
@@ -60,12 +62,9 @@ class SqlStore:
 
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         with self.db.transaction() as session:
-            outbox.record(
-                session,
-                owner=self.owner,
-                outcomes=outcomes,
-                soft_bounce_limit=self.soft_bounce_limit,
-            )
+            outbox.record(session, owner=self.owner, outcomes=outcomes)
+            # In the same transaction: a refusal's row and its subscriber change together.
+            apply_refusals(session, outcomes, self.soft_bounce_limit)
 
     def _give_back(self, ids: Sequence[int]) -> None:
         with self.db.transaction() as session:
@@ -75,7 +74,7 @@ class SqlStore:
         with self.db.transaction() as session:
             outbox.extend_leases(session, owner=self.owner, until=utcnow() + self.lease)
 
-    def _bodies(self, ids: Sequence[int]) -> dict[int, BodyContent]:
+    def _bodies(self, ids: Sequence[int]) -> dict[int, MailContent]:
         with self.db.transaction() as session:
             return outbox.bodies(session, ids)
 
@@ -93,7 +92,7 @@ class SqlStore:
         if ids:
             await asyncio.to_thread(self._give_back, ids)
 
-    async def bodies(self, ids: Sequence[int]) -> dict[int, BodyContent]:
+    async def bodies(self, ids: Sequence[int]) -> dict[int, MailContent]:
         """Load bodies by id."""
         return await asyncio.to_thread(self._bodies, ids)
 

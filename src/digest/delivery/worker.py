@@ -25,13 +25,14 @@ from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.files import FileTransport
-from digest.delivery.outcomes import BodyContent, Claimed, Outcome, outcome_for
+from digest.delivery.outcomes import Claimed, Outcome, outcome_for
 from digest.delivery.replies import Stage, Verdict
 from digest.delivery.smtp import SmtpPool
 from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
 from digest.delivery.throttle import Breaker, RateLimiter
 from digest.delivery.transport import Result, Transport
 from digest.errors import DigestError, StoreUnavailable
+from digest.mail.content import MailContent
 from digest.mail.message import Personal, Sender, assemble
 from digest.states import DeliveryKind
 
@@ -98,7 +99,7 @@ class Worker:
         self.deadline = timedelta(hours=settings.retry_deadline_hours)
         self.lease_seconds = settings.lease_seconds
         self.tally = Tally()
-        self._bodies: OrderedDict[int, BodyContent] = OrderedDict()
+        self._bodies: OrderedDict[int, MailContent] = OrderedDict()
 
     # -- building ------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
-"""Putting mail in the outbox: one transactional mail, or a whole edition set-wise.
+"""The SQL that puts mail in the outbox (private to ``outbox.py``, which defines the public face).
 
 An edition is queued with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: no row passes
 through Python, and running it twice, or from two processes at once, adds nothing (the unique
-keys (edition, subscriber) and (subscriber, period) say "already there"). ``outbox`` re-exports
-these functions; callers may import them from either module.
+keys (edition, subscriber) and (subscriber, period) say "already there"). One transactional
+mail is two plain ``INSERT``s from statements built once.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.db import dialect_insert
-from digest.mail.message_id import digest_message_id_sql, new_message_id
+from digest.mail.message_id import digest_message_id_sql
 from digest.models import Body, Delivery, Subscriber
-from digest.states import DeliveryKind, DeliveryStatus
+from digest.states import DeliveryStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
@@ -29,7 +29,7 @@ QUEUED = DeliveryStatus.QUEUED.value
 ANALYZE_AFTER = 10_000  # rows added at once after which PostgreSQL re-reads the table
 
 
-def enqueue_transactional(
+def insert_mail(
     session: Session,
     *,
     kind: str,
@@ -38,41 +38,9 @@ def enqueue_transactional(
     subject: str,
     text: str,
     html: str,
-    domain: str,
-) -> Delivery:
-    """Queue one complete transactional mail (confirmation, notice, test): one Body, one row."""
-    delivery_id = queue_transactional(
-        session,
-        kind=kind,
-        to_email=to_email,
-        subscriber_id=subscriber_id,
-        subject=subject,
-        text=text,
-        html=html,
-        domain=domain,
-    )
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None:
-        raise RuntimeError(f"delivery #{delivery_id} was queued but cannot be read back")
-    return delivery
-
-
-def queue_transactional(
-    session: Session,
-    *,
-    kind: str,
-    to_email: str,
-    subscriber_id: int | None,
-    subject: str,
-    text: str,
-    html: str,
-    domain: str,
+    message_id: str,
 ) -> int:
-    """``enqueue_transactional`` as two plain ``INSERT``s; returns the delivery's id.
-
-    Every subscribe request queues one, so no ORM object is built for it.
-    """
-    DeliveryKind(kind)  # a typo in a kind is a bug: fail loudly, before writing anything
+    """One Body and one queued row for it; returns the row's id."""
     now = utcnow()
     # Plain inserts join the session's transaction (and savepoint) but skip its unit of work:
     # whatever the session still holds goes out first, so the rows land in order.
@@ -107,7 +75,7 @@ def queue_transactional(
             "lease_owner": None,
             "lease_expires_at": None,
             "last_reply": None,
-            "message_id": new_message_id(domain),
+            "message_id": message_id,
             "created_at": now,
             "updated_at": now,
             "sent_at": None,
@@ -129,7 +97,7 @@ def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa
     return sa.select(S.c.id, S.c.email).where(subscriber_filter)
 
 
-def _insert_select(
+def insert_select(
     session: Session,
     *,
     status: str,
@@ -143,6 +111,8 @@ def _insert_select(
     domain: str,
     reply: str | None,
 ) -> int:
+    """Rows of ``kind`` in ``status`` for every subscriber the filter selects; returns how many
+    were added (a row already there for the edition or the period is left as it is)."""
     now = utcnow()
     base = _subscriber_ids(subscriber_filter).subquery()
     period = (
@@ -199,61 +169,3 @@ def _insert_select(
             session.execute(sa.text("ANALYZE deliveries"))
         return n
     return int(session.connection().execute(stmt).rowcount or 0)
-
-
-def enqueue_digests(
-    session: Session,
-    *,
-    edition_id: int,
-    body_id: int,
-    period_key: str | sa.ColumnElement[str],
-    send_by: datetime | None,
-    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
-    message_id_prefix: str,
-    domain: str,
-) -> int:
-    """Queue the edition's body for every subscriber the filter selects; returns rows added.
-
-    One ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: idempotent, safe to run from two
-    processes at once. ``subscriber_filter`` is a WHERE clause over ``Subscriber`` or a select
-    of subscriber ids; ``period_key`` a string or a SQL expression over ``subscribers``.
-    """
-    return _insert_select(
-        session,
-        status=QUEUED,
-        kind=DeliveryKind.DIGEST.value,
-        edition_id=edition_id,
-        body_id=body_id,
-        period_key=period_key,
-        send_by=send_by,
-        subscriber_filter=subscriber_filter,
-        message_id_prefix=message_id_prefix,
-        domain=domain,
-        reply=None,
-    )
-
-
-def record_skips(
-    session: Session,
-    *,
-    edition_id: int,
-    period_key: str | sa.ColumnElement[str],
-    subscriber_filter: sa.ColumnElement[bool] | sa.Select,
-    message_id_prefix: str,
-    domain: str,
-    reason: str = "nothing new this period",
-) -> int:
-    """Record ``skipped`` rows for subscribers who get nothing this period (takes the key)."""
-    return _insert_select(
-        session,
-        status=DeliveryStatus.SKIPPED.value,
-        kind=DeliveryKind.DIGEST.value,
-        edition_id=edition_id,
-        body_id=None,
-        period_key=period_key,
-        send_by=None,
-        subscriber_filter=subscriber_filter,
-        message_id_prefix=message_id_prefix,
-        domain=domain,
-        reply=reason,
-    )

@@ -1,0 +1,108 @@
+"""The SQL that takes, ends and returns leases on outbox rows (private to ``outbox.py``).
+
+A worker leases the rows it is about to send; a lease ends with an outcome written, or the row
+goes back to the queue untried (given back, or taken back from a worker that died).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from digest.db import in_batches
+from digest.models import Delivery
+from digest.states import DeliveryStatus
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+QUEUED = DeliveryStatus.QUEUED.value
+SENDING = DeliveryStatus.SENDING.value
+DEFERRED = DeliveryStatus.DEFERRED.value
+
+# Given back or taken back, a row returns to "deferred" if it was tried before, else "queued".
+_RETURN_STATUS = sa.case((D.c.attempts > 0, DEFERRED), else_=QUEUED)
+
+
+def lease(
+    session: Session,
+    due: sa.ColumnElement[bool],
+    limit: int,
+    owner: str,
+    until: datetime,
+    now: datetime,
+) -> Sequence[sa.Row[Any]]:
+    """Lease up to ``limit`` rows matching ``due`` to ``owner`` until ``until``; the rows taken."""
+    # FOR UPDATE SKIP LOCKED on PostgreSQL lets workers claim side by side without waiting on
+    # each other; SQLite renders no locking clause and relies on BEGIN IMMEDIATE instead.
+    # Ordered by next_attempt_at alone so the (status, next_attempt_at) index yields rows in
+    # order: a whole edition shares one time, and a tie-breaker would force a full sort.
+    candidates = (
+        sa.select(D.c.id)
+        .where(due)
+        .order_by(D.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        sa.update(D)
+        .where(D.c.id.in_(candidates.scalar_subquery()))
+        .values(status=SENDING, lease_owner=owner, lease_expires_at=until, updated_at=now)
+        .returning(
+            D.c.id,
+            D.c.kind,
+            D.c.subscriber_id,
+            D.c.to_email,
+            D.c.body_id,
+            D.c.message_id,
+            D.c.attempts,
+            D.c.created_at,
+            D.c.send_by,
+        )
+    )
+    return session.execute(stmt).all()
+
+
+def close(session: Session, ids: list[int], status: str, reason: str, now: datetime) -> None:
+    """End the leases on ``ids`` in ``status`` without sending them, saying why."""
+    for chunk in in_batches(ids):
+        session.execute(
+            sa.update(D)
+            .where(D.c.id.in_(chunk))
+            .values(
+                status=status,
+                last_reply=reason,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+
+
+def finish(session: Session, owner: str, params: list[dict[str, object]], **values: object) -> int:
+    """End ``owner``'s leases on the rows ``params`` name (``b_id``) with one try counted and
+    its reply (``b_reply``) kept, setting ``values`` too; one executemany, rows updated."""
+    stmt = (
+        sa.update(D)
+        .where(D.c.id == sa.bindparam("b_id"), D.c.status == SENDING, D.c.lease_owner == owner)
+        .values(
+            attempts=D.c.attempts + 1,
+            last_reply=sa.bindparam("b_reply"),
+            lease_owner=None,
+            lease_expires_at=None,
+            **values,
+        )
+    )
+    return int(session.connection().execute(stmt, params).rowcount or 0)
+
+
+def release(session: Session, leased: sa.ColumnElement[bool], now: datetime) -> int:
+    """Return the leased rows ``leased`` selects to the queue untried; how many."""
+    result = session.execute(
+        sa.update(D)
+        .where(D.c.status == SENDING, leased)
+        .values(status=_RETURN_STATUS, lease_owner=None, lease_expires_at=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
