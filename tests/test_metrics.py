@@ -58,7 +58,7 @@ def seed(db: Database) -> None:
         ):
             did = outbox.enqueue_transactional(
                 session,
-                kind=DeliveryKind.NOTICE.value,
+                kind=DeliveryKind.CONFIRM.value,
                 to_email=f"m{i}@example.com",
                 subscriber_id=None,
                 subject="s",

@@ -83,7 +83,7 @@ def test_sigterm_mid_send_finishes_in_flight_and_gives_leases_back(
     with sqlite_db.transaction() as session:
         for i in range(30):
             outbox.enqueue_transactional(
-                session, kind=DeliveryKind.NOTICE.value, to_email=f"n{i}@example.com",
+                session, kind=DeliveryKind.CONFIRM.value, to_email=f"n{i}@example.com",
                 subscriber_id=None, subject="Notice", text="hello", html="<p>hello</p>",
                 domain="example.com",
             )  # fmt: skip

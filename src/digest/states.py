@@ -47,4 +47,3 @@ class DeliveryKind(StrEnum):
     DIGEST = "digest"
     CONFIRM = "confirm"
     TEST = "test"
-    NOTICE = "notice"  # other transactional mail (goodbye, preference changes)
