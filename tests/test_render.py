@@ -560,6 +560,37 @@ def test_a_feed_url_cannot_pull_personal_values_into_the_mail(make_settings) -> 
         assert "p.gif?https" not in content
 
 
+def test_operator_layout_frames_every_mail(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "framed"
+    folder.mkdir()
+    (folder / "layout.html").write_text(
+        "<html><head><title>{% block title %}{% endblock %}</title></head><body>"
+        "<p>OUR FRAME {{ width }}</p><table>{% block rows %}{% endblock %}</table></body></html>\n"
+    )
+    plain = DigestRenderer(make_settings())
+    custom = DigestRenderer(make_settings(templates_dir=folder))
+    body = custom.render_body(make_selection(), cadence="daily", local_date=DAY)
+    mail = custom.render_confirm(name="Ann", confirm_url=CONFIRM_URLS[0])
+    assert "OUR FRAME 600" in body.content.html and "Latest Posts" in body.content.html
+    assert "OUR FRAME 560" in mail.html and CONFIRM_URLS[0] in mail.html
+    parse_html(body.content.html)
+    # The layout is part of the templates' version: no body rendered in the old frame is reused.
+    assert custom.version != plain.version
+    default = plain.render_body(make_selection(), cadence="daily", local_date=DAY)
+    assert default.key != body.key and "OUR FRAME" not in default.content.html
+
+
+def test_broken_layout_override_stops_the_renderer_with_one_line(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "broken-layout"
+    folder.mkdir()
+    (folder / "layout.html").write_text("<html>{% block rows %}</html>\n")
+    with pytest.raises(TemplateProblem) as caught:
+        DigestRenderer(make_settings(templates_dir=folder))
+    assert "layout.html" in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_an_edited_link_gets_into_the_body(renderer: DigestRenderer) -> None:
     posts = make_posts()
     renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)  # views made
