@@ -116,7 +116,7 @@ def main() -> None:
     selection = sample_selection("https://news.example.com/img/lead.jpg", 15, max_latest=12)
     body = renderer.render_body(
         selection, cadence="daily", local_date=LOCAL_DATE, archive_url="https://x.example/a/1"
-    )
+    ).content
     who = people(args.messages)
     size = len(assemble(body.subject, body.text, body.html, who[0], sender))
     base_size = len(baseline(body.subject, body.text, body.html, who[0], sender.from_header))

@@ -60,7 +60,7 @@ def main() -> None:
             archive_url="https://news.example.com/archive/1",
         )
         page = work / "digest.html"
-        page.write_text(personal_html(body.html), encoding="utf-8")
+        page.write_text(personal_html(body.content.html), encoding="utf-8")
         shoot(page, args.out / "digest-600.png", 600, 2640)
         shoot(page, args.out / "digest-375.png", 375, 2760)
         shoot(page, args.out / "digest-dark-375.png", 375, 1400, dark=True)

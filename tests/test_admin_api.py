@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
-from digest.posts import store
+from digest.posts import feeds, store
 from digest.web.app import create_app
 from tests.support.clock import midday
 
@@ -128,9 +128,9 @@ async def test_bad_query_gets_a_readable_422(sqlite_db, make_settings, query, fi
 async def test_stats(db: Database, make_settings) -> None:
     add_people(db)
     with db.transaction() as session:
-        store.add_feed(session, "https://ok.example/feed")
-        store.add_feed(session, "https://down.example/feed")
-        store.record_failure(session, "https://down.example/feed", now=utcnow(), error="timeout")
+        feeds.add_feed(session, "https://ok.example/feed")
+        feeds.add_feed(session, "https://down.example/feed")
+        feeds.record_failure(session, "https://down.example/feed", now=utcnow(), error="timeout")
     app = create_app(make_settings(database_url=db.url, admin_token=TOKEN), db)
     async with client(app) as http:
         stats = (await http.get("/api/stats", headers=AUTH)).json()

@@ -14,7 +14,7 @@ from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.models import Delivery
-from digest.posts import store
+from digest.posts import feeds
 from digest.states import DeliveryKind, DeliveryStatus
 from digest.web.app import create_app
 
@@ -73,9 +73,9 @@ def seed(db: Database) -> None:
                 values["created_at"] = now - timedelta(seconds=latency)
                 values["sent_at"] = now
             session.execute(sa.update(D).where(D.c.id == did).values(**values))
-        store.add_feed(session, "https://news.example/feed")
-        store.add_feed(session, "https://broken.example/feed")
-        store.record_failure(session, "https://broken.example/feed", now=now, error="HTTP 500")
+        feeds.add_feed(session, "https://news.example/feed")
+        feeds.add_feed(session, "https://broken.example/feed")
+        feeds.record_failure(session, "https://broken.example/feed", now=now, error="HTTP 500")
 
 
 async def test_metrics_show_the_store(db: Database, make_settings) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from digest.errors import FeedError
-from digest.posts.parse import ParsedFeed, canonical_link, parse_source
+from digest.posts.entries import ParsedFeed, canonical_link
+from digest.posts.parse import parse_source
 
 FEEDS = Path(__file__).parent / "feeds"
 

@@ -14,8 +14,9 @@ from digest.config import Settings
 from digest.db import Database
 from digest.errors import FeedNotFound, InvalidInput, PostNotFound
 from digest.models import Feed, Post
-from digest.posts import store
-from digest.posts.parse import PostData, parse_source
+from digest.posts import feeds, store
+from digest.posts.entries import PostData
+from digest.posts.parse import parse_source
 from digest.posts.poll import import_source, poll_all, poll_feed
 from tests.support.feed_server import FeedServer
 
@@ -144,19 +145,19 @@ def test_manual_posts(db: Database) -> None:
 
 def test_feeds_crud(db: Database) -> None:
     with db.transaction() as session:
-        _, created = store.add_feed(session, "https://e.com/feed")
+        _, created = feeds.add_feed(session, "https://e.com/feed")
         assert created
-        _, created = store.add_feed(session, " https://e.com/feed ")
+        _, created = feeds.add_feed(session, " https://e.com/feed ")
         assert not created
-        assert [f.url for f in store.list_feeds(session)] == ["https://e.com/feed"]
-        store.remove_feed(session, "https://e.com/feed")
+        assert [f.url for f in feeds.list_feeds(session)] == ["https://e.com/feed"]
+        feeds.remove_feed(session, "https://e.com/feed")
         with pytest.raises(FeedNotFound):
-            store.remove_feed(session, "https://e.com/feed")
+            feeds.remove_feed(session, "https://e.com/feed")
 
 
 def feed_row(db: Database, url: str) -> Feed:
     with db.transaction() as session:
-        row = store.get_feed(session, url)
+        row = feeds.get_feed(session, url)
         assert row is not None
         return row
 
@@ -237,8 +238,8 @@ async def test_poll_all_survives_bad_feeds(db: Database, make_settings, server: 
     bad = server.route("/bad", status=500, body=b"")
     cfg = make_settings(database_url=db.url, allow_private_feeds=True, feeds=f"{atom}, {good}")
     with db.transaction() as session:
-        store.add_feed(session, bad)
-        store.add_feed(session, good)
+        feeds.add_feed(session, bad)
+        feeds.add_feed(session, good)
     results = await poll_all(db, cfg)
     assert [r.url for r in results] == [bad, good, atom]
     assert [r.ok for r in results] == [False, True, True]
@@ -268,7 +269,7 @@ def test_import_source_file_and_url(db: Database, cfg: Settings, server: FeedSer
     assert (result.inserted, result.unchanged) == (0, 3)
     assert result.url == server.url("/wp-json/wp/v2/posts")
     with db.transaction() as session:
-        assert store.list_feeds(session) == []  # a one-off import is not a subscription
+        assert feeds.list_feeds(session) == []  # a one-off import is not a subscription
 
 
 async def test_oversized_validators_are_dropped_not_cut(

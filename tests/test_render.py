@@ -12,14 +12,17 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
 
+import css_inline
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.addresses import clean_name
-from digest.compose.render import DigestRenderer, RenderedMail, date_line, plain_summary
+from digest.compose.render import CONFIRM_TEMPLATES, DigestRenderer
 from digest.compose.select import Candidate, Limits, Profile, Selection, normalize_topics, select
+from digest.compose.views import date_line, plain_summary
 from digest.errors import TemplateProblem
+from digest.mail.content import MailContent
 from digest.mail.message import (
     EMAIL,
     NAME,
@@ -155,18 +158,18 @@ def test_body_has_both_sections_in_both_parts(renderer: DigestRenderer) -> None:
     sel = make_selection()
     body = renderer.render_body(sel, cadence="daily", local_date=DAY, archive_url=ARCHIVE)
     assert body.post_ids == sel.post_ids
-    assert body.subject.startswith(TITLES[0]) and "The Daily Brief" in body.subject
-    html = parse_html(body.html)
+    assert body.content.subject.startswith(TITLES[0]) and "The Daily Brief" in body.content.subject
+    html = parse_html(body.content.html)
     html_text = " ".join(" ".join(html.text).split())
-    for part in (body.text, html_text):
+    for part in (body.content.text, html_text):
         assert "The Daily Brief" in part
         assert "Sunday, November 29, 2026" in part
         assert part.index(TITLES[0]) < part.index(TITLES[2])  # Don't Miss before Latest
         assert "You subscribed to the daily digest of The Daily Brief" in part
     assert "Don't Miss" in html_text and "Latest Posts" in html_text
-    assert "DON'T MISS" in body.text and "LATEST POSTS" in body.text
+    assert "DON'T MISS" in body.content.text and "LATEST POSTS" in body.content.text
     # Same posts, same order, in both parts.
-    text_links = re.findall(r"https://news\.example\.com/2026/11/story-\d+", body.text)
+    text_links = re.findall(r"https://news\.example\.com/2026/11/story-\d+", body.content.text)
     html_links = [u for u in dict.fromkeys(html.links) if "/story-" in u]
     assert list(dict.fromkeys(text_links)) == html_links
     assert len(html_links) == len(sel.post_ids)
@@ -175,42 +178,46 @@ def test_body_has_both_sections_in_both_parts(renderer: DigestRenderer) -> None:
 def test_footer_links_are_placeholders_and_the_web_version(renderer: DigestRenderer) -> None:
     body = renderer.render_body(make_selection(), cadence="weekly", local_date=DAY,
                                 archive_url=ARCHIVE)  # fmt: skip
-    links = parse_html(body.html).links
+    links = parse_html(body.content.html).links
     assert UNSUBSCRIBE_URL in links and PREFERENCES_URL in links and ARCHIVE in links
-    assert UNSUBSCRIBE_URL in body.text and PREFERENCES_URL in body.text and EMAIL in body.text
-    assert "weekly digest" in body.text
+    assert (
+        UNSUBSCRIBE_URL in body.content.text
+        and PREFERENCES_URL in body.content.text
+        and EMAIL in body.content.text
+    )
+    assert "weekly digest" in body.content.text
 
 
 def test_html_works_in_mail_clients(renderer: DigestRenderer) -> None:
     body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
-    html = parse_html(body.html)
+    html = parse_html(body.content.html)
     metas = {m.get("name"): m.get("content") for m in html.metas}
     assert metas["color-scheme"] == "light dark"
     assert "width=device-width" in (metas["viewport"] or "")
-    assert 'width="600"' in body.html
-    assert "prefers-color-scheme: dark" in body.html  # the @media rules survive inlining
-    assert 'class="preheader"' in body.html
+    assert 'width="600"' in body.content.html
+    assert "prefers-color-scheme: dark" in body.content.html  # the @media rules survive inlining
+    assert 'class="preheader"' in body.content.html
     assert html.images, "featured posts show their picture"
     for img in html.images:
         assert img.get("width") and img.get("height") and img.get("alt")
     # CSS is inlined: the table cells carry their own style attributes.
-    assert re.search(r'<td class="post[^"]*" style="[^"]*padding', body.html)
+    assert re.search(r'<td class="post[^"]*" style="[^"]*padding', body.content.html)
 
 
 def test_text_part_is_wrapped_at_78_columns(renderer: DigestRenderer) -> None:
     posts = make_posts()
     long = Candidate(**{**posts[3].__dict__, "id": 99, "title": "A very long headline " * 8})
     body = renderer.render_body(make_selection([*posts, long]), cadence="daily", local_date=DAY)
-    for line in body.text.splitlines():
+    for line in body.content.text.splitlines():
         assert len(line) <= 78 or line.strip().startswith(("http", "%%")), line
 
 
 def test_user_text_is_escaped_in_html(renderer: DigestRenderer) -> None:
     evil = Candidate(**{**make_posts()[3].__dict__, "title": '<script>alert("x")</script> & co'})
     body = renderer.render_body(make_selection([evil]), cadence="daily", local_date=DAY)
-    assert "<script>" not in body.html
-    assert "&lt;script&gt;" in body.html
-    parse_html(body.html)
+    assert "<script>" not in body.content.html
+    assert "&lt;script&gt;" in body.content.html
+    parse_html(body.content.html)
 
 
 def test_same_selection_shares_one_body(renderer: DigestRenderer) -> None:
@@ -224,7 +231,7 @@ def test_same_selection_shares_one_body(renderer: DigestRenderer) -> None:
     fewer = renderer.render_body(make_selection(make_posts(3)), cadence="daily", local_date=DAY)
     keys = {first.key, other_day.key, other_cadence.key, fewer.key}
     assert len(keys) == 4
-    assert "Monday, November 30, 2026" in other_day.html
+    assert "Monday, November 30, 2026" in other_day.content.html
 
 
 def test_operator_templates_override_file_by_file(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -234,8 +241,8 @@ def test_operator_templates_override_file_by_file(make_settings, tmp_path: Path)
     plain = DigestRenderer(make_settings())
     custom = DigestRenderer(make_settings(templates_dir=folder))
     body = custom.render_body(make_selection(), cadence="daily", local_date=DAY)
-    assert body.subject == f"Morning news: {len(make_selection().post_ids)} stories"
-    assert "Latest Posts" in body.html  # the HTML still comes from the shipped set
+    assert body.content.subject == f"Morning news: {len(make_selection().post_ids)} stories"
+    assert "Latest Posts" in body.content.html  # the HTML still comes from the shipped set
     assert custom.version != plain.version
     default = plain.render_body(make_selection(), cadence="daily", local_date=DAY)
     assert default.key != body.key
@@ -269,14 +276,14 @@ def test_feed_text_cannot_smuggle_a_placeholder(renderer: DigestRenderer) -> Non
         }
     )
     body = renderer.render_body(make_selection([sneaky]), cadence="daily", local_date=DAY)
-    assert "Win %%UNSUBSCRIBE_URL%%" not in body.text + body.html
-    assert body.text.count(EMAIL) == 1  # only the footer's
+    assert "Win %%UNSUBSCRIBE_URL%%" not in body.content.text + body.content.html
+    assert body.content.text.count(EMAIL) == 1  # only the footer's
 
 
 def test_empty_selection_still_renders(renderer: DigestRenderer) -> None:
     body = renderer.render_body(make_selection([]), cadence="daily", local_date=DAY)
-    assert body.subject == "The Daily Brief: your daily digest"
-    parse_html(body.html)
+    assert body.content.subject == "The Daily Brief: your daily digest"
+    parse_html(body.content.html)
 
 
 def test_shipped_templates_are_found() -> None:
@@ -313,9 +320,14 @@ CONFIRM_URLS = ["https://news.example.com/confirm/tok_abc",
                 'https://news.example.com/c/a?b=1&c="2"<3>\'4\'']  # fmt: skip
 
 
-def _confirm_from_templates(renderer: DigestRenderer, name: str, url: str) -> RenderedMail:
-    subject, text, html = renderer._confirm_parts(clean_name(name), url, "7 days")
-    return RenderedMail(subject=" ".join(subject.split()), text=text, html=html)
+def _confirm_from_templates(renderer: DigestRenderer, name: str, url: str) -> MailContent:
+    """The confirmation mail rendered straight from the templates, as a reference."""
+    context = {"site_name": renderer.site_name, "name": clean_name(name), "confirm_url": url,
+               "expiry": "7 days"}  # fmt: skip
+    subject, text, html = (renderer.env.get_template(n).render(context) for n in CONFIRM_TEMPLATES)
+    inliner = css_inline.CSSInliner(keep_at_rules=True, minify_css=True,
+                                    load_remote_stylesheets=False)  # fmt: skip
+    return MailContent(subject=" ".join(subject.split()), text=text, html=inliner.inline(html))
 
 
 @pytest.mark.parametrize("name", CONFIRM_NAMES)
@@ -323,9 +335,8 @@ def _confirm_from_templates(renderer: DigestRenderer, name: str, url: str) -> Re
 def test_confirmation_mail_filled_in_equals_a_full_render(
     renderer: DigestRenderer, name: str, url: str
 ) -> None:
-    # render_confirm fills a shape rendered once; the mail must be what the templates give.
+    # Whatever the name and link hold, the mail must be what the templates give.
     renderer.render_confirm(name="warm", confirm_url="https://x.example/c/1")
-    assert renderer._confirm_shapes[(True, "7 days")] is not None
     got = renderer.render_confirm(name=name, confirm_url=url)
     assert got == _confirm_from_templates(renderer, name, url)
 
@@ -344,7 +355,6 @@ def test_confirmation_override_that_transforms_the_name_is_rendered_in_full(
         mail = custom.render_confirm(name=name, confirm_url=CONFIRM_URLS[1])
         assert mail == _confirm_from_templates(custom, name, CONFIRM_URLS[1])
     assert mail.subject.startswith("BOB <B>, confirm")
-    assert custom._confirm_shapes[(True, "7 days")] is None
 
 
 def test_confirmation_override_with_the_link_in_a_script_block_stays_exact(
@@ -375,7 +385,9 @@ def _message(renderer: DigestRenderer, sender: Sender, **personal_kw: object) ->
         "preferences_url": PREFS,
     }
     values.update(personal_kw)
-    return assemble(body.subject, body.text, body.html, Personal(**values), sender)  # type: ignore[arg-type]
+    return assemble(
+        body.content.subject, body.content.text, body.content.html, Personal(**values), sender
+    )  # type: ignore[arg-type]
 
 
 def test_whole_message_parses_back(renderer: DigestRenderer, sender: Sender) -> None:
@@ -429,7 +441,7 @@ def test_chromium_renders_the_digest(renderer: DigestRenderer, tmp_path: Path) -
     binary = require("chromium", "chromium-browser", package="chromium")
     body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY)
     page = tmp_path / "digest.html"
-    page.write_text(personal(body.html), encoding="utf-8")
+    page.write_text(personal(body.content.html), encoding="utf-8")
     for width in (600, 375):
         png = tmp_path / f"digest-{width}.png"
         screenshot(binary, page.as_uri(), png, width, 1200)
@@ -460,14 +472,16 @@ def test_any_post_text_gives_a_clean_message(
         for i, t in enumerate(titles)
     ]  # fmt: skip
     body = renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
-    links = [u for u in dict.fromkeys(parse_html(body.html).links) if "/p/" in u]
-    text_links = list(dict.fromkeys(re.findall(r"https://news\.example\.com/p/\d+", body.text)))
+    links = [u for u in dict.fromkeys(parse_html(body.content.html).links) if "/p/" in u]
+    text_links = list(
+        dict.fromkeys(re.findall(r"https://news\.example\.com/p/\d+", body.content.text))
+    )
     assert links == text_links
     assert len(links) == len(posts)
     raw = assemble(
-        body.subject,
-        body.text,
-        body.html,
+        body.content.subject,
+        body.content.text,
+        body.content.html,
         Personal("ann@example.org", "Ann", "<m1@example.com>", NOW, UNSUB, PREFS),
         sender,
     )
@@ -480,9 +494,9 @@ def test_any_post_text_gives_a_clean_message(
 def test_each_post_is_wrapped_once_per_renderer(renderer: DigestRenderer) -> None:
     posts = make_posts()
     renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
-    views = dict(renderer._views)
+    views = dict(renderer._views.cached)
     renderer.render_body(make_selection(posts[2:]), cadence="weekly", local_date=DAY)
-    assert all(renderer._views[key] is view for key, view in views.items())
+    assert all(renderer._views.cached[key] is view for key, view in views.items())
 
 
 def test_a_full_digest_stays_under_gmail_clipping(renderer: DigestRenderer) -> None:
@@ -493,7 +507,7 @@ def test_a_full_digest_stays_under_gmail_clipping(renderer: DigestRenderer) -> N
     ]
     body = renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)
     assert len(body.post_ids) == 12  # 2 featured + 10 latest
-    assert len(body.html.encode()) < 102_000  # Gmail clips larger messages
+    assert len(body.content.html.encode()) < 102_000  # Gmail clips larger messages
 
 
 def test_an_edited_headline_gets_a_new_body(renderer: DigestRenderer) -> None:
@@ -502,7 +516,10 @@ def test_an_edited_headline_gets_a_new_body(renderer: DigestRenderer) -> None:
     edited = [Candidate(**{**posts[0].__dict__, "title": "Corrected headline"}), *posts[1:]]
     after = renderer.render_body(make_selection(edited), cadence="daily", local_date=DAY)
     assert after.key != before.key
-    assert "Corrected headline" in after.html and "Corrected headline" not in before.html
+    assert (
+        "Corrected headline" in after.content.html
+        and "Corrected headline" not in before.content.html
+    )
 
 
 def test_a_feed_url_cannot_pull_personal_values_into_the_mail(make_settings) -> None:  # type: ignore[no-untyped-def]
@@ -527,7 +544,13 @@ def test_a_feed_url_cannot_pull_personal_values_into_the_mail(make_settings) -> 
         unsubscribe_url="https://n.example/unsubscribe/SECRET",
         preferences_url="https://n.example/preferences/SECRET",
     )  # fmt: skip
-    raw = assemble(body.subject, body.text, body.html, personal, Sender.from_settings(settings))
+    raw = assemble(
+        body.content.subject,
+        body.content.text,
+        body.content.html,
+        personal,
+        Sender.from_settings(settings),
+    )
     message = email.message_from_bytes(raw, policy=email.policy.default)
     for part in ("plain", "html"):
         content = message.get_body((part,)).get_content()  # type: ignore[union-attr]
@@ -535,3 +558,44 @@ def test_a_feed_url_cannot_pull_personal_values_into_the_mail(make_settings) -> 
         assert "who=reader@example.org" not in content
         assert "u=https://n.example/unsubscribe" not in content
         assert "p.gif?https" not in content
+
+
+def test_operator_layout_frames_every_mail(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "framed"
+    folder.mkdir()
+    (folder / "layout.html").write_text(
+        "<html><head><title>{% block title %}{% endblock %}</title></head><body>"
+        "<p>OUR FRAME {{ width }}</p><table>{% block rows %}{% endblock %}</table></body></html>\n"
+    )
+    plain = DigestRenderer(make_settings())
+    custom = DigestRenderer(make_settings(templates_dir=folder))
+    body = custom.render_body(make_selection(), cadence="daily", local_date=DAY)
+    mail = custom.render_confirm(name="Ann", confirm_url=CONFIRM_URLS[0])
+    assert "OUR FRAME 600" in body.content.html and "Latest Posts" in body.content.html
+    assert "OUR FRAME 560" in mail.html and CONFIRM_URLS[0] in mail.html
+    parse_html(body.content.html)
+    # The layout is part of the templates' version: no body rendered in the old frame is reused.
+    assert custom.version != plain.version
+    default = plain.render_body(make_selection(), cadence="daily", local_date=DAY)
+    assert default.key != body.key and "OUR FRAME" not in default.content.html
+
+
+def test_broken_layout_override_stops_the_renderer_with_one_line(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "broken-layout"
+    folder.mkdir()
+    (folder / "layout.html").write_text("<html>{% block rows %}</html>\n")
+    with pytest.raises(TemplateProblem) as caught:
+        DigestRenderer(make_settings(templates_dir=folder))
+    assert "layout.html" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_edited_link_gets_into_the_body(renderer: DigestRenderer) -> None:
+    posts = make_posts()
+    renderer.render_body(make_selection(posts), cadence="daily", local_date=DAY)  # views made
+    moved = [Candidate(**{**posts[0].__dict__, "link": "https://news.example.com/moved"}),
+             *posts[1:]]  # fmt: skip
+    after = renderer.render_body(make_selection(moved), cadence="daily", local_date=DAY)
+    assert "https://news.example.com/moved" in after.content.html
+    assert "https://news.example.com/moved" in after.content.text

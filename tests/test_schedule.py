@@ -34,7 +34,7 @@ from digest.delivery import outbox
 from digest.delivery.worker import drain, run_worker
 from digest.models import Delivery, Subscriber
 from digest.periods import is_due, period_for
-from digest.posts import store
+from digest.posts import feeds, store
 from digest.states import DeliveryStatus
 from tests.support.clock import midday
 from tests.support.smtp_server import SmtpServer
@@ -462,14 +462,14 @@ async def test_the_poll_job_imports_posts_and_survives_a_broken_feed(
 ) -> None:
     settings = make_settings(database_url=db.url, allow_private_feeds=True)
     with db.transaction() as session:
-        store.add_feed(session, f"{feed_site}/feed.xml")
-        store.add_feed(session, f"{feed_site}/missing.xml")
+        feeds.add_feed(session, f"{feed_site}/feed.xml")
+        feeds.add_feed(session, f"{feed_site}/missing.xml")
     ticker = schedule.Scheduler(settings, db)
     with caplog.at_level("INFO", logger="digest.schedule"):
         assert await ticker.poll_job() == (1, 1)
     with db.transaction() as session:
         assert len(store.list_posts(session)) > 0
-        failing = [f.url for f in store.list_feeds(session) if f.failing_since is not None]
+        failing = [f.url for f in feeds.list_feeds(session) if f.failing_since is not None]
     assert failing == [f"{feed_site}/missing.xml"]
     logged = [r for r in caplog.records if r.getMessage() == "feed poll failed"]
     assert [r.feed for r in logged] == [f"{feed_site}/missing.xml"]  # type: ignore[attr-defined]

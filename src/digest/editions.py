@@ -221,9 +221,9 @@ def _store_body(session: Session, edition_id: int, rendered: RenderedBody) -> in
     values = {
         "edition_id": edition_id,
         "digest_key": rendered.key,
-        "subject": rendered.subject,
-        "text": rendered.text,
-        "html": rendered.html,
+        "subject": rendered.content.subject,
+        "text": rendered.content.text,
+        "html": rendered.content.html,
         "post_ids": list(rendered.post_ids),
         "created_at": utcnow(),
     }
@@ -240,7 +240,7 @@ def _set_web_version(
         return
     local_date = now.astimezone(ZoneInfo(settings.timezone)).date()
     body = renderer.render_body(selection, cadence=edition.cadence, local_date=local_date)
-    edition.subject = body.subject
+    edition.subject = body.content.subject
     edition.post_ids = list(selection.post_ids)
     edition.web_html = renderer.render_web_version(
         selection, cadence=edition.cadence, local_date=local_date

@@ -90,7 +90,8 @@ def preview(
         unsubscribe_url=unsubscribe,
         preferences_url=preferences,
     )
-    message = assemble(body.subject, body.text, body.html, personal, sender)
+    mail = body.content
+    message = assemble(mail.subject, mail.text, mail.html, personal, sender)
     return Preview(who, len(selection.post_ids), "", message)
 
 
@@ -111,7 +112,7 @@ def queue_test_copy(
         )
         subscriber = find(session, to_email)
         unsubscribe, preferences = _personal_links(settings, subscriber)
-        text, html = body.text, body.html
+        text, html = body.content.text, body.content.html
         fill = {UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: preferences}
         for placeholder, value in fill.items():
             text, html = text.replace(placeholder, value), html.replace(placeholder, value)
@@ -120,7 +121,7 @@ def queue_test_copy(
             kind=DeliveryKind.TEST.value,
             to_email=to_email,
             subscriber_id=subscriber.id if subscriber else None,
-            subject=body.subject,
+            subject=body.content.subject,
             text=text,
             html=html,
             domain=Sender.from_settings(settings).domain,

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.errors import FeedError, InvalidInput
-from digest.posts import store
+from digest.posts.feeds import add_feed, list_feeds, remove_feed
 from digest.posts.fetch import check_url
 from digest.posts.poll import PollResult, feed_urls, policy_for, poll_all
 
@@ -49,7 +49,7 @@ def add(app: AppContext, url: str) -> None:
     except FeedError as exc:
         raise InvalidInput(str(exc)) from None
     with app.db.transaction() as session:
-        _row, created = store.add_feed(session, url)
+        _row, created = add_feed(session, url)
     if created:
         click.echo(f"feed added: {url.strip()} (digest feeds poll fetches it now)")
     else:
@@ -63,7 +63,7 @@ def list_(app: AppContext, as_json: bool) -> None:
     """List the feeds, stored and from DIGEST_FEEDS, with their health."""
     configured = [u.strip() for u in app.settings.feeds if u.strip()]
     with app.db.transaction() as session:
-        rows = {f.url: f for f in store.list_feeds(session)}
+        rows = {f.url: f for f in list_feeds(session)}
     items: list[dict[str, Any]] = []
     for url in dict.fromkeys([*rows, *configured]):
         row = rows.get(url)
@@ -100,7 +100,7 @@ def remove(app: AppContext, url: str) -> None:
     if url.strip() in (u.strip() for u in app.settings.feeds):
         raise InvalidInput(f"{url.strip()} comes from DIGEST_FEEDS; remove it there")
     with app.db.transaction() as session:
-        store.remove_feed(session, url)
+        remove_feed(session, url)
     click.echo(f"feed removed: {url.strip()}")
 
 

@@ -14,8 +14,8 @@ from digest.config import check_timezone
 from digest.errors import InvalidInput
 from digest.models import Post
 from digest.posts import store
+from digest.posts.entries import is_http_url
 from digest.posts.featuring import is_featured
-from digest.posts.parse import is_http_url
 from digest.posts.poll import import_source
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.I)

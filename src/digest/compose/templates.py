@@ -1,7 +1,7 @@
 """Where mail templates come from: the operator's folder first, file by file, then ours.
 
 Template sets follow django-newsletter's habit: ``{action}_subject.txt``, ``{action}.txt`` and
-``{action}.html`` for each mail (``digest``, ``confirm``).
+``{action}.html`` for each mail (``digest``, ``confirm``); the HTML ones extend ``layout.html``.
 """
 
 from __future__ import annotations
@@ -11,22 +11,47 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 
 from digest.errors import TemplateProblem
 from digest.resources import templates_dir
 
 
 def load_templates(env: jinja2.Environment, names: tuple[str, ...]) -> dict[str, jinja2.Template]:
-    """Compile ``names`` now, so a broken override stops start-up instead of an edition."""
-    templates = {}
-    for name in names:
-        try:
-            templates[name] = env.get_template(name)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateProblem(f"template {name}, line {exc.lineno}: {exc.message}") from None
-        except jinja2.TemplateNotFound:
-            raise TemplateProblem(f"template {name} not found") from None
-    return templates
+    """Compile ``names`` and the layouts they extend now, so a broken override (a layout too)
+    stops start-up instead of an edition."""
+    return {name: _compile(env, name) for name in with_references(env, names)}
+
+
+def with_references(env: jinja2.Environment, names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` and every template they extend, include or import by name, each once."""
+    found = dict.fromkeys(names)
+    pending = list(names)
+    while pending:
+        name = pending.pop()
+        _compile(env, name)  # a syntax error is reported as the template's own, with its line
+        for ref in meta.find_referenced_templates(env.parse(_source(env, name))):
+            # A name computed at render time (None here) cannot be known in advance.
+            if ref is not None and ref not in found:
+                found[ref] = None
+                pending.append(ref)
+    return tuple(found)
+
+
+def _compile(env: jinja2.Environment, name: str) -> jinja2.Template:
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template {name}, line {exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateNotFound:
+        raise TemplateProblem(f"template {name} not found") from None
+
+
+def _source(env: jinja2.Environment, name: str) -> str:
+    if env.loader is None:
+        raise ValueError("environment has no loader")
+    source, _, _ = env.loader.get_source(env, name)
+    return source
 
 
 def render(template: jinja2.Template, context: dict[str, Any]) -> str:
@@ -62,12 +87,9 @@ def make_environment(override_dir: Path | None = None) -> jinja2.Environment:
 
 
 def template_version(env: jinja2.Environment, names: tuple[str, ...]) -> str:
-    """A short hash of the sources of ``names``: part of every body key, so an edited template
-    never shares a body rendered from the old one."""
-    if env.loader is None:
-        raise ValueError("environment has no loader")
+    """A short hash of the sources of ``names`` and the layouts they extend: part of every body
+    key, so an edited template (or layout) never shares a body rendered from the old one."""
     sha = hashlib.sha256()
-    for name in names:
-        source, _, _ = env.loader.get_source(env, name)
-        sha.update(name.encode() + b"\0" + source.encode("utf-8") + b"\0")
+    for name in with_references(env, names):
+        sha.update(name.encode() + b"\0" + _source(env, name).encode("utf-8") + b"\0")
     return sha.hexdigest()[:16]

@@ -18,9 +18,10 @@ from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.errors import DigestError, FeedError, ImportFileError
-from digest.posts import store
+from digest.posts import feeds, store
+from digest.posts.entries import ParsedFeed
 from digest.posts.fetch import AddressPolicy, FetchResult, fetch_feed
-from digest.posts.parse import ParsedFeed, parse_source
+from digest.posts.parse import parse_source
 from digest.posts.wordpress import with_embed
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def _store(
     with db.transaction() as session:
         counts = store.upsert_posts(session, parsed.posts, source=url, now=now)
         if record:
-            store.record_success(
+            feeds.record_success(
                 session,
                 url,
                 now=now,
@@ -140,19 +141,19 @@ def import_source(db: Database, settings: Settings, source: str) -> PollResult:
 
 def _validators(db: Database, url: str) -> tuple[str | None, str | None]:
     with db.transaction() as session:
-        row = store.get_feed(session, url)
+        row = feeds.get_feed(session, url)
         return (row.etag, row.last_modified) if row else (None, None)
 
 
 def _record_not_modified(db: Database, url: str, now: datetime) -> None:
     with db.transaction() as session:
-        store.record_success(session, url, now=now, not_modified=True)
+        feeds.record_success(session, url, now=now, not_modified=True)
 
 
 def _record_failure(db: Database, url: str, now: datetime, error: str) -> None:
     try:
         with db.transaction() as session:
-            store.record_failure(session, url, now=now, error=error)
+            feeds.record_failure(session, url, now=now, error=error)
     except DigestError as exc:
         log.error("cannot record the failure of feed %s: %s", url, exc)
 
@@ -193,7 +194,7 @@ async def poll_feed(db: Database, settings: Settings, url: str) -> PollResult:
 def feed_urls(db: Database, settings: Settings) -> list[str]:
     """Every feed to poll: the stored ones, then those of DIGEST_FEEDS not stored yet."""
     with db.transaction() as session:
-        urls = [f.url for f in store.list_feeds(session)]
+        urls = [f.url for f in feeds.list_feeds(session)]
     return list(dict.fromkeys([*urls, *(u.strip() for u in settings.feeds if u.strip())]))
 
 

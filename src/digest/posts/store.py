@@ -1,4 +1,4 @@
-"""Where posts and feeds are stored: upsert by guid, find, list, feature, and the feeds table.
+"""Where posts are stored: upsert by guid, find, list and feature (feeds: ``posts.feeds``).
 
 Every function takes an open session (``Database.transaction()``) so the caller decides what
 one transaction holds; a feed's entries go in through one call inside one transaction.
@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlmodel import Session, col, or_, select
 
 from digest.clock import utcnow
-from digest.errors import FeedNotFound, InvalidInput, PostNotFound
-from digest.models import Feed, Post
+from digest.errors import InvalidInput, PostNotFound
+from digest.models import Post
+from digest.posts.entries import PostData, canonical_link
 from digest.posts.featuring import is_featured
-from digest.posts.parse import PostData, canonical_link
 
 # The fields a feed owns: copied on every poll. The editor's fields are never touched here.
 _FEED_FIELDS = (
@@ -167,69 +167,3 @@ def featured_posts(
         query = query.where(col(Post.published_at) >= since)
     found = [p for p in session.exec(query) if is_featured(p, featured_categories, now)]
     return found[:limit] if limit is not None else found
-
-
-# -- feeds ---------------------------------------------------------------------------------------
-
-
-def get_feed(session: Session, url: str) -> Feed | None:
-    """The feed row with that URL, or None."""
-    return session.exec(select(Feed).where(col(Feed.url) == url.strip())).first()
-
-
-def add_feed(session: Session, url: str) -> tuple[Feed, bool]:
-    """Add a feed URL (no-op if present); returns (feed, created)."""
-    row = get_feed(session, url)
-    if row is not None:
-        return row, False
-    row = Feed(url=url.strip())
-    session.add(row)
-    session.flush()
-    return row, True
-
-
-def remove_feed(session: Session, url: str) -> None:
-    """Forget a feed; its posts stay. FeedNotFound when it is not stored."""
-    row = get_feed(session, url)
-    if row is None:
-        raise FeedNotFound(f"no feed with URL {url!r} (see digest feeds list)")
-    session.delete(row)
-    session.flush()
-
-
-def list_feeds(session: Session) -> list[Feed]:
-    """Every stored feed, oldest first."""
-    return list(session.exec(select(Feed).order_by(col(Feed.id))))
-
-
-def record_success(
-    session: Session,
-    url: str,
-    *,
-    now: datetime,
-    title: str = "",
-    etag: str | None = None,
-    last_modified: str | None = None,
-    not_modified: bool = False,
-) -> None:
-    """Note a good poll: validators kept, error cleared."""
-    row, _ = add_feed(session, url)
-    row.last_polled_at = row.last_ok_at = now
-    row.last_error = row.failing_since = None
-    if not not_modified:
-        # A validator too long for its column is dropped, never cut: a cut one never matches.
-        row.etag = etag if etag and len(etag) <= 500 else None
-        row.last_modified = last_modified if last_modified and len(last_modified) <= 100 else None
-        if title:
-            row.title = title[:500]
-    session.add(row)
-
-
-def record_failure(session: Session, url: str, *, now: datetime, error: str) -> None:
-    """Note a failed poll: the error, and since when the feed has been failing."""
-    row, _ = add_feed(session, url)
-    row.last_polled_at = now
-    row.last_error = error[:1000]
-    if row.failing_since is None:
-        row.failing_since = now
-    session.add(row)

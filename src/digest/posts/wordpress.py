@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from digest.errors import FeedError
-from digest.posts.parse import (
+from digest.posts.entries import (
     MAX_TITLE,
     ParsedFeed,
     PostData,
