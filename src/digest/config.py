@@ -24,9 +24,9 @@ from sqlalchemy.exc import ArgumentError
 
 from digest.errors import SettingsError
 from digest.mail import headers as h
+from digest.periods import WEEKDAYS
 from digest.secret_key import stored_secret
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # RFC 2919: a List-Id is a dot-atom with at least one dot, e.g. "digest.example.com".
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")

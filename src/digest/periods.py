@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.config import WEEKDAYS
 from digest.states import Cadence
+
+#: The names ``DIGEST_WEEKLY_DAY`` takes, in ISO order (Monday first).
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True)
