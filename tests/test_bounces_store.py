@@ -28,6 +28,7 @@ from digest.delivery.dsn import parse_report
 from digest.delivery.inbound import read_inbound
 from digest.delivery.worker import drain
 from digest.errors import NotAReport
+from digest.mail.content import MailContent
 from digest.mail.message_id import digest_prefix
 from digest.models import Post, Subscriber
 from digest.states import DeliveryStatus
@@ -128,7 +129,7 @@ def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
         outbox.enqueue_transactional(
             session, kind="confirm", to_email="asked@example.org",
             subscriber_id=subscribers.get(session, "asked@example.org").id,
-            subject="Please confirm", text="Click", html="<p>Click</p>", domain="example.org",
+            mail=MailContent("Please confirm", "Click", "<p>Click</p>"), domain="example.org",
         )  # fmt: skip
         session.add(
             Post(

@@ -13,6 +13,7 @@ from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
+from digest.mail.content import MailContent
 from digest.models import Delivery
 from digest.posts import feeds
 from digest.states import DeliveryKind, DeliveryStatus
@@ -61,9 +62,7 @@ def seed(db: Database) -> None:
                 kind=DeliveryKind.CONFIRM.value,
                 to_email=f"m{i}@example.com",
                 subscriber_id=None,
-                subject="s",
-                text="t",
-                html="<p>h</p>",
+                mail=MailContent("s", "t", "<p>h</p>"),
                 domain="example.com",
             )
             rows.append((did, status, reply, latency))

@@ -14,6 +14,7 @@ from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.bounces import apply_refusals
 from digest.delivery.outcomes import Outcome
+from digest.mail.content import MailContent
 from digest.models import Body, Delivery, Subscriber
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 
@@ -36,9 +37,7 @@ def test_transactional_mail_is_one_body_and_one_queued_row(db: Database) -> None
                 kind="confirm",
                 to_email="new@example.org",
                 subscriber_id=None,
-                subject="Confirm",
-                text="t",
-                html="<p>h</p>",
+                mail=MailContent("Confirm", "t", "<p>h</p>"),
                 domain="example.org",
             ),
         )

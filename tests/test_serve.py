@@ -25,6 +25,7 @@ from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.logs import JsonFormatter, KeyValueFormatter, configure_logging
+from digest.mail.content import MailContent
 from digest.models import Delivery
 from digest.posts import store
 from digest.states import DeliveryKind
@@ -84,7 +85,7 @@ def test_sigterm_mid_send_finishes_in_flight_and_gives_leases_back(
         for i in range(30):
             outbox.enqueue_transactional(
                 session, kind=DeliveryKind.CONFIRM.value, to_email=f"n{i}@example.com",
-                subscriber_id=None, subject="Notice", text="hello", html="<p>hello</p>",
+                subscriber_id=None, mail=MailContent("Notice", "hello", "<p>hello</p>"),
                 domain="example.com",
             )  # fmt: skip
     env = serve_env(tmp_path, database_url=sqlite_db.url, smtp_url=slow.url, smtp_connections="2")

@@ -19,6 +19,7 @@ from digest.delivery import outbox
 from digest.delivery.store import SqlStore
 from digest.delivery.throttle import Breaker
 from digest.delivery.worker import Worker, drain, transport_from_settings
+from digest.mail.content import MailContent
 from digest.models import Delivery, Subscriber
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server
@@ -114,9 +115,7 @@ def test_the_message_carries_personal_links_and_list_headers(
             kind="confirm",
             to_email="new@example.org",
             subscriber_id=None,
-            subject="Please confirm",
-            text="Click",
-            html="<p>Click</p>",
+            mail=MailContent("Please confirm", "Click", "<p>Click</p>"),
             domain="example.org",
         )
     report = drain(settings, sqlite_db)
@@ -258,7 +257,7 @@ def _queue_confirmations(db: Database, *addresses: str) -> None:
         for address in addresses:
             outbox.enqueue_transactional(
                 session, kind="confirm", to_email=address, subscriber_id=None,
-                subject="Please confirm", text="Click", html="<p>Click</p>", domain="example.org",
+                mail=MailContent("Please confirm", "Click", "<p>Click</p>"), domain="example.org",
             )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.errors import NothingToSend
+from digest.mail.content import MailContent
 from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Personal, Sender, assemble
 from digest.mail.message_id import new_message_id
 from digest.models import Subscriber
@@ -121,9 +122,7 @@ def queue_test_copy(
             kind=DeliveryKind.TEST.value,
             to_email=to_email,
             subscriber_id=subscriber.id if subscriber else None,
-            subject=body.content.subject,
-            text=text,
-            html=html,
+            mail=MailContent(body.content.subject, text, html),
             domain=Sender.from_settings(settings).domain,
         )
     return TestCopy(to_email, len(selection.post_ids))

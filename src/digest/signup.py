@@ -8,18 +8,17 @@ in the one transaction that holds the subscription and its mail.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session
 
 from digest import subscribers
 from digest.addresses import email_domain
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
-from digest.delivery.outbox import enqueue_transactional
+from digest.delivery import outbox
 from digest.lifecycle import needs_confirmation_mail
 from digest.links import confirm_url
-from digest.models import Delivery
 from digest.states import DeliveryKind
 from digest.subscriber_fields import Consent
 
@@ -34,16 +33,6 @@ def is_blocked(email: str, blocked_domains: Iterable[str]) -> bool:
         if b and (domain == b or domain.endswith("." + b)):
             return True
     return False
-
-
-def confirmations_sent(session: Session, subscriber_id: int, since: datetime) -> int:
-    """Confirmation mails queued for this subscriber since ``since``."""
-    query = select(func.count()).where(
-        col(Delivery.subscriber_id) == subscriber_id,
-        col(Delivery.kind) == DeliveryKind.CONFIRM.value,
-        col(Delivery.created_at) >= since,
-    )
-    return int(session.exec(query).one())
 
 
 def record_subscription(
@@ -87,20 +76,23 @@ def record_subscription(
     # (and SQLite's write lock) until commit: a second web process asking for the same address
     # waits there and then counts this mail, so a burst cannot slip past the limit.
     if done.prior is not None and (
-        confirmations_sent(session, done.subscriber_id, consent.at - CONFIRM_WINDOW)
+        outbox.queued_since(
+            session,
+            subscriber_id=done.subscriber_id,
+            kind=DeliveryKind.CONFIRM.value,
+            since=consent.at - CONFIRM_WINDOW,
+        )
         >= settings.confirm_limit
     ):
         # Subscription bombing: someone keeps entering a victim's address. The request is
         # recorded, the answer is the same, but the victim's inbox gets nothing more.
         return False
-    enqueue_transactional(
+    outbox.enqueue_transactional(
         session,
         kind=DeliveryKind.CONFIRM.value,
         to_email=done.email,
         subscriber_id=done.subscriber_id,
-        subject=mail.subject,
-        text=mail.text,
-        html=mail.html,
+        mail=mail,
         domain=domain,
     )
     return True

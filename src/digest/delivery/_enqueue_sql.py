@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.db import dialect_insert
+from digest.mail.content import MailContent
 from digest.mail.message_id import digest_message_id_sql
 from digest.models import Body, Delivery, Subscriber
 from digest.states import DeliveryStatus
@@ -35,9 +36,7 @@ def insert_mail(
     kind: str,
     to_email: str,
     subscriber_id: int | None,
-    subject: str,
-    text: str,
-    html: str,
+    mail: MailContent,
     message_id: str,
 ) -> int:
     """One Body and one queued row for it; returns the row's id."""
@@ -51,9 +50,9 @@ def insert_mail(
         {
             "edition_id": None,
             "digest_key": "",
-            "subject": subject,
-            "text": text,
-            "html": html,
+            "subject": mail.subject,
+            "text": mail.text,
+            "html": mail.html,
             "post_ids": [],
             "created_at": now,
         },

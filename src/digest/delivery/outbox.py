@@ -49,9 +49,7 @@ def enqueue_transactional(
     kind: str,
     to_email: str,
     subscriber_id: int | None,
-    subject: str,
-    text: str,
-    html: str,
+    mail: MailContent,
     domain: str,
 ) -> int:
     """Queue one complete transactional mail (confirmation, test): one Body, one row; its id.
@@ -64,9 +62,7 @@ def enqueue_transactional(
         kind=kind,
         to_email=to_email,
         subscriber_id=subscriber_id,
-        subject=subject,
-        text=text,
-        html=html,
+        mail=mail,
         message_id=new_message_id(domain),
     )
 
@@ -318,6 +314,17 @@ def cancel_for(session: Session, subscriber_id: int) -> int:
         .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def queued_since(session: Session, *, subscriber_id: int, kind: str, since: datetime) -> int:
+    """How many mails of ``kind`` were queued for the subscriber since ``since`` (any state)."""
+    return int(
+        session.execute(
+            sa.select(sa.func.count()).where(
+                D.c.subscriber_id == subscriber_id, D.c.kind == kind, D.c.created_at >= since
+            )
+        ).scalar_one()
+    )
 
 
 def erase_for(session: Session, *, subscriber_id: int | None, address: str) -> int:
