@@ -18,6 +18,7 @@ import httpcore
 import httpx
 
 from digest.errors import FeedError, first_line
+from digest.posts.special_addresses import refusal
 
 MAX_REDIRECTS = 5
 MAX_URL_LENGTH = 2048  # the feeds.url column
@@ -49,18 +50,11 @@ class AddressPolicy:
             ip = ip.ipv4_mapped
         if self.allow_private or any(ip in net for net in self.also_allowed):
             return
-        if (
-            ip.is_loopback
-            or ip.is_private
-            or ip.is_link_local
-            or ip.is_multicast
-            or ip.is_reserved
-            or ip.is_unspecified
-            or not ip.is_global
-        ):
+        why = refusal(str(ip))
+        if why is not None:
             raise FeedError(
                 f"refused to fetch {host}: it resolves to the non-public address {ip} "
-                "(set DIGEST_ALLOW_PRIVATE_FEEDS=true to allow it)"
+                f"({why}; set DIGEST_ALLOW_PRIVATE_FEEDS=true to allow it)"
             )
 
 
