@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.db import Database
+from digest.errors import FeedError
 from tests.support.cli import Result, run
 from tests.support.feed_server import FeedServer
 
@@ -118,7 +119,8 @@ def test_import_refuses_private_addresses_by_default(
         (("posts", "unfeature", "https://nowhere.example/"), 66, "no post"),
         (("posts", "add", "--title", "T", "--url", "javascript:alert(1)"), 65, "http(s) URL"),
         (("posts", "add", "--title", "<b></b>", "--url", "https://e.com/"), 65, "--title"),
-        (("feeds", "add", "gopher://e.com/"), 65, "only http:// and https://"),
+        # The same refusal as posts import's, with the same exit code.
+        (("feeds", "add", "gopher://e.com/"), FeedError.exit_code, "only http:// and https://"),
         (("feeds", "remove", "https://e.com/feed"), 66, "no feed with URL"),
     ],
 )
@@ -164,14 +166,15 @@ def test_feeds_add_list_poll_remove(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     good = server.route("/good", body=RSS, etag='"e1"')
-    bad = server.route("/bad", body=(FEEDS / "page.html").read_bytes(), content_type="text/html")
+    bad = server.route("/bad", body=RSS)  # a feed when added, that breaks later
     configured = server.route(
         "/wp", body=(FEEDS / "wordpress_posts.json").read_bytes(), content_type="application/json"
     )
     monkeypatch.setenv("DIGEST_FEEDS", configured)
     assert run(capsys, "feeds", "add", good).out.startswith("feed added")
     assert run(capsys, "feeds", "add", good).out.startswith("feed already present")
-    run(capsys, "feeds", "add", bad)
+    assert run(capsys, "feeds", "add", bad).code == 0
+    server.route("/bad", body=(FEEDS / "page.html").read_bytes(), content_type="text/html")
     r = run(capsys, "feeds", "poll")
     assert r.code == 69
     assert f"{good}: 3 new" in r.out and f"{configured}: 3 new" in r.out
@@ -195,4 +198,115 @@ def test_feeds_add_refuses_private_literal_by_default(
     env: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DIGEST_ALLOW_PRIVATE_FEEDS")
-    one_line_error(run(capsys, "feeds", "add", "http://192.168.0.1/feed"), 65, "non-public")
+    one_line_error(
+        run(capsys, "feeds", "add", "http://192.168.0.1/feed"), FeedError.exit_code, "non-public"
+    )
+
+
+def stored(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [f["url"] for f in json.loads(run(capsys, "feeds", "list", "--json").out)]
+
+
+def page(head: str) -> bytes:
+    body = "<body><h1>Metro Herald</h1></body>"
+    return f"<!DOCTYPE html><html><head>{head}</head>{body}</html>".encode()
+
+
+def test_feeds_add_fetches_once_and_stores_a_feed_as_given(
+    env: Database, capsys: pytest.CaptureFixture[str], server: FeedServer
+) -> None:
+    url = server.route("/rss.xml", body=RSS)
+    r = run(capsys, "feeds", "add", url)
+    assert r.code == 0 and r.out == f"feed added: {url} (digest feeds poll fetches it now)\n"
+    assert len(server.seen("/rss.xml")) == 1 and stored(capsys) == [url]
+
+
+@pytest.mark.parametrize(
+    ("route", "words"),
+    [
+        ({"status": 404, "body": b"no"}, "the server answered 404 Not Found"),
+        ({"body": (FEEDS / "malformed.xml").read_bytes()}, "not well-formed XML"),
+        ({"body": b"hello", "content_type": "text/plain"}, "not an RSS or Atom feed"),
+        ({"body": b'{"code": 1}', "content_type": "application/json"}, "not a list of WordPress"),
+    ],
+)
+def test_feeds_add_refuses_what_is_not_a_feed(
+    env: Database,
+    capsys: pytest.CaptureFixture[str],
+    server: FeedServer,
+    route: dict,
+    words: str,
+) -> None:
+    url = server.route("/feed", **route)
+    one_line_error(run(capsys, "feeds", "add", url), FeedError.exit_code, words)
+    assert stored(capsys) == []
+
+
+def test_feeds_add_refuses_a_page_that_leads_to_no_feed(
+    env: Database, capsys: pytest.CaptureFixture[str], server: FeedServer
+) -> None:
+    # A stylesheet, a JSON feed digest does not read, and a link crafted to reach a terminal.
+    head = (
+        '<link rel="stylesheet" type="text/css" href="/style.css">'
+        '<link rel="alternate" type="application/feed+json" href="/feed.json">'
+        '<link rel="alternate" type="application/rss+xml" href="/x\x1b]8;;http://evil/\x07">'
+    )
+    url = server.route("/", body=page(head), content_type="text/html; charset=utf-8")
+    r = run(capsys, "feeds", "add", url)
+    one_line_error(r, FeedError.exit_code, f"{url}: this is a web page, not a feed")
+    assert f"{server.url('/feed/')}: the server answered 404 Not Found" in r.err
+    assert "/wp-json/wp/v2/posts?_embed=1: the server answered 404" in r.err
+    assert "\x1b" not in r.err and "\x07" not in r.err
+    assert stored(capsys) == []
+    assert [s.path for s in server.requests] == ["/", "/feed/", "/wp-json/wp/v2/posts?_embed=1"]
+
+
+def test_feeds_add_discovers_the_feed_a_page_names(
+    env: Database, capsys: pytest.CaptureFixture[str], server: FeedServer
+) -> None:
+    head = (
+        '<link rel="icon" href="/favicon.ico">'
+        '<link rel="alternate" type="application/rss+xml" href="/news/broken.xml">'
+        '<link REL="Alternate feed" type="application/atom+xml; charset=utf-8" href="atom.xml">'
+        '<link rel="alternate" type="application/rss+xml" href="/comments/feed/">'
+    )
+    url = server.route("/news/", body=page(head), content_type="text/html")
+    atom = server.route(
+        "/news/atom.xml",
+        body=(FEEDS / "atom_xhtml.xml").read_bytes(),
+        content_type="application/atom+xml",
+    )
+    server.route("/comments/feed/", body=RSS)
+    r = run(capsys, "feeds", "add", url)
+    assert r.code == 0, r
+    assert r.out.splitlines() == [
+        f'{url} is a web page; its feed is {atom} (named by the page\'s <link rel="alternate">)',
+        f"feed added: {atom} (digest feeds poll fetches it now)",
+    ]
+    assert stored(capsys) == [atom]
+    assert server.seen("/comments/feed/") == []  # the first that works is the one taken
+    r = run(capsys, "feeds", "poll")
+    assert r.code == 0 and f"{atom}: 2 new" in r.out
+
+
+@pytest.mark.parametrize("where", ["/feed/", "/wp-json/wp/v2/posts"])
+def test_feeds_add_finds_a_wordpress_sites_feed(
+    env: Database, capsys: pytest.CaptureFixture[str], server: FeedServer, where: str
+) -> None:
+    url = server.route("/", body=page("<title>A WordPress site</title>"), content_type="text/html")
+    if where == "/feed/":
+        server.route("/feed/", body=RSS)
+    else:
+        server.route(
+            "/wp-json/wp/v2/posts?_embed=1",
+            body=(FEEDS / "wordpress_posts.json").read_bytes(),
+            content_type="application/json",
+        )
+    r = run(capsys, "feeds", "add", url)
+    assert r.code == 0, r
+    assert r.out.splitlines() == [
+        f"{url} is a web page; its feed is {server.url(where)} (WordPress's usual place for it)",
+        f"feed added: {server.url(where)} (digest feeds poll fetches it now)",
+    ]
+    assert stored(capsys) == [server.url(where)]
+    assert "3 new" in run(capsys, "feeds", "poll").out

@@ -12,9 +12,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.errors import FeedError, InvalidInput
-from digest.posts.feeds import add_feed, list_feeds, remove_feed
-from digest.posts.fetch import check_url
-from digest.posts.poll import PollResult, feed_urls, policy_for, poll_all
+from digest.posts.discover import add_checked_feed
+from digest.posts.feeds import list_feeds, remove_feed
+from digest.posts.poll import PollResult, feed_urls, poll_all
+
+_HOW = {
+    "given": "given",
+    "link": 'named by the page\'s <link rel="alternate">',
+    "wordpress": "WordPress's usual place for it",
+}
 
 
 async def _poll_with_progress(app: AppContext) -> list[PollResult]:
@@ -43,17 +49,18 @@ def feeds() -> None:
 @click.argument("url")
 @pass_app
 def add(app: AppContext, url: str) -> None:
-    """Add a feed URL (RSS, Atom or WordPress REST) to poll."""
-    try:
-        check_url(url, policy_for(app.settings))
-    except FeedError as exc:
-        raise InvalidInput(str(exc)) from None
-    with app.db.transaction() as session:
-        _row, created = add_feed(session, url)
-    if created:
-        click.echo(f"feed added: {url.strip()} (digest feeds poll fetches it now)")
+    """Add a feed to poll: an RSS, Atom or WordPress REST URL, or a site's page naming its feed.
+
+    The URL is fetched once; what is not a feed and leads to none is refused with the reason.
+    """
+    added = add_checked_feed(app.db, app.settings, url)
+    found = added.found
+    if found.page is not None:
+        click.echo(f"{found.page} is a web page; its feed is {found.url} ({_HOW[found.via]})")
+    if added.created:
+        click.echo(f"feed added: {found.url} (digest feeds poll fetches it now)")
     else:
-        click.echo(f"feed already present: {url.strip()}")
+        click.echo(f"feed already present: {found.url}")
 
 
 @feeds.command(name="list")

@@ -104,14 +104,23 @@ def _parse_and_store(
     return _store(db, url, parsed, fetched, now, record=record)
 
 
-async def import_url(db: Database, settings: Settings, url: str) -> PollResult:
-    """Fetch a URL once (no validators, not added to the feeds) and store its posts."""
-    fetched = await fetch_feed(
+async def fetch_source(
+    settings: Settings, url: str, *, etag: str | None = None, last_modified: str | None = None
+) -> FetchResult:
+    """GET a feed URL under the settings' guard and caps (WordPress's with its embeds)."""
+    return await fetch_feed(
         with_embed(url),
         timeout=settings.feed_timeout,
         max_bytes=settings.feed_max_bytes,
         policy=policy_for(settings),
+        etag=etag,
+        last_modified=last_modified,
     )
+
+
+async def import_url(db: Database, settings: Settings, url: str) -> PollResult:
+    """Fetch a URL once (no validators, not added to the feeds) and store its posts."""
+    fetched = await fetch_source(settings, url)
     return await asyncio.to_thread(_parse_and_store, db, url, fetched, utcnow(), record=False)
 
 
@@ -164,14 +173,7 @@ async def poll_feed(db: Database, settings: Settings, url: str) -> PollResult:
     # Store work runs in threads: the web app's event loop must not wait on the database.
     try:
         etag, modified = await asyncio.to_thread(_validators, db, url)
-        fetched = await fetch_feed(
-            with_embed(url),
-            timeout=settings.feed_timeout,
-            max_bytes=settings.feed_max_bytes,
-            policy=policy_for(settings),
-            etag=etag,
-            last_modified=modified,
-        )
+        fetched = await fetch_source(settings, url, etag=etag, last_modified=modified)
         if fetched.not_modified:
             await asyncio.to_thread(_record_not_modified, db, url, now)
             return PollResult(url=url, not_modified=True)
