@@ -55,13 +55,25 @@ class SlidingWindow:
             del self._hits[key]
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address in ``text``, an IPv4-mapped IPv6 one (``::ffff:a.b.c.d``) as its IPv4.
+
+    A dual-stack listener (``--host ::``) sees every IPv4 client as mapped; keyed as IPv6 they
+    would all share ``::/64``, one bucket for the whole IPv4 internet. ValueError if not one.
+    """
+    addr = ipaddress.ip_address(text.strip())
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
 def client_key(ip: str) -> str:
     """The key an address is limited under: the address, or its /64 for IPv6.
 
     One IPv6 host usually holds a whole /64, so limiting single addresses would let it rotate.
     """
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = _address(ip)
     except ValueError:
         return ip
     if addr.version == 6:
@@ -75,7 +87,10 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -
     The header is read right to left, skipping trusted proxies; the first address not ours is
     the client. Anything a client wrote further left is ignored, since it could be invented.
     """
-    peer = peer or "unknown"
+    try:
+        peer = str(_address(peer or ""))
+    except ValueError:
+        peer = peer or "unknown"
     networks = _networks(tuple(trusted))
     if not forwarded_for or not networks or not _in(peer, networks):
         return peer
@@ -84,7 +99,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -
             continue
         if not _in(part, networks):
             try:
-                return str(ipaddress.ip_address(part))
+                return str(_address(part))
             except ValueError:
                 return peer
     return peer
@@ -102,7 +117,7 @@ def _networks(trusted: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddres
 
 def _in(ip: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = _address(ip)
     except ValueError:
         return False
     return any(addr in net for net in networks)
