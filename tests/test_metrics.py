@@ -133,7 +133,8 @@ async def test_metrics_with_the_store_down_answer_503_not_500(make_settings) -> 
     async with client(create_app(settings, down)) as http:
         response = await http.get("/metrics")
     assert response.status_code == 503
-    assert "cannot use the database" in response.text
+    assert "database is unavailable" in response.text
+    assert "nobody" not in response.text and "127.0.0.1" not in response.text
     down.dispose()
 
 

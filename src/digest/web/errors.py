@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from digest.errors import DigestError, InvalidToken, RateLimited
+from digest.errors import DigestError, InvalidToken, RateLimited, StoreUnavailable
 from digest.web.pages import Pages, wants_json
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,10 @@ _TITLES = {
     500: "Something went wrong",
     503: "Temporarily unavailable",
 }
+#: What a stranger is told when the store is down: the driver's own message names the
+#: database's host, port and user, which are the operator's business (they are in the log).
+STORE_DOWN = "The database is unavailable right now; please try again in a moment."
+SERVER_FAULT = "Something went wrong on our side; please try again."
 _HTTP_MESSAGES = {
     404: "There is no page at this address.",
     405: "This address does not accept that kind of request.",
@@ -80,14 +84,21 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "the request is not valid"
 
 
+def public_message(exc: DigestError, where: str) -> str:
+    """What the client is told of ``exc``; a server-side fault is logged with ``where`` and
+    told only in general words, never with its details (hosts, users, file paths)."""
+    if exc.http_status < 500:
+        return str(exc)
+    log.warning("%s on %s: %s", type(exc).__name__, where, exc)
+    return STORE_DOWN if isinstance(exc, StoreUnavailable) else SERVER_FAULT
+
+
 async def _digest_error(request: Request, exc: DigestError) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-    if exc.http_status >= 500:
-        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
     return error_response(
         request,
         exc.http_status,
-        str(exc),
+        public_message(exc, f"{request.method} {request.url.path}"),
         headers=headers,
         token_error=isinstance(exc, InvalidToken),
     )
@@ -109,7 +120,7 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return error_response(request, 500, "Something went wrong on our side; please try again.")
+    return error_response(request, 500, SERVER_FAULT)
 
 
 def install(app: FastAPI) -> None:

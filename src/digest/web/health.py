@@ -8,15 +8,17 @@ from fastapi.responses import JSONResponse
 
 from digest.errors import StoreUnavailable
 from digest.web.deps import DatabaseDep
+from digest.web.errors import public_message
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Whether the web app and its store are up")
 async def healthz(db: DatabaseDep) -> JSONResponse:
-    """``{"status": "ok"}``, or 503 with the reason when the database does not answer."""
+    """``{"status": "ok"}``, or 503 when the database does not answer (why: in the log)."""
     try:
         await run_in_threadpool(db.ping)
     except StoreUnavailable as exc:
-        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+        message = public_message(exc, "GET /healthz")
+        return JSONResponse({"status": "unavailable", "error": message}, status_code=503)
     return JSONResponse({"status": "ok"})

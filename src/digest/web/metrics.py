@@ -29,10 +29,11 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.db import Database
-from digest.errors import DigestError, first_line
+from digest.errors import DigestError, StoreUnavailable, first_line
 from digest.stats import figures
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SettingsDep
+from digest.web.errors import public_message
 
 router = APIRouter(tags=["metrics"])
 _bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_METRICS_TOKEN, when set")
@@ -117,6 +118,9 @@ async def metrics(request: Request, db: DatabaseDep) -> Response:
     try:
         body = await run_in_threadpool(generate_latest, registry)
     except (DigestError, SQLAlchemyError) as exc:
-        # The store is down: say so plainly; Prometheus records the failed scrape.
-        return Response(f"# metrics unavailable: {first_line(exc)}\n", status_code=503)
+        # The store is down: say so plainly (its address only in the log); Prometheus records
+        # the failed scrape.
+        fault = exc if isinstance(exc, DigestError) else StoreUnavailable(first_line(exc))
+        reason = public_message(fault, "GET /metrics")
+        return Response(f"# metrics unavailable: {reason}\n", status_code=503)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
