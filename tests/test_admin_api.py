@@ -229,3 +229,58 @@ def test_no_query_string_makes_a_500(sqlite_db, make_settings, status, limit, of
     assert response.status_code in (200, 422), response.text
     if response.status_code == 422:
         assert response.json()["error"]
+
+
+@pytest.mark.parametrize("offset", [2**63, 2**64, 10**30, 1_000_000_001])
+async def test_an_offset_past_any_page_is_422_not_500(db: Database, make_settings, offset) -> None:
+    app = create_app(make_settings(database_url=db.url, admin_token=TOKEN), db)
+    async with client(app) as http:
+        far = await http.get("/api/subscribers", params={"offset": offset}, headers=AUTH)
+        deepest = await http.get("/api/subscribers", params={"offset": 10**9}, headers=AUTH)
+    assert far.status_code == 422, far.text
+    assert far.json()["error"].startswith("offset: ")
+    assert deepest.status_code == 200 and deepest.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        ("/api/bounces", b'{"events": [{"type": ', "application/json"),
+        ("/api/editions", b"not json at all", "application/json"),
+        ("/api/editions", b'{"cadence": "hourly", "surprise": 1}', "application/json"),
+        ("/api/bounces/report", b"From: x\r\n\r\nnot a report", "message/rfc822"),
+    ],
+)
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong-token-0123456789"}])
+async def test_a_caller_without_the_token_learns_nothing_from_its_body(
+    sqlite_db, make_settings, path, body, content_type, headers
+) -> None:
+    app = create_app(make_settings(database_url=sqlite_db.url, admin_token=TOKEN), sqlite_db)
+    async with client(app) as http:
+        answer = await http.post(
+            path, content=body, headers={**headers, "content-type": content_type}
+        )
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "error": "a valid admin token is required: Authorization: Bearer <DIGEST_ADMIN_TOKEN>"
+    }
+
+
+async def test_a_large_body_without_the_token_is_not_read(sqlite_db, make_settings) -> None:
+    app = create_app(make_settings(database_url=sqlite_db.url, admin_token=TOKEN), sqlite_db)
+    sent = 0
+
+    async def body():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        yield b'{"events": ['
+        for _ in range(60):  # 960 KB of events, under the bounce routes' 1 MB cap
+            sent += 1
+            yield b'{"type": "hard", "email": "x@example.com", "detail": "' + b"y" * 16000 + b'"},'
+        yield b"]}"
+
+    async with client(app) as http:
+        answer = await http.post(
+            "/api/bounces", content=body(), headers={"content-type": "application/json"}
+        )
+    assert answer.status_code == 401
+    assert sent == 0  # the app answered from the headers; not one event was pulled from the wire
