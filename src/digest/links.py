@@ -14,6 +14,9 @@ CONFIRM_PATH = "/confirm/{token}"
 UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
 PREFERENCES_PATH = "/preferences/{token}"
 ARCHIVE_PATH = "/archive/{edition_id}"
+#: Paths whose last segment is a capability token (whoever holds it acts as the reader): kept
+#: out of every log line and every shared cache. ``/r/`` is the tracked links' redirect.
+TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/")
 
 
 def _token(

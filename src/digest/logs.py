@@ -4,18 +4,22 @@
 never at import time, so both write the format ``DIGEST_LOG_JSON`` asks for. Every record
 becomes exactly one line, even one carrying a traceback (its newlines are escaped), so a log
 shipper never splits an event. Extra fields given with ``log.info(..., extra={...})`` appear as
-more keys.
+more keys. A capability token in a path (confirm, unsubscribe, preferences, tracked links)
+never reaches a line: ``cut_tokens`` shortens it to ``/confirm/…`` in every message, uvicorn's
+access lines included.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from digest.config import Settings
+from digest.links import TOKEN_PATH_PREFIXES
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -23,6 +27,19 @@ _STANDARD.add("color_message")  # uvicorn's copy of the message with terminal co
 _MARK = "_digest_handler"
 # Libraries whose per-event chatter is not ours to print at INFO.
 _QUIET = {"apscheduler": logging.WARNING, "aiosmtplib": logging.WARNING, "httpx": logging.WARNING}
+# A token path's segment after the prefix, up to the end of the path (a query or a quote).
+_TOKEN_IN_PATH = re.compile(
+    "(" + "|".join(re.escape(p) for p in TOKEN_PATH_PREFIXES) + r")[^\s/?#\"']+"
+)
+
+
+def cut_tokens(text: str) -> str:
+    """``text`` with every capability token in a path cut: ``/confirm/abc.def`` -> ``/confirm/…``.
+
+    Whoever reads a log (a log shipper, a support desk) must not be able to confirm,
+    unsubscribe or change a reader's preferences with what it shows.
+    """
+    return _TOKEN_IN_PATH.sub("\\1…", text)
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -31,13 +48,13 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
         "level": record.levelname.lower(),
         "logger": record.name,
-        "msg": record.getMessage(),
+        "msg": cut_tokens(record.getMessage()),
     }
     for key, value in vars(record).items():
         if key not in _STANDARD and not key.startswith("_"):
-            fields[key] = value
+            fields[key] = cut_tokens(value) if isinstance(value, str) else value
     if record.exc_info:
-        fields["exc"] = logging.Formatter().formatException(record.exc_info)
+        fields["exc"] = cut_tokens(logging.Formatter().formatException(record.exc_info))
     return fields
 
 

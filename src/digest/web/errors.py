@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from digest.errors import DigestError, InvalidToken, RateLimited, StoreUnavailable
+from digest.logs import cut_tokens
 from digest.web.pages import Pages, wants_json
 
 log = logging.getLogger(__name__)
@@ -93,12 +94,17 @@ def public_message(exc: DigestError, where: str) -> str:
     return STORE_DOWN if isinstance(exc, StoreUnavailable) else SERVER_FAULT
 
 
+def _where(request: Request) -> str:
+    # The path may carry a reader's token: cut here too, for an app run under another logger.
+    return f"{request.method} {cut_tokens(request.url.path)}"
+
+
 async def _digest_error(request: Request, exc: DigestError) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     return error_response(
         request,
         exc.http_status,
-        public_message(exc, f"{request.method} {request.url.path}"),
+        public_message(exc, _where(request)),
         headers=headers,
         token_error=isinstance(exc, InvalidToken),
     )
@@ -119,7 +125,7 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception("unexpected error on %s", _where(request))
     return error_response(request, 500, SERVER_FAULT)
 
 

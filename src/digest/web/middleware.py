@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from digest.links import TOKEN_PATH_PREFIXES
 from digest.web.errors import error_response
 from digest.web.pages import SECURITY_HEADERS
 
@@ -18,8 +19,6 @@ MAX_BODY_BYTES = 16 * 1024
 # event batches; only they get the larger cap, every other route keeps the small one.
 MAX_API_BODY_BYTES = 1024 * 1024
 _API_PREFIX = "/api/bounces"
-# Pages behind a token must not be kept by a shared cache or the browser's history.
-_PRIVATE_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/")
 
 
 class Guard:
@@ -44,7 +43,8 @@ class Guard:
             return
         declared = _content_length(scope)
         seen = 0
-        private = scope["path"].startswith(_PRIVATE_PREFIXES)
+        # Pages behind a token must not be kept by a shared cache or the browser's history.
+        private = scope["path"].startswith(TOKEN_PATH_PREFIXES)
         cap = self.max_api_body if scope["path"].startswith(_API_PREFIX) else self.max_body
 
         async def limited_receive() -> Message:
