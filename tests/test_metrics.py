@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -13,6 +14,7 @@ from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
+from digest.delivery.worker import run_worker
 from digest.mail.content import MailContent
 from digest.models import Delivery
 from digest.posts import feeds
@@ -22,8 +24,15 @@ from digest.web.app import create_app
 D = Delivery.__table__  # type: ignore[attr-defined]
 
 
-def client(app) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 40000))
+def outbox_rows(db: Database, kind: DeliveryKind) -> list[int]:
+    """The ids of the outbox rows of one kind."""
+    with db.transaction() as session:
+        return list(session.execute(sa.select(D.c.id).where(D.c.kind == kind.value)).scalars())
+
+
+def client(app, ip: str = "127.0.0.1") -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
+    """A client on this machine (the scraper a tokenless /metrics answers), or at ``ip``."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
@@ -37,7 +46,8 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def seed(db: Database) -> None:
-    """Three active, one pending, one unsubscribed; outbox rows in several states."""
+    """Three active, one pending, one unsubscribed; outbox rows in several states (test sends,
+    which count; and one confirmation mail, which /metrics leaves out)."""
     now = utcnow()
     with db.transaction() as session:
         for i in range(3):
@@ -59,13 +69,22 @@ def seed(db: Database) -> None:
         ):
             did = outbox.enqueue_transactional(
                 session,
-                kind=DeliveryKind.CONFIRM.value,
+                kind=DeliveryKind.TEST.value,
                 to_email=f"m{i}@example.com",
                 subscriber_id=None,
                 mail=MailContent("s", "t", "<p>h</p>"),
                 domain="example.com",
             )
             rows.append((did, status, reply, latency))
+        confirmation = outbox.enqueue_transactional(
+            session,
+            kind=DeliveryKind.CONFIRM.value,
+            to_email="waiting@example.com",
+            subscriber_id=None,
+            mail=MailContent("s", "t", "<p>h</p>"),
+            domain="example.com",
+        )
+        rows.append((confirmation, DeliveryStatus.SENT, "250 2.0.0 OK queued", 1))
         for did, status, reply, latency in rows:
             values = {"status": status.value, "last_reply": reply}
             if latency is not None:
@@ -86,8 +105,10 @@ async def test_metrics_show_the_store(db: Database, make_settings) -> None:
     assert response.headers["content-type"].startswith("text/plain")
     got = samples(response.text)
     assert got[("digest_subscribers", (("status", "active"),))] == 3
-    assert got[("digest_subscribers", (("status", "pending"),))] == 1
-    assert got[("digest_subscribers", (("status", "unsubscribed"),))] == 1
+    # Every other status moves with a stranger's subscribe request: not shown.
+    assert [k for k in got if k[0] == "digest_subscribers"] == [
+        ("digest_subscribers", (("status", "active"),))
+    ]
     assert got[("digest_deliveries", (("state", "sent"),))] == 3
     assert got[("digest_deliveries", (("state", "deferred"),))] == 1
     assert got[("digest_deliveries", (("state", "queued"),))] == 1
@@ -154,3 +175,63 @@ async def test_with_a_metrics_token_only_a_scrape_that_carries_it_gets_the_numbe
         scraped = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me-3f9a"})
     assert scraped.status_code == 200
     assert samples(scraped.text)[("digest_subscribers", (("status", "active"),))] == 1
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "trusted", "allowed"),
+    [
+        ("127.0.0.1", {}, "", True),
+        ("::1", {}, "", True),
+        ("::ffff:127.0.0.1", {}, "", True),
+        ("203.0.113.9", {}, "", False),
+        ("10.0.0.5", {}, "", False),
+        # A reverse proxy on this machine that nobody said to trust: its clients are not local.
+        ("127.0.0.1", {"x-forwarded-for": "203.0.113.9"}, "", False),
+        ("127.0.0.1", {"forwarded": "for=203.0.113.9"}, "", False),
+        ("127.0.0.1", {"x-real-ip": "203.0.113.9"}, "", False),
+        ("127.0.0.1", {"x-forwarded-for": "203.0.113.9"}, "127.0.0.1", False),
+        ("127.0.0.1", {"x-forwarded-for": "127.0.0.1"}, "127.0.0.1", True),
+        ("127.0.0.1", {"x-real-ip": "127.0.0.1"}, "127.0.0.1", False),  # no X-Forwarded-For
+    ],
+)
+async def test_without_a_token_only_this_machine_may_scrape(
+    sqlite_db: Database, make_settings, peer, headers, trusted, allowed
+) -> None:
+    settings = make_settings(database_url=sqlite_db.url, trusted_proxies=trusted)
+    async with client(create_app(settings, sqlite_db), ip=peer) as http:
+        response = await http.get("/metrics", headers=headers)
+    if allowed:
+        assert response.status_code == 200
+        assert "digest_subscribers" in response.text
+    else:
+        assert response.status_code == 403
+        assert "digest_" not in response.text
+        assert "DIGEST_METRICS_TOKEN" in response.text
+
+
+async def test_a_subscribe_request_moves_no_figure_whoever_the_address_is(
+    db: Database, make_settings
+) -> None:
+    """The probe of the issue: subscribe a new address, then a known active one; an authorised
+    scraper sees the same figures after each, even once the confirmation mail has gone."""
+    settings = make_settings(database_url=db.url, metrics_token="scrape-me-3f9a")
+    scraper = {"Authorization": "Bearer scrape-me-3f9a"}
+    with db.transaction() as session:
+        subscribers.add(session, "on0@example.com", confirmed=True)
+        gone = subscribers.add(session, "gone@example.com", confirmed=True)
+        subscribers.unsubscribe(session, gone)
+    app = create_app(settings, db)
+    async with client(app) as http, client(app, ip="203.0.113.9") as stranger:
+        assert (await stranger.get("/metrics")).status_code == 401
+        scrapes = [(await http.get("/metrics", headers=scraper)).text]
+        for probe in ("new-person@example.com", "on0@example.com", "gone@example.com"):
+            answer = await stranger.post("/subscribe", json={"email": probe})
+            assert answer.status_code == 202
+            scrapes.append((await http.get("/metrics", headers=scraper)).text)
+        # The confirmation mails go out and are recorded as sent.
+        await run_worker(settings, db, asyncio.Event(), until_empty=True)
+        scrapes.append((await http.get("/metrics", headers=scraper)).text)
+    app.state.writer.close()
+    assert len(outbox_rows(db, DeliveryKind.CONFIRM)) == 2  # the new and the gone address
+    for scrape in scrapes[1:]:
+        assert samples(scrape) == samples(scrapes[0])

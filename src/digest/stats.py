@@ -3,11 +3,19 @@ and ``GET /api/stats`` read their figures from.
 
 Plain data only, and aggregates only: counts by state, the latest editions, the last errors,
 the classes of the mail servers' replies and the send latency of sent rows.
+
+``figures`` (what ``/metrics`` shows) leaves out every count a stranger's ``POST /subscribe``
+can move: a request for a new, pending, unsubscribed or bounced address makes a pending
+subscriber and queues a confirmation mail, one for an active address does neither, so
+pending counts or confirmation mails by state (sent, bounced, replies, latency) would tell
+whether an address subscribes. Active readers only change through their own links, bounces
+and the operator; digests go only to them. Operators see everything in ``digest status`` and
+``/api/stats``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.models import Delivery, Edition, Feed
-from digest.states import DeliveryStatus
+from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.subscribers import count_by_status
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -28,6 +36,8 @@ PROBLEMS = (
 )
 # Rows a delivery run has still to send.
 _WAITING = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
+# Outbox rows no stranger can cause: all but the confirmation mails a subscribe request queues.
+_UNPROMPTED = D.c.kind != DeliveryKind.CONFIRM.value
 #: Upper bounds (seconds from enqueueing to acceptance) of the send latency histogram: a digest
 #: normally goes within minutes of its hour.
 LATENCY_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
@@ -90,7 +100,8 @@ class Latency:
 
 @dataclass(frozen=True)
 class Figures:
-    """Everything ``GET /metrics`` shows, read in one transaction."""
+    """Everything ``GET /metrics`` shows, read in one transaction: nothing a stranger's
+    subscribe request moves (see the module docstring)."""
 
     counts: Counts
     replies: dict[str, int]
@@ -101,10 +112,13 @@ def _zeroes() -> dict[str, int]:
     return {s.value: 0 for s in DeliveryStatus}
 
 
-def outbox_counts(session: Session) -> dict[str, int]:
-    """How many deliveries are in each state (every state present)."""
+def outbox_counts(
+    session: Session, *, where: sa.ColumnElement[bool] | None = None
+) -> dict[str, int]:
+    """How many deliveries (``where`` holds, when given) are in each state (every state present)."""
     counts = _zeroes()
-    for status, n in session.execute(sa.select(D.c.status, sa.func.count()).group_by(D.c.status)):
+    query = sa.select(D.c.status, sa.func.count()).group_by(D.c.status)
+    for status, n in session.execute(query if where is None else query.where(where)):
         counts[status] = int(n)
     return counts
 
@@ -174,13 +188,13 @@ def counts(session: Session) -> Counts:
 
 
 def reply_classes(session: Session) -> dict[str, int]:
-    """Deliveries by the class of the server's last reply (rows without an SMTP code left out:
-    skips and cancellations, whose last_reply is a note of ours)."""
+    """Deliveries but confirmation mails by the class of the server's last reply (rows without
+    an SMTP code left out: skips and cancellations, whose last_reply is a note of ours)."""
     first = sa.func.substr(D.c.last_reply, 1, 1)
     has_code = sa.or_(*(D.c.last_reply.like(f"{digit}__ %") for digit in "245"))
     found = {"2xx": 0, "4xx": 0, "5xx": 0}
     for digit, n in session.execute(
-        sa.select(first, sa.func.count()).where(has_code).group_by(first)
+        sa.select(first, sa.func.count()).where(has_code, _UNPROMPTED).group_by(first)
     ):
         found[f"{digit}xx"] = int(n)
     return found
@@ -194,18 +208,26 @@ def _latency_seconds(session: Session) -> sa.ColumnElement[float]:
 
 def latency(session: Session) -> Latency:
     """Seconds from enqueueing to the server's acceptance (``sent_at - created_at``) of every
-    sent row, in one pass: the worker keeps no in-process histogram, and every process's sends
-    are in the store."""
+    sent row but confirmation mails, in one pass: the worker keeps no in-process histogram,
+    and every process's sends are in the store."""
     seconds = _latency_seconds(session)
     columns = [sa.func.count(), sa.func.coalesce(sa.func.sum(seconds), 0.0)]
     columns += [sa.func.count(sa.case((seconds <= b, 1))) for b in LATENCY_BUCKETS]
     total, total_seconds, *under = session.execute(
-        sa.select(*columns).where(D.c.sent_at.is_not(None))
+        sa.select(*columns).where(D.c.sent_at.is_not(None), _UNPROMPTED)
     ).one()
     buckets = [(b, int(n)) for b, n in zip(LATENCY_BUCKETS, under, strict=True)]
     return Latency(buckets, int(total), float(total_seconds))
 
 
 def figures(session: Session) -> Figures:
-    """The counts, the reply classes and the send latency, for ``GET /metrics``."""
-    return Figures(counts(session), reply_classes(session), latency(session))
+    """The counts (active subscribers only; no confirmation mails), the reply classes and the
+    send latency, for ``GET /metrics``."""
+    whole = counts(session)
+    active = SubscriberStatus.ACTIVE.value
+    shown = replace(
+        whole,
+        subscribers={active: whole.subscribers[active]},
+        deliveries=outbox_counts(session, where=_UNPROMPTED),
+    )
+    return Figures(shown, reply_classes(session), latency(session))

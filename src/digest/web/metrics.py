@@ -4,9 +4,11 @@ A custom collector queries the store on each scrape rather than counting in memo
 process (several workers, ``digest send`` from cron) is reflected, and a restart loses nothing.
 Each app gets its own ``CollectorRegistry``; nothing global is built at import time.
 
-Open to anyone who can reach it unless ``DIGEST_METRICS_TOKEN`` is set; then a scrape needs
-``Authorization: Bearer <token>`` (Prometheus: ``authorization: {credentials: ...}``), 401
-otherwise. The counts are not personal, but how many people subscribe is a newsroom's business.
+While ``DIGEST_METRICS_TOKEN`` is unset, only this machine (a loopback client) may scrape,
+403 otherwise; with it set, a scrape needs ``Authorization: Bearer <token>`` (Prometheus:
+``authorization: {credentials: ...}``), 401 otherwise. How many people subscribe is a
+newsroom's business; and none of the figures moves with a stranger's subscribe request
+(``stats.figures``), so even a scraper cannot use them to learn who subscribes.
 
 The figures come from ``digest/stats.py``, as those of ``digest status`` and ``/api/stats`` do.
 Send latency (``sent_at - created_at``: from enqueueing to the server's acceptance) is
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -34,6 +36,7 @@ from digest.stats import figures
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SettingsDep
 from digest.web.errors import public_message
+from digest.web.ratelimit import is_local
 
 router = APIRouter(tags=["metrics"])
 _bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_METRICS_TOKEN, when set")
@@ -50,12 +53,18 @@ class StoreCollector(Collector):
         with self.db.transaction() as session:
             found = figures(session)
         counts, latency = found.counts, found.latency
-        subs = GaugeMetricFamily("digest_subscribers", "Subscribers by status.", labels=["status"])
+        subs = GaugeMetricFamily(
+            "digest_subscribers",
+            "Active subscribers (other statuses move with strangers' subscribe requests).",
+            labels=["status"],
+        )
         for status, n in sorted(counts.subscribers.items()):
             subs.add_metric([status], n)
         yield subs
         deliveries = GaugeMetricFamily(
-            "digest_deliveries", "Outbox rows (messages) by state.", labels=["state"]
+            "digest_deliveries",
+            "Outbox rows (messages) by state, confirmation mails left out.",
+            labels=["state"],
         )
         for state, n in sorted(counts.deliveries.items()):
             deliveries.add_metric([state], n)
@@ -94,14 +103,23 @@ def registry_for(request: Request, db: Database) -> CollectorRegistry:
     return registry
 
 
-def require_metrics_token(
+def require_scraper(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """With ``DIGEST_METRICS_TOKEN`` set, only a scrape carrying it gets through."""
+    """With ``DIGEST_METRICS_TOKEN`` set, only a scrape carrying it; else only this machine."""
     if settings.metrics_token:
         require_bearer(
             credentials, settings.metrics_token, what="metrics", setting="DIGEST_METRICS_TOKEN"
+        )
+        return
+    peer = request.client.host if request.client else None
+    if not is_local(peer, request.headers, settings.trusted_proxies):
+        raise HTTPException(
+            403,
+            "/metrics answers only this machine while DIGEST_METRICS_TOKEN is unset; set it "
+            "and scrape with Authorization: Bearer <DIGEST_METRICS_TOKEN>",
         )
 
 
@@ -109,8 +127,11 @@ def require_metrics_token(
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    dependencies=[Depends(require_metrics_token)],
-    responses={401: {"description": "DIGEST_METRICS_TOKEN is set and was not presented"}},
+    dependencies=[Depends(require_scraper)],
+    responses={
+        401: {"description": "DIGEST_METRICS_TOKEN is set and was not presented"},
+        403: {"description": "DIGEST_METRICS_TOKEN is unset and the client is not loopback"},
+    },
 )
 async def metrics(request: Request, db: DatabaseDep) -> Response:
     """Subscribers, outbox, SMTP replies, send latency, editions and feeds, as Prometheus text."""

@@ -12,10 +12,12 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 # Forget idle clients every so many requests, so a scan of many addresses cannot grow memory.
 _PRUNE_EVERY = 1024
+# Headers by which a proxy names the client it forwards.
+_FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 class SlidingWindow:
@@ -103,6 +105,23 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -
             except ValueError:
                 return peer
     return peer
+
+
+def is_local(peer: str | None, headers: Mapping[str, str], trusted: list[str]) -> bool:
+    """Whether the client is this machine (loopback), as the peer or a trusted proxy says.
+
+    A request a proxy forwards is refused unless that proxy is trusted and names the client in
+    X-Forwarded-For: a reverse proxy on this machine would otherwise make every client local.
+    """
+    forwarded = any(name in headers for name in _FORWARDING)
+    if forwarded and not (
+        _in(peer or "", _networks(tuple(trusted))) and "x-forwarded-for" in headers
+    ):
+        return False
+    try:
+        return _address(client_ip(peer, headers.get("x-forwarded-for"), trusted)).is_loopback
+    except ValueError:
+        return False
 
 
 def _networks(trusted: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
