@@ -244,3 +244,13 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False, index=True, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow)
     sent_at: datetime | None = _ts()
+
+
+class RateHit(SQLModel, table=True):
+    """Requests counted per client key and window, shared by every web process (PostgreSQL)."""
+
+    __tablename__ = "rate_hits"
+
+    key: str = Field(primary_key=True, max_length=64)  # "subscribe:198.51.100.7" and kin
+    slot: int = Field(primary_key=True)  # the window's number: epoch seconds // its length
+    hits: int = Field(default=0)

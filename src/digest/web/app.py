@@ -19,10 +19,10 @@ from digest.db import Database
 from digest.web import errors
 from digest.web.middleware import Guard
 from digest.web.pages import Pages, template_environment
-from digest.web.ratelimit import SlidingWindow
+from digest.web.ratelimit import limiter_for
 from digest.web.writer import BatchWriter
 
-IP_WINDOW_SECONDS = 3600.0
+IP_WINDOW_SECONDS = 3600
 
 
 def default_routers() -> list[APIRouter]:
@@ -70,7 +70,7 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
     app.state.db = db
     app.state.renderer = DigestRenderer(settings)  # the confirmation mail's templates
     app.state.pages = Pages(settings, env)
-    app.state.ip_limiter = SlidingWindow(settings.ip_limit, IP_WINDOW_SECONDS)
+    app.state.ip_limiter = limiter_for(db, settings.ip_limit, IP_WINDOW_SECONDS, name="subscribe")
     app.state.sender_domain = settings.from_domain
     app.state.writer = BatchWriter(db)
     errors.install(app)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from digest.config import Settings
 from digest.db import Database
 from digest.web.pages import Pages
-from digest.web.ratelimit import SlidingWindow
+from digest.web.ratelimit import Limiter
 
 # The lookups below are async only so FastAPI calls them on the event loop: a plain ``def``
 # dependency is run in the thread pool, a thread hop per dependency per request for reading
@@ -33,7 +33,7 @@ async def get_pages(request: Request) -> Pages:
     return request.app.state.pages  # type: ignore[no-any-return]
 
 
-async def get_limiter(request: Request) -> SlidingWindow:
+async def get_limiter(request: Request) -> Limiter:
     """The per-IP limiter of subscribe requests."""
     return request.app.state.ip_limiter  # type: ignore[no-any-return]
 
@@ -48,7 +48,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_db)]
 PagesDep = Annotated[Pages, Depends(get_pages)]
-LimiterDep = Annotated[SlidingWindow, Depends(get_limiter)]
+LimiterDep = Annotated[Limiter, Depends(get_limiter)]
 # scope="function": commit before the response is sent, so a client that sees success can
 # rely on it (the default runs the exit code after the response).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

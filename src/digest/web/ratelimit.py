@@ -1,8 +1,8 @@
-"""The per-IP limit on subscribe requests: a sliding window of request times per client.
+"""The per-IP limit on subscribe requests, and who counts as one client.
 
-In-process and in memory: it holds for one process only. Several web processes behind one
-proxy each allow ``limit`` per window, which still caps a subscription-bombing script; a shared
-limit would need a shared store (a table or Redis) and is not worth a write per request here.
+On PostgreSQL the counts live in the store (``digest.rate_counters``), so the limit holds
+across every web process and host; on SQLite (one machine) a sliding window of request times
+per client in process memory does, sparing the single writer a write per request.
 """
 
 from __future__ import annotations
@@ -13,11 +13,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from fastapi.concurrency import run_in_threadpool
+
+from digest.db import Database
+from digest.rate_counters import StoreCounter
 
 # Forget idle clients every so many requests, so a scan of many addresses cannot grow memory.
 _PRUNE_EVERY = 1024
 # Headers by which a proxy names the client it forwards.
 _FORWARDING = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+class Limiter(Protocol):
+    """What a route asks of a limit."""
+
+    async def check(self, key: str) -> int | None:
+        """Count one request for ``key``: None when allowed, else seconds to wait."""
+        ...
 
 
 class SlidingWindow:
@@ -51,10 +65,33 @@ class SlidingWindow:
             hits.append(now)
             return None
 
+    async def check(self, key: str) -> int | None:
+        """``hit``, for a route: memory only, so no thread hop."""
+        return self.hit(key)
+
     def _prune(self, now: float) -> None:
         stale = [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]
         for key in stale:
             del self._hits[key]
+
+
+class SharedWindow:
+    """The limit counted in the store, shared by every process on it."""
+
+    def __init__(self, counter: StoreCounter) -> None:
+        self.counter = counter
+
+    async def check(self, key: str) -> int | None:
+        """Count one request for ``key`` in the store (off the event loop)."""
+        return await run_in_threadpool(self.counter.hit, key)
+
+
+def limiter_for(db: Database, limit: int, window: int, *, name: str) -> Limiter:
+    """The limit of ``limit`` requests per ``window`` seconds: shared in a PostgreSQL store,
+    in process memory on SQLite. ``name`` keeps one limit's counts apart from another's."""
+    if db.dialect == "postgresql":
+        return SharedWindow(StoreCounter(db, limit, window, prefix=f"{name}:"))
+    return SlidingWindow(limit, float(window))
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

@@ -68,7 +68,7 @@ async def subscribe(
     """Record a subscription request and answer the same whatever the address's state."""
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
-    retry_after = limiter.hit(client_key(ip))
+    retry_after = await limiter.check(client_key(ip))
     if retry_after is not None:
         raise RateLimited(
             "too many subscribe requests from your address; try again later", retry_after

@@ -1,0 +1,78 @@
+"""Request counters kept in the store, so a per-client limit holds across processes and hosts.
+
+Each web process counting in its own memory lets N processes allow N times the limit. Here the
+count of a key lives in one row per fixed window (``slot``: epoch seconds // window), bumped
+by one atomic statement per request: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE hits <
+limit RETURNING hits``. No row comes back once the window is full, so a refused request is not
+counted, as in the in-process sliding window. A fixed window can let up to twice the limit
+through around its boundary; that is the price of one small statement per request.
+
+Used on PostgreSQL; on SQLite (one machine, usually one process) the web app keeps its
+in-process window and spares the single writer a write per request.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from digest.db import Database
+from digest.models import RateHit
+
+H = RateHit.__table__  # type: ignore[attr-defined]
+
+
+class StoreCounter:
+    """At most ``limit`` hits per key in each ``window``-second slot, counted in the store."""
+
+    def __init__(
+        self,
+        db: Database,
+        limit: int,
+        window: int,
+        *,
+        prefix: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if limit < 1 or window < 1:
+            raise ValueError("limit and window must be at least 1")
+        self.db = db
+        self.limit = limit
+        self.window = window
+        self.prefix = prefix
+        self._clock = clock
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        new = insert(H).values(key=sa.bindparam("k"), slot=sa.bindparam("s"), hits=1)
+        self._bump = new.on_conflict_do_update(
+            index_elements=[H.c.key, H.c.slot],
+            set_={"hits": H.c.hits + 1},
+            where=H.c.hits < sa.bindparam("limit"),
+        ).returning(H.c.hits)
+        self._forget = sa.delete(H).where(H.c.slot < sa.bindparam("before"))
+        self._swept = -1  # the last slot this process cleared old rows for
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> int | None:
+        """Count one request for ``key``: None when allowed, else seconds until the next slot."""
+        now = self._clock()
+        slot = int(now // self.window)
+        params = {"k": f"{self.prefix}{key}"[:64], "s": slot, "limit": self.limit}
+        with self.db.engine.begin() as conn:
+            counted = conn.execute(self._bump, params).first()
+            if self._first_in(slot):
+                # Rows of past windows are of no use; each process clears them once per slot.
+                conn.execute(self._forget, {"before": slot})
+        if counted is not None:
+            return None
+        return max(1, math.ceil((slot + 1) * self.window - now))
+
+    def _first_in(self, slot: int) -> bool:
+        with self._lock:
+            first, self._swept = self._swept != slot, slot
+        return first
