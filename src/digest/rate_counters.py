@@ -21,8 +21,10 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from digest.db import Database
+from digest.errors import StoreUnavailable, first_line
 from digest.models import RateHit
 
 H = RateHit.__table__  # type: ignore[attr-defined]
@@ -68,13 +70,20 @@ class StoreCounter:
         now = self._clock()
         slot = int(now // self.window)
         params = {"k": f"{self.prefix}{key}"[:64], "s": slot, "limit": self.limit}
-        with self.db.engine.begin() as conn:
-            if self._durable_off is not None:
-                conn.execute(self._durable_off)
-            counted = conn.execute(self._bump, params).first()
-            if self._first_in(slot):
-                # Rows of past windows are of no use; each process clears them once per slot.
-                conn.execute(self._forget, {"before": slot})
+        try:
+            # A bare connection, not a Session: a quarter of a millisecond less per request.
+            with self.db.engine.begin() as conn:
+                if self._durable_off is not None:
+                    conn.execute(self._durable_off)
+                counted = conn.execute(self._bump, params).first()
+                if self._first_in(slot):
+                    # Rows of past windows are of no use; each process clears them once a slot.
+                    conn.execute(self._forget, {"before": slot})
+        except OperationalError as exc:
+            # A 503, as for any request's work when the database does not answer.
+            raise StoreUnavailable(
+                f"cannot use the database: {first_line(exc.orig or exc)}"
+            ) from exc
         if counted is not None:
             return None
         return max(1, math.ceil((slot + 1) * self.window - now))
