@@ -373,6 +373,41 @@ def test_confirmation_override_with_the_link_in_a_script_block_stays_exact(
             assert got == _confirm_from_templates(custom, name, url)
 
 
+_INERT = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:/?#[]@!$()*+,;=%-",
+    min_size=1,
+    max_size=200,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tail=_INERT)
+def test_an_unaddressed_confirmation_put_together_from_its_shape_is_a_full_render(
+    renderer: DigestRenderer, tail: str
+) -> None:
+    # The common case, a form with no name: the mail is filled in, never rendered, and must
+    # still be exactly what the templates give for that link.
+    url = f"https://news.example.com/confirm/{tail}"
+    assert renderer.render_confirm(name="", confirm_url=url) == _confirm_from_templates(
+        renderer, "", url
+    )
+
+
+def test_confirmation_override_that_transforms_the_link_is_rendered_in_full(
+    make_settings, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "loud-link"
+    folder.mkdir()
+    (folder / "confirm.txt").write_text("Go to {{ confirm_url|upper }} or {{ confirm_url }}\n")
+    custom = DigestRenderer(make_settings(templates_dir=folder))
+    url = "https://news.example.com/confirm/abc"
+    mail = custom.render_confirm(name="", confirm_url=url)
+    assert mail.text == f"Go to {url.upper()} or {url}\n"
+    assert mail == _confirm_from_templates(custom, "", url)
+
+
 def _message(renderer: DigestRenderer, sender: Sender, **personal_kw: object) -> bytes:
     body = renderer.render_body(make_selection(), cadence="daily", local_date=DAY,
                                 archive_url=ARCHIVE)  # fmt: skip

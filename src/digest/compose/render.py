@@ -8,6 +8,7 @@ each post's view (``compose.views``), and each body rendered and CSS-inlined onc
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +20,7 @@ from digest.compose.select import Selection
 from digest.compose.templates import (
     load_templates,
     make_environment,
+    prints_only,
     render,
     template_version,
 )
@@ -31,6 +33,15 @@ from digest.mail.message import EMAIL, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
 DIGEST_TEMPLATES = ("digest_subject.txt", "digest.txt", "digest.html")
 CONFIRM_TEMPLATES = ("confirm_subject.txt", "confirm.txt", "confirm.html")
 _BODY_CACHE = 256
+# Links that no escaping changes (text, HTML text, attributes): no & < > " ' or spaces. Signed
+# tokens and checked base URLs are made of these; anything else is rendered in full.
+_INERT_URL = re.compile(r"[A-Za-z0-9._~:/?#\[\]@!$()*+,;=%-]+")
+_URL_MARK = "https://q7zconfirmlinkmarkz7q.invalid/confirm/q7zMARKz7q"
+_URL_PROBES = (
+    "https://news.example.com/confirm/AbC-1_2.x~y?z=1",
+    "http://127.0.0.1:8000/confirm/Zz9%2F0",
+    "https://a-much-longer-host-name.example.org/news/confirm/" + "Qx7_-" * 30,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class DigestRenderer:
         )
         self._views = PostViews()
         self._bodies: OrderedDict[str, RenderedBody] = OrderedDict()
+        self._confirm_shapes: dict[str, MailContent | None] = {}
 
     # -- digest --------------------------------------------------------------------------
 
@@ -181,9 +193,33 @@ class DigestRenderer:
 
     def render_confirm(self, *, name: str, confirm_url: str, expiry: str = "7 days") -> MailContent:
         """The confirmation mail: complete, addressed to ``name``, with the confirm link."""
+        name = clean_name(name)
+        # Every subscribe request renders one, on the one thread that commits them, and Jinja
+        # plus CSS inlining is a third of that request's work there. Unaddressed mails differ
+        # only by their link: render once with a mark, then put each link in its place.
+        if not name and _INERT_URL.fullmatch(confirm_url):
+            if expiry not in self._confirm_shapes:
+                self._confirm_shapes[expiry] = self._confirm_shape(expiry)
+            shape = self._confirm_shapes[expiry]
+            if shape is not None:
+                return _fill(shape, confirm_url)
+        return self._render_confirm(name, confirm_url, expiry)
+
+    def _confirm_shape(self, expiry: str) -> MailContent | None:
+        """The unaddressed confirmation mail with a mark for its link, trusted only where the
+        templates print the link as it is and the mark reproduces real renders exactly."""
+        if not prints_only(self.env, CONFIRM_TEMPLATES, "confirm_url"):
+            return None
+        shape = self._render_confirm("", _URL_MARK, expiry)
+        for probe in _URL_PROBES:
+            if _fill(shape, probe) != self._render_confirm("", probe, expiry):
+                return None
+        return shape
+
+    def _render_confirm(self, name: str, confirm_url: str, expiry: str) -> MailContent:
         context = {
             "site_name": self.site_name,
-            "name": clean_name(name),
+            "name": name,
             "confirm_url": confirm_url,
             "expiry": expiry,
         }
@@ -192,3 +228,10 @@ class DigestRenderer:
             text=render(self._templates["confirm.txt"], context),
             html=self._html("confirm.html", context),
         )
+
+
+def _fill(shape: MailContent, url: str) -> MailContent:
+    """``shape`` with ``url`` where its link mark stands."""
+    return MailContent(
+        *(part.replace(_URL_MARK, url) for part in (shape.subject, shape.text, shape.html))
+    )

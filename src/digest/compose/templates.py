@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import meta
+from jinja2 import meta, nodes
 
 from digest.errors import TemplateProblem
 from digest.resources import templates_dir
@@ -36,6 +36,25 @@ def with_references(env: jinja2.Environment, names: tuple[str, ...]) -> tuple[st
                 found[ref] = None
                 pending.append(ref)
     return tuple(found)
+
+
+def prints_only(env: jinja2.Environment, names: tuple[str, ...], variable: str) -> bool:
+    """Whether ``variable`` is only ever printed as it is (``{{ variable }}``) in ``names`` and
+    everything they extend, include or import: what a value put in after rendering needs."""
+    for name in with_references(env, names):
+        tree = env.parse(_source(env, name))
+        if None in meta.find_referenced_templates(tree):
+            return False  # a template chosen at render time: its uses cannot be known
+        for output in list(tree.find_all(nodes.Output)):
+            output.nodes = [n for n in output.nodes if not _names(n, variable)]
+        # With the bare prints taken out, any use left (a filter, a test, a loop) disqualifies.
+        if any(_names(n, variable) for n in tree.find_all(nodes.Name)):
+            return False
+    return True
+
+
+def _names(node: nodes.Node, variable: str) -> bool:
+    return isinstance(node, nodes.Name) and node.name == variable
 
 
 def _compile(env: jinja2.Environment, name: str) -> jinja2.Template:
