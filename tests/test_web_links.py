@@ -257,3 +257,49 @@ async def test_preferences_refuse_other_tokens(sqlite_db: Database, make_setting
     assert r.status_code == 400
     with sqlite_db.transaction() as session:
         assert session.exec(select(Subscriber.cadence)).one() == "daily"
+
+
+async def test_links_of_an_erased_person_stay_dead_when_the_address_signs_up_again(
+    db: Database, settings
+) -> None:
+    """SQLite once gave the next subscriber the id of the erased one, and the same address
+    has the same tag: the erased person's old mail unsubscribed (and opened the preferences
+    of) whoever signed that address up afterwards."""
+    reader = _active(db, "again@example.com")
+    unsub = path_of(unsubscribe_url(settings, reader.id, reader.email))
+    prefs = path_of(preferences_url(settings, reader.id, reader.email))
+    with db.transaction() as session:
+        subscribers.erase(session, reader.email)
+    with db.transaction() as session:  # they sign up anew themselves, and confirm
+        done = subscribers.request_subscription(
+            session, "again@example.com", consent=Consent(at=utcnow())
+        )
+        subscribers.confirm(session, subscribers.get_by_id(session, done.subscriber_id))
+    async with client(make_app(settings, db)) as http:
+        page = await http.get(unsub)
+        click = await http.post(
+            unsub,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        pref = await http.get(prefs)
+        changed = await http.post(prefs, data={"cadence": "weekly", "send_hour": "9"})
+    assert page.status_code == 200 and "no longer on our list" in page.text
+    assert click.status_code == 200 and "no longer on our list" in click.text
+    assert pref.status_code == 404 and "again@example.com" not in pref.text
+    assert changed.status_code == 404
+    with db.transaction() as session:
+        now = subscribers.get(session, "again@example.com")
+    assert (now.status, now.cadence, now.send_hour) == ("active", "daily", 7)
+    assert now.id != reader.id
+
+
+def test_subscriber_ids_are_never_reused_after_the_highest_is_deleted(db: Database) -> None:
+    with db.transaction() as session:
+        first = subscribers.add(session, "one@example.com").id
+        second = subscribers.add(session, "two@example.com").id
+        subscribers.erase(session, "two@example.com")
+    with db.transaction() as session:
+        third = subscribers.add(session, "three@example.com").id
+    assert first is not None and second is not None and third is not None
+    assert third > second > first
