@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 from sqlmodel import func, select
@@ -10,11 +12,13 @@ from sqlmodel import func, select
 from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
+from digest.delivery.worker import drain
 from digest.errors import InvalidInput
 from digest.models import Delivery, Subscriber
 from digest.states import SubscriberStatus
 from digest.subscriber_fields import Consent
 from digest.web.writer import BatchWriter
+from tests.support.smtp_server import RecordingHandler, start_server
 from tests.support.web import HTML, client, confirm_link, confirm_mails, make_app
 
 
@@ -361,3 +365,35 @@ async def test_unencodable_text_neither_reveals_subscribers_nor_fails_other_requ
     with db.transaction() as session:
         stored = session.exec(select(func.count()).where(Subscriber.email.like("ok%"))).one()
     assert stored == 10
+
+
+async def test_the_confirmation_mail_carries_none_of_the_strangers_text(
+    db: Database, make_settings
+) -> None:
+    """Anyone may type any address and any name: the site's mail to that address once greeted
+    its owner with the name ("Hello URGENT: your account...") and put it in the To: line."""
+    hostile = "URGENT verify your bank at https://evil.example/login now"
+    server = start_server(RecordingHandler())
+    try:
+        settings = make_settings(database_url=db.url, smtp_url=server.url)
+        async with client(make_app(settings, db)) as http:
+            answer = await http.post(
+                "/subscribe", data={"email": "victim@example.com", "name": hostile}
+            )
+        assert answer.status_code == 200
+        report = await asyncio.to_thread(drain, settings, db)
+        assert report.sent == 1
+    finally:
+        server.stop()
+    (received,) = server.handler.received
+    message = BytesParser(policy=policy.default).parsebytes(received.data)
+    assert message["To"] == "victim@example.com"
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    for part in (received.data.decode("ascii", "replace"), text.get_content(), html.get_content()):
+        for piece in ("URGENT", "evil.example", "bank"):
+            assert piece not in part
+    assert "Hello," in text.get_content()
+    with db.transaction() as session:  # what they typed is kept, for once they confirm
+        assert subscribers.get(session, "victim@example.com").name == hostile

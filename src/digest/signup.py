@@ -65,8 +65,9 @@ def record_subscription(
         default_timezone=settings.timezone,
         default_send_hour=settings.send_hour,
     )
+    # No name: whoever typed this address may not own it, and the mail goes to its owner.
     mail = renderer.render_confirm(
-        name=done.name,
+        name="",
         confirm_url=confirm_url(settings, done.subscriber_id, done.email, now=consent.at),
     )
     if not needs_confirmation_mail(done.prior):

@@ -177,7 +177,9 @@ def claim(
                 r.kind,
                 r.subscriber_id,
                 r.to_email,
-                name,
+                # Until they confirm, the name is whatever a stranger typed into the form: the
+                # site must not print it in a mail to the address's owner.
+                name if status == SubscriberStatus.ACTIVE.value else "",
                 r.body_id,
                 r.message_id,
                 r.attempts,
