@@ -397,3 +397,45 @@ async def test_the_confirmation_mail_carries_none_of_the_strangers_text(
     assert "Hello," in text.get_content()
     with db.transaction() as session:  # what they typed is kept, for once they confirm
         assert subscribers.get(session, "victim@example.com").name == hostile
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "says"),
+    [
+        ({"email": 'not-an-address"><script>x</script>'}, "email", "not a valid email address"),
+        ({"email": "", "cadence": "weekly"}, "email", "email address"),
+        ({"email": "WHO@example.com", "cadence": "hourly"}, "cadence", "daily or weekly"),
+    ],
+)
+async def test_a_form_with_a_mistake_comes_back_as_typed(
+    db: Database, settings, form: dict[str, str], field: str, says: str
+) -> None:
+    """A reader who mistyped once lost everything they had entered and saw a bare error page."""
+    _seed_states(db)
+    typed = {"name": 'Ann "<b>" O\'Neil', "topics": ["Tech", "Local & Met"], **form}
+    pages = {}
+    async with client(make_app(settings, db)) as http:
+        for who in ("new", "active"):
+            data = {k: v.replace("WHO", who) if isinstance(v, str) else v for k, v in typed.items()}
+            pages[who] = await http.post("/subscribe", data=data, headers=HTML)
+    page = pages["new"]
+    assert page.status_code == 422
+    text = page.text
+    # What they typed is back in the fields, escaped, with the reason next to the one to fix.
+    assert 'value="Ann &#34;&lt;b&gt;&#34; O&#39;Neil"' in text
+    assert 'value="Local &amp; Met" checked' in text and 'value="Tech" checked' in text
+    assert "<script>x</script>" not in text
+    if form["email"]:
+        expected = form["email"].replace("WHO", "new").replace('"', "&#34;").replace("<", "&lt;")
+        assert f'value="{expected.replace(">", "&gt;")}"' in text
+    assert f'aria-invalid="true" aria-describedby="{field}-error"' in text
+    error = text.split(f'id="{field}-error">', 1)[1].split("</p>", 1)[0]
+    assert says in error
+    assert text.count('aria-invalid="true"') == 1
+    if form.get("cadence") == "weekly":
+        assert 'value="weekly" checked' in text
+    # Known or not, the address makes no other difference to the answer.
+    other = pages["active"]
+    assert other.status_code == 422
+    assert other.text.replace("active@", "new@") == text
+    assert _count(db, Subscriber) == 3
