@@ -218,8 +218,8 @@ async def test_a_subscribe_request_moves_no_figure_whoever_the_address_is(
 ) -> None:
     """The probe of the issue: subscribe a new address, then a known active one; an authorised
     scraper sees the same figures after each, even once the confirmation mail has gone."""
-    settings = make_settings(database_url=db.url, metrics_token="scrape-me-3f9a")
-    scraper = {"Authorization": "Bearer scrape-me-3f9a"}
+    settings = make_settings(database_url=db.url, metrics_token="scrape-me-3f9a-0123456789abcdef")
+    scraper = {"Authorization": "Bearer scrape-me-3f9a-0123456789abcdef"}
     with db.transaction() as session:
         subscribers.add(session, "on0@example.com", confirmed=True)
         gone = subscribers.add(session, "gone@example.com", confirmed=True)

@@ -60,7 +60,7 @@ def _at(db: Database, revision: str, direction: str = "upgrade") -> None:
         conn.commit()
 
 
-def test_0003_keeps_every_row_and_ids_are_never_reused_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_0006_keeps_every_row_and_ids_are_never_reused_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Made anew for AUTOINCREMENT, the SQLite subscribers table keeps its rows, indexes and
     the deliveries that name them (a plain rebuild would have cascaded them away)."""
     db = Database(f"sqlite:///{tmp_path}/old.db")

@@ -65,7 +65,7 @@ class Subscriber(SQLModel, table=True):
         # Editions pick their recipients slot by slot (cadence, zone, local hour).
         sa.Index("ix_subscribers_slot", "cadence", "timezone", "send_hour"),
         # Ids are never reused, so an erased person's links never name a newer subscriber
-        # (SQLite would otherwise give the next one the highest id again; migration 0003).
+        # (SQLite would otherwise give the next one the highest id again; migration 0006).
         {"sqlite_autoincrement": True},
     )
 

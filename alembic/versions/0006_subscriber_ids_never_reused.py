@@ -11,8 +11,8 @@ a transaction the pragma cannot turn them off (renaming the table aside does not
 SQLite then points the deliveries at the renamed table). So those deliveries are kept aside in
 a temporary table and put back once the new table stands, all in the migration's transaction.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -23,12 +23,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_NEW = "_subscribers_0003"
+_NEW = "_subscribers_0006"
 
 
 def _rebuild(*, autoincrement: bool) -> None:
@@ -47,13 +47,13 @@ def _rebuild(*, autoincrement: bool) -> None:
     )
     op.execute(sa.insert(new).from_select([c.name for c in old.columns], sa.select(old)))
     op.execute(
-        "CREATE TEMPORARY TABLE _deliveries_0003 AS "
+        "CREATE TEMPORARY TABLE _deliveries_0006 AS "
         "SELECT * FROM deliveries WHERE subscriber_id IS NOT NULL"
     )
     op.drop_table("subscribers")  # its indexes go with it; the cascade empties what was kept
     op.rename_table(_NEW, "subscribers")
-    op.execute("INSERT INTO deliveries SELECT * FROM _deliveries_0003")
-    op.execute("DROP TABLE _deliveries_0003")
+    op.execute("INSERT INTO deliveries SELECT * FROM _deliveries_0006")
+    op.execute("DROP TABLE _deliveries_0006")
     for index in old.indexes:
         if index.name:
             columns = [c.name for c in index.columns]
