@@ -9,6 +9,7 @@ import pytest
 
 from digest.config import Settings, load_settings, setting_name
 from digest.errors import SettingsError
+from tests.support.cli import run as run_digest
 
 
 @pytest.fixture
@@ -150,3 +151,61 @@ def test_the_readme_lists_every_setting() -> None:
     assert listed == [
         setting_name(info.alias or field) for field, info in Settings.model_fields.items()
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DIGEST_SECRET_KEY", "x", "DIGEST_SECRET_KEY: too short (1 characters); use at least 32"),
+        ("DIGEST_SECRET_KEY", "k" * 31, "DIGEST_SECRET_KEY: too short (31 characters)"),
+        ("DIGEST_SECRET_KEY", "", "DIGEST_SECRET_KEY: is empty; remove it to use the generated"),
+        ("DIGEST_SECRET_KEY", "   ", "DIGEST_SECRET_KEY: is empty"),
+        (
+            "DIGEST_ADMIN_TOKEN",
+            "a",
+            "DIGEST_ADMIN_TOKEN: too short (1 characters); use at least 24",
+        ),
+        ("DIGEST_ADMIN_TOKEN", "t" * 23, "DIGEST_ADMIN_TOKEN: too short (23 characters)"),
+        ("DIGEST_ADMIN_TOKEN", "", "DIGEST_ADMIN_TOKEN: is empty; remove it to turn the admin API"),
+        ("DIGEST_ADMIN_TOKEN", " " + "t" * 30, "DIGEST_ADMIN_TOKEN: starts or ends with a space"),
+        ("DIGEST_METRICS_TOKEN", "scrape", "DIGEST_METRICS_TOKEN: too short (6 characters)"),
+        ("DIGEST_METRICS_TOKEN", "", "DIGEST_METRICS_TOKEN: is empty"),
+    ],
+)
+def test_weak_secrets_are_refused_at_start_up(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    """``DIGEST_SECRET_KEY=x`` once signed every link with a one-letter key, and
+    ``DIGEST_ADMIN_TOKEN=a`` opened the admin API to a one-guess attacker."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith(says)
+    assert "\n" not in str(info.value)
+    if len(value.strip()) > 4:
+        assert value.strip() not in str(info.value)  # a secret is never echoed
+
+
+def test_strong_secrets_and_the_generated_key_are_accepted(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert len(load_settings().secret_key or "") >= 32  # the generated key file
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("DIGEST_ADMIN_TOKEN", "a" * 24)
+    monkeypatch.setenv("DIGEST_METRICS_TOKEN", "m" * 24)
+    s = load_settings()
+    assert (s.secret_key, s.admin_token, s.metrics_token) == ("k" * 32, "a" * 24, "m" * 24)
+
+
+@pytest.mark.parametrize(
+    "name", ["DIGEST_SECRET_KEY", "DIGEST_ADMIN_TOKEN", "DIGEST_METRICS_TOKEN"]
+)
+def test_the_command_refuses_a_weak_secret_with_one_line_and_exit_78(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    monkeypatch.setenv(name, "short-secret")
+    result = run_digest(capsys, "settings")
+    assert result.code == 78
+    assert result.out == ""
+    (line,) = result.err.splitlines()
+    assert name in line and "too short" in line and "short-secret" not in line

@@ -162,7 +162,9 @@ async def test_metrics_with_the_store_down_answer_503_not_500(make_settings) -> 
 async def test_with_a_metrics_token_only_a_scrape_that_carries_it_gets_the_numbers(
     sqlite_db: Database, make_settings
 ) -> None:
-    settings = make_settings(database_url=sqlite_db.url, metrics_token="scrape-me-3f9a")
+    settings = make_settings(
+        database_url=sqlite_db.url, metrics_token="scrape-me-3f9a-0123456789abcdef"
+    )
     with sqlite_db.transaction() as session:
         subscribers.add(session, "ann@example.com", confirmed=True)
     async with client(create_app(settings, sqlite_db)) as http:
@@ -172,7 +174,9 @@ async def test_with_a_metrics_token_only_a_scrape_that_carries_it_gets_the_numbe
             assert refused.headers["www-authenticate"] == "Bearer"
             assert "digest_subscribers" not in refused.text
             assert "DIGEST_METRICS_TOKEN" in refused.text
-        scraped = await http.get("/metrics", headers={"Authorization": "Bearer scrape-me-3f9a"})
+        scraped = await http.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-me-3f9a-0123456789abcdef"}
+        )
     assert scraped.status_code == 200
     assert samples(scraped.text)[("digest_subscribers", (("status", "active"),))] == 1
 
@@ -214,8 +218,8 @@ async def test_a_subscribe_request_moves_no_figure_whoever_the_address_is(
 ) -> None:
     """The probe of the issue: subscribe a new address, then a known active one; an authorised
     scraper sees the same figures after each, even once the confirmation mail has gone."""
-    settings = make_settings(database_url=db.url, metrics_token="scrape-me-3f9a")
-    scraper = {"Authorization": "Bearer scrape-me-3f9a"}
+    settings = make_settings(database_url=db.url, metrics_token="scrape-me-3f9a-0123456789abcdef")
+    scraper = {"Authorization": "Bearer scrape-me-3f9a-0123456789abcdef"}
     with db.transaction() as session:
         subscribers.add(session, "on0@example.com", confirmed=True)
         gone = subscribers.add(session, "gone@example.com", confirmed=True)

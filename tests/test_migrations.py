@@ -50,3 +50,70 @@ def test_other_commands_migrate_a_new_store(tmp_path) -> None:  # type: ignore[n
     assert db.current_revision() == db.head_revision()
     db.ensure_schema()  # a second call is a no-op
     db.dispose()
+
+
+def _at(db: Database, revision: str, direction: str = "upgrade") -> None:
+    cfg = alembic_config(db.url)
+    with db.engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, direction)(cfg, revision)
+        conn.commit()
+
+
+def test_0006_keeps_every_row_and_ids_are_never_reused_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Made anew for AUTOINCREMENT, the SQLite subscribers table keeps its rows, indexes and
+    the deliveries that name them (a plain rebuild would have cascaded them away)."""
+    db = Database(f"sqlite:///{tmp_path}/old.db")
+    _at(db, "0002")
+    now = "2026-11-30 07:00:00.000000"
+    with db.engine.begin() as conn:
+        for sid, email in ((1, "ann@example.com"), (2, "bob@example.com"), (3, "cy@example.com")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subscribers (id, email, name, status, cadence, topics, timezone,"
+                    " send_hour, created_at, updated_at) VALUES (:id, :email, 'N', 'active',"
+                    " 'daily', '[\"World\"]', 'UTC', 7, :now, :now)"
+                ),
+                {"id": sid, "email": email, "now": now},
+            )
+        for did, sid in ((1, 1), (2, 2), (3, None)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO deliveries (id, kind, subscriber_id, to_email, status, attempts,"
+                    " next_attempt_at, message_id, created_at, updated_at) VALUES (:id, 'confirm',"
+                    " :sid, 'x@example.com', 'queued', 0, :now, :mid, :now, :now)"
+                ),
+                {"id": did, "sid": sid, "now": now, "mid": f"<{did}@example.com>"},
+            )
+        conn.execute(sa.text("DELETE FROM subscribers WHERE id = 3"))
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+    assert _diff(db) == []
+    with db.engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT id, email, topics FROM subscribers ORDER BY id"))
+        assert [tuple(r) for r in rows] == [
+            (1, "ann@example.com", '["World"]'),
+            (2, "bob@example.com", '["World"]'),
+        ]
+        kept = conn.execute(sa.text("SELECT id, subscriber_id FROM deliveries ORDER BY id"))
+        assert [tuple(r) for r in kept] == [(1, 1), (2, 2), (3, None)]
+        assert conn.execute(sa.text("PRAGMA foreign_key_check")).all() == []
+        conn.execute(sa.text("DELETE FROM subscribers WHERE id = 2"))  # cascades, as before
+        assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 2
+        conn.execute(
+            sa.text(
+                "INSERT INTO subscribers (email, name, status, cadence, topics, timezone,"
+                " send_hour, created_at, updated_at) VALUES ('bob@example.com', '', 'pending',"
+                " 'daily', '[]', 'UTC', 7, :now, :now)"
+            ),
+            {"now": now},
+        )
+        new_id = conn.execute(
+            sa.text("SELECT id FROM subscribers WHERE email = 'bob@example.com'")
+        ).scalar()
+    assert new_id == 3  # not 2 again: that id is spent
+    _at(db, "0002", "downgrade")
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM subscribers")).scalar() == 2
+        assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 2
+    db.dispose()

@@ -21,7 +21,16 @@ from digest.states import DeliveryStatus
 from digest.subscriber_fields import Consent
 from digest.tokens import Purpose, sign
 from tests.support.smtp_server import RecordingHandler, start_server
-from tests.support.web import CONFIRM_LINK, HTML, JSON, client, confirm_mails, make_app, path_of
+from tests.support.web import (
+    CONFIRM_LINK,
+    HTML,
+    JSON,
+    client,
+    confirm_link,
+    confirm_mails,
+    make_app,
+    path_of,
+)
 
 
 def _status(db: Database, email: str) -> str:
@@ -257,3 +266,106 @@ async def test_preferences_refuse_other_tokens(sqlite_db: Database, make_setting
     assert r.status_code == 400
     with sqlite_db.transaction() as session:
         assert session.exec(select(Subscriber.cadence)).one() == "daily"
+
+
+async def test_links_of_an_erased_person_stay_dead_when_the_address_signs_up_again(
+    db: Database, settings
+) -> None:
+    """SQLite once gave the next subscriber the id of the erased one, and the same address
+    has the same tag: the erased person's old mail unsubscribed (and opened the preferences
+    of) whoever signed that address up afterwards."""
+    reader = _active(db, "again@example.com")
+    unsub = path_of(unsubscribe_url(settings, reader.id, reader.email))
+    prefs = path_of(preferences_url(settings, reader.id, reader.email))
+    with db.transaction() as session:
+        subscribers.erase(session, reader.email)
+    with db.transaction() as session:  # they sign up anew themselves, and confirm
+        done = subscribers.request_subscription(
+            session, "again@example.com", consent=Consent(at=utcnow())
+        )
+        subscribers.confirm(session, subscribers.get_by_id(session, done.subscriber_id))
+    async with client(make_app(settings, db)) as http:
+        page = await http.get(unsub)
+        click = await http.post(
+            unsub,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        pref = await http.get(prefs)
+        changed = await http.post(prefs, data={"cadence": "weekly", "send_hour": "9"})
+    assert page.status_code == 200 and "no longer on our list" in page.text
+    assert click.status_code == 200 and "no longer on our list" in click.text
+    assert pref.status_code == 404 and "again@example.com" not in pref.text
+    assert changed.status_code == 404
+    with db.transaction() as session:
+        now = subscribers.get(session, "again@example.com")
+    assert (now.status, now.cadence, now.send_hour) == ("active", "daily", 7)
+    assert now.id != reader.id
+
+
+def test_subscriber_ids_are_never_reused_after_the_highest_is_deleted(db: Database) -> None:
+    with db.transaction() as session:
+        first = subscribers.add(session, "one@example.com").id
+        second = subscribers.add(session, "two@example.com").id
+        subscribers.erase(session, "two@example.com")
+    with db.transaction() as session:
+        third = subscribers.add(session, "three@example.com").id
+    assert first is not None and second is not None and third is not None
+    assert third > second > first
+
+
+async def test_an_old_confirmation_link_answers_only_its_own_request(
+    db: Database, settings
+) -> None:
+    """Subscribe, confirm, leave; then anyone enters the address again. The first mail's link
+    once re-activated the subscription without its owner's new consent."""
+    async with client(make_app(settings, db)) as http:
+        await http.post("/subscribe", data={"email": "twice@example.com"})
+        ((_, first_mail),) = confirm_mails(db, "twice@example.com")
+        first = path_of(confirm_link(first_mail))
+        assert (await http.post(first)).status_code == 200
+        with db.transaction() as session:
+            reader = subscribers.get(session, "twice@example.com")
+        left = await http.post(path_of(unsubscribe_url(settings, reader.id, reader.email)))
+        assert left.status_code == 200 and _status(db, "twice@example.com") == "unsubscribed"
+
+        await http.post("/subscribe", data={"email": "twice@example.com"}, headers=HTML)
+        (_, (_, second_mail)) = confirm_mails(db, "twice@example.com")
+        second = path_of(confirm_link(second_mail))
+        assert second != first
+        old_page = await http.get(first, headers=HTML)
+        old_press = await http.post(first, headers=HTML)
+        assert _status(db, "twice@example.com") == "pending"
+        new_press = await http.post(second, headers=HTML)
+    for answer in (old_page, old_press):
+        assert answer.status_code == 400
+        assert "asked for again" in answer.text and "newest mail" in answer.text
+        assert 'action="/subscribe"' in answer.text  # a way to a fresh link
+    assert new_press.status_code == 200 and "/preferences/" in new_press.text
+    assert _status(db, "twice@example.com") == "active"
+
+
+async def test_a_pending_request_asked_again_keeps_only_the_newest_link(
+    db: Database, settings
+) -> None:
+    async with client(make_app(settings, db)) as http:
+        for _ in range(2):
+            await http.post("/subscribe", data={"email": "asks@example.com"})
+        first, second = (path_of(confirm_link(b)) for _, b in confirm_mails(db, "asks@example.com"))
+        old = await http.post(first)
+        assert old.status_code == 400 and _status(db, "asks@example.com") == "pending"
+        assert (await http.post(second)).status_code == 200
+    assert _status(db, "asks@example.com") == "active"
+
+
+async def test_past_the_cap_the_last_mailed_link_still_works(db: Database, settings) -> None:
+    """A request that sends no mail (the daily cap is reached) must not kill the link that the
+    owner did get: a bomber re-entering the address would lock them out."""
+    async with client(make_app(settings, db)) as http:
+        for _ in range(settings.confirm_limit + 2):
+            await http.post("/subscribe", data={"email": "bombed@example.com"})
+        mails = confirm_mails(db, "bombed@example.com")
+        assert len(mails) == settings.confirm_limit
+        last = path_of(confirm_link(mails[-1][1]))
+        assert (await http.post(last)).status_code == 200
+    assert _status(db, "bombed@example.com") == "active"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 from sqlmodel import func, select
@@ -10,11 +12,13 @@ from sqlmodel import func, select
 from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
+from digest.delivery.worker import drain
 from digest.errors import InvalidInput
 from digest.models import Delivery, Subscriber
 from digest.states import SubscriberStatus
 from digest.subscriber_fields import Consent
 from digest.web.writer import BatchWriter
+from tests.support.smtp_server import RecordingHandler, start_server
 from tests.support.web import HTML, client, confirm_link, confirm_mails, make_app
 
 
@@ -361,3 +365,77 @@ async def test_unencodable_text_neither_reveals_subscribers_nor_fails_other_requ
     with db.transaction() as session:
         stored = session.exec(select(func.count()).where(Subscriber.email.like("ok%"))).one()
     assert stored == 10
+
+
+async def test_the_confirmation_mail_carries_none_of_the_strangers_text(
+    db: Database, make_settings
+) -> None:
+    """Anyone may type any address and any name: the site's mail to that address once greeted
+    its owner with the name ("Hello URGENT: your account...") and put it in the To: line."""
+    hostile = "URGENT verify your bank at https://evil.example/login now"
+    server = start_server(RecordingHandler())
+    try:
+        settings = make_settings(database_url=db.url, smtp_url=server.url)
+        async with client(make_app(settings, db)) as http:
+            answer = await http.post(
+                "/subscribe", data={"email": "victim@example.com", "name": hostile}
+            )
+        assert answer.status_code == 200
+        report = await asyncio.to_thread(drain, settings, db)
+        assert report.sent == 1
+    finally:
+        server.stop()
+    (received,) = server.handler.received
+    message = BytesParser(policy=policy.default).parsebytes(received.data)
+    assert message["To"] == "victim@example.com"
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    for part in (received.data.decode("ascii", "replace"), text.get_content(), html.get_content()):
+        for piece in ("URGENT", "evil.example", "bank"):
+            assert piece not in part
+    assert "Hello," in text.get_content()
+    with db.transaction() as session:  # what they typed is kept, for once they confirm
+        assert subscribers.get(session, "victim@example.com").name == hostile
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "says"),
+    [
+        ({"email": 'not-an-address"><script>x</script>'}, "email", "not a valid email address"),
+        ({"email": "", "cadence": "weekly"}, "email", "email address"),
+        ({"email": "WHO@example.com", "cadence": "hourly"}, "cadence", "daily or weekly"),
+    ],
+)
+async def test_a_form_with_a_mistake_comes_back_as_typed(
+    db: Database, settings, form: dict[str, str], field: str, says: str
+) -> None:
+    """A reader who mistyped once lost everything they had entered and saw a bare error page."""
+    _seed_states(db)
+    typed = {"name": 'Ann "<b>" O\'Neil', "topics": ["Tech", "Local & Met"], **form}
+    pages = {}
+    async with client(make_app(settings, db)) as http:
+        for who in ("new", "active"):
+            data = {k: v.replace("WHO", who) if isinstance(v, str) else v for k, v in typed.items()}
+            pages[who] = await http.post("/subscribe", data=data, headers=HTML)
+    page = pages["new"]
+    assert page.status_code == 422
+    text = page.text
+    # What they typed is back in the fields, escaped, with the reason next to the one to fix.
+    assert 'value="Ann &#34;&lt;b&gt;&#34; O&#39;Neil"' in text
+    assert 'value="Local &amp; Met" checked' in text and 'value="Tech" checked' in text
+    assert "<script>x</script>" not in text
+    if form["email"]:
+        expected = form["email"].replace("WHO", "new").replace('"', "&#34;").replace("<", "&lt;")
+        assert f'value="{expected.replace(">", "&gt;")}"' in text
+    assert f'aria-invalid="true" aria-describedby="{field}-error"' in text
+    error = text.split(f'id="{field}-error">', 1)[1].split("</p>", 1)[0]
+    assert says in error
+    assert text.count('aria-invalid="true"') == 1
+    if form.get("cadence") == "weekly":
+        assert 'value="weekly" checked' in text
+    # Known or not, the address makes no other difference to the answer.
+    other = pages["active"]
+    assert other.status_code == 422
+    assert other.text.replace("active@", "new@") == text
+    assert _count(db, Subscriber) == 3

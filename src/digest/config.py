@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from digest.errors import SettingsError
 from digest.mail import headers as h
 from digest.periods import WEEKDAYS
-from digest.secret_key import stored_secret
+from digest.secret_key import check_secret, stored_secret
 
 # RFC 2919: a List-Id is a dot-atom with at least one dot, e.g. "digest.example.com".
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("secret_key", "admin_token", "metrics_token")
+    @classmethod
+    def _secrets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return check_secret(info.field_name or "", value)
 
     @field_validator("database_url")
     @classmethod

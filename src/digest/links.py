@@ -19,23 +19,32 @@ ARCHIVE_PATH = "/archive/{edition_id}"
 TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/")
 
 
-def _token(
-    settings: Settings, purpose: Purpose, subscriber_id: int, email: str, now: datetime | None
-) -> str:
-    return sign(settings.secret, purpose, subscriber_id, email, now=now)
+def _token(settings: Settings, purpose: Purpose, subscriber_id: int, email: str) -> str:
+    return sign(settings.secret, purpose, subscriber_id, email)
 
 
 def confirm_url(
-    settings: Settings, subscriber_id: int, email: str, *, now: datetime | None = None
+    settings: Settings, subscriber_id: int, email: str, *, requested_at: datetime | None = None
 ) -> str:
-    """The link in a confirmation mail (its GET shows a button; only the POST confirms)."""
-    token = _token(settings, Purpose.CONFIRM, subscriber_id, email, now)
+    """The link in a confirmation mail (its GET shows a button; only the POST confirms).
+
+    It answers only the request made at ``requested_at`` (the subscriber's ``consent_at``):
+    once the address is asked for again, an older mail's link confirms nothing.
+    """
+    token = sign(
+        settings.secret,
+        Purpose.CONFIRM,
+        subscriber_id,
+        email,
+        now=requested_at,
+        bound_to=requested_at,
+    )
     return settings.base_url + CONFIRM_PATH.format(token=token)
 
 
 def unsubscribe_url(settings: Settings, subscriber_id: int, email: str) -> str:
     """The List-Unsubscribe and footer link; a POST to it unsubscribes at once (RFC 8058)."""
-    token = _token(settings, Purpose.UNSUBSCRIBE, subscriber_id, email, None)
+    token = _token(settings, Purpose.UNSUBSCRIBE, subscriber_id, email)
     return settings.base_url + UNSUBSCRIBE_PATH.format(token=token)
 
 
@@ -47,7 +56,7 @@ def unsubscribe_token_in(url: str) -> str | None:
 
 def preferences_url(settings: Settings, subscriber_id: int, email: str) -> str:
     """The preference centre of this subscriber."""
-    token = _token(settings, Purpose.PREFERENCES, subscriber_id, email, None)
+    token = _token(settings, Purpose.PREFERENCES, subscriber_id, email)
     return settings.base_url + PREFERENCES_PATH.format(token=token)
 
 

@@ -2,7 +2,8 @@
 
 Shared by the confirm, unsubscribe and preferences routes: the signature and purpose are
 checked first, then the subscriber is loaded and the token's address tag compared with their
-current address, so a token never acts on whoever holds that id now.
+current address, so a token never acts on whoever holds that id now. A confirmation token must
+also name the subscriber's latest request (``consent_at``): an older mail's link is dead.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Linked:
 def linked_subscriber(
     session: Session, settings: Settings, token: str, purpose: Purpose
 ) -> Linked | None:
-    """The token's subscriber and id; None when the signature holds but they are gone (erased).
+    """The token's subscriber and id; None when the signature holds but they are gone (erased),
+    or, for a confirmation, asked again since (the link answered an older request).
 
     A forged, malformed, expired or wrong-purpose token raises InvalidToken/TokenExpired.
     """
@@ -35,7 +37,10 @@ def linked_subscriber(
     if subscriber_id < 1 or subscriber_id > 2**31 - 1:
         return None
     subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None or not matches(tag, subscriber.email):
+    if subscriber is None:
+        return None
+    bound_to = subscriber.consent_at if purpose is Purpose.CONFIRM else None
+    if not matches(tag, subscriber.email, bound_to):
         return None
     return Linked(subscriber_id, subscriber)
 

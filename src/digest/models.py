@@ -61,8 +61,13 @@ class Subscriber(SQLModel, table=True):
     """A person on the list, keyed by their normalised address."""
 
     __tablename__ = "subscribers"
-    # Editions pick their recipients slot by slot (cadence, zone, local hour).
-    __table_args__ = (sa.Index("ix_subscribers_slot", "cadence", "timezone", "send_hour"),)
+    __table_args__ = (
+        # Editions pick their recipients slot by slot (cadence, zone, local hour).
+        sa.Index("ix_subscribers_slot", "cadence", "timezone", "send_hour"),
+        # Ids are never reused, so an erased person's links never name a newer subscriber
+        # (SQLite would otherwise give the next one the highest id again; migration 0006).
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)

@@ -1,4 +1,4 @@
-"""The signing key digest makes for itself when none is configured: one file per machine.
+"""The signing key digest makes for itself when none is configured, and how strong a secret must be.
 
 Every process on the machine must sign and check links with the same key, including several
 that start at the same moment on a new machine (``serve`` and a ``worker`` from one unit file),
@@ -14,6 +14,14 @@ import tempfile
 from pathlib import Path
 
 MIN_LENGTH = 32
+#: Bearer tokens (admin API, metrics) are guessable below this.
+MIN_TOKEN_LENGTH = 24
+#: Each secret setting: its shortest accepted length, and what leaving it unset does instead.
+SECRET_SETTINGS: dict[str, tuple[int, str]] = {
+    "secret_key": (MIN_LENGTH, "remove it to use the generated key file"),
+    "admin_token": (MIN_TOKEN_LENGTH, "remove it to turn the admin API off"),
+    "metrics_token": (MIN_TOKEN_LENGTH, "remove it to leave /metrics without a token"),
+}
 
 
 def stored_secret(path: Path) -> str:
@@ -42,3 +50,21 @@ def _read_secret(path: Path) -> str:
     if len(key) < MIN_LENGTH:
         raise ValueError(f"{path} holds a key shorter than {MIN_LENGTH} characters")
     return key
+
+
+def check_secret(field: str, value: str | None) -> str | None:
+    """The secret setting ``field`` as given, refused when blank or short enough to guess."""
+    if value is None:
+        return None
+    minimum, unset = SECRET_SETTINGS[field]
+    if not value.strip():
+        raise ValueError(f"is empty; {unset}, or set at least {minimum} characters")
+    if value != value.strip():
+        # A bearer token is compared exactly: a stray space would lock everyone out silently.
+        raise ValueError("starts or ends with a space; remove it")
+    if len(value) < minimum:
+        raise ValueError(
+            f"too short ({len(value)} characters); use at least {minimum}, "
+            "e.g. from python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return value

@@ -2,7 +2,8 @@
 
 The rules live here, below the web form and the JSON API alike: blocked domains, the per-address
 cap on confirmation mails, recording the request with its consent, and queueing the mail, all
-in the one transaction that holds the subscription and its mail.
+in the one transaction that holds the subscription and its mail, with the same work whatever
+the address's state.
 """
 
 from __future__ import annotations
@@ -49,12 +50,28 @@ def record_subscription(
 ) -> bool:
     """Record a request to subscribe and queue a confirmation mail when one is due.
 
-    True when a mail was queued. A blocked domain stores and sends nothing. The mail is
-    rendered whether or not it is queued, so a known address costs the same time as a new one
-    and the answer's timing says little about who is subscribed.
+    True when a mail was queued. A blocked domain stores and sends nothing.
+
+    A new, pending, active or unsubscribed address runs the same statements in the same order
+    (lock the row, count its recent confirmations, write it back, queue or not queue the mail
+    through the same two inserts) and renders the same mail, so the answer's timing does not
+    tell who is subscribed; ``tests/test_signup_timing.py`` holds that.
     """
     if is_blocked(email, settings.blocked_domains):
         return False
+    held = subscribers.hold(session, email)
+    # The row is locked (``hold``): a second web process asking for the same address waits
+    # there and then counts this request's mail, so a burst cannot slip past the limit.
+    recent = outbox.queued_since(
+        session,
+        subscriber_id=held.id,
+        kind=DeliveryKind.CONFIRM.value,
+        since=consent.at - CONFIRM_WINDOW,
+    )
+    # Past the cap (subscription bombing: someone keeps entering a victim's address) the
+    # answer is the same, but the victim's inbox gets nothing more, and the request changes
+    # nothing, so the link in the last mail they got still works.
+    send = needs_confirmation_mail(held.status) and recent < settings.confirm_limit
     done = subscribers.request_subscription(
         session,
         email,
@@ -64,35 +81,19 @@ def record_subscription(
         topics=topics,
         default_timezone=settings.timezone,
         default_send_hour=settings.send_hour,
+        held=held,
+        record=send,
     )
-    mail = renderer.render_confirm(
-        name=done.name,
-        confirm_url=confirm_url(settings, done.subscriber_id, done.email, now=consent.at),
-    )
-    if not needs_confirmation_mail(done.prior):
-        return False
-    # A new address has had no mail yet: the count is only asked for one already known.
-    # request_subscription has just updated that subscriber's row, which holds its row lock
-    # (and SQLite's write lock) until commit: a second web process asking for the same address
-    # waits there and then counts this mail, so a burst cannot slip past the limit.
-    if done.prior is not None and (
-        outbox.queued_since(
-            session,
-            subscriber_id=done.subscriber_id,
-            kind=DeliveryKind.CONFIRM.value,
-            since=consent.at - CONFIRM_WINDOW,
-        )
-        >= settings.confirm_limit
-    ):
-        # Subscription bombing: someone keeps entering a victim's address. The request is
-        # recorded, the answer is the same, but the victim's inbox gets nothing more.
-        return False
-    outbox.enqueue_transactional(
+    link = confirm_url(settings, done.subscriber_id, done.email, requested_at=done.requested_at)
+    # No name: whoever typed this address may not own it, and the mail goes to its owner.
+    mail = renderer.render_confirm(name="", confirm_url=link)
+    outbox.enqueue_transactional_if(
         session,
+        send,
         kind=DeliveryKind.CONFIRM.value,
         to_email=done.email,
         subscriber_id=done.subscriber_id,
         mail=mail,
         domain=domain,
     )
-    return True
+    return send

@@ -8,15 +8,18 @@ of the fields a person gives in ``subscriber_fields.py``, the suppression list i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
+from digest.db import dialect_insert
 from digest.delivery import outbox
 from digest.errors import SubscriberNotFound, Suppressed
 from digest.lifecycle import Event, next_status
@@ -35,8 +38,7 @@ from digest.suppressions import is_suppressed, lift, suppress
 
 _S = Subscriber.__table__  # type: ignore[attr-defined]
 # Built once: the values go in as parameters, so each request reuses the compiled statement.
-_ID_BY_EMAIL = sa.select(_S.c.id).where(_S.c.email == sa.bindparam("email"))
-_INSERT_SUBSCRIBER = sa.insert(_S)
+_ROW_BY_EMAIL = sa.select(_S).where(_S.c.email == sa.bindparam("email")).with_for_update()
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -137,6 +139,27 @@ def add(
 
 
 @dataclass(frozen=True)
+class Held:
+    """An address's row as it stood when a request for it came in (locked), or None: new."""
+
+    row: dict[str, Any] | None
+    id: int = 0  # which no row has
+    status: str | None = None
+
+
+def hold(session: Session, email: str) -> Held:
+    """The row of this address, locked until commit, for a request to act on.
+
+    PostgreSQL locks it with ``FOR UPDATE``; SQLite holds its write lock since ``BEGIN
+    IMMEDIATE``. A second process asking for the same address waits here, then sees this one's
+    request (and its confirmation mail) once it is committed.
+    """
+    session.flush()  # the lookup is plain SQL: it must see this session's own changes
+    found = session.execute(_ROW_BY_EMAIL, {"email": normalize_email(email)}).mappings().first()
+    return Held(None) if found is None else Held(dict(found), found["id"], found["status"])
+
+
+@dataclass(frozen=True)
 class Requested:
     """A subscribe request as stored: the subscriber's id, address, name, and status before."""
 
@@ -144,6 +167,7 @@ class Requested:
     email: str
     name: str
     prior: str | None  # None when the address was new
+    requested_at: datetime  # the request the subscriber's row now answers to (``consent_at``)
 
 
 def request_subscription(
@@ -156,60 +180,48 @@ def request_subscription(
     topics: Iterable[str] | None = None,
     default_timezone: str = "UTC",
     default_send_hour: int = 7,
+    held: Held | None = None,
+    record: bool = True,
 ) -> Requested:
     """A person asks to subscribe (the public form): what is stored, and their status before.
 
     Unlike ``add``, a suppressed address may come back: the person asked themselves, and the
     suppression is lifted when they confirm. An active subscriber's settings are left alone
-    here; they change them through the preference centre, with a signed link.
+    here; they change them through the preference centre, with a signed link. With ``record``
+    false (a request past the confirmation cap) nothing changes either, so the link in the
+    last confirmation mail sent stays the one that works.
 
-    A new address, the common case on the form, is one ``INSERT`` with no ORM object built;
-    a known one goes through the ORM and the state machine as every other change does.
+    New, pending, active or gone, an address costs the same statements: the locked lookup
+    (``held``, made here if not given) and one upsert that writes the row back, changed or not,
+    so how long a request takes does not tell whether the address is subscribed.
     """
     address = normalize_email(email)
+    held = held if held is not None else hold(session, address)
     now = utcnow()
-    session.flush()  # the lookup below is plain SQL: it must see this session's own changes
-    found = session.execute(_ID_BY_EMAIL, {"email": address}).scalar()
-    if found is not None:
-        subscriber = get_by_id(session, found)
-        prior: str | None = subscriber.status
-        if subscriber.status != SubscriberStatus.ACTIVE.value:
-            if name is not None:
-                subscriber.name = clean_name(name)
-            if cadence is not None:
-                subscriber.cadence = parse_cadence(cadence)
-            if topics is not None:
-                subscriber.topics = parse_topics(list(topics))
-            _record_consent(subscriber, consent)
-            _apply(session, subscriber, Event.SUBSCRIBE, now)
-            subscriber.updated_at = now
-        session.flush()
-        return Requested(found, subscriber.email, subscriber.name, prior)
-    # A new subscriber starts pending; the state machine says where asking takes them.
-    status = SubscriberStatus.PENDING
-    after = next_status(status, Event.SUBSCRIBE)
-    values: dict[str, object] = {
-        "email": address,
-        "name": clean_name(name) if name is not None else "",
-        "status": status.value,
-        "cadence": parse_cadence(cadence) if cadence is not None else Cadence.DAILY.value,
-        "topics": parse_topics(list(topics)) if topics is not None else [],
-        "timezone": default_timezone,
-        "send_hour": default_send_hour,
-        "created_at": now,
-        "updated_at": now,
-        "confirmed_at": None,
-        "unsubscribed_at": None,
-        "last_digest_at": None,
-        **consent_values(consent),
-    }
-    if after is not status:
-        values.update(_stamps(after, now))
-    inserted = session.execute(_INSERT_SUBSCRIBER, values)
-    (subscriber_id,) = inserted.inserted_primary_key or (None,)
-    if subscriber_id is None:
-        raise RuntimeError(f"the database gave no id for the new subscriber {address}")
-    return Requested(int(subscriber_id), address, str(values["name"]), None)
+    # Every value is parsed whatever the address's state: the same work, the same errors.
+    asked: dict[str, object] = consent_values(consent)
+    if name is not None:
+        asked["name"] = clean_name(name)
+    if cadence is not None:
+        asked["cadence"] = parse_cadence(cadence)
+    if topics is not None:
+        asked["topics"] = parse_topics(list(topics))
+    values = dict(held.row) if held.row is not None else _fresh(address, default_timezone,
+                                                                default_send_hour, now)  # fmt: skip
+    values.pop("id", None)
+    if record and held.status != SubscriberStatus.ACTIVE.value:
+        values.update(asked, updated_at=now)
+        before = SubscriberStatus(str(values["status"]))
+        after = next_status(before, Event.SUBSCRIBE)
+        if after is not before:
+            values.update(_stamps(after, now))
+    upsert = _upsert(dialect_insert(session), tuple(sorted(values)))
+    subscriber_id = int(session.execute(upsert, values).scalar_one())
+    stale = session.identity_map.get(session.identity_key(Subscriber, subscriber_id))
+    if stale is not None:
+        session.expire(stale)  # an ORM copy loaded earlier in this session must be read again
+    at = values["consent_at"] if isinstance(values["consent_at"], datetime) else consent.at
+    return Requested(subscriber_id, address, str(values["name"]), held.status, at)
 
 
 def confirm(session: Session, subscriber: Subscriber) -> bool:
@@ -320,6 +332,36 @@ def _new(session: Session, address: str, timezone: str, hour: int, now: datetime
     )
     session.add(subscriber)
     return subscriber
+
+
+def _fresh(address: str, timezone: str, hour: int, now: datetime) -> dict[str, Any]:
+    """The row of a new subscriber before their request is recorded on it: pending."""
+    return {
+        "email": address,
+        "name": "",
+        "status": SubscriberStatus.PENDING.value,
+        "cadence": Cadence.DAILY.value,
+        "topics": [],
+        "timezone": timezone,
+        "send_hour": hour,
+        "created_at": now,
+        "updated_at": now,
+        "confirmed_at": None,
+        "unsubscribed_at": None,
+        "last_digest_at": None,
+        **dict.fromkeys(("consent_at", "consent_ip", "consent_user_agent", "consent_source")),
+        "consent_wording": None,
+    }
+
+
+@functools.cache
+def _upsert(dialect_insert: Any, columns: tuple[str, ...]) -> sa.Insert:
+    """``INSERT ... ON CONFLICT (email) DO UPDATE ... RETURNING id``, built once per store."""
+    insert = dialect_insert(_S)
+    changed = {c: insert.excluded[c] for c in columns if c != "email"}
+    return insert.on_conflict_do_update(index_elements=[_S.c.email], set_=changed).returning(
+        _S.c.id
+    )
 
 
 def _record_consent(subscriber: Subscriber, consent: Consent) -> None:

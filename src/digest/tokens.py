@@ -3,7 +3,9 @@
 A token names a subscriber, is bound to one purpose and to the subscriber's address (so a
 token for an erased person never acts on whoever gets their id next), carries the time it was
 issued, and is signed with HMAC-SHA256 under ``DIGEST_SECRET_KEY``. It is checked in constant
-time. Pure functions: no store, no clock unless given one.
+time. A token may also be bound to a moment (a confirmation link to the request it answers):
+it then holds only while the subscriber's row names that same moment. Pure functions: no
+store, no clock unless given one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from enum import StrEnum
 from digest.errors import InvalidToken, TokenExpired
 
 MAX_TOKEN_LENGTH = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAC_BYTES = 20  # 160 bits: far beyond guessing, short enough for a tidy URL
 
 
@@ -45,8 +48,15 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _address_tag(email: str) -> str:
-    return hashlib.sha256(email.encode()).hexdigest()[:12]
+def _address_tag(email: str, bound_to: datetime | None = None) -> str:
+    text = email if bound_to is None else f"{email}\n{_moment(bound_to)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _moment(at: datetime) -> str:
+    """A time to the microsecond as whole microseconds since 1970: the same for the same
+    instant in any zone, and exact (no float), as stored and read back from either store."""
+    return str((at - _EPOCH) // timedelta(microseconds=1))
 
 
 def _mac(secret: bytes, purpose: Purpose, payload: str) -> bytes:
@@ -55,11 +65,17 @@ def _mac(secret: bytes, purpose: Purpose, payload: str) -> bytes:
 
 
 def sign(
-    secret: bytes, purpose: Purpose, subscriber_id: int, email: str, *, now: datetime | None = None
+    secret: bytes,
+    purpose: Purpose,
+    subscriber_id: int,
+    email: str,
+    *,
+    now: datetime | None = None,
+    bound_to: datetime | None = None,
 ) -> str:
-    """A token for ``purpose`` on this subscriber, issued ``now``."""
+    """A token for ``purpose`` on this subscriber, issued ``now``, bound to ``bound_to``."""
     issued = int((now or datetime.now(UTC)).timestamp())
-    payload = f"{subscriber_id}.{issued}.{_address_tag(email)}"
+    payload = f"{subscriber_id}.{issued}.{_address_tag(email, bound_to)}"
     return f"{_b64(payload.encode())}.{_b64(_mac(secret, purpose, payload))}"
 
 
@@ -96,6 +112,6 @@ def verify(
     return subscriber_id, tag
 
 
-def matches(tag: str, email: str) -> bool:
-    """Whether a verified token's address tag belongs to this (current) address."""
-    return hmac.compare_digest(tag, _address_tag(email))
+def matches(tag: str, email: str, bound_to: datetime | None = None) -> bool:
+    """Whether a verified token's tag belongs to this (current) address and bound moment."""
+    return hmac.compare_digest(tag, _address_tag(email, bound_to))

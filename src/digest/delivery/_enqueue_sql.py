@@ -8,6 +8,7 @@ mail is two plain ``INSERT``s from statements built once.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -23,9 +24,7 @@ from digest.states import DeliveryStatus
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
 B = Body.__table__  # type: ignore[attr-defined]
-# Built once: the values go in as parameters, so each insert reuses the compiled statement.
-_INSERT_BODY = sa.insert(B)
-_INSERT_DELIVERY = sa.insert(D)
+
 QUEUED = DeliveryStatus.QUEUED.value
 ANALYZE_AFTER = 10_000  # rows added at once after which PostgreSQL re-reads the table
 
@@ -38,15 +37,21 @@ def insert_mail(
     subscriber_id: int | None,
     mail: MailContent,
     message_id: str,
-) -> int:
-    """One Body and one queued row for it; returns the row's id."""
+    send: bool = True,
+) -> int | None:
+    """One Body and one queued row for it; returns the row's id.
+
+    With ``send`` false the same two statements run and add nothing (None): a caller whose
+    answer must not tell whether it queued mail costs the same either way.
+    """
     now = utcnow()
     # Plain inserts join the session's transaction (and savepoint) but skip its unit of work:
     # whatever the session still holds goes out first, so the rows land in order.
     session.flush()
-    body_id = _inserted_id(
+    body_id = _insert_when(
         session,
-        _INSERT_BODY,
+        B,
+        send,
         {
             "edition_id": None,
             "digest_key": "",
@@ -57,9 +62,10 @@ def insert_mail(
             "created_at": now,
         },
     )
-    return _inserted_id(
+    delivery_id = _insert_when(
         session,
-        _INSERT_DELIVERY,
+        D,
+        send,
         {
             "kind": kind,
             "edition_id": None,
@@ -80,13 +86,30 @@ def insert_mail(
             "sent_at": None,
         },
     )
+    if send and delivery_id is None:
+        raise RuntimeError("the database gave no id for the new delivery")
+    return delivery_id
 
 
-def _inserted_id(session: Session, statement: sa.Insert, values: dict[str, object]) -> int:
-    key = session.execute(statement, values).inserted_primary_key
-    if not key or key[0] is None:
-        raise RuntimeError(f"the database gave no id for the new row of {statement.table}")
-    return int(key[0])
+def _insert_when(
+    session: Session, table: sa.Table, send: bool, values: dict[str, object]
+) -> int | None:
+    """Insert ``values`` into ``table`` when ``send``; the new row's id, else None."""
+    statement = _conditional_insert(table, tuple(values))
+    found = session.execute(statement, {**values, "send": send}).scalar()
+    return None if found is None else int(found)
+
+
+@functools.cache
+def _conditional_insert(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
+    """``INSERT INTO table (...) SELECT :col, ... WHERE :send RETURNING id``: one row or none.
+
+    Built once per table and column set: the values go in as parameters, so each insert
+    reuses the compiled statement.
+    """
+    values = sa.select(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
+    chosen = values.where(sa.bindparam("send", type_=sa.Boolean) == sa.true())
+    return sa.insert(table).from_select(list(columns), chosen).returning(table.c.id)
 
 
 def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa.Select:

@@ -56,6 +56,35 @@ def enqueue_transactional(
 
     Two plain ``INSERT``s and no ORM object: every subscribe request queues one.
     """
+    queued = enqueue_transactional_if(
+        session,
+        True,
+        kind=kind,
+        to_email=to_email,
+        subscriber_id=subscriber_id,
+        mail=mail,
+        domain=domain,
+    )
+    if queued is None:
+        raise RuntimeError(f"the {kind} mail to {to_email} was not queued")
+    return queued
+
+
+def enqueue_transactional_if(
+    session: Session,
+    send: bool,
+    *,
+    kind: str,
+    to_email: str,
+    subscriber_id: int | None,
+    mail: MailContent,
+    domain: str,
+) -> int | None:
+    """``enqueue_transactional`` when ``send``, else nothing (None) through the same statements.
+
+    The subscribe form answers alike for every address; running the same SQL whether or not
+    the mail goes keeps its timing from telling who is already subscribed.
+    """
     DeliveryKind(kind)  # a typo in a kind is a bug: fail loudly, before writing anything
     return _enqueue_sql.insert_mail(
         session,
@@ -64,6 +93,7 @@ def enqueue_transactional(
         subscriber_id=subscriber_id,
         mail=mail,
         message_id=new_message_id(domain),
+        send=send,
     )
 
 
@@ -177,7 +207,9 @@ def claim(
                 r.kind,
                 r.subscriber_id,
                 r.to_email,
-                name,
+                # Until they confirm, the name is whatever a stranger typed into the form: the
+                # site must not print it in a mail to the address's owner.
+                name if status == SubscriberStatus.ACTIVE.value else "",
                 r.body_id,
                 r.message_id,
                 r.attempts,

@@ -2,6 +2,8 @@
 
 Mail security scanners open every link in a message with a GET; if that confirmed, anyone
 could subscribe a victim whose provider scans links. The button is a form posting back here.
+A link answers only the request it was sent for: once the address is asked for again, an
+older mail's link says so (both GET and POST) and confirms nothing.
 """
 
 from __future__ import annotations
@@ -14,16 +16,25 @@ from digest.errors import InvalidToken
 from digest.links import preferences_url
 from digest.links_auth import linked_subscriber
 from digest.states import SubscriberStatus
-from digest.tokens import Purpose, verify
+from digest.tokens import Purpose
 from digest.web.deps import PagesDep, SessionDep, SettingsDep
 
 router = APIRouter(tags=["confirm"], include_in_schema=False)
 
 
+SUPERSEDED = (
+    "this confirmation link is no longer valid: the address was asked for again since (use the "
+    "link in the newest mail) or removed; you can ask for a fresh link here"
+)
+
+
 @router.get("/confirm/{token}")
-def confirm_page(token: str, settings: SettingsDep, pages: PagesDep) -> Response:
+def confirm_page(
+    token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep
+) -> Response:
     """The page with the confirm button; it changes nothing."""
-    verify(settings.secret, token, Purpose.CONFIRM)
+    if linked_subscriber(session, settings, token, Purpose.CONFIRM) is None:
+        raise InvalidToken(SUPERSEDED)
     return pages.render("confirm", action=f"/confirm/{token}")
 
 
@@ -32,7 +43,7 @@ def confirm(token: str, session: SessionDep, settings: SettingsDep, pages: Pages
     """Confirm the subscription the token names."""
     linked = linked_subscriber(session, settings, token, Purpose.CONFIRM)
     if linked is None:
-        raise InvalidToken("this link is no longer valid; please subscribe again")
+        raise InvalidToken(SUPERSEDED)
     subscriber = linked.subscriber
     subscribers.confirm(session, subscriber)
     if subscriber.status != SubscriberStatus.ACTIVE.value:

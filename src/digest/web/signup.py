@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from digest.addresses import clean_name, normalize_email
-from digest.errors import InvalidInput
+from digest.errors import DigestError, InvalidEmail, InvalidInput
 from digest.subscriber_fields import parse_cadence, parse_topics
 
 HONEYPOT = "website"
@@ -28,32 +28,66 @@ class SubscribeRequest:
     is_bot: bool = False  # the hidden honeypot field was filled
 
 
-def parse_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest:
-    """Validate the fields of a subscribe form; InvalidEmail/InvalidInput say what is wrong."""
+@dataclass(frozen=True)
+class Refused:
+    """A subscribe form that does not pass: what was typed, and what is wrong, by field."""
+
+    typed: dict[str, list[str]]
+    errors: dict[str, DigestError]  # in the form's order: the first is the one to raise
+
+    def first(self) -> DigestError:
+        """The error a program gets (JSON): the first field's."""
+        return next(iter(self.errors.values()))
+
+    def messages(self) -> dict[str, str]:
+        """Each field's reason, as a sentence for the page."""
+        return {field: str(error) for field, error in self.errors.items()}
+
+
+def check_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest | Refused:
+    """Validate every field of a subscribe form: the request, or each field's problem."""
     values = {k: list(v) for k, v in fields.items()}
 
     def one(name: str) -> str | None:
         got = values.get(name)
         return got[0] if got else None
 
-    is_bot = bool((one(HONEYPOT) or "").strip())
-    raw_email = one("email")
-    if raw_email is None:
-        raise InvalidInput("email: an email address is required")
-    email = normalize_email(raw_email)
+    errors: dict[str, DigestError] = {}
+    email = cadence = topics = None
+    try:
+        raw_email = one("email")
+        if raw_email is None:
+            raise InvalidInput("email: an email address is required")
+        email = normalize_email(raw_email)
+    except (InvalidEmail, InvalidInput) as exc:
+        errors["email"] = exc
+    try:
+        raw_cadence = one("cadence")
+        cadence = parse_cadence(raw_cadence) if raw_cadence not in (None, "") else None
+    except InvalidInput as exc:
+        errors["cadence"] = exc
+    try:
+        if (topics_raw := values.get("topics")) is not None:
+            # A checkbox group sends one value per box; a script may send "a,b" in one.
+            topics = parse_topics([part for value in topics_raw for part in value.split(",")])
+    except InvalidInput as exc:
+        errors["topics"] = exc
+    if errors or email is None:
+        return Refused(values, errors)
     name = one("name")
-    cadence = one("cadence")
-    topics_raw = values.get("topics")
-    topics = None
-    if topics_raw is not None:
-        # A checkbox group sends one value per box; a script may send "a,b" in one.
-        joined = [part for value in topics_raw for part in value.split(",")]
-        topics = parse_topics(joined)
     return SubscribeRequest(
         email=email,
         name=clean_name(name) if name is not None else None,
-        cadence=parse_cadence(cadence) if cadence not in (None, "") else None,
+        cadence=cadence,
         topics=topics,
         source=clean_name(one("source"), limit=200) or None,
-        is_bot=is_bot,
+        is_bot=bool((one(HONEYPOT) or "").strip()),
     )
+
+
+def parse_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest:
+    """Validate the fields of a subscribe form; InvalidEmail/InvalidInput say what is wrong."""
+    checked = check_request(fields)
+    if isinstance(checked, Refused):
+        raise checked.first()
+    return checked

@@ -21,7 +21,7 @@ from digest.web.deps import LimiterDep, PagesDep, SettingsDep
 from digest.web.forms import read_fields
 from digest.web.pages import wants_json
 from digest.web.ratelimit import client_ip, client_key
-from digest.web.signup import HONEYPOT, parse_request
+from digest.web.signup import HONEYPOT, Refused, check_request
 from digest.web.writer import BatchWriter
 
 router = APIRouter(tags=["subscribe"])
@@ -50,7 +50,9 @@ def cached_topics(request: Request) -> list[str]:
 @router.get("/subscribe", include_in_schema=False)
 def subscribe_page(request: Request, pages: PagesDep) -> Response:
     """The "Stay in touch" form."""
-    return pages.render("subscribe", topics=cached_topics(request), honeypot=HONEYPOT)
+    return pages.render(
+        "subscribe", topics=cached_topics(request), honeypot=HONEYPOT, typed={}, errors={}
+    )
 
 
 @router.post(
@@ -74,7 +76,20 @@ async def subscribe(
             "too many subscribe requests from your address; try again later", retry_after
         )
     fields = await read_fields(request)
-    form = parse_request(fields)
+    form = check_request(fields)
+    if isinstance(form, Refused):
+        if wants_json(request):
+            raise form.first()
+        # The form again, as typed, each reason beside its field: nothing here depends on
+        # whether the address is known, so this answer tells no more than the other.
+        return pages.render(
+            "subscribe",
+            status=422,
+            topics=cached_topics(request),
+            honeypot=HONEYPOT,
+            typed=form.typed,
+            errors=form.messages(),
+        )
     if not form.is_bot:
         consent = Consent(
             at=utcnow(),
