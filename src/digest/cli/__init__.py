@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from digest.cli.context import AppContext
 from digest.errors import DigestError, StoreUnavailable, first_line
+from digest.mail.headers import printable_line
 
 # name -> "module:attribute" of a click command or group.
 COMMANDS: dict[str, str] = {
@@ -60,7 +61,7 @@ def cli(ctx: click.Context) -> None:
 
 def fail(message: str, code: int = 1) -> None:
     """Print one line to stderr and exit with ``code``: the CLI's only way to report an error."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {printable_line(message)}", err=True)
     sys.exit(code)
 
 

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from digest.cli.context import AppContext, echo_json, pass_app
+from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.errors import FeedError, InvalidInput
 from digest.posts.discover import add_checked_feed
 from digest.posts.feeds import list_feeds, remove_feed
@@ -96,7 +96,7 @@ def list_(app: AppContext, as_json: bool) -> None:
             state = f"ok {item['last_ok_at']:%Y-%m-%d %H:%M}"
         else:
             state = "never polled"
-        click.echo(f"{item['url']}\t{item['from']}\t{state}")
+        click.echo(f"{shown(item['url'])}\t{item['from']}\t{shown(state)}")
 
 
 @feeds.command()
@@ -123,9 +123,9 @@ def poll(app: AppContext, as_json: bool) -> None:
         click.echo("no feeds (add one with digest feeds add URL, or set DIGEST_FEEDS)")
     for result in results:
         if not as_json:
-            click.echo(result.summary(), err=not result.ok)
+            click.echo(shown(result.summary()), err=not result.ok)
         for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {shown(warning)}", err=True)
     failed = sum(not r.ok for r in results)
     if failed:
         raise FeedError(f"{failed} of {len(results)} feeds failed")

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from digest import subscribers as store
 from digest import subscribers_csv
-from digest.cli.context import AppContext, echo_json, pass_app
+from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.errors import ImportFileError, RowsRejected
 from digest.models import Subscriber
 from digest.states import SubscriberStatus
@@ -64,7 +64,8 @@ def add(
             default_send_hour=settings.send_hour,
         )
         click.echo(
-            f"{sub.email}: {sub.status}, {sub.cadence}, {sub.timezone} {sub.send_hour:02d}:00"
+            f"{shown(sub.email)}: {sub.status}, {sub.cadence}, {shown(sub.timezone)} "
+            f"{sub.send_hour:02d}:00"
         )
 
 
@@ -89,9 +90,10 @@ def list_(
         click.echo("no subscribers")
         return
     for s in subs:
-        topics = ",".join(s.topics) or "all topics"
+        topics = shown(",".join(s.topics)) or "all topics"
         click.echo(
-            f"{s.email}\t{s.status}\t{s.cadence}\t{s.timezone} {s.send_hour:02d}:00\t{topics}"
+            f"{shown(s.email)}\t{s.status}\t{s.cadence}\t{shown(s.timezone)} "
+            f"{s.send_hour:02d}:00\t{topics}"
         )
 
 
@@ -108,8 +110,7 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
         echo_json(data)
         return
     for key, value in data.items():
-        shown = ",".join(value) if isinstance(value, list) else ("" if value is None else value)
-        click.echo(f"{key:>20}: {shown}")
+        click.echo(f"{key:>20}: {shown(','.join(value) if isinstance(value, list) else value)}")
 
 
 @subscribers.command()
@@ -120,7 +121,7 @@ def remove(app: AppContext, email: str) -> None:
     with app.db.transaction() as session:
         sub = store.get(session, email)
         changed = store.unsubscribe(session, sub)
-    click.echo(f"{sub.email}: {'unsubscribed' if changed else 'already ' + sub.status}")
+    click.echo(f"{shown(sub.email)}: {'unsubscribed' if changed else 'already ' + sub.status}")
 
 
 @subscribers.command()
@@ -133,7 +134,9 @@ def erase(app: AppContext, email: str, yes: bool) -> None:
         click.confirm(f"Erase every record of {email}? This cannot be undone", abort=True)
     with app.db.transaction() as session:
         store.erase(session, email)
-    click.echo(f"erased {email.strip()}: data deleted, address hash kept on the suppression list")
+    click.echo(
+        f"erased {shown(email.strip())}: data deleted, address hash kept on the suppression list"
+    )
 
 
 @subscribers.command(name="import")
@@ -164,7 +167,8 @@ def import_(app: AppContext, file: Path, as_json: bool) -> None:
         echo_json(report.__dict__ | {"errors": [e.__dict__ for e in report.errors]})
     else:
         for err in report.errors:
-            click.echo(f"line {err.line}: {err.email or '(no email)'}: {err.reason}", err=True)
+            who = shown(err.email) or "(no email)"
+            click.echo(f"line {err.line}: {who}: {shown(err.reason)}", err=True)
         click.echo(
             f"{report.rows} rows: {report.added} added, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.merged} merged duplicates, "
