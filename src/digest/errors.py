@@ -43,6 +43,12 @@ class InvalidInput(DigestError):
     exit_code = 65
 
 
+class ConfirmationRequired(DigestError):
+    """Something that cannot be undone was asked for where nobody can be asked (no terminal)."""
+
+    exit_code = 64  # EX_USAGE: run it again with --yes
+
+
 class NotFound(DigestError):
     """Something asked for by name or id is not in the store."""
 

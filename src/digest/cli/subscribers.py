@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from digest import subscribers as store
 from digest import subscribers_csv
 from digest.cli.context import AppContext, echo_json, pass_app, shown
-from digest.errors import ImportFileError, RowsRejected
+from digest.errors import ConfirmationRequired, ImportFileError, RowsRejected
 from digest.models import Subscriber
 from digest.states import SubscriberStatus
 
@@ -126,12 +126,20 @@ def remove(app: AppContext, email: str) -> None:
 
 @subscribers.command()
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--yes", is_flag=True, help="do not ask (required when stdin is not a terminal)")
 @pass_app
 def erase(app: AppContext, email: str, yes: bool) -> None:
-    """Delete the person's data for good (deliveries included); keep only a hash as suppressed."""
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Erase every record of {email}? This cannot be undone", abort=True)
+    """Delete the person's data for good (deliveries included); keep only a hash as suppressed.
+
+    Asks first on a terminal; elsewhere (a script, a pipe, cron) --yes is required.
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfirmationRequired(
+                f"erasing {shown(email.strip())} cannot be undone and nobody can be asked here "
+                "(stdin is not a terminal): add --yes"
+            )
+        click.confirm(f"Erase every record of {shown(email)}? This cannot be undone", abort=True)
     with app.db.transaction() as session:
         store.erase(session, email)
     click.echo(
