@@ -72,6 +72,12 @@ class NothingToSend(DigestError):
     """A digest was asked for and no post is new for it (a test copy, for one)."""
 
 
+class TestNotSent(DigestError):
+    """A test copy was refused by the mail server, or the server could not be reached."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+
 class Suppressed(DigestError):
     """The address is on the suppression list (erased, hard-bounced or complained)."""
 
