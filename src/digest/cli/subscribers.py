@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from digest import subscribers as store
 from digest import subscribers_csv
@@ -16,6 +14,9 @@ from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.errors import ConfirmationRequired, ImportFileError, RowsRejected
 from digest.models import Subscriber
 from digest.states import SubscriberStatus
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 STATUSES = [s.value for s in SubscriberStatus]
 
@@ -213,6 +214,10 @@ class _progress:
         self.total = total
         self.bar: Progress | None = None
         if not quiet and total >= 1000:
+            # rich only for a bar that is shown: every other command starts without it.
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             self.bar = Progress(
                 TextColumn("importing"),
                 BarColumn(),
