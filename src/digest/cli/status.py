@@ -42,6 +42,7 @@ def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
             f"  {when}  {run.cadence:<6} {run.subscribers:>6} in {shown(run.timezone)} at "
             f"{run.send_hour:02d}:00 local"
         )
+    click.echo("subscribers: " + ", ".join(f"{s} {n}" for s, n in report.subscribers.items()))
     click.echo("outbox: " + ", ".join(f"{s} {n}" for s, n in report.counts.items()))
     click.echo("editions:" if report.editions else "editions: none yet")
     for ed in report.editions:
