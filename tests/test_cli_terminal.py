@@ -3,8 +3,13 @@ reply can colour the screen, retitle the window, hide a link (OSC 8) or reorder 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -100,3 +105,35 @@ def test_subscribers_feeds_and_status_print_stored_text_clean(env: Database, cap
     shown = run(capsys, "subscribers", "show", "ann@example.com", "--json")
     _inert(shown.out)
     assert json.loads(shown.out)["consent_user_agent"] == EVIL
+
+
+def test_a_preview_on_a_terminal_shows_feed_text_inert(env: Database) -> None:
+    """``digest preview --format text`` to a terminal (a real pty) prints the digest with every
+    line through the same filter; the title's words stay, its escapes go."""
+    with env.transaction() as s:
+        s.add(Post(guid="g", title=EVIL, link="https://news.example.com/2", categories=["World"]))
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from digest.cli import main; main()",
+            "preview",
+            "--format",
+            "text",
+        ],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    os.close(secondary)
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+        while chunk := os.read(primary, 65536):
+            chunks.append(chunk)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    os.close(primary)
+    out = b"".join(chunks).decode("utf-8").replace("\r", "")
+    _printable(out)
+    assert " ".join(out.split()).count(CLEAN) == 1  # wrapped as the text part wraps it
+    assert "https://news.example.com/2" in out

@@ -58,3 +58,9 @@ def shown(value: object) -> str:
     """A stored value as one printable line: how every command prints stored text, so a feed
     title or a name cannot move the cursor, colour the screen or hide a link."""
     return "" if value is None else printable_line(str(value))
+
+
+def shown_lines(text: str) -> str:
+    """A document for a terminal (a digest's text): each line through ``shown``, indent kept."""
+    lines = (line[: len(line) - len(line.lstrip(" "))] + shown(line) for line in text.split("\n"))
+    return "\n".join(lines)
