@@ -54,13 +54,13 @@ def add(app: AppContext, url: str) -> None:
     The URL is fetched once; what is not a feed and leads to none is refused with the reason.
     """
     added = add_checked_feed(app.db, app.settings, url)
-    found = added.found
+    found, feed = added.found, shown(added.found.url)  # the URL may come from a stranger's page
     if found.page is not None:
-        click.echo(f"{found.page} is a web page; its feed is {found.url} ({_HOW[found.via]})")
+        click.echo(f"{shown(found.page)} is a web page; its feed is {feed} ({_HOW[found.via]})")
     if added.created:
-        click.echo(f"feed added: {found.url} (digest feeds poll fetches it now)")
+        click.echo(f"feed added: {feed} (digest feeds poll fetches it now)")
     else:
-        click.echo(f"feed already present: {found.url}")
+        click.echo(f"feed already present: {feed}")
 
 
 @feeds.command(name="list")
