@@ -10,15 +10,13 @@ import pty
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
 from sqlmodel import select
 
 from digest.db import Database
 from digest.models import Delivery, Feed, Post, Subscriber
 from tests.support.cli import run
-from tests.support.feed_server import FeedServer
+from tests.test_posts_cli import env, server  # noqa: F401  (a store and a feed server)
 
 # An OSC 8 link to a stranger's site around "x", a colour (CSI), an 8-bit CSI, a window title
 # (OSC 0) and a right-to-left override.
@@ -38,19 +36,6 @@ RSS = f"""<?xml version="1.0" encoding="utf-8"?>
 <category>World</category></item></channel></rss>"""
 
 
-@pytest.fixture
-def env(cli_env: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
-    monkeypatch.setenv("DIGEST_ALLOW_PRIVATE_FEEDS", "true")
-    return cli_env
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    srv = FeedServer().start()
-    yield srv
-    srv.stop()
-
-
 def _inert(text: str) -> None:
     assert not _ACTIVE.search(text), repr(text)
 
@@ -60,7 +45,7 @@ def _printable(text: str) -> None:
     assert "evil.example" not in text and "owned" not in text
 
 
-def test_a_feed_title_with_escapes_is_listed_clean(env: Database, server, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_feed_title_with_escapes_is_listed_clean(env: Database, server, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     url = server.route("/feed", body=RSS.encode("utf-8"))
     assert run(capsys, "posts", "import", url).code == 0
     listed = run(capsys, "posts", "list")
@@ -73,7 +58,7 @@ def test_a_feed_title_with_escapes_is_listed_clean(env: Database, server, capsys
     assert json.loads(as_json.out)[0]["title"].startswith("A\x1b]8;;")
 
 
-def test_subscribers_feeds_and_status_print_stored_text_clean(env: Database, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_subscribers_feeds_and_status_print_stored_text_clean(env: Database, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     assert run(capsys, "subscribers", "add", "ann@example.com", "--confirmed").code == 0
     with env.transaction() as s:
         ann = s.exec(select(Subscriber)).one()
@@ -107,7 +92,7 @@ def test_subscribers_feeds_and_status_print_stored_text_clean(env: Database, cap
     assert json.loads(shown.out)["consent_user_agent"] == EVIL
 
 
-def test_a_preview_on_a_terminal_shows_feed_text_inert(env: Database) -> None:
+def test_a_preview_on_a_terminal_shows_feed_text_inert(env: Database) -> None:  # noqa: F811
     """``digest preview --format text`` to a terminal (a real pty) prints the digest with every
     line through the same filter; the title's words stay, its escapes go."""
     with env.transaction() as s:
