@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from digest.db import Database
 from tests.support.cli import run
+
+DIGEST = (sys.executable, "-c", "from digest.cli import main; main()")
 
 
 def test_add_list_show_remove(cli_env: Database, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,3 +150,38 @@ def test_db_upgrade_builds_a_new_store(
     assert r.code == 0 and "upgraded from empty" in r.out
     assert "up to date" in run(capsys, "db", "upgrade").out
     assert (tmp_path / "new" / "dir" / "digest.db").exists()
+
+
+def test_erase_without_a_terminal_needs_yes(
+    cli_env: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script piping into erase must say --yes: nothing is erased on a guess."""
+    assert run(capsys, "subscribers", "add", "ann@example.com", "--confirmed").code == 0
+    r = run(capsys, "subscribers", "erase", "ann@example.com")  # pytest's stdin: no terminal
+    assert r.code == 64
+    assert r.err.startswith("error: ") and "--yes" in r.err and "not a terminal" in r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert run(capsys, "subscribers", "show", "ann@example.com").code == 0  # still there
+    assert run(capsys, "subscribers", "erase", "ann@example.com", "--yes").code == 0
+    assert run(capsys, "subscribers", "show", "ann@example.com").code == 66
+
+
+def test_erase_on_a_terminal_asks(cli_env: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    """On a terminal (a real pty) erase asks; "n" keeps the person, "y" erases them."""
+    assert run(capsys, "subscribers", "add", "ann@example.com", "--confirmed").code == 0
+    for answer, code, kept in (("n", 130, True), ("y", 0, False)):
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen(
+            [*DIGEST, "subscribers", "erase", "ann@example.com"],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
+        os.close(secondary)
+        os.write(primary, f"{answer}\n".encode())
+        out, err = proc.communicate(timeout=120)
+        os.close(primary)
+        assert proc.returncode == code, (out, err)
+        assert b"Erase every record of ann@example.com?" in out
+        assert (run(capsys, "subscribers", "show", "ann@example.com").code == 0) is kept

@@ -165,7 +165,7 @@ def test_body_has_both_sections_in_both_parts(renderer: DigestRenderer) -> None:
         assert "The Daily Brief" in part
         assert "Sunday, November 29, 2026" in part
         assert part.index(TITLES[0]) < part.index(TITLES[2])  # Don't Miss before Latest
-        assert "You subscribed to the daily digest of The Daily Brief" in part
+        assert "You get this daily digest because you subscribed to The Daily Brief" in part
     assert "Don't Miss" in html_text and "Latest Posts" in html_text
     assert "DON'T MISS" in body.content.text and "LATEST POSTS" in body.content.text
     # Same posts, same order, in both parts.

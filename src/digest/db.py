@@ -8,17 +8,17 @@ transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -26,6 +26,9 @@ from sqlmodel import Session
 from digest.config import Settings
 from digest.errors import StoreUnavailable, first_line
 from digest.resources import alembic_dir
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(Path(url.database))
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
@@ -76,8 +80,51 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
+def _create_private(path: Path) -> None:
+    """Create the SQLite file readable by its owner alone (0600), before SQLite writes to it.
+
+    It holds addresses and consent IPs; SQLite gives the -wal and -shm files it makes later the
+    database file's mode. An existing file keeps the mode its owner gave it.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+# A migration file's own revision and the one it follows, as Alembic writes them.
+_REVISION = re.compile(r"^revision\b[^=\n]*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\b[^=\n]*=\s*(.+)$", re.M)
+
+
+@cache
+def shipped_head() -> str | None:
+    """The newest migration shipped with this version of digest, read from the migration files
+    as text: every command checks it, and Alembic costs a command most of its start-up.
+
+    Falls back to Alembic for any shape the text reading does not know (a merge, two heads).
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((alembic_dir() / "versions").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(text), _DOWN_REVISION.search(text)
+        if revision is None or down is None:
+            return _alembic_head()
+        revisions.add(revision.group(1))
+        parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
 def alembic_config(database_url: str) -> Config:
     """Alembic's configuration for our migrations folder and this database."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(alembic_dir()))
     cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
@@ -112,18 +159,24 @@ class Database:
 
     def head_revision(self) -> str | None:
         """The newest migration shipped with this version of digest."""
-        return ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        return shipped_head()
 
     def current_revision(self) -> str | None:
         """The migration the store is at, None for an empty store."""
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                # Alembic's own table, read without loading Alembic.
+                if not sa.inspect(conn).has_table("alembic_version"):
+                    return None
+                found = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                return found.scalar_one_or_none()
         except OperationalError as exc:
             raise _unavailable(exc) from exc
 
     def upgrade(self) -> tuple[str | None, str | None]:
         """Apply every pending migration; returns (before, after) revisions."""
+        from alembic import command
+
         before = self.current_revision()
         try:
             with self.engine.connect() as conn:

@@ -43,6 +43,12 @@ class InvalidInput(DigestError):
     exit_code = 65
 
 
+class ConfirmationRequired(DigestError):
+    """Something that cannot be undone was asked for where nobody can be asked (no terminal)."""
+
+    exit_code = 64  # EX_USAGE: run it again with --yes
+
+
 class NotFound(DigestError):
     """Something asked for by name or id is not in the store."""
 
@@ -64,6 +70,12 @@ class FeedNotFound(NotFound):
 
 class NothingToSend(DigestError):
     """A digest was asked for and no post is new for it (a test copy, for one)."""
+
+
+class TestNotSent(DigestError):
+    """A test copy was refused by the mail server, or the server could not be reached."""
+
+    exit_code = 69  # EX_UNAVAILABLE
 
 
 class Suppressed(DigestError):

@@ -2,7 +2,9 @@
 copy marked as a test for an editor's own address (``digest send --test``).
 
 Both use the same selection and history as an edition (``planning.selection_for``); neither
-takes a subscriber's period, so neither changes what the next edition sends.
+takes a subscriber's period, so neither changes what the next edition sends. A test copy is
+sent at once, tried once, and never enters the outbox: an editor waiting for it must hear
+"refused" or "unreachable" now, not find it delivered hours later by a retry.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from digest.addresses import normalize_email
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery import outbox
-from digest.errors import NothingToSend
-from digest.mail.content import MailContent
+from digest.delivery.replies import Verdict
+from digest.delivery.transport import Result
+from digest.errors import NothingToSend, TestNotSent
 from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Personal, Sender, assemble
 from digest.mail.message_id import new_message_id
 from digest.models import Subscriber
 from digest.planning import selection_for
-from digest.states import Cadence, DeliveryKind
+from digest.states import Cadence
 from digest.subscribers import find, get
 
 #: Who a preview is addressed to when no subscriber is named.
@@ -42,11 +44,12 @@ class Preview:
 
 
 @dataclass(frozen=True)
-class TestCopy:
-    """A test copy queued for sending."""
+class TestSent:
+    """A test copy the mail server took: to whom, how many posts, and what the server said."""
 
     address: str
     posts: int
+    reply: str
 
 
 def _personal_links(settings: Settings, subscriber: Subscriber | None) -> tuple[str, str]:
@@ -96,12 +99,14 @@ def preview(
     return Preview(who, len(selection.post_ids), "", message)
 
 
-def queue_test_copy(
+def send_test_copy(
     db: Database, settings: Settings, *, cadence: str, address: str, now: datetime
-) -> TestCopy:
-    """Queue one copy of what a new subscriber of every topic would get, marked as a test.
+) -> TestSent:
+    """Send one copy of what a new subscriber of every topic would get, marked as a test, now:
+    one attempt through the configured transport, nothing queued.
 
-    Raises ``InvalidEmail`` for a malformed address and ``NothingToSend`` when no post is new.
+    Raises ``InvalidEmail`` for a malformed address, ``NothingToSend`` when no post is new, and
+    ``TestNotSent`` with the server's reply when it refused the copy or could not be reached.
     """
     to_email = normalize_email(address)
     with db.transaction() as session:
@@ -117,12 +122,30 @@ def queue_test_copy(
         fill = {UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: preferences}
         for placeholder, value in fill.items():
             text, html = text.replace(placeholder, value), html.replace(placeholder, value)
-        outbox.enqueue_transactional(
-            session,
-            kind=DeliveryKind.TEST.value,
-            to_email=to_email,
-            subscriber_id=subscriber.id if subscriber else None,
-            mail=MailContent(body.content.subject, text, html),
-            domain=Sender.from_settings(settings).domain,
-        )
-    return TestCopy(to_email, len(selection.post_ids))
+    sender = Sender.from_settings(settings)
+    personal = Personal(
+        to_email=to_email,
+        to_name="",
+        message_id=new_message_id(sender.domain),
+        date=now,
+        is_test=True,
+    )
+    message = assemble(body.content.subject, text, html, personal, sender)
+    result = _send_once(settings, to_email, message)
+    if result.classify().verdict is not Verdict.SENT:
+        raise TestNotSent(f"test copy to {to_email} not sent: {result.reply}")
+    return TestSent(to_email, len(selection.post_ids), result.reply)
+
+
+def _send_once(settings: Settings, to_email: str, message: bytes) -> Result:
+    # Imported here so that ``digest preview`` does not load the SMTP stack it never uses.
+    from digest.delivery.worker import run_async, transport_from_settings
+
+    async def attempt() -> Result:
+        transport = transport_from_settings(settings)
+        try:
+            return await transport.send(settings.envelope_from, to_email, message)
+        finally:
+            await transport.close()
+
+    return run_async(attempt())

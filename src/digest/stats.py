@@ -67,11 +67,12 @@ class ErrorRow:
 
 @dataclass(frozen=True)
 class OutboxStatus:
-    """The outbox by state, the latest editions and the last errors."""
+    """The outbox by state, the latest editions, the last errors and subscribers by status."""
 
     counts: dict[str, int]
     editions: list[EditionStats] = field(default_factory=list)
     errors: list[ErrorRow] = field(default_factory=list)
+    subscribers: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -166,9 +167,12 @@ def last_errors(session: Session, limit: int = 10) -> list[ErrorRow]:
 
 
 def outbox_status(session: Session, *, editions: int = 5, errors: int = 10) -> OutboxStatus:
-    """Counts, the latest editions and the last errors in one read."""
+    """Counts, the latest editions, the last errors and subscribers by status in one read."""
     return OutboxStatus(
-        outbox_counts(session), latest_editions(session, editions), last_errors(session, errors)
+        outbox_counts(session),
+        latest_editions(session, editions),
+        last_errors(session, errors),
+        count_by_status(session),
     )
 
 

@@ -62,6 +62,9 @@ _STICKY = {
 _CHUNK = 2000
 _SCAN_ABOVE = 5000
 MAX_FIELD = 10_000
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"),
+# and names, topics and sources come from the public form.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -107,7 +110,8 @@ def read_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
         for values in reader:
             if not any(v.strip() for v in values):
                 continue
-            yield reader.line_num, dict(zip(names, values, strict=False))
+            cells = [_restore(v) for v in values]
+            yield reader.line_num, dict(zip(names, cells, strict=False))
     except csv.Error as exc:
         raise ImportFileError(f"line {reader.line_num}: malformed CSV ({exc})") from None
 
@@ -308,10 +312,26 @@ def _cell(column: str, value: Any) -> str:
     if value is None:
         return ""
     if column == "topics":
-        return ",".join(value)
+        return _neutralise(",".join(value))
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    return _neutralise(str(value))
+
+
+def _neutralise(cell: str) -> str:
+    """``cell`` with a quote in front when a spreadsheet would run it as a formula.
+
+    Cells already starting with quotes before such a character get one more, so that
+    ``_restore`` can tell the two apart and every value comes back exactly.
+    """
+    return "'" + cell if cell.lstrip("'").startswith(_FORMULA_START) else cell
+
+
+def _restore(cell: str) -> str:
+    """The value ``_neutralise`` wrote ``cell`` for; any other cell as it is."""
+    if cell.startswith("'") and cell.lstrip("'").startswith(_FORMULA_START):
+        return cell[1:]
+    return cell
 
 
 def write_csv(rows: Iterable[list[str]], stream: TextIO) -> int:

@@ -1,7 +1,8 @@
 """The ``digest`` command: one group, a module per command family, errors mapped to exits here.
 
 Each family lives in its own module (``cli/subscribers.py``, ``cli/posts.py``...) and is loaded
-only when used, so ``digest subscribers list`` does not import the web stack.
+only when used, so ``digest subscribers list`` does not import the web stack, and ``digest
+--help`` imports neither the store nor the settings (``bench/cli_startup.py`` measures it).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import sys
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError
 
-from digest.cli.context import AppContext
 from digest.errors import DigestError, StoreUnavailable, first_line
 
 # name -> "module:attribute" of a click command or group.
@@ -31,6 +30,25 @@ COMMANDS: dict[str, str] = {
     "bounces": "digest.cli.bounces:bounces",
     "settings": "digest.cli.settings:settings",
 }
+# The first line of each command's help, which ``digest --help`` shortens and lists without
+# importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
+# here is imported to ask.
+SHORT_HELP: dict[str, str] = {
+    "db": "Manage the store's schema.",
+    "subscribers": "Manage subscribers.",
+    "worker": "Send queued mail until stopped (SIGTERM/SIGINT: finish in-flight mail, then exit).",
+    "status": "Show the latest editions, the outbox by state, and the last delivery errors.",
+    "posts": "Import, list, add and feature posts.",
+    "feeds": "Manage the feeds polled on schedule (also DIGEST_FEEDS).",
+    "serve": "Run the web app, the scheduler and a delivery worker in one process (stop: SIGTERM).",
+    "send": "Make the edition now for every active subscriber of CADENCE and deliver it.",
+    "preview": "Show the digest a subscriber would get now "
+    "(the same selection and history as a send).",
+    "demo": "Run digest end to end on this machine: "
+    "sample posts, subscribers, digests as .eml files.",
+    "bounces": "Record bounces and complaints that arrive after sending.",
+    "settings": "Show every DIGEST_* setting: its effective value, its default and what it does.",
+}
 
 
 class LazyGroup(click.Group):
@@ -46,6 +64,24 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help`` as click writes it, from ``SHORT_HELP``."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            if name in SHORT_HELP:
+                listed = click.Command(name, help=SHORT_HELP[name])  # shortened as click does
+                rows.append((name, listed.get_short_help_str(limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="digest")
@@ -55,13 +91,30 @@ def cli(ctx: click.Context) -> None:
 
     Settings come from DIGEST_* environment variables and a .env file (see README).
     """
+    # Imported here, not above: ``digest --help`` never gets this far and must not pay for the
+    # settings and the store.
+    from digest.cli.context import AppContext
+
     ctx.obj = ctx.with_resource(AppContext())
 
 
 def fail(message: str, code: int = 1) -> None:
     """Print one line to stderr and exit with ``code``: the CLI's only way to report an error."""
-    click.echo(f"error: {message}", err=True)
+    from digest.mail.headers import printable_line
+
+    click.echo(f"error: {printable_line(message)}", err=True)
     sys.exit(code)
+
+
+def _database_error(exc: Exception) -> StoreUnavailable | None:
+    """``exc`` as StoreUnavailable when it is SQLAlchemy's OperationalError, else None.
+
+    Looked up in ``sys.modules``: if SQLAlchemy was never imported, this cannot be its error.
+    """
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.OperationalError):
+        return None
+    return StoreUnavailable(f"cannot use the database: {first_line(exc.orig or exc)}")
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -78,12 +131,14 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except DigestError as exc:
         fail(str(exc), exc.exit_code)
-    except OperationalError as exc:
-        err = StoreUnavailable(f"cannot use the database: {first_line(exc.orig or exc)}")
-        fail(str(err), err.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except OSError as exc:
         fail(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", 74)
+    except Exception as exc:
+        err = _database_error(exc)
+        if err is None:
+            raise
+        fail(str(err), err.exit_code)
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from contextlib import AbstractContextManager
 from functools import cached_property
 from typing import Any
@@ -11,6 +12,10 @@ import click
 
 from digest.config import Settings, load_settings
 from digest.db import Database
+from digest.mail.headers import BIDI_CONTROLS, printable_line
+
+# JSON escapes C0 controls itself; these it would print raw, and a terminal acts on them.
+_TERMINAL_UNSAFE = re.compile(f"[\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 class AppContext(AbstractContextManager["AppContext"]):
@@ -43,5 +48,19 @@ def pass_app(f: Any) -> Any:
 
 
 def echo_json(data: Any) -> None:
-    """Print data as JSON for programs (datetimes as ISO 8601)."""
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """Print data as JSON for programs (datetimes as ISO 8601), every value as stored: what a
+    terminal would act on is written as a \\u escape, which a program reads back unchanged."""
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+    click.echo(_TERMINAL_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def shown(value: object) -> str:
+    """A stored value as one printable line: how every command prints stored text, so a feed
+    title or a name cannot move the cursor, colour the screen or hide a link."""
+    return "" if value is None else printable_line(str(value))
+
+
+def shown_lines(text: str) -> str:
+    """A document for a terminal (a digest's text): each line through ``shown``, indent kept."""
+    lines = (line[: len(line) - len(line.lstrip(" "))] + shown(line) for line in text.split("\n"))
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from digest.cli.context import AppContext, echo_json, pass_app
+from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.errors import FeedError, InvalidInput
 from digest.posts.discover import add_checked_feed
 from digest.posts.feeds import list_feeds, remove_feed
@@ -54,13 +54,13 @@ def add(app: AppContext, url: str) -> None:
     The URL is fetched once; what is not a feed and leads to none is refused with the reason.
     """
     added = add_checked_feed(app.db, app.settings, url)
-    found = added.found
+    found, feed = added.found, shown(added.found.url)  # the URL may come from a stranger's page
     if found.page is not None:
-        click.echo(f"{found.page} is a web page; its feed is {found.url} ({_HOW[found.via]})")
+        click.echo(f"{shown(found.page)} is a web page; its feed is {feed} ({_HOW[found.via]})")
     if added.created:
-        click.echo(f"feed added: {found.url} (digest feeds poll fetches it now)")
+        click.echo(f"feed added: {feed} (digest feeds poll fetches it now)")
     else:
-        click.echo(f"feed already present: {found.url}")
+        click.echo(f"feed already present: {feed}")
 
 
 @feeds.command(name="list")
@@ -96,7 +96,7 @@ def list_(app: AppContext, as_json: bool) -> None:
             state = f"ok {item['last_ok_at']:%Y-%m-%d %H:%M}"
         else:
             state = "never polled"
-        click.echo(f"{item['url']}\t{item['from']}\t{state}")
+        click.echo(f"{shown(item['url'])}\t{item['from']}\t{shown(state)}")
 
 
 @feeds.command()
@@ -123,9 +123,9 @@ def poll(app: AppContext, as_json: bool) -> None:
         click.echo("no feeds (add one with digest feeds add URL, or set DIGEST_FEEDS)")
     for result in results:
         if not as_json:
-            click.echo(result.summary(), err=not result.ok)
+            click.echo(shown(result.summary()), err=not result.ok)
         for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {shown(warning)}", err=True)
     failed = sum(not r.ok for r in results)
     if failed:
         raise FeedError(f"{failed} of {len(results)} feeds failed")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from digest.cli.context import AppContext, echo_json, pass_app
+from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
 from digest.config import check_timezone
 from digest.errors import InvalidInput
@@ -61,11 +61,11 @@ def import_(app: AppContext, source: str, as_json: bool) -> None:
     """Import posts from SOURCE: an RSS/Atom/WordPress REST URL or a local file."""
     result = import_source(app.db, app.settings, source)
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {shown(warning)}", err=True)
     if as_json:
         echo_json(result.__dict__)
     else:
-        click.echo(result.summary())
+        click.echo(shown(result.summary()))
 
 
 @posts.command(name="list")
@@ -91,7 +91,9 @@ def list_(app: AppContext, limit: int, only_featured: bool, as_json: bool) -> No
         return
     for p, featured in marked:
         star = "*" if featured else " "
-        click.echo(f"{p.id}\t{star}\t{p.published_at:%Y-%m-%d %H:%M}\t{p.title}\t{p.link}")
+        click.echo(
+            f"{p.id}\t{star}\t{p.published_at:%Y-%m-%d %H:%M}\t{shown(p.title)}\t{shown(p.link)}"
+        )
 
 
 @posts.command()
@@ -117,7 +119,7 @@ def add(app: AppContext, title: str, url: str, summary: str, featured: bool) -> 
             summary=truncate_words(plain_text(summary)),
             featured=featured,
         )
-    click.echo(f"post {post.id} {'added' if created else 'updated'}: {post.title}")
+    click.echo(f"post {post.id} {'added' if created else 'updated'}: {shown(post.title)}")
 
 
 @posts.command()
@@ -131,7 +133,7 @@ def feature(app: AppContext, post: str, until: str | None) -> None:
     with app.db.transaction() as session:
         row = store.set_featured(session, post, True, until=end)
     suffix = f" until {end.isoformat(timespec='minutes')}" if end else ""
-    click.echo(f"post {row.id} featured{suffix}: {row.title}")
+    click.echo(f"post {row.id} featured{suffix}: {shown(row.title)}")
 
 
 @posts.command()
@@ -141,4 +143,4 @@ def unfeature(app: AppContext, post: str) -> None:
     """Stop featuring POST, even if the site marks it sticky or in a featured category."""
     with app.db.transaction() as session:
         row = store.set_featured(session, post, False)
-    click.echo(f"post {row.id} not featured: {row.title}")
+    click.echo(f"post {row.id} not featured: {shown(row.title)}")

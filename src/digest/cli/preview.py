@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.context import AppContext, pass_app
+from digest.cli.context import AppContext, pass_app, shown_lines
 from digest.clock import utcnow
 from digest.errors import TemplateProblem
 from digest.previews import preview as make_preview
@@ -33,6 +33,8 @@ def preview(
         return
     data = shown.message if fmt == "eml" else _part(shown.message, fmt).encode("utf-8")
     if output is None:
+        if sys.stdout.isatty():  # a person reads it: the feed's text must not drive the terminal
+            data = shown_lines(data.decode("utf-8", "replace")).encode("utf-8")
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:

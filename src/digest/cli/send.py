@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from digest import editions
-from digest.cli.context import AppContext, echo_json, pass_app
+from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.cli.sending import deliver_now, describe
 from digest.clock import utcnow
-from digest.previews import queue_test_copy
+from digest.previews import send_test_copy
 
 CADENCES = click.Choice(["daily", "weekly"], case_sensitive=False)
 SHOWN = 10  # addresses listed per group of a dry run; the rest are counted
@@ -121,11 +121,10 @@ def _dry_run(app: AppContext, cadence: str, as_json: bool) -> None:
 
 def _send_test(app: AppContext, cadence: str, address: str, as_json: bool) -> None:
     """One copy of what a new subscriber of every topic would get, marked as a test."""
-    copy = queue_test_copy(app.db, app.settings, cadence=cadence, address=address, now=utcnow())
-    delivered = deliver_now(app.settings, app.db, quiet=True)
+    sent = send_test_copy(app.db, app.settings, cadence=cadence, address=address, now=utcnow())
     _say(
         as_json,
-        {"test": copy.address, "posts": copy.posts, "delivery": delivered.__dict__},
-        f"test copy of the {cadence} digest ({copy.posts} posts) to {copy.address}: "
-        f"{describe(delivered)}",
+        {"test": sent.address, "posts": sent.posts, "reply": sent.reply},
+        f"test copy of the {cadence} digest ({sent.posts} posts) to {sent.address}: "
+        f"1 sent ({shown(sent.reply)})",
     )

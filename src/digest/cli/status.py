@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest.cli.context import AppContext, echo_json, pass_app
+from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
 from digest.schedule import next_runs
 from digest.stats import outbox_status
@@ -39,15 +39,16 @@ def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
     for run in upcoming:
         when = run.at.strftime("%Y-%m-%d %H:%M UTC")
         click.echo(
-            f"  {when}  {run.cadence:<6} {run.subscribers:>6} in {run.timezone} at "
+            f"  {when}  {run.cadence:<6} {run.subscribers:>6} in {shown(run.timezone)} at "
             f"{run.send_hour:02d}:00 local"
         )
+    click.echo("subscribers: " + ", ".join(f"{s} {n}" for s, n in report.subscribers.items()))
     click.echo("outbox: " + ", ".join(f"{s} {n}" for s, n in report.counts.items()))
     click.echo("editions:" if report.editions else "editions: none yet")
     for ed in report.editions:
-        shown = ", ".join(f"{s} {n}" for s, n in ed.counts.items() if n)
-        click.echo(f"  {ed.key}  {ed.recipients} recipients  {shown or 'no deliveries'}")
+        tally = ", ".join(f"{s} {n}" for s, n in ed.counts.items() if n)
+        click.echo(f"  {ed.key}  {ed.recipients} recipients  {tally or 'no deliveries'}")
     click.echo("last errors:" if report.errors else "last errors: none")
     for err in report.errors:
         when = err.updated_at.strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"  {when}  {err.status:<8} {err.to_email}  {err.last_reply}")
+        click.echo(f"  {when}  {err.status:<8} {shown(err.to_email)}  {shown(err.last_reply)}")

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from digest import subscribers as store
 from digest import subscribers_csv
-from digest.cli.context import AppContext, echo_json, pass_app
-from digest.errors import ImportFileError, RowsRejected
+from digest.cli.context import AppContext, echo_json, pass_app, shown
+from digest.errors import ConfirmationRequired, ImportFileError, RowsRejected
 from digest.models import Subscriber
 from digest.states import SubscriberStatus
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 STATUSES = [s.value for s in SubscriberStatus]
 
@@ -64,7 +65,8 @@ def add(
             default_send_hour=settings.send_hour,
         )
         click.echo(
-            f"{sub.email}: {sub.status}, {sub.cadence}, {sub.timezone} {sub.send_hour:02d}:00"
+            f"{shown(sub.email)}: {sub.status}, {sub.cadence}, {shown(sub.timezone)} "
+            f"{sub.send_hour:02d}:00"
         )
 
 
@@ -89,9 +91,10 @@ def list_(
         click.echo("no subscribers")
         return
     for s in subs:
-        topics = ",".join(s.topics) or "all topics"
+        topics = shown(",".join(s.topics)) or "all topics"
         click.echo(
-            f"{s.email}\t{s.status}\t{s.cadence}\t{s.timezone} {s.send_hour:02d}:00\t{topics}"
+            f"{shown(s.email)}\t{s.status}\t{s.cadence}\t{shown(s.timezone)} "
+            f"{s.send_hour:02d}:00\t{topics}"
         )
 
 
@@ -108,8 +111,7 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
         echo_json(data)
         return
     for key, value in data.items():
-        shown = ",".join(value) if isinstance(value, list) else ("" if value is None else value)
-        click.echo(f"{key:>20}: {shown}")
+        click.echo(f"{key:>20}: {shown(','.join(value) if isinstance(value, list) else value)}")
 
 
 @subscribers.command()
@@ -120,20 +122,30 @@ def remove(app: AppContext, email: str) -> None:
     with app.db.transaction() as session:
         sub = store.get(session, email)
         changed = store.unsubscribe(session, sub)
-    click.echo(f"{sub.email}: {'unsubscribed' if changed else 'already ' + sub.status}")
+    click.echo(f"{shown(sub.email)}: {'unsubscribed' if changed else 'already ' + sub.status}")
 
 
 @subscribers.command()
 @click.argument("email")
-@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--yes", is_flag=True, help="do not ask (required when stdin is not a terminal)")
 @pass_app
 def erase(app: AppContext, email: str, yes: bool) -> None:
-    """Delete the person's data for good (deliveries included); keep only a hash as suppressed."""
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Erase every record of {email}? This cannot be undone", abort=True)
+    """Delete the person's data for good (deliveries included); keep only a hash as suppressed.
+
+    Asks first on a terminal; elsewhere (a script, a pipe, cron) --yes is required.
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfirmationRequired(
+                f"erasing {shown(email.strip())} cannot be undone and nobody can be asked here "
+                "(stdin is not a terminal): add --yes"
+            )
+        click.confirm(f"Erase every record of {shown(email)}? This cannot be undone", abort=True)
     with app.db.transaction() as session:
         store.erase(session, email)
-    click.echo(f"erased {email.strip()}: data deleted, address hash kept on the suppression list")
+    click.echo(
+        f"erased {shown(email.strip())}: data deleted, address hash kept on the suppression list"
+    )
 
 
 @subscribers.command(name="import")
@@ -164,7 +176,8 @@ def import_(app: AppContext, file: Path, as_json: bool) -> None:
         echo_json(report.__dict__ | {"errors": [e.__dict__ for e in report.errors]})
     else:
         for err in report.errors:
-            click.echo(f"line {err.line}: {err.email or '(no email)'}: {err.reason}", err=True)
+            who = shown(err.email) or "(no email)"
+            click.echo(f"line {err.line}: {who}: {shown(err.reason)}", err=True)
         click.echo(
             f"{report.rows} rows: {report.added} added, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.merged} merged duplicates, "
@@ -201,6 +214,10 @@ class _progress:
         self.total = total
         self.bar: Progress | None = None
         if not quiet and total >= 1000:
+            # rich only for a bar that is shown: every other command starts without it.
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             self.bar = Progress(
                 TextColumn("importing"),
                 BarColumn(),

@@ -24,7 +24,7 @@ from digest.compose.templates import (
     render,
     template_version,
 )
-from digest.compose.views import PostViews, date_line, one_line
+from digest.compose.views import PostViews, edition_line, one_line
 from digest.config import Settings
 from digest.errors import TemplateProblem
 from digest.mail.content import MailContent
@@ -113,7 +113,7 @@ class DigestRenderer:
         return {
             "site_name": self.site_name,
             "cadence": cadence,
-            "date_line": date_line(local_date),
+            "date_line": edition_line(cadence, local_date),
             "featured": featured,
             "latest": latest,
             "lead": lead,

@@ -11,7 +11,7 @@ import html
 import re
 import textwrap
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from digest.compose.select import Candidate
 
@@ -29,6 +29,22 @@ _VIEW_CACHE = 5000
 def date_line(day: date) -> str:
     """The date as the site's header writes it: "Sunday, November 29, 2026" (any locale)."""
     return f"{_DAYS[day.weekday()]}, {_MONTHS[day.month - 1]} {day.day}, {day.year}"
+
+
+def week_line(day: date) -> str:
+    """The seven days a weekly digest sent on ``day`` covers: "This week: November 23 to 29,
+    2026", with the month or year written twice when the week spans two."""
+    first = day - timedelta(days=6)
+    start = f"{_MONTHS[first.month - 1]} {first.day}"
+    if first.year != day.year:
+        start += f", {first.year}"
+    end = f"{day.day}" if first.month == day.month else f"{_MONTHS[day.month - 1]} {day.day}"
+    return f"This week: {start} to {end}, {day.year}"
+
+
+def edition_line(cadence: str, day: date) -> str:
+    """What an edition says under the site's name: its day, or for a weekly one its week."""
+    return week_line(day) if cadence == "weekly" else date_line(day)
 
 
 def plain_summary(raw: str, limit: int = SUMMARY_CHARS) -> str:

@@ -21,6 +21,18 @@ FOLD_AT = 78
 _WORD_BYTES = 45
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _C1_CONTROLS = re.compile(r"[\x80-\x9f]")
+# A terminal escape sequence as a whole, so that what it wraps stays readable and what it
+# carries (an OSC 8 link's target, a title, a colour) goes: ECMA-48 CSI (ESC [ or 8-bit CSI)
+# up to its final byte; OSC, DCS, SOS, PM and APC (ESC ] P X ^ _ or their 8-bit forms) up to
+# BEL or the string terminator; any other ESC with the one character it introduces.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[\x20-\x7e]?"
+)
+# Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source").
+BIDI_CONTROLS = "\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069"
+_BIDI = re.compile(f"[{BIDI_CONTROLS}]")
 # Characters that force a display name into a quoted-string (RFC 5322 "specials").
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 # What may appear in an address we write: no spaces, controls, brackets, commas or quotes.
@@ -33,9 +45,13 @@ def one_line(value: str) -> str:
 
 
 def printable_line(value: str) -> str:
-    """``one_line``, and the C1 controls gone too: for a stranger's text that may reach a
-    terminal (``digest status``), where U+009B starts an escape sequence as ESC [ does."""
-    return one_line(_C1_CONTROLS.sub(" ", value))
+    """A stranger's text as one line a terminal shows as it is: ``one_line`` without escape
+    sequences (U+009B starts one as ESC [ does), C1 controls or bidirectional overrides.
+
+    The one filter for stored text on its way to a terminal: the CLI prints every stored
+    value through it, and replies and reports are stored through it.
+    """
+    return one_line(_C1_CONTROLS.sub(" ", _BIDI.sub("", _ESCAPES.sub("", value))))
 
 
 def _needs_encoding(value: str) -> bool:

@@ -91,7 +91,8 @@ def preferences_page(
     linked = linked_subscriber(session, settings, token, Purpose.PREFERENCES)
     if linked is None:
         return pages.render("gone", status=404)
-    return _form(pages, settings, linked, token, known_topics(session))
+    topics = known_topics(session, featuring=settings.featured_categories)
+    return _form(pages, settings, linked, token, topics)
 
 
 @router.post("/preferences/{token}")
@@ -108,7 +109,7 @@ def _save(db: Database, settings: Settings, pages: Pages, token: str, fields: Fi
         linked = linked_subscriber(session, settings, token, Purpose.PREFERENCES)
         if linked is None:
             return pages.render("gone", status=404)
-        topics = known_topics(session)
+        topics = known_topics(session, featuring=settings.featured_categories)
         zone = (first(fields, "timezone_other") or "").strip() or first(fields, "timezone")
         try:
             subscribers.update_preferences(

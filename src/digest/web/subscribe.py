@@ -41,7 +41,7 @@ def cached_topics(request: Request) -> list[str]:
     if cached is not None and now - cached[0] < TOPICS_TTL_SECONDS:
         return list(cached[1])
     with state.db.transaction() as session:
-        topics = known_topics(session)
+        topics = known_topics(session, featuring=state.settings.featured_categories)
     state.topics_cache = (now, topics)
     return topics
 
