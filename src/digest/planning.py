@@ -210,6 +210,40 @@ def _slots(
     return slots
 
 
+#: Why an active reader gets nothing from an edition, besides "nothing new" (the skipped).
+ALREADY_HAD = "already had this period's digest"
+NOT_DUE = "their local send hour has not come"
+JOINED_LATE = "became active after their send hour: first digest at the next one"
+
+
+def left_out(
+    session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool
+) -> dict[str, int]:
+    """How many active readers of ``cadence`` an edition at ``now`` leaves out, by reason."""
+    counts = dict.fromkeys((ALREADY_HAD, NOT_DUE, JOINED_LATE), 0)
+    for tz, hour, period in _slots(session, settings, cadence, now, due_only=False):
+        without = slot_filter(cadence, tz, hour, period)
+        eligible = slot_filter(cadence, tz, hour, period, scheduled=True)
+        total, pending, on_time = session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(sa.case((without, 1), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((eligible, 1), else_=0)), 0),
+            ).where(
+                S.c.status == SubscriberStatus.ACTIVE.value,
+                S.c.cadence == cadence,
+                S.c.timezone == tz,
+                S.c.send_hour == hour,
+            )
+        ).one()
+        counts[ALREADY_HAD] += total - pending
+        if due_only and not is_due(period, now):
+            counts[NOT_DUE] += pending
+        elif due_only:
+            counts[JOINED_LATE] += pending - on_time
+    return counts
+
+
 def plan(
     session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool = True
 ) -> Plan:
