@@ -13,7 +13,25 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from digest.errors import SettingsError
+
 MIN_LENGTH = 32
+
+
+def machine_secret(var_dir: Path, *, make: bool) -> str | None:
+    """The key in ``secret.key`` under ``var_dir``, made once when ``make`` and there is none;
+    None when there is none and ``make`` is false. SettingsError when it cannot be had."""
+    key_file = var_dir / "secret.key"
+    if not (make or key_file.exists()):
+        return None
+    try:
+        return stored_secret(key_file)
+    except OSError as exc:
+        raise SettingsError(
+            f"DIGEST_SECRET_KEY: not set, and {key_file} cannot be written ({exc})"
+        ) from None
+    except ValueError as exc:
+        raise SettingsError(f"DIGEST_SECRET_KEY: {exc}") from None
 
 
 def stored_secret(path: Path) -> str:
