@@ -5,7 +5,7 @@ not mailed within the minute.
 Existing rows keep NULL, which the scheduler reads as "active since before any period".
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import digest.models
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
