@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,9 @@ def _pg_admin_engine() -> sa.Engine | None:
     return engine
 
 
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """URL of a fresh, migrated PostgreSQL database for this test session."""
+@contextmanager
+def _pg_database() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped afterwards."""
     admin = _pg_admin_engine()
     if admin is None:
         if IN_CI:
@@ -55,9 +56,7 @@ def pg_database_url() -> Iterator[str]:
     name = f"digest_test_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    Database(url).upgrade()
-    yield url
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(
             sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
@@ -65,6 +64,21 @@ def pg_database_url() -> Iterator[str]:
         )
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """URL of a fresh, migrated PostgreSQL database for this test session."""
+    with _pg_database() as url:
+        Database(url).upgrade()
+        yield url
+
+
+@pytest.fixture
+def pg_empty_database_url() -> Iterator[str]:
+    """URL of a PostgreSQL database that exists but has none of digest's tables."""
+    with _pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -129,15 +129,15 @@ def test_demo_on_the_embedded_defaults(
     capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    make_settings()  # no DIGEST_* at all: var/digest.db and file:var/outbox in a fresh folder
+    make_settings()  # no DIGEST_* at all: the demo's own var/demo/ in a fresh folder
     r = run(capsys, "demo")
     assert r.code == 0, r.err
-    assert "4 sent" in r.out and (tmp_path / "var" / "digest.db").exists()
-    mails = _messages(tmp_path / "var" / "outbox")
+    assert "4 sent" in r.out and (tmp_path / "var" / "demo" / "digest.db").exists()
+    mails = _messages(tmp_path / "var" / "demo" / "outbox")
     assert len(mails) == 4
     subjects = " ".join(str(m["Subject"]) for m in mails)
     texts = " ".join(m.get_body(("plain",)).get_content() for m in mails)
     assert "Kishida" in texts + subjects  # the seed article is among the sample posts
     again = run(capsys, "demo")
     assert again.code == 0 and "already has this period's digest" in again.out
-    assert len(_messages(tmp_path / "var" / "outbox")) == 4
+    assert len(_messages(tmp_path / "var" / "demo" / "outbox")) == 4

@@ -12,7 +12,7 @@ import email.policy
 import re
 import subprocess
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from pathlib import Path
@@ -132,6 +132,12 @@ def test_subscribe_confirm_digest_unsubscribe_and_stop(
         leaver, stayer = "leaver@example.com", "stayer@example.com"
         subscribe_and_confirm(served, smtp_server, leaver)
         subscribe_and_confirm(served, smtp_server, stayer)
+        # Their hour began before they confirmed, so the scheduler would start them tomorrow
+        # (test_first_digest.py); make them readers of a day's standing.
+        db = Database(store_url)
+        with db.transaction() as session:
+            session.execute(sa.update(S).values(active_since=utcnow() - timedelta(days=1)))
+        db.dispose()
 
         # The scheduler reaches their hour by itself and the worker sends the digests.
         for address in (leaver, stayer):

@@ -99,7 +99,7 @@ def test_the_unpacked_wheel_runs_the_demo_outside_the_checkout(wheel: Path, tmp_
     assert f"templates {site / 'digest' / '_bundled' / 'templates'}" in done.stdout
     assert f"alembic {site / 'digest' / '_bundled' / 'alembic'}" in done.stdout
     assert "4 sent" in done.stdout, done.stdout
-    mails = list((work / "var" / "outbox").glob("*.eml"))
+    mails = list((work / "var" / "demo" / "outbox").glob("*.eml"))
     assert len(mails) == 4
     assert all(b"LATEST POSTS" in m.read_bytes() for m in mails)
 

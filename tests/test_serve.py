@@ -12,12 +12,14 @@ import socket
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from digest import subscribers
 from digest.cli import main
@@ -105,9 +107,12 @@ def test_two_serve_processes_by_mistake_send_each_digest_once(
     """APScheduler #160: two services over one store, both ticking every second."""
     zone, hour = midday(utcnow())  # due now, and still the same day when the test ends
     people = [f"twice{i}@example.com" for i in range(12)]
-    with sqlite_db.transaction() as session:
+    # Readers since yesterday: the scheduler holds back one who joined after their hour today.
+    yesterday = time_machine.travel(utcnow() - timedelta(days=1), tick=False)
+    with yesterday, sqlite_db.transaction() as session:
         for email in people:
             subscribers.add(session, email, confirmed=True, send_hour=hour, timezone=zone)
+    with sqlite_db.transaction() as session:
         store.add_post(session, title="One story", url="https://news.example/one")
     env = serve_env(tmp_path, database_url=sqlite_db.url, schedule_seconds="1")
     with serving(tmp_path, env, "a") as first, serving(tmp_path, env, "b") as second:

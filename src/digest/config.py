@@ -15,17 +15,16 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.errors import SettingsError
 from digest.mail import headers as h
-from digest.periods import WEEKDAYS
-from digest.secret_key import check_secret, stored_secret
+from digest.periods import WEEKDAYS, check_timezone
+from digest.secret_key import check_secret, machine_secret
 
 # RFC 2919: a List-Id is a dot-atom with at least one dot, e.g. "digest.example.com".
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -57,12 +56,14 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite:///var/digest.db",
         description="SQLAlchemy URL of the store: sqlite:///path.db or "
-        "postgresql+psycopg://user@host/db (an SQLite file's folder is made on first use)",
+        "postgresql+psycopg://user@host/db (unset: digest.db in DIGEST_VAR_DIR; "
+        "digest db upgrade creates it)",
     )
     smtp_url: str = Field(
         "file:var/outbox",
         description="where mail goes: smtp://[user:pass@]host:port (STARTTLS when offered), "
-        "smtps://... (implicit TLS), or file:FOLDER (each message written as one .eml file)",
+        "smtps://... (implicit TLS), or file:FOLDER (each message written as one .eml file; "
+        "unset: outbox/ in DIGEST_VAR_DIR)",
     )
     smtp_connections: int = Field(
         8, ge=1, le=256, description="parallel SMTP connections per delivery worker"
@@ -113,7 +114,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         None, description="bearer token a /metrics scrape must carry; /metrics is open while unset"
     )
-    var_dir: Path = Field(Path("var"), description="folder of the generated secret key and samples")
+    var_dir: Path = Field(
+        Path("var"), description="folder of the default store, secret key, outbox and demo"
+    )
     list_id: str | None = Field(
         None,
         validate_default=True,  # checked when unset too: it is derived from DIGEST_FROM then
@@ -304,6 +307,16 @@ class Settings(BaseSettings):
             raise ValueError("must be one plain address, like bounces@news.example.com")
         return value
 
+    @model_validator(mode="after")
+    def _under_var_dir(self) -> Settings:
+        # The default store and outbox follow DIGEST_VAR_DIR, with the key, so one setting
+        # says where everything digest makes for itself lives.
+        if "database_url" not in self.model_fields_set:
+            self.database_url = f"sqlite:///{self.var_dir / 'digest.db'}"
+        if "smtp_url" not in self.model_fields_set:
+            self.smtp_url = f"file:{self.var_dir / 'outbox'}"
+        return self
+
     # -- derived values ---------------------------------------------------------------------
 
     @property
@@ -349,17 +362,6 @@ def _from_domain(from_: str) -> str:
     return h.check_address(address).rpartition("@")[2].lower()
 
 
-def check_timezone(name: str) -> ZoneInfo:
-    """The zone of an IANA name, or ValueError naming what is wrong."""
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        # OSError: "Europe" or "Etc" name folders of the zone database, not zones.
-        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/Paris)") from exc
-
-
 def setting_name(field: str) -> str:
     """The environment variable of a field of Settings (``from_`` is ``DIGEST_FROM``)."""
     if field.upper().startswith("DIGEST_"):
@@ -381,14 +383,6 @@ def load_settings(*, make_secret: bool = True, **overrides: Any) -> Settings:
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         field = str((err.get("loc") or ("?",))[0])
         raise SettingsError(f"{setting_name(field)}: {msg}") from None
-    key_file = settings.var_dir / "secret.key"
-    if not settings.secret_key and (make_secret or key_file.exists()):
-        try:
-            settings.secret_key = stored_secret(key_file)
-        except OSError as exc:
-            raise SettingsError(
-                f"DIGEST_SECRET_KEY: not set, and {key_file} cannot be written ({exc})"
-            ) from None
-        except ValueError as exc:
-            raise SettingsError(f"DIGEST_SECRET_KEY: {exc}") from None
+    if not settings.secret_key:
+        settings.secret_key = machine_secret(settings.var_dir, make=make_secret)
     return settings

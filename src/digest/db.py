@@ -26,6 +26,7 @@ from sqlmodel import Session
 from digest.config import Settings
 from digest.errors import StoreUnavailable, first_line
 from digest.resources import alembic_dir
+from digest.settings_report import store_location
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -53,9 +54,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for the URL, with SQLite's pragmas set on every connection."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-            _create_private(Path(url.database))
+        # No folder is made here: only ``Database.upgrade`` creates a store.
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @sa.event.listens_for(engine, "connect")
@@ -173,10 +172,42 @@ class Database:
         except OperationalError as exc:
             raise _unavailable(exc) from exc
 
+    def _sqlite_file(self) -> Path | None:
+        """The SQLite file of the store; None for PostgreSQL or an in-memory database."""
+        url = make_url(self.url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
+
+    def exists(self) -> bool:
+        """Whether the store was created: its SQLite file is there, or the PostgreSQL database
+        has our tables. Looking makes no file."""
+        path = self._sqlite_file()
+        if path is not None:
+            return path.exists()
+        return self.dialect == "sqlite" or self.current_revision() is not None
+
+    def require(self) -> None:
+        """StoreUnavailable, naming the store and ``digest db upgrade``, unless it exists.
+
+        Every command but ``db upgrade``, ``demo`` and ``serve`` asks this first: a command run
+        from another folder must not make an empty store there and go on as if it were ours.
+        """
+        if not self.exists():
+            raise StoreUnavailable(
+                f"no store at {store_location(self.url)}: create it with `digest db upgrade` "
+                "(or set DIGEST_DATABASE_URL, or DIGEST_VAR_DIR, to the one in use)"
+            )
+
     def upgrade(self) -> tuple[str | None, str | None]:
-        """Apply every pending migration; returns (before, after) revisions."""
+        """Create the store if need be and apply every pending migration; returns (before,
+        after) revisions."""
         from alembic import command
 
+        path = self._sqlite_file()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
         before = self.current_revision()
         try:
             with self.engine.connect() as conn:

@@ -26,7 +26,7 @@ from digest.delivery import outbox
 from digest.mail.message import Sender
 from digest.mail.message_id import digest_prefix
 from digest.models import Body, Delivery, Edition, Subscriber
-from digest.planning import Group, Plan, members, plan, recipients
+from digest.planning import Group, Plan, left_out, members, plan, recipients
 from digest.states import Cadence, DeliveryStatus
 
 S = Subscriber.__table__  # type: ignore[attr-defined]
@@ -46,6 +46,11 @@ class EditionReport:
     skipped: int = 0
     bodies: int = 0
     groups: list[Group] = field(default_factory=list)
+    # Of ``recipients``, those sent ahead of their local send hour (only an operator's
+    # edition does that: east of UTC, just after midnight, it uses up the new day's digest).
+    ahead: int = 0
+    # Active readers left out, by reason (``planning.left_out``), when asked for.
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,16 +77,18 @@ def edition_key(cadence: str, now: datetime, *, due_only: bool) -> str:
     return f"{cadence}:now:{now:%Y-%m-%dT%H:%M:%S}Z"
 
 
-def _counted(key: str, planned: Plan) -> EditionReport:
+def _counted(key: str, planned: Plan, now: datetime) -> EditionReport:
     """The report of a dry run: the plan counted, nothing written."""
     groups = planned.groups
+    sent = [g for g in groups if not g.selection.skip]
     return EditionReport(
         key=key,
         cadence=planned.cadence,
         groups=groups,
-        recipients=sum(g.count for g in groups if not g.selection.skip),
+        recipients=sum(g.count for g in sent),
         skipped=sum(g.count for g in groups if g.selection.skip),
-        bodies=len({g.selection.post_ids for g in groups if not g.selection.skip}),
+        bodies=len({g.selection.post_ids for g in sent}),
+        ahead=sum(g.count for g in sent if now < g.period.due),
     )
 
 
@@ -94,21 +101,31 @@ def make_edition(
     due_only: bool = True,
     dry_run: bool = False,
     renderer: DigestRenderer | None = None,
+    explain: bool = False,
 ) -> EditionReport | None:
     """Make (or add to) the edition of ``cadence`` at ``now``; None when nobody is due.
 
     ``due_only`` keeps to each subscriber's local send hour (the scheduler); without it every
     active subscriber of the cadence who has not had this period's digest is included (an
     operator's ``digest send``). Either way a subscriber gets at most one digest per period.
+    ``explain`` counts who is left out and why (``report.left_out``), and then a report with
+    no groups, rather than None, says that nobody was due.
     """
     key = edition_key(cadence, now, due_only=due_only)
     with db.transaction() as session:
         planned = plan(session, settings, cadence=cadence, now=now, due_only=due_only)
+        reasons = (
+            left_out(session, settings, cadence=cadence, now=now, due_only=due_only)
+            if explain
+            else {}
+        )
         if not planned.groups:
-            return None
+            return EditionReport(key=key, cadence=cadence, left_out=reasons) if explain else None
         if dry_run:
-            return _counted(key, planned)
-        report = EditionReport(key=key, cadence=cadence, groups=planned.groups)
+            counted = _counted(key, planned, now)
+            counted.left_out = reasons
+            return counted
+        report = EditionReport(key=key, cadence=cadence, groups=planned.groups, left_out=reasons)
         edition_id = _edition_id(session, key, cadence, now)
         report.edition_id = edition_id
         renderer = renderer or DigestRenderer(settings)
@@ -118,18 +135,19 @@ def make_edition(
 
 def dry_run(
     db: Database, settings: Settings, *, cadence: str, now: datetime, due_only: bool = False
-) -> DryRun | None:
-    """What ``make_edition`` would do at ``now`` and to whom; None when nobody is due."""
+) -> DryRun:
+    """What ``make_edition`` would do at ``now``, to whom, and who it leaves out and why."""
     key = edition_key(cadence, now, due_only=due_only)
     with db.transaction() as session:
         planned = plan(session, settings, cadence=cadence, now=now, due_only=due_only)
-        if not planned.groups:
-            return None
+        reasons = left_out(session, settings, cadence=cadence, now=now, due_only=due_only)
         groups = [
             GroupRecipients(g, recipients(session, cadence, g, planned.history))
             for g in planned.groups
         ]
-    return DryRun(_counted(key, planned), groups)
+    report = _counted(key, planned, now)
+    report.left_out = reasons
+    return DryRun(report, groups)
 
 
 def _edition_id(session: Session, key: str, cadence: str, now: datetime) -> int:
@@ -185,7 +203,7 @@ def _write(
         if body_id is None:
             body_id = _store_body(session, edition_id, rendered)
             body_ids[rendered.key] = body_id
-        report.recipients += outbox.enqueue_digests(
+        queued = outbox.enqueue_digests(
             session,
             edition_id=edition_id,
             body_id=body_id,
@@ -195,6 +213,9 @@ def _write(
             message_id_prefix=prefix,
             domain=domain,
         )
+        report.recipients += queued
+        if now < group.period.due:
+            report.ahead += queued
     # Their next window starts at this edition: set for everyone this edition queued mail for.
     session.execute(
         sa.update(S)

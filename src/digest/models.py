@@ -89,6 +89,10 @@ class Subscriber(SQLModel, table=True):
     unsubscribed_at: datetime | None = _ts()
     # End of the window the subscriber's last digest covered; the next one starts here.
     last_digest_at: datetime | None = _ts()
+    # When they last became active (confirmed, added, imported, came back); NULL for rows made
+    # before it was kept. The scheduler sends a period's digest only to readers active by its
+    # send hour, so someone who joins after it waits for the next one.
+    active_since: datetime | None = _ts()
 
 
 class Suppression(SQLModel, table=True):

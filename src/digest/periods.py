@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.states import Cadence
 
@@ -74,3 +74,14 @@ def cadence_length(cadence: str) -> timedelta:
 def is_due(period: Period, now: datetime) -> bool:
     """Whether the digest of this period may go out now: past its hour, before its end."""
     return period.due <= now < period.end
+
+
+def check_timezone(name: str) -> ZoneInfo:
+    """The zone of an IANA name, or ValueError naming what is wrong."""
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ValueError
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        # OSError: "Europe" or "Etc" name folders of the zone database, not zones.
+        raise ValueError(f"unknown timezone {name!r} (use an IANA name like Europe/Paris)") from exc

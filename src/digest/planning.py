@@ -62,6 +62,7 @@ class Group:
     received: frozenset[int]  # the featured candidates they already had
     count: int
     selection: Selection
+    scheduled: bool = False  # the scheduler's group: see ``slot_filter``
 
 
 @dataclass(frozen=True)
@@ -145,15 +146,31 @@ def featured_history(session: Session, pool: CandidatePool) -> History:
     return History({pid: tuple(ids) for pid, ids in carried.items() if ids})
 
 
-def slot_filter(cadence: str, tz: str, hour: int, period: Period) -> sa.ColumnElement[bool]:
-    """Active subscribers of one (cadence, timezone, send hour) without this period's digest."""
+def slot_filter(
+    cadence: str, tz: str, hour: int, period: Period, *, scheduled: bool = False
+) -> sa.ColumnElement[bool]:
+    """Active subscribers of one (cadence, timezone, send hour) without this period's digest;
+    ``scheduled`` leaves out those who became active in this period after its send hour.
+
+    The scheduler's rule: a reader imported or confirmed after their send hour gets their
+    first digest at their next one, not within the minute (a 50,000-row import at 3 pm must
+    not mail everyone at 3 pm), while a reader who was active at the hour and missed it
+    because digest was down still gets it. An operator's edition takes every active reader.
+    """
     already = sa.exists().where(D.c.subscriber_id == S.c.id, D.c.period_key == period.key)
+    since = S.c.active_since
+    # A time past the period's end can only come from a clock set back: nothing says they
+    # joined late in this period, so they are not held back.
+    joined = (
+        (sa.or_(since.is_(None), since <= period.due, since >= period.end),) if scheduled else ()
+    )
     return sa.and_(
         S.c.status == SubscriberStatus.ACTIVE.value,
         S.c.cadence == cadence,
         S.c.timezone == tz,
         S.c.send_hour == hour,
         ~already,
+        *joined,
     )
 
 
@@ -161,7 +178,9 @@ def members(cadence: str, group: Group, history: History) -> sa.ColumnElement[bo
     """The SQL test "this subscriber is in ``group``", rebuilt from the group's data."""
     last = group.last_digest_at
     return sa.and_(
-        slot_filter(cadence, group.timezone, group.send_hour, group.period),
+        slot_filter(
+            cadence, group.timezone, group.send_hour, group.period, scheduled=group.scheduled
+        ),
         group.topics_json == _TOPICS_TEXT,
         S.c.last_digest_at.is_(None) if last is None else S.c.last_digest_at == last,
         *((test if pid in group.received else ~test) for pid, test in history.tests()),
@@ -191,6 +210,40 @@ def _slots(
     return slots
 
 
+#: Why an active reader gets nothing from an edition, besides "nothing new" (the skipped).
+ALREADY_HAD = "already had this period's digest"
+NOT_DUE = "their local send hour has not come"
+JOINED_LATE = "became active after their send hour: first digest at the next one"
+
+
+def left_out(
+    session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool
+) -> dict[str, int]:
+    """How many active readers of ``cadence`` an edition at ``now`` leaves out, by reason."""
+    counts = dict.fromkeys((ALREADY_HAD, NOT_DUE, JOINED_LATE), 0)
+    for tz, hour, period in _slots(session, settings, cadence, now, due_only=False):
+        without = slot_filter(cadence, tz, hour, period)
+        eligible = slot_filter(cadence, tz, hour, period, scheduled=True)
+        total, pending, on_time = session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(sa.case((without, 1), else_=0)), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((eligible, 1), else_=0)), 0),
+            ).where(
+                S.c.status == SubscriberStatus.ACTIVE.value,
+                S.c.cadence == cadence,
+                S.c.timezone == tz,
+                S.c.send_hour == hour,
+            )
+        ).one()
+        counts[ALREADY_HAD] += total - pending
+        if due_only and not is_due(period, now):
+            counts[NOT_DUE] += pending
+        elif due_only:
+            counts[JOINED_LATE] += pending - on_time
+    return counts
+
+
 def plan(
     session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool = True
 ) -> Plan:
@@ -211,7 +264,7 @@ def plan(
                     for i, (_, test) in enumerate(received)
                 ),
             )
-            .where(slot_filter(cadence, tz, hour, period))
+            .where(slot_filter(cadence, tz, hour, period, scheduled=due_only))
             .subquery()
         )
         keys = [inner.c.t, inner.c.l, *(inner.c[f"r{i}"] for i in range(len(received)))]
@@ -227,7 +280,9 @@ def plan(
                 received=had,
             )
             selection = select_posts(pool, profile, now, limits)
-            groups.append(Group(period, tz, hour, topics_json, last, had, count, selection))
+            groups.append(
+                Group(period, tz, hour, topics_json, last, had, count, selection, due_only)
+            )
     return Plan(cadence, pool, history, groups)
 
 

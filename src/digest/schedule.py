@@ -92,7 +92,7 @@ def next_runs(
     for cadence, tz, hour, count in rows:
         period = period_for(cadence, tz, hour, now, weekly_day=settings.weekly_day)
         pending = session.execute(
-            sa.select(sa.func.count()).where(slot_filter(cadence, tz, hour, period))
+            sa.select(sa.func.count()).where(slot_filter(cadence, tz, hour, period, scheduled=True))
         ).scalar_one()
         if not pending or now >= period.end:
             period = period_for(cadence, tz, hour, period.end, weekly_day=settings.weekly_day)

@@ -13,6 +13,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
+from digest.errors import SettingsError
+
 MIN_LENGTH = 32
 #: Bearer tokens (admin API, metrics) are guessable below this.
 MIN_TOKEN_LENGTH = 24
@@ -22,6 +24,22 @@ SECRET_SETTINGS: dict[str, tuple[int, str]] = {
     "admin_token": (MIN_TOKEN_LENGTH, "remove it to turn the admin API off"),
     "metrics_token": (MIN_TOKEN_LENGTH, "remove it to leave /metrics without a token"),
 }
+
+
+def machine_secret(var_dir: Path, *, make: bool) -> str | None:
+    """The key in ``secret.key`` under ``var_dir``, made once when ``make`` and there is none;
+    None when there is none and ``make`` is false. SettingsError when it cannot be had."""
+    key_file = var_dir / "secret.key"
+    if not (make or key_file.exists()):
+        return None
+    try:
+        return stored_secret(key_file)
+    except OSError as exc:
+        raise SettingsError(
+            f"DIGEST_SECRET_KEY: not set, and {key_file} cannot be written ({exc})"
+        ) from None
+    except ValueError as exc:
+        raise SettingsError(f"DIGEST_SECRET_KEY: {exc}") from None
 
 
 def stored_secret(path: Path) -> str:

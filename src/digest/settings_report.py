@@ -6,11 +6,14 @@ The names, defaults and help come from the settings class itself, where each is 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from sqlalchemy.engine import make_url
 
 from digest.config import Settings, setting_name
 
@@ -48,6 +51,15 @@ def describe(settings: Settings) -> list[ShownSetting]:
             ShownSetting(setting_name(info.alias or field), value, default, info.description or "")
         )
     return shown
+
+
+def store_location(database_url: str) -> str:
+    """Where the store is, as a person looks for it: an SQLite file's absolute path (a relative
+    one is read from the working directory), else the database URL without its password."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return os.path.abspath(url.database or "")
+    return redact_url(database_url)
 
 
 def redact_url(url: str) -> str:

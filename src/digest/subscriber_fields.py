@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.addresses import clean_name
-from digest.config import check_timezone
 from digest.errors import InvalidInput
+from digest.periods import check_timezone
 from digest.states import Cadence, SubscriberStatus
 
 MAX_TOPICS = 50

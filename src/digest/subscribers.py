@@ -373,7 +373,7 @@ def _stamps(after: SubscriberStatus, now: datetime) -> dict[str, object]:
     """The columns that change with a move to ``after``, besides the status itself."""
     stamps: dict[str, object] = {"status": after.value, "updated_at": now}
     if after is SubscriberStatus.ACTIVE:
-        stamps.update(confirmed_at=now, unsubscribed_at=None)
+        stamps.update(confirmed_at=now, unsubscribed_at=None, active_since=now)
     elif after is SubscriberStatus.PENDING:
         stamps["confirmed_at"] = None
     elif after is SubscriberStatus.UNSUBSCRIBED:

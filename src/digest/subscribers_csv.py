@@ -273,10 +273,14 @@ def _new_row(values: dict[str, Any], now: datetime, tz: str, hour: int) -> dict[
         "consent_source": "import",
         "consent_wording": None,
         "last_digest_at": None,
+        "active_since": None,
     }
     row.update(values)
-    if row["status"] == SubscriberStatus.ACTIVE.value and row["confirmed_at"] is None:
-        row["confirmed_at"] = now
+    if row["status"] == SubscriberStatus.ACTIVE.value:
+        # Active from this import on, whatever the file says: the scheduler starts from here.
+        row["active_since"] = now
+        if row["confirmed_at"] is None:
+            row["confirmed_at"] = now
     if row["status"] == SubscriberStatus.UNSUBSCRIBED.value and row["unsubscribed_at"] is None:
         row["unsubscribed_at"] = now
     return row
@@ -292,8 +296,10 @@ def _changes(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
             continue
         if current.get(key) != value:
             change[key] = value
-    if change.get("status") == SubscriberStatus.ACTIVE.value and not current.get("confirmed_at"):
-        change.setdefault("confirmed_at", utcnow())
+    if change.get("status") == SubscriberStatus.ACTIVE.value:
+        change["active_since"] = utcnow()
+        if not current.get("confirmed_at"):
+            change.setdefault("confirmed_at", change["active_since"])
     return change
 
 

@@ -13,6 +13,7 @@ import click
 from digest.config import Settings, load_settings
 from digest.db import Database
 from digest.mail.headers import BIDI_CONTROLS, printable_line
+from digest.secret_key import machine_secret
 
 # JSON escapes C0 controls itself; these it would print raw, and a terminal acts on them.
 _TERMINAL_UNSAFE = re.compile(f"[\x7f-\x9f{BIDI_CONTROLS}]")
@@ -27,15 +28,38 @@ class AppContext(AbstractContextManager["AppContext"]):
 
     @cached_property
     def settings(self) -> Settings:
-        """The validated settings (a bad one raises SettingsError: one line, exit 78)."""
-        return load_settings()
+        """The validated settings (a bad one raises SettingsError: one line, exit 78).
+
+        A secret key file is read if there is one but made only with the store (``db``,
+        ``create_db``): a command that finds no store must leave nothing behind.
+        """
+        return load_settings(make_secret=False)
 
     @cached_property
     def db(self) -> Database:
-        """The store, migrated to the newest schema if it was new or behind."""
+        """The store, migrated if behind; StoreUnavailable naming it when it does not exist."""
         database = Database.from_settings(self.settings)
-        database.ensure_schema()
+        try:
+            database.require()
+            database.ensure_schema()
+        except BaseException:
+            database.dispose()
+            raise
+        self._complete_secret()
         return database
+
+    def create_db(self) -> tuple[str | None, str | None]:
+        """Create the store if it does not exist and migrate it (``db upgrade``, ``demo``,
+        ``serve``); returns the (before, after) revisions. ``db`` is this store after."""
+        database = Database.from_settings(self.settings)
+        self.__dict__["db"] = database
+        revisions = database.upgrade()
+        self._complete_secret()
+        return revisions
+
+    def _complete_secret(self) -> None:
+        if not self.settings.secret_key:
+            self.settings.secret_key = machine_secret(self.settings.var_dir, make=True)
 
     def __exit__(self, *exc: object) -> None:
         if "db" in self.__dict__:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from digest.cli.context import AppContext, pass_app
-from digest.db import Database
+from digest.settings_report import store_location
 
 
 @click.group()
@@ -16,13 +16,10 @@ def db() -> None:
 @db.command()
 @pass_app
 def upgrade(app: AppContext) -> None:
-    """Apply every pending migration to the store."""
-    database = Database.from_settings(app.settings)
-    try:
-        before, after = database.upgrade()
-    finally:
-        database.dispose()
+    """Create the store, or apply every pending migration to it."""
+    before, after = app.create_db()
     if before == after:
         click.echo(f"database is up to date (revision {after})")
     else:
         click.echo(f"database upgraded from {before or 'empty'} to {after}")
+    click.echo(f"store: {store_location(app.settings.database_url)}")

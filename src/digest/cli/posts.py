@@ -10,9 +10,9 @@ import click
 
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
-from digest.config import check_timezone
 from digest.errors import InvalidInput
 from digest.models import Post
+from digest.periods import check_timezone
 from digest.posts import store
 from digest.posts.entries import is_http_url
 from digest.posts.featuring import is_featured

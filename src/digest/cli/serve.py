@@ -155,6 +155,7 @@ def serve(app: AppContext, host: str, port: int) -> None:
     """Run the web app, the scheduler and a delivery worker in one process (stop: SIGTERM)."""
     from digest.web.app import create_app
 
+    app.create_db()  # serve makes the store if there is none, as `digest db upgrade` does
     settings = app.settings
     sock = listen(host, port)
     try:

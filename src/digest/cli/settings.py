@@ -12,20 +12,23 @@ import click
 
 from digest.cli.context import echo_json
 from digest.config import load_settings
-from digest.settings_report import Value, describe
+from digest.settings_report import Value, describe, store_location
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="JSON for programs")
 def settings(as_json: bool) -> None:
     """Show every DIGEST_* setting: its effective value, its default and what it does."""
-    shown = describe(load_settings(make_secret=False))
+    loaded = load_settings(make_secret=False)
+    shown = describe(loaded)
     if as_json:
         echo_json([asdict(item) for item in shown])
         return
     for item in shown:
         click.echo(f"{item.name}={_text(item.value)}")
         click.echo(f"    {item.help}")
+        if item.name == "DIGEST_DATABASE_URL":
+            click.echo(f"    in use: {store_location(loaded.database_url)}")
         if item.value != item.default:
             click.echo(f"    default: {_text(item.default)}")
 

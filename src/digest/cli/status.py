@@ -7,6 +7,7 @@ import click
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
 from digest.schedule import next_runs
+from digest.settings_report import store_location
 from digest.stats import outbox_status
 
 
@@ -32,9 +33,11 @@ def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
     with app.db.transaction() as session:
         report = outbox_status(session, editions=editions, errors=errors)
         upcoming = next_runs(session, app.settings, utcnow())
+    store = store_location(app.settings.database_url)
     if as_json:
-        echo_json(report.as_dict() | {"next_runs": [r.__dict__ for r in upcoming]})
+        echo_json(report.as_dict() | {"store": store, "next_runs": [r.__dict__ for r in upcoming]})
         return
+    click.echo(f"store: {store}")
     click.echo("next digests:" if upcoming else "next digests: no active subscribers")
     for run in upcoming:
         when = run.at.strftime("%Y-%m-%d %H:%M UTC")
