@@ -25,12 +25,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("subscribers") as batch:
-        batch.add_column(
-            sa.Column("active_since", digest.models.UTCDateTime(timezone=True), nullable=True)
-        )
+    op.add_column(
+        "subscribers",
+        sa.Column("active_since", digest.models.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subscribers") as batch:
-        batch.drop_column("active_since")
+    # A plain DROP COLUMN (SQLite 3.35 and later have it): a batch rebuild would drop and
+    # re-create the table, and its foreign key would take every delivery with it.
+    op.drop_column("subscribers", "active_since")

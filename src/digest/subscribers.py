@@ -349,6 +349,7 @@ def _fresh(address: str, timezone: str, hour: int, now: datetime) -> dict[str, A
         "confirmed_at": None,
         "unsubscribed_at": None,
         "last_digest_at": None,
+        "active_since": None,
         **dict.fromkeys(("consent_at", "consent_ip", "consent_user_agent", "consent_source")),
         "consent_wording": None,
     }
