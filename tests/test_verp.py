@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.dsn import parse_report
+from digest.delivery.dsn import Kind, parse_report
 from digest.mail.verp import claimed_token, delivery_of, token_for, verp_address
 from digest.web.app import create_app
-from tests.support.bounces import D, dsn, sent_edition, status_of, verp_dsn
+from tests.support.bounces import D, complaint, dsn, sent_edition, status_of, verp_dsn
 from tests.support.smtp_server import SmtpServer
 
 KEY = b"test-secret-key-0123456789-abcdefghijklmnop"
@@ -83,6 +83,13 @@ def test_a_report_keeps_every_verp_token_it_came_back_to() -> None:
         b"Subject:", f"Delivered-To: {back}\nSubject:".encode(), 1
     )
     assert parse_report(plain)[0].verp_tokens == (token_for(7, KEY),)
+    # A feedback-loop complaint quotes the original's Return-Path, set at its final delivery.
+    arf = complaint("ann@example.com", "<e1.1@news.example>").replace(
+        b"Message-ID: <e1.1@news.example>\n", f"Return-Path: <{back}>\n".encode()
+    )
+    (report,) = parse_report(arf)
+    assert (report.kind, report.message_id) == (Kind.COMPLAINT, None)
+    assert report.verp_tokens == (token_for(7, KEY),)
     # A plain address, or an extension that is no token's shape, claims nothing.
     assert parse_report(dsn("gone@example.com", "<e1.2@news.example>"))[0].verp_tokens == ()
     assert claimed_token("ann+news@example.com") is None
