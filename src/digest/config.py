@@ -109,7 +109,11 @@ class Settings(BaseSettings):
     )
     return_path: str | None = Field(
         None,
-        description="envelope sender, where bounce reports are mailed (unset: the From address)",
+        description="envelope sender, where bounce reports go (unset: the From address; with "
+        "DIGEST_VERP bounces@ its domain)",
+    )
+    verp: bool = Field(
+        False, description="true: envelope sender LOCAL+TOKEN@DOMAIN, TOKEN naming the delivery"
     )
     metrics_token: str | None = Field(
         None, description="bearer token a /metrics scrape must carry; /metrics is open while unset"
@@ -321,8 +325,11 @@ class Settings(BaseSettings):
 
     @property
     def envelope_from(self) -> str:
-        """The SMTP envelope sender: ``DIGEST_RETURN_PATH``, else the From header's address."""
-        return self.return_path or parseaddr(self.from_)[1]
+        """The SMTP envelope sender (VERP's base): ``DIGEST_RETURN_PATH``, else the From
+        header's address, or with VERP ``bounces@`` its domain (not a person's mailbox)."""
+        if self.return_path:
+            return self.return_path
+        return f"bounces@{self.from_domain}" if self.verp else parseaddr(self.from_)[1]
 
     @property
     def from_domain(self) -> str:

@@ -37,6 +37,22 @@ def dsn(recipient: str, message_id: str, *, status: str = "5.1.1", action: str =
     )
 
 
+def verp_dsn(recipient: str, returned_to: str, *, status: str = "5.1.1") -> bytes:
+    """A delivery status notification for one recipient that quotes no Message-ID, mailed back
+    to ``returned_to`` (its To, Postfix's X-Postfix-Sender and the quoted Return-Path)."""
+    raw = dsn(recipient, "<unused@news.example>", status=status)
+    back = returned_to.encode()
+    for old, new in (
+        (b"Message-ID: <unused@news.example>\n", b""),
+        (b"\nTo: digest@news.example\n", b"\nTo: " + back + b"\n"),
+        (b"X-Postfix-Sender: rfc822; digest@news.example", b"X-Postfix-Sender: rfc822; " + back),
+        (b"Return-Path: <digest@news.example>", b"Return-Path: <" + back + b">"),
+    ):
+        assert raw.count(old) == 1, old
+        raw = raw.replace(old, new)
+    return raw
+
+
 def complaint(address: str, message_id: str) -> bytes:
     """A feedback-loop complaint about ``address``, quoting ``message_id``."""
     return (

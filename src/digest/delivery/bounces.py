@@ -14,9 +14,12 @@ reports (``dsn.py`` reads them) or as a mail service's webhook events; either wa
 * unsubscribe request (a mail to the List-Unsubscribe mailto): the reader its signed token
   names is unsubscribed, as by the one-click link.
 
-A report that came by mail is matched to the delivery by the Message-ID it quotes, which
-digest stored, and must name that delivery's address; a webhook event behind the admin token
-may name only an address. Recording the same report twice changes nothing the second time.
+A report that came by mail is matched to the delivery by the VERP address it came back to
+(``mail/verp.py``: its signed token names the delivery), else by the Message-ID it quotes,
+which digest stored, and must name that delivery's address; a webhook event behind the admin
+token may name only an address. A report that came back to a forged or altered token matches
+nothing, whatever Message-ID it quotes. Recording the same report twice changes nothing the
+second time.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from digest.delivery.outcomes import Outcome
 from digest.errors import InvalidToken, TokenExpired
 from digest.links_auth import subscriber_for
 from digest.mail.message_id import digest_of
+from digest.mail.verp import delivery_of
 from digest.models import MAX_REPLY, Delivery, Subscriber
 from digest.states import DeliveryKind, DeliveryStatus
 from digest.tokens import Purpose
@@ -89,7 +93,7 @@ def record_reports(
         if report.kind is Kind.UNSUBSCRIBE:
             _unsubscribe(session, settings, report.token or "", tally)
             continue
-        row = _delivery(session, report.message_id)
+        row = _delivery(session, report, settings.secret)
         if row is not None:
             email: str | None = row.to_email if report.names(row.to_email) else None
         else:
@@ -188,10 +192,19 @@ def _unsubscribe(session: Session, settings: Settings, token: str, tally: Bounce
         tally.stopped += 1
 
 
-def _delivery(session: Session, message_id: str | None) -> sa.Row | None:
+def _delivery(session: Session, report: Report, key: bytes) -> sa.Row | None:
+    """The delivery a report is about: the one its VERP token names, else its Message-ID's."""
+    columns = sa.select(D.c.id, D.c.subscriber_id, D.c.to_email)
+    if report.verp_tokens:
+        # Every token it came back to must be genuine and name the same delivery: one forged
+        # or altered token, or two that disagree, and the report is nobody's.
+        named = {delivery_of(token, key) for token in report.verp_tokens}
+        if len(named) != 1 or None in named:
+            return None
+        return session.execute(columns.where(D.c.id == named.pop())).first()
+    message_id = report.message_id
     if not message_id:
         return None
-    columns = sa.select(D.c.id, D.c.subscriber_id, D.c.to_email)
     digest = digest_of(message_id)
     if digest is not None:
         # Through the (edition, subscriber) key: digests' Message-IDs are not indexed.

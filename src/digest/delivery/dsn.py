@@ -10,7 +10,10 @@ raises on what it reads except NotAReport.
 A report names the recipient (``Final-Recipient``, ``Original-Rcpt-To``) and usually quotes the
 original message's headers, whose Message-ID digest made and stored with the delivery
 (``bounces.py`` matches on it). Every digest goes to exactly one recipient, so one report
-speaks for one address, however many a (forged) report lists.
+speaks for one address, however many a (forged) report lists. With VERP the address the report
+came back to names the delivery too, quoted or not: the report keeps every VERP token it was
+addressed to (``To``, ``Delivered-To``, ``X-Original-To``, Postfix's ``X-Postfix-Sender``, the
+quoted ``Return-Path``), and ``bounces.py`` checks their signatures.
 
 The input comes from strangers, so parsing is bounded: the message is cut at
 ``MAX_REPORT_BYTES``, parsed with the ``compat32`` policy (the modern header parser is far
@@ -26,10 +29,11 @@ import email.parser
 import io
 import quopri
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import policy
 from email.generator import BytesGenerator
 from email.message import Message
+from email.utils import getaddresses
 from enum import StrEnum
 
 from digest.addresses import normalize_email
@@ -37,6 +41,7 @@ from digest.delivery.replies import is_hard_status
 from digest.errors import DigestError, NotAReport
 from digest.mail.headers import printable_line
 from digest.mail.message_id import message_id_in
+from digest.mail.verp import claimed_token
 
 MAX_REPORT_BYTES = 512 * 1024  # a DSN quoting a whole digest is ~60 KB
 MAX_FIELD = 1000  # characters of one field worth reading
@@ -48,6 +53,10 @@ _QUOTED_MESSAGE = ("message/rfc822", "message/global")
 # RFC 5965 feedback types that are a reader's complaint; "virus", "auth-failure" and
 # "not-spam" are not, and "other" says nothing.
 _COMPLAINTS = ("abuse", "fraud")
+# Where the address a report was mailed to shows: the report's own headers (set by the MTAs
+# that carried it back) and the envelope sender in the report's per-message fields.
+_RETURNED_TO = ("To", "Delivered-To", "X-Original-To")
+_MAX_CLAIMS = 8  # address fields read for VERP tokens; a genuine report has a handful
 
 
 class Kind(StrEnum):
@@ -71,6 +80,7 @@ class Report:
     detail: str  # the server's diagnostic, one line
     token: str | None = None  # an unsubscribe request's signed token
     original: str | None = None  # Original-Recipient, when a forward changed the final one
+    verp_tokens: tuple[str, ...] = ()  # the VERP tokens it came back to, unchecked (verp.py)
 
     @property
     def acts(self) -> bool:
@@ -97,6 +107,7 @@ def parse_report(raw: bytes) -> list[Report]:
             report = _feedback(message)
         else:
             raise NotAReport(f"unknown report type {report_type[:40]!r}")
+        report = replace(report, verp_tokens=_claims(message))
     except NotAReport:
         raise
     except Exception as exc:
@@ -111,7 +122,7 @@ def _delivery_status(message: Message) -> Report:
         raise NotAReport("the delivery report has no message/delivery-status part")
     blocks = _blocks(part)
     per_message, per_recipient = (blocks[0], blocks[1:]) if blocks else (None, [])
-    message_id = _quoted_message_id(message) or (
+    message_id = message_id_in(_quoted(message).get("Message-ID")) or (
         message_id_in(per_message.get("X-Original-Message-ID")) if per_message else None
     )
     found = []
@@ -148,7 +159,8 @@ def _feedback(message: Message) -> Report:
         raise NotAReport(f"feedback type {feedback_type[:40]!r} is not a complaint")
     recipient = _address(fields.get("Original-Rcpt-To"))
     detail = field_text(fields.get("User-Agent"))
-    return Report(Kind.COMPLAINT, recipient, _quoted_message_id(message), feedback_type, detail)
+    message_id = message_id_in(_quoted(message).get("Message-ID"))
+    return Report(Kind.COMPLAINT, recipient, message_id, feedback_type, detail)
 
 
 def _first(message: Message, content_types: tuple[str, ...]) -> Message | None:
@@ -193,8 +205,9 @@ def _split_blocks(text: str) -> list[Message]:
     return [parser.parsestr(chunk) for chunk in chunks if chunk.strip()]
 
 
-def _quoted_message_id(message: Message) -> str | None:
-    """The Message-ID of the original, from the report's third part (headers or message)."""
+def _quoted(message: Message) -> Message:
+    """The original's headers, from the report's third part (headers or message); none quoted
+    gives an empty set of headers."""
     for part in message.walk():
         kind = part.get_content_type()
         if kind not in _QUOTED_HEADERS and kind not in _QUOTED_MESSAGE:
@@ -203,7 +216,7 @@ def _quoted_message_id(message: Message) -> str | None:
         encoded = field_text(part.get("Content-Transfer-Encoding")).lower()
         if isinstance(inner, list) and encoded not in ("base64", "quoted-printable"):
             if inner and isinstance(inner[0], Message):
-                return message_id_in(inner[0].get("Message-ID"))
+                return inner[0]
         else:
             if isinstance(inner, list):
                 text = _body_text(part)
@@ -211,9 +224,29 @@ def _quoted_message_id(message: Message) -> str | None:
                 body = part.get_payload(decode=True)
                 text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
             head = re.split(r"\r?\n\r?\n", text, maxsplit=1)[0][:65536]
-            headers = email.parser.HeaderParser(policy=policy.compat32).parsestr(head)
-            return message_id_in(headers.get("Message-ID"))
-    return None
+            return email.parser.HeaderParser(policy=policy.compat32).parsestr(head)
+    return Message()
+
+
+def _claims(message: Message) -> tuple[str, ...]:
+    """The VERP tokens in the addresses the report was mailed back to, in order, unchecked."""
+    fields: list[object] = [v for name in _RETURNED_TO for v in message.get_all(name) or []]
+    status = _first(message, _DELIVERY_STATUS)
+    blocks = _blocks(status) if status is not None else []
+    if blocks:
+        fields.append(blocks[0].get("X-Postfix-Sender"))
+    fields.append(_quoted(message).get("Return-Path"))
+    tokens: list[str] = []
+    for value in fields[:_MAX_CLAIMS]:
+        text = field_text(value)
+        kind, semicolon, rest = text.partition(";")
+        if semicolon and kind.strip().lower() in ("rfc822", "utf-8"):
+            text = rest  # a DSN field's "rfc822; address"
+        for _name, address in getaddresses([text]):
+            token = claimed_token(address)
+            if token is not None and token not in tokens:
+                tokens.append(token)
+    return tuple(tokens)
 
 
 def field_text(value: object) -> str:

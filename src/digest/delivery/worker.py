@@ -34,6 +34,7 @@ from digest.delivery.transport import Result, Transport
 from digest.errors import DigestError, StoreUnavailable
 from digest.mail.content import MailContent
 from digest.mail.message import Personal, Sender, assemble
+from digest.mail.verp import verp_address
 from digest.states import DeliveryKind
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class Worker:
         self.rate = RateLimiter(settings.send_rate)
         self.sender = Sender.from_settings(settings)
         self.envelope_from = settings.envelope_from
+        self.verp_key = settings.secret if settings.verp else None
         self.deadline = timedelta(hours=settings.retry_deadline_hours)
         self.lease_seconds = settings.lease_seconds
         self.tally = Tally()
@@ -132,6 +134,12 @@ class Worker:
         )
         return assemble(body.subject, body.text, body.html, personal, self.sender)
 
+    def envelope(self, item: Claimed) -> str:
+        """The envelope sender of one delivery: with VERP, one that names it (``mail/verp.py``)."""
+        if self.verp_key is None:
+            return self.envelope_from
+        return verp_address(self.envelope_from, item.id, self.verp_key)
+
     # -- sending -------------------------------------------------------------------------------
 
     async def _send_one(self, item: Claimed) -> Outcome:
@@ -141,7 +149,7 @@ class Worker:
             result = Result(None, f"cannot build the message: {exc}", Stage.LOCAL)
             return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
         await self.rate.acquire()
-        result = await self.transport.send(self.envelope_from, item.to_email, data)
+        result = await self.transport.send(self.envelope(item), item.to_email, data)
         verdict = result.classify()
         self.breaker.record(ok=verdict.verdict is Verdict.SENT, systemic=verdict.systemic)
         return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
