@@ -117,3 +117,37 @@ def test_0006_keeps_every_row_and_ids_are_never_reused_after(tmp_path) -> None: 
         assert conn.execute(sa.text("SELECT count(*) FROM subscribers")).scalar() == 2
         assert conn.execute(sa.text("SELECT count(*) FROM deliveries")).scalar() == 2
     db.dispose()
+
+
+def test_0007_downgrade_keeps_deliveries_and_autoincrement(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Going back to 0006 drops only ``active_since``: the deliveries naming subscribers stay
+    (a table rebuild would cascade them away) and ids are still never reused."""
+    db = Database(f"sqlite:///{tmp_path}/back.db")
+    db.upgrade()
+    now = "2026-11-30 07:00:00.000000"
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO subscribers (id, email, name, status, cadence, topics, timezone,"
+                " send_hour, created_at, updated_at) VALUES (1, 'ann@example.com', 'N', 'active',"
+                " 'daily', '[]', 'UTC', 7, :now, :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO deliveries (kind, subscriber_id, to_email, status, attempts,"
+                " next_attempt_at, message_id, created_at, updated_at) VALUES ('confirm', 1,"
+                " 'ann@example.com', 'queued', 0, :now, '<1@example.com>', :now, :now)"
+            ),
+            {"now": now},
+        )
+    _at(db, "0006", "downgrade")
+    with db.engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all() == [1]
+        table = conn.execute(
+            sa.text("SELECT sql FROM sqlite_master WHERE name = 'subscribers'")
+        ).scalar_one()
+        assert "AUTOINCREMENT" in table
+        assert "active_since" not in table
+    db.dispose()
