@@ -196,6 +196,14 @@ async def test_with_a_metrics_token_only_a_scrape_that_carries_it_gets_the_numbe
         ("127.0.0.1", {"x-forwarded-for": "203.0.113.9"}, "127.0.0.1", False),
         ("127.0.0.1", {"x-forwarded-for": "127.0.0.1"}, "127.0.0.1", True),
         ("127.0.0.1", {"x-real-ip": "127.0.0.1"}, "127.0.0.1", False),  # no X-Forwarded-For
+        # A proxy that adds its own X-Forwarded-For line below the client's (HAProxy's
+        # "option forwardfor"): the client's invented line is not the one that counts.
+        (
+            "127.0.0.1",
+            [("x-forwarded-for", "127.0.0.1"), ("x-forwarded-for", "203.0.113.9")],
+            "127.0.0.1",
+            False,
+        ),
     ],
 )
 async def test_without_a_token_only_this_machine_may_scrape(

@@ -47,6 +47,24 @@ async def test_two_ipv4_clients_of_a_dual_stack_listener_get_two_buckets(
     assert answers == [202, 429, 202]
 
 
+async def test_an_invented_forwarded_line_does_not_get_a_client_a_fresh_bucket(
+    sqlite_db: Database, make_settings
+) -> None:
+    """A trusted proxy that adds its own X-Forwarded-For line (HAProxy) leaves the client's
+    own line above it: every line is read, in order, so the client's invented address in the
+    first one does not become a new key for each request."""
+    settings = make_settings(database_url=sqlite_db.url, ip_limit=1, trusted_proxies="10.0.0.2")
+    app = make_app(settings, sqlite_db)
+    answers = []
+    for n in range(2):
+        headers = [("x-forwarded-for", f"192.0.2.{n + 1}"), ("x-forwarded-for", "198.51.100.7")]
+        async with client(app, ip="10.0.0.2") as http:
+            r = await http.post("/subscribe", json={"email": f"f{n}@example.com"}, headers=headers)
+            answers.append(r.status_code)
+    app.state.writer.close()
+    assert answers == [202, 429]
+
+
 class Clock:
     def __init__(self, now: float) -> None:
         self.now = now

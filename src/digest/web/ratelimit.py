@@ -12,10 +12,11 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Protocol
 
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from digest.db import Database
 from digest.rate_counters import StoreCounter
@@ -144,7 +145,17 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[str]) -
     return peer
 
 
-def is_local(peer: str | None, headers: Mapping[str, str], trusted: list[str]) -> bool:
+def forwarded_for(headers: Headers) -> str | None:
+    """Every X-Forwarded-For line of the request, joined in order, as one list (RFC 9110 5.3).
+
+    A proxy may add its own line below the client's (HAProxy's ``option forwardfor``) instead
+    of appending to it: reading only the first line would take the client's invented address.
+    """
+    lines = headers.getlist("x-forwarded-for")
+    return ", ".join(lines) if lines else None
+
+
+def is_local(peer: str | None, headers: Headers, trusted: list[str]) -> bool:
     """Whether the client is this machine (loopback), as the peer or a trusted proxy says.
 
     A request a proxy forwards is refused unless that proxy is trusted and names the client in
@@ -156,7 +167,7 @@ def is_local(peer: str | None, headers: Mapping[str, str], trusted: list[str]) -
     ):
         return False
     try:
-        return _address(client_ip(peer, headers.get("x-forwarded-for"), trusted)).is_loopback
+        return _address(client_ip(peer, forwarded_for(headers), trusted)).is_loopback
     except ValueError:
         return False
 

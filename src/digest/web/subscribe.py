@@ -20,7 +20,7 @@ from digest.subscriber_fields import Consent
 from digest.web.deps import LimiterDep, PagesDep, SettingsDep
 from digest.web.forms import read_fields
 from digest.web.pages import wants_json
-from digest.web.ratelimit import client_ip, client_key
+from digest.web.ratelimit import client_ip, client_key, forwarded_for
 from digest.web.signup import HONEYPOT, Refused, check_request
 from digest.web.writer import BatchWriter
 
@@ -69,7 +69,7 @@ async def subscribe(
 ) -> Response:
     """Record a subscription request and answer the same whatever the address's state."""
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    ip = client_ip(peer, forwarded_for(request.headers), settings.trusted_proxies)
     retry_after = await limiter.check(client_key(ip))
     if retry_after is not None:
         raise RateLimited(
