@@ -122,3 +122,15 @@ def test_a_preview_on_a_terminal_shows_feed_text_inert(env: Database) -> None:  
     _printable(out)
     assert " ".join(out.split()).count(CLEAN) == 1  # wrapped as the text part wraps it
     assert "https://news.example.com/2" in out
+
+
+def test_a_dry_run_lists_feed_titles_clean(env: Database, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """``digest send --dry-run`` names the posts each group would get: a feed's title reaches
+    the terminal through the same filter as ``posts list``."""
+    assert run(capsys, "subscribers", "add", "ann@example.com", "--confirmed").code == 0
+    with env.transaction() as s:
+        s.add(Post(guid="g", title=EVIL, link="https://news.example.com/2", categories=["World"]))
+    result = run(capsys, "send", "--dry-run")
+    assert result.code == 0, result
+    _printable(result.out + result.err)
+    assert f"Latest:     {CLEAN}" in result.out

@@ -158,9 +158,9 @@ def _dry_run(app: AppContext, cadence: str, due_only: bool, as_json: bool) -> No
             click.echo(f"  skipped: {selection.reason}")
             continue
         for post in selection.featured:
-            click.echo(f"  Don't Miss: {post.title}")
+            click.echo(f"  Don't Miss: {shown(post.title)}")
         for post in selection.latest:
-            click.echo(f"  Latest:     {post.title}")
+            click.echo(f"  Latest:     {shown(post.title)}")
 
 
 def _send_test(app: AppContext, cadence: str, address: str, as_json: bool) -> None:
