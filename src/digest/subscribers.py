@@ -335,7 +335,11 @@ def _new(session: Session, address: str, timezone: str, hour: int, now: datetime
 
 
 def _fresh(address: str, timezone: str, hour: int, now: datetime) -> dict[str, Any]:
-    """The row of a new subscriber before their request is recorded on it: pending."""
+    """The row of a new subscriber before their request is recorded on it: pending.
+
+    Every column but the id, as a stored row has them: the upsert's statement must be the same
+    for a new address as for a known one, or its timing tells them apart.
+    """
     return {
         "email": address,
         "name": "",
