@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.deliverability.lookup import DEFAULT_TIMEOUT, split_server
 from digest.deliverability.report import MARKS
 from digest.deliverability.run import run_checks
+from digest.errors import InvalidInput
 
 
 def _server(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -16,7 +19,7 @@ def _server(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     try:
         split_server(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise InvalidInput(f"--resolver: {exc}") from None
     return value
 
 
@@ -55,4 +58,4 @@ def check(app: AppContext, as_json: bool, resolver: str | None, dns_timeout: flo
             f"{summary['skip']} not checked"
         )
     if not report.passed:
-        raise click.exceptions.Exit(1)
+        sys.exit(1)

@@ -7,6 +7,7 @@ operator to edit a zone that may be fine.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 import dns.exception
@@ -93,6 +94,10 @@ def split_server(server: str) -> tuple[str, int]:
         host, _, port = server.partition(":")
     else:
         host, port = server, ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address") from None
     if not port:
         return host, 53
     if not port.isdigit() or not 0 < int(port) < 65536:
