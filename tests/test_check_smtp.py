@@ -153,3 +153,11 @@ def test_an_unreachable_relay_and_a_file_outbox(make_settings) -> None:  # type:
     skipped = check(make_settings())
     assert [(n, f.level) for n, f in skipped.items()] == [("SMTP", Level.SKIP)]
     assert "file: outbox" in skipped["SMTP"].detail
+
+
+def test_a_mail_service_api_is_not_taken_for_an_smtp_relay(make_settings) -> None:  # type: ignore[no-untyped-def]
+    # model_copy: the ESP URL forms are validated by the transports' own settings check.
+    settings = make_settings().model_copy(update={"smtp_url": "ses://eu-west-1"})
+    found = check(settings)
+    assert [(n, f.level) for n, f in found.items()] == [("SMTP", Level.SKIP)]
+    assert found["SMTP"].detail == "not checked: mail goes through the ses: API, not SMTP"

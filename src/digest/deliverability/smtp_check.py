@@ -5,6 +5,7 @@ sent)."""
 from __future__ import annotations
 
 import ssl
+from urllib.parse import urlsplit
 
 import aiosmtplib
 
@@ -21,10 +22,14 @@ _BROKEN = (aiosmtplib.SMTPException, OSError, TimeoutError)
 async def smtp_findings(
     settings: Settings, *, tls_context: ssl.SSLContext | None = None
 ) -> list[Finding]:
-    """Talk to the relay as the worker would, without sending; [one skip] for a file: outbox."""
+    """Talk to the relay as the worker would, without sending; one skip for a file: outbox or
+    a mail service's API."""
     folder = settings.file_outbox
     if folder is not None:
         return [r.skip("SMTP", f"not checked: mail is written to {folder} (a file: outbox)")]
+    scheme = urlsplit(settings.smtp_url).scheme
+    if scheme not in ("smtp", "smtps"):
+        return [r.skip("SMTP", f"not checked: mail goes through the {scheme}: API, not SMTP")]
     target = SmtpTarget.from_url(settings.smtp_url)
     where = f"{target.host}:{target.port}"
     client = aiosmtplib.SMTP(
