@@ -131,6 +131,16 @@ def _spf(zone: Zone, record: str) -> None:
     zone["brief.example"].append(("TXT", record))
 
 
+def _too_many_lookups(zone: Zone) -> None:
+    # 1 (include) + 3 (a, mx, include) + 5 (a, mx, exists, ptr, redirect) + 4 (mx, a and two
+    # includes) + 1 (a) = 14, through a chain that also loops back to the first include.
+    _spf(zone, "v=spf1 include:one.example -all")
+    zone["one.example"] = [("TXT", "v=spf1 a mx include:two.example ~all")]
+    zone["two.example"] = [("TXT", "v=spf1 a mx exists:x.example ptr redirect=three.example")]
+    zone["three.example"] = [("TXT", "v=spf1 mx a include:one.example include:four.example")]
+    zone["four.example"] = [("TXT", "v=spf1 a -all")]
+
+
 def _other_key(zone: Zone) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     zone["s2026._domainkey.brief.example"] = [("TXT", rsa_record(other))]
@@ -145,6 +155,8 @@ FAULTS: dict[str, tuple[Callable[[Zone], None], str, Level, str]] = {
                 "'ipv4:192.0.2.1' is not an SPF mechanism"),
     "bad SPF address": (lambda z: _spf(z, "v=spf1 ip4:300.0.0.1 -all"), "SPF", Level.FAIL,
                         "'ip4:300.0.0.1' is not an address"),
+    "SPF over 10 look-ups": (_too_many_lookups, "SPF", Level.FAIL,
+                             "needs more than 10 DNS look-ups"),
     "SPF +all": (lambda z: _spf(z, "v=spf1 +all"), "SPF", Level.FAIL, "anyone may send"),
     "no DMARC": (lambda z: z.pop("_dmarc.brief.example"), "DMARC", Level.FAIL,
                  "no DMARC record at _dmarc.brief.example"),
@@ -273,6 +285,21 @@ def test_the_keys_come_from_the_dkim_settings_and_default_to_the_from_domain(
         ("ed25519", "e2026._domainkey.brief.example"),
     ]
     assert configured_keys(make_settings(from_=FROM)) == []
+
+
+def test_ten_look_ups_are_allowed(
+    dns_server: DnsServer,  # noqa: F811
+    make_settings,  # type: ignore[no-untyped-def]
+    rsa_key: rsa.RSAPrivateKey,
+    ed_key: ed25519.Ed25519PrivateKey,
+) -> None:
+    zone = good_zone(rsa_key, ed_key)
+    _spf(zone, "v=spf1 a mx include:one.example -all")  # 3 + 7
+    zone["one.example"] = [("TXT", "v=spf1 " + " ".join(["a"] * 7) + " -all")]
+    dns_server.zone = zone
+    assert _found(dns_server, make_settings(from_=FROM))["SPF"].level is Level.OK
+    zone["one.example"] = [("TXT", "v=spf1 " + " ".join(["a"] * 8) + " -all")]
+    assert _found(dns_server, make_settings(from_=FROM))["SPF"].level is Level.FAIL
 
 
 def test_organisational_domains_and_alignment() -> None:

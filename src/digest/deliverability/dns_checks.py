@@ -3,6 +3,7 @@ the return path's domain. Each check is one finding; a timeout is reported as a 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import partial
 
@@ -17,7 +18,14 @@ from digest.deliverability.dkim_key import (
 )
 from digest.deliverability.domains import aligned, domain_of, organizational
 from digest.deliverability.lookup import DnsFailure, DnsTimeout, Lookup
-from digest.deliverability.records import RecordError, is_spf, parse_dmarc, parse_spf
+from digest.deliverability.records import (
+    SPF_LOOKUP_LIMIT,
+    RecordError,
+    Spf,
+    is_spf,
+    parse_dmarc,
+    parse_spf,
+)
 from digest.deliverability.report import Finding
 
 _RETRY = "check that the resolver answers (dig @RESOLVER NAME), then run digest check again"
@@ -72,6 +80,15 @@ def check_spf(lookup: Lookup, domain: str) -> Finding:
         return r.fail(
             "SPF", f"{domain}'s SPF ends in +all: anyone may send as it", "end it with -all or ~all"
         )
+    lookups = _lookups(lookup, spf, {domain})
+    if lookups > SPF_LOOKUP_LIMIT:
+        return r.fail(
+            "SPF",
+            f"{domain}'s SPF record needs more than {SPF_LOOKUP_LIMIT} DNS look-ups with its "
+            "includes: receivers stop there and treat it as an error (permerror)",
+            "drop the includes of services you no longer send through, or replace some by "
+            "their ip4:/ip6: ranges",
+        )
     if spf.all_qualifier is None and spf.redirect is None:
         return r.warn(
             "SPF",
@@ -79,6 +96,21 @@ def check_spf(lookup: Lookup, domain: str) -> Finding:
             "end it with -all or ~all so receivers know what to do with others",
         )
     return r.ok("SPF", f"{domain}: {records[0]}")
+
+
+def _lookups(lookup: Lookup, spf: Spf, seen: set[str]) -> int:
+    """The DNS look-ups evaluating ``spf`` costs, includes followed; counting stops once past
+    the limit. An include that cannot be read counts only itself."""
+    total = spf.lookups
+    for domain in spf.includes:
+        if total > SPF_LOOKUP_LIMIT or domain in seen or "%" in domain:
+            continue  # past the limit already, a loop, or a macro only a receiver can expand
+        seen.add(domain)
+        records = [t for t in lookup.txt(domain) if is_spf(t)]
+        if len(records) == 1:
+            with contextlib.suppress(RecordError):  # the include's own error is its owner's
+                total += _lookups(lookup, parse_spf(records[0]), seen)
+    return total
 
 
 def check_dkim(lookup: Lookup, key: ConfiguredKey) -> Finding:

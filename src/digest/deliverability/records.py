@@ -12,8 +12,12 @@ _MECHANISM = re.compile(
     re.IGNORECASE,
 )
 _MODIFIER = re.compile(r"[a-z][a-z0-9_.-]*=\S*", re.IGNORECASE)
-# Mechanisms whose argument is a domain that costs the receiver another DNS lookup.
+# Mechanisms that cannot go without an argument.
 _NEEDS_ARG = {"include", "exists", "ip4", "ip6"}
+# Terms that cost the receiver a DNS look-up (RFC 7208 4.6.4), redirect= too.
+_LOOKUPS = {"include", "a", "mx", "ptr", "exists"}
+#: More look-ups than this and receivers give up: a permanent error, as if there were no SPF.
+SPF_LOOKUP_LIMIT = 10
 
 
 class RecordError(ValueError):
@@ -28,10 +32,13 @@ def is_spf(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Spf:
-    """An SPF record that parsed: its final ``all`` qualifier, if any, and its redirect."""
+    """An SPF record that parsed: its final ``all`` qualifier, if any, its redirect, and the
+    DNS look-ups it costs itself and the domains whose records it pulls in."""
 
     all_qualifier: str | None  # "+", "-", "~", "?" or None when there is no "all"
     redirect: str | None
+    lookups: int = 0
+    includes: tuple[str, ...] = ()  # include: and redirect= domains, in order
 
 
 def parse_spf(text: str) -> Spf:
@@ -39,6 +46,8 @@ def parse_spf(text: str) -> Spf:
     terms = text.split()[1:]
     qualifier: str | None = None
     redirect: str | None = None
+    lookups = 0
+    includes: list[str] = []
     for term in terms:
         match = _MECHANISM.fullmatch(term)
         if match:
@@ -50,14 +59,19 @@ def parse_spf(text: str) -> Spf:
                 _check_network(term, arg + (match["cidr"] or ""))
             if name == "all":
                 qualifier = match["q"] or "+"
+            lookups += name in _LOOKUPS
+            if name == "include":
+                includes.append(arg.lower())
             continue
         if _MODIFIER.fullmatch(term):
             key, _, value = term.partition("=")
             if key.lower() == "redirect":
                 redirect = value
+                lookups += 1
+                includes.append(value.lower())
             continue
         raise RecordError(f"{term!r} is not an SPF mechanism")
-    return Spf(qualifier, redirect)
+    return Spf(qualifier, redirect, lookups, tuple(includes))
 
 
 def _check_network(term: str, value: str) -> None:
