@@ -97,6 +97,17 @@ def good_zone(rsa_key: rsa.RSAPrivateKey, ed_key: ed25519.Ed25519PrivateKey) -> 
     }
 
 
+@pytest.fixture
+def zone(
+    dns_server: DnsServer,  # noqa: F811
+    rsa_key: rsa.RSAPrivateKey,
+    ed_key: ed25519.Ed25519PrivateKey,
+) -> Zone:
+    """The good zone, served by ``dns_server``: a test spoils it in place."""
+    dns_server.zone = good_zone(rsa_key, ed_key)
+    return dns_server.zone
+
+
 def by_name(findings: list[Finding]) -> dict[str, Finding]:
     return {f.name: f for f in findings}
 
@@ -108,10 +119,8 @@ def _found(server: DnsServer, settings: Settings) -> dict[str, Finding]:
 def test_a_good_zone_passes_every_dns_check(
     dns_server: DnsServer,  # noqa: F811
     signing: Callable[..., Settings],
-    rsa_key: rsa.RSAPrivateKey,
-    ed_key: ed25519.Ed25519PrivateKey,
+    zone: Zone,
 ) -> None:
-    dns_server.zone = good_zone(rsa_key, ed_key)
     found = _found(dns_server, signing())
     assert list(found) == ["SPF", "DKIM s2026", "DKIM e2026", "DMARC", "MX"]
     assert all(f.level is Level.OK for f in found.values()), found
@@ -181,13 +190,10 @@ def test_each_fault_fails_its_own_check_with_a_fix_and_no_other(
     fault: str,
     dns_server: DnsServer,  # noqa: F811
     signing: Callable[..., Settings],
-    rsa_key: rsa.RSAPrivateKey,
-    ed_key: ed25519.Ed25519PrivateKey,
+    zone: Zone,
 ) -> None:
     spoil, name, level, detail = FAULTS[fault]
-    zone = good_zone(rsa_key, ed_key)
     spoil(zone)
-    dns_server.zone = zone
     found = _found(dns_server, signing())
     assert found[name].level is level, found[name]
     assert detail in found[name].detail
@@ -199,12 +205,9 @@ def test_each_fault_fails_its_own_check_with_a_fix_and_no_other(
 def test_from_aligned_with_neither_the_envelope_nor_dkim_fails_dmarc(
     dns_server: DnsServer,  # noqa: F811
     make_settings,  # type: ignore[no-untyped-def]
-    rsa_key: rsa.RSAPrivateKey,
-    ed_key: ed25519.Ed25519PrivateKey,
+    zone: Zone,
 ) -> None:
-    zone = good_zone(rsa_key, ed_key)
     zone["esp-mail.example"] = [("TXT", "v=spf1 -all"), ("MX", (10, "mx.esp-mail.example"))]
-    dns_server.zone = zone
     settings = make_settings(from_=FROM, return_path="bounces@esp-mail.example")
     found = _found(dns_server, settings)
     dmarc = found["DMARC"]
@@ -217,12 +220,9 @@ def test_from_aligned_with_neither_the_envelope_nor_dkim_fails_dmarc(
 def test_a_subdomain_envelope_aligns_relaxed_but_not_strict(
     dns_server: DnsServer,  # noqa: F811
     make_settings,  # type: ignore[no-untyped-def]
-    rsa_key: rsa.RSAPrivateKey,
-    ed_key: ed25519.Ed25519PrivateKey,
+    zone: Zone,
 ) -> None:
-    zone = good_zone(rsa_key, ed_key)
     zone["bounce.brief.example"] = [("TXT", SPF), ("MX", (10, "mx.brief.example"))]
-    dns_server.zone = zone
     settings = make_settings(from_=FROM, return_path="b@bounce.brief.example")
     lookup = Lookup(dns_server.address, timeout=3)
     assert by_name(dns_findings(settings, lookup))["DMARC"].level is Level.OK
@@ -233,12 +233,9 @@ def test_a_subdomain_envelope_aligns_relaxed_but_not_strict(
 def test_a_subdomain_from_falls_back_to_the_organisational_dmarc_record(
     dns_server: DnsServer,  # noqa: F811
     make_settings,  # type: ignore[no-untyped-def]
-    rsa_key: rsa.RSAPrivateKey,
-    ed_key: ed25519.Ed25519PrivateKey,
+    zone: Zone,
 ) -> None:
-    zone = good_zone(rsa_key, ed_key)
     zone["news.brief.example"] = [("TXT", SPF), ("MX", (10, "mx.brief.example"))]
-    dns_server.zone = zone
     settings = make_settings(from_="Brief <a@news.brief.example>")
     dmarc = _found(dns_server, settings)["DMARC"]
     assert dmarc.level is Level.OK and dmarc.detail.startswith("_dmarc.brief.example: p=quarantine")
@@ -264,7 +261,6 @@ def test_an_unreadable_key_file_fails_its_dkim_check_and_names_the_file(
     ed_key: ed25519.Ed25519PrivateKey,
     tmp_path: Path,
 ) -> None:
-    dns_server.zone = good_zone(rsa_key, ed_key)
     settings = signing()
     (tmp_path / "rsa.pem").write_text("not a key")
     (tmp_path / "ed.pem").unlink()
@@ -290,13 +286,10 @@ def test_the_keys_come_from_the_dkim_settings_and_default_to_the_from_domain(
 def test_ten_look_ups_are_allowed(
     dns_server: DnsServer,  # noqa: F811
     make_settings,  # type: ignore[no-untyped-def]
-    rsa_key: rsa.RSAPrivateKey,
-    ed_key: ed25519.Ed25519PrivateKey,
+    zone: Zone,
 ) -> None:
-    zone = good_zone(rsa_key, ed_key)
     _spf(zone, "v=spf1 a mx include:one.example -all")  # 3 + 7
     zone["one.example"] = [("TXT", "v=spf1 " + " ".join(["a"] * 7) + " -all")]
-    dns_server.zone = zone
     assert _found(dns_server, make_settings(from_=FROM))["SPF"].level is Level.OK
     zone["one.example"] = [("TXT", "v=spf1 " + " ".join(["a"] * 8) + " -all")]
     assert _found(dns_server, make_settings(from_=FROM))["SPF"].level is Level.FAIL
