@@ -4,6 +4,7 @@ refused sender, an unreachable relay; nothing is ever sent."""
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,3 +162,19 @@ def test_a_mail_service_api_is_not_taken_for_an_smtp_relay(make_settings) -> Non
     found = check(settings)
     assert [(n, f.level) for n, f in found.items()] == [("SMTP", Level.SKIP)]
     assert found["SMTP"].detail == "not checked: mail goes through the ses: API, not SMTP"
+
+
+def test_with_verp_the_relay_is_asked_to_take_a_verp_sender(
+    make_settings,  # type: ignore[no-untyped-def]
+    servers: list[SmtpServer],
+) -> None:
+    handler = SenderPolicy()
+    servers.append(start_server(handler))
+    settings = make_settings(smtp_url=servers[0].url, from_="Brief <news@brief.example>", verp=True)
+    found = check(settings)
+    (mail, rset) = handler.commands
+    assert re.fullmatch(r"MAIL bounces\+[0-9a-z]{20,}@brief\.example", mail), mail
+    assert rset == "RSET"
+    assert found["envelope sender"].level is Level.OK
+    assert mail.removeprefix("MAIL ") in found["envelope sender"].detail
+    assert handler.received == []

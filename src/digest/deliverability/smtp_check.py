@@ -14,8 +14,11 @@ from digest.deliverability import report as r
 from digest.deliverability.report import Finding
 from digest.delivery.smtp import SmtpTarget
 from digest.errors import first_line
+from digest.mail.verp import verp_address
 
 _REACH = "check DIGEST_SMTP_URL's host and port, and that this machine may connect there"
+# A delivery id for a VERP address of typical length; no delivery is named by it in a check.
+_SAMPLE_DELIVERY = 36**6
 _BROKEN = (aiosmtplib.SMTPException, OSError, TimeoutError)
 
 
@@ -53,7 +56,7 @@ async def smtp_findings(
             return findings  # the TLS handshake failed: nothing more to ask
         if target.username:
             findings.append(await _auth(client, target))
-        findings.append(await _sender(client, settings.envelope_from))
+        findings.append(await _sender(client, envelope_sender(settings)))
     except _BROKEN as exc:
         findings.append(
             r.fail("SMTP relay", f"{where} broke off the dialogue: {_describe(exc)}", _REACH)
@@ -65,6 +68,14 @@ async def smtp_findings(
             except _BROKEN:
                 client.close()
     return findings
+
+
+def envelope_sender(settings: Settings) -> str:
+    """The MAIL FROM to try: with VERP, one shaped as a message's own (``LOCAL+TOKEN@DOMAIN``),
+    since a relay may refuse the plus form of an address it accepts."""
+    if settings.verp and settings.secret_key:
+        return verp_address(settings.envelope_from, _SAMPLE_DELIVERY, settings.secret)
+    return settings.envelope_from
 
 
 async def _tls(
