@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "demo": "digest.cli.demo:demo",
     "bounces": "digest.cli.bounces:bounces",
     "settings": "digest.cli.settings:settings",
+    "check": "digest.cli.check:check",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -48,6 +49,8 @@ SHORT_HELP: dict[str, str] = {
     "sample posts, subscribers, digests as .eml files.",
     "bounces": "Record bounces and complaints that arrive after sending.",
     "settings": "Show every DIGEST_* setting: its effective value, its default and what it does.",
+    "check": "Check deliverability: DNS, the site, the SMTP relay, the list's health, "
+    "a sample digest.",
 }
 
 

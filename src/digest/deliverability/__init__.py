@@ -1,0 +1,1 @@
+"""``digest check``: the deliverability self-test, each check a finding with its fix."""
