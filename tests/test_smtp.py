@@ -200,7 +200,8 @@ def authenticator(
     server: Any, session: Any, envelope: Any, mechanism: str, data: Any
 ) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"u@x", b"s3cret")
-    return AuthResult(success=ok, auth_data=data.login if ok else None)
+    # handled=False: aiosmtpd then answers a failure with 535 itself (True would mean we had).
+    return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
 
 
 def contexts(tls_files: tuple[str, str]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
@@ -240,7 +241,7 @@ async def test_starttls_when_offered_and_auth_from_the_url(tls_files: tuple[str,
     assert handler.seen == [(True, b"u@x")] * 3
     assert len(handler.sessions) == 1
     # A wrong password is our setup's fault, not the subscriber's: retried, never a bounce.
-    assert refused.stage is Stage.CONNECT
+    assert refused.stage is Stage.CONNECT and refused.code == 535, refused
     assert refused.classify().verdict is Verdict.DEFER and refused.classify().systemic
 
 
