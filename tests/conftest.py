@@ -23,9 +23,10 @@ from sqlmodel import SQLModel
 import digest.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from digest.config import Settings, load_settings
 from digest.db import Database
-from tests.support.programs import IN_CI
 
 # Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
+from tests.support.esp_server import esp_server  # noqa: F401
+from tests.support.programs import IN_CI
 from tests.support.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
 
 PG_URL = os.environ.get(

@@ -147,6 +147,13 @@ class NotAReport(DigestError):
     exit_code = 65
 
 
+class WebhookRefused(DigestError):
+    """A post to an email service's webhook without that service's credentials or signature."""
+
+    http_status = 401
+    exit_code = 65
+
+
 class TryAgainLater(DigestError):
     """Bounce reports were read but could not be recorded now; the MTA should retry."""
 

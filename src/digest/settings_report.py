@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from sqlalchemy.engine import make_url
 
 from digest.config import Settings, setting_name
+from digest.delivery.esp_targets import is_esp_url
 
 REDACTED = "***"
 # Settings whose whole value is a secret, and settings that are URLs that may carry one.
@@ -66,7 +67,11 @@ def redact_url(url: str) -> str:
     """``url`` with the password of its user part and credential parameters replaced."""
     parts = urlsplit(url)
     # Replaced in place rather than rebuilt: urlunsplit would turn sqlite:///x into sqlite:/x.
-    if parts.password is not None:
+    if is_esp_url(url) and parts.username:
+        # postmark://TOKEN@ and mailgun://KEY@DOMAIN: the user part is the secret.
+        host = parts.netloc.rpartition("@")[2]
+        url = url.replace(parts.netloc, f"{REDACTED}@{host}", 1)
+    elif parts.password is not None:
         user_info, _, host = parts.netloc.rpartition("@")
         url = url.replace(parts.netloc, f"{user_info.partition(':')[0]}:{REDACTED}@{host}", 1)
     pairs = parse_qsl(parts.query, keep_blank_values=True)

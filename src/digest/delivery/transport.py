@@ -1,7 +1,8 @@
 """The transport interface: hand one message to a mail system and say what it answered.
 
-The worker only sees this protocol; ``smtp.py`` (a pool of SMTP connections) and ``files.py``
-(one ``.eml`` file per message) implement it, and ``worker.transport_from_settings`` picks one.
+The worker only sees this protocol; ``smtp.py`` (a pool of SMTP connections), ``files.py``
+(one ``.eml`` file per message) and the email services' APIs (``ses.py``, ``postmark.py``,
+``mailgun.py``) implement it, and ``worker.transport_from_settings`` picks one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ class Result:
     code: int | None
     message: str
     stage: Stage
+    # The service asked for fewer requests (HTTP 429): the worker slows down, the mail waits.
+    throttled: bool = False
 
     @property
     def reply(self) -> str:

@@ -24,9 +24,13 @@ from digest import links
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
+from digest.delivery.esp_targets import is_esp_url, parse_esp_url
 from digest.delivery.files import FileTransport
+from digest.delivery.mailgun import mailgun_transport
 from digest.delivery.outcomes import Claimed, Outcome, outcome_for
+from digest.delivery.postmark import postmark_transport
 from digest.delivery.replies import Stage, Verdict
+from digest.delivery.ses import ses_transport
 from digest.delivery.smtp import SmtpPool
 from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
 from digest.delivery.throttle import Breaker, RateLimiter
@@ -150,6 +154,8 @@ class Worker:
             return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
         await self.rate.acquire()
         result = await self.transport.send(self.envelope(item), item.to_email, data)
+        if result.throttled:
+            self.rate.slow_down()
         verdict = result.classify()
         self.breaker.record(ok=verdict.verdict is Verdict.SENT, systemic=verdict.systemic)
         return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
@@ -315,10 +321,17 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 
 
 def transport_from_settings(settings: Settings) -> Transport:
-    """The transport ``DIGEST_SMTP_URL`` names: an SMTP pool or a folder of .eml files."""
+    """The transport ``DIGEST_SMTP_URL`` names: an SMTP pool, a folder of .eml files, or an
+    email service's API (SES, Postmark, Mailgun) over as many connections as SMTP would use."""
     folder = settings.file_outbox
     if folder is not None:
         return FileTransport(folder)
+    if is_esp_url(settings.smtp_url):
+        target = parse_esp_url(settings.smtp_url)
+        make = {"ses": ses_transport, "postmark": postmark_transport}.get(
+            target.service, mailgun_transport
+        )
+        return make(target, connections=settings.smtp_connections, timeout=settings.smtp_timeout)
     return SmtpPool.from_settings(settings)
 
 

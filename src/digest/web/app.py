@@ -1,8 +1,8 @@
 """The web app: ``create_app(settings, db)`` builds it; nothing is built at import time.
 
 Routers live one per concern (subscribe, confirm, unsubscribe, preferences, archive, health,
-metrics, the admin API); a new one is a line in ``default_routers()``, or passed to
-``create_app(routers=...)``.
+metrics, the email services' webhooks, the admin API); a new one is a line in
+``default_routers()``, or passed to ``create_app(routers=...)``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def default_routers() -> list[APIRouter]:
         admin,
         archive,
         confirm,
+        esp_hooks,
         health,
         metrics,
         preferences,
@@ -46,6 +47,7 @@ def default_routers() -> list[APIRouter]:
         archive.router,
         health.router,
         metrics.router,  # GET /metrics
+        esp_hooks.router,  # POST /esp/{service}: 404 unless DIGEST_SMTP_URL's service has one
         admin.router,  # /api/..., off while DIGEST_ADMIN_TOKEN is unset
     ]
 
