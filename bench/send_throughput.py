@@ -153,13 +153,21 @@ class Run:
 
 
 def run_worker(
-    db: Database, port: int, connections: int, workdir: Path, batch: int, workers: int = 1
+    db: Database,
+    port: int,
+    connections: int,
+    workdir: Path,
+    batch: int,
+    workers: int = 1,
+    *,
+    smtp_url: str | None = None,
 ) -> Run:
-    """Run ``workers`` worker processes sharing ``connections``; rate over the longest run."""
+    """Run ``workers`` worker processes sharing ``connections``; rate over the longest run.
+    They send to the sink on ``port``, or wherever ``smtp_url`` says (an email service's API)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update(
         DIGEST_DATABASE_URL=db.url,
-        DIGEST_SMTP_URL=f"smtp://127.0.0.1:{port}",
+        DIGEST_SMTP_URL=smtp_url or f"smtp://127.0.0.1:{port}",
         DIGEST_SMTP_CONNECTIONS=str(max(1, connections // workers)),
         DIGEST_SECRET_KEY="bench-secret-key-0123456789-abcdefghijklmnopq",
         DIGEST_FROM="The Daily Brief <news@example.org>",

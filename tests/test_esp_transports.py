@@ -149,6 +149,9 @@ def test_an_edition_goes_out_through_each_service(
         row = by_rcpt[seen.rcpt.rpartition("<")[2].rstrip(">")]
         if service == "postmark":
             headers = {h["Name"]: h["Value"] for h in seen.fields["Headers"]}
+            # The quoted-printable parts decoded, with the reader's own name in them.
+            assert seen.fields["TextBody"].startswith("Hi P ")
+            assert seen.fields["HtmlBody"] == "<p>Hi</p>"
         else:
             headers = dict(email.message_from_bytes(seen.message, policy=policy.compat32))
         assert headers["Message-ID"] == row.message_id

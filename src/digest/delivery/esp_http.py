@@ -2,8 +2,8 @@
 
 ``ses.py``, ``postmark.py`` and ``mailgun.py`` each turn a message into one HTTP request and
 say which of a few ``Answer`` kinds the service's reply is; ``EspTransport`` sends the requests
-over one ``httpx.AsyncClient`` (connections kept alive, up to ``DIGEST_SMTP_CONNECTIONS`` at
-once, as many as the worker's lanes) and ``result_for`` maps each answer onto the SMTP-shaped
+over ``DIGEST_SMTP_CONNECTIONS`` kept-alive connections at once (as many as the worker's lanes)
+and ``result_for`` maps each answer onto the SMTP-shaped
 ``Result`` the worker already classifies (``replies.classify``), so an API reply and an SMTP
 reply with the same meaning end the same way:
 
@@ -21,11 +21,13 @@ reply with the same meaning end the same way:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-import httpx
+import aiohttp
 
 from digest.delivery.replies import Stage
 from digest.delivery.transport import Result
@@ -78,8 +80,35 @@ def result_for(service: str, answer: Answer, status: int, detail: str) -> Result
     return Result(451, f"4.3.0 {said}", Stage.DATA)
 
 
-Build = Callable[[str, str, bytes], httpx.Request]
-Judge = Callable[[httpx.Response], tuple[Answer, str]]
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One POST to a service's API: its URL, headers and body."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ApiReply:
+    """A service's reply: status, headers (lower-case names) and body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.body)
+
+
+Build = Callable[[str, str, bytes], ApiRequest]
+Judge = Callable[[ApiReply], tuple[Answer, str]]
 
 
 class EspTransport:
@@ -87,6 +116,10 @@ class EspTransport:
 
     ``build`` turns (envelope sender, recipient, message) into the request (ValueError when the
     message cannot be sent that way); ``judge`` says what the reply means and its detail.
+
+    aiohttp carries the requests, over one pool of ``connections`` kept-alive connections:
+    httpx took 1 ms of CPU per request on this machine against 0.37 ms for aiohttp, too much
+    to reach half the SMTP path's rate (docs/benchmarks.md, bench/esp_throughput.py).
     """
 
     def __init__(
@@ -97,16 +130,23 @@ class EspTransport:
         *,
         connections: int = 8,
         timeout: float = 30.0,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.service = service
         self.build = build
         self.judge = judge
         self.timeout = timeout
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        )
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made lazily: a session belongs to the event loop that first uses it.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.connections, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
 
     async def send(self, envelope_from: str, rcpt: str, data: bytes) -> Result:
         """POST one message; every failure becomes a Result, never an exception."""
@@ -115,29 +155,36 @@ class EspTransport:
         except ValueError as exc:
             return Result(None, f"cannot send this through {self.service}: {exc}", Stage.LOCAL)
         try:
-            response = await self.client.send(request)
-        except httpx.TimeoutException:
+            reply = await self._post(request)
+        except TimeoutError:
             # Like a connection lost after DATA: the service may have taken it; it goes again.
             text = f"{self.service} did not answer within {self.timeout:g} s"
             return Result(None, text, Stage.DATA)
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             text = f"cannot reach {self.service}: {type(exc).__name__} {exc}".strip()
             return Result(None, printable_line(text)[:MAX_DETAIL], Stage.CONNECT)
-        answer, detail = self.judge(response)
-        return result_for(self.service, answer, response.status_code, detail)
+        answer, detail = self.judge(reply)
+        return result_for(self.service, answer, reply.status, detail)
+
+    async def _post(self, request: ApiRequest) -> ApiReply:
+        session = self._client()
+        async with session.post(request.url, data=request.body, headers=request.headers) as r:
+            body = await r.read()
+            headers = {k.lower(): v for k, v in r.headers.items()}
+            return ApiReply(r.status, headers, body)
 
     async def close(self) -> None:
         """Close the kept-alive connections."""
-        with contextlib.suppress(httpx.HTTPError):
-            await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
-def json_field(response: httpx.Response, *names: str) -> str:
+def json_field(reply: ApiReply, *names: str) -> str:
     """The first of ``names`` in a JSON reply's top level, as text ("" when absent)."""
     try:
-        body = response.json()
+        body = reply.json()
     except ValueError:
-        return response.text[:MAX_DETAIL]
+        return reply.body[:MAX_DETAIL].decode("utf-8", "replace")
     if not isinstance(body, dict):
         return ""
     for name in names:

@@ -14,18 +14,23 @@ from __future__ import annotations
 import base64
 import secrets
 
-import httpx
-
-from digest.delivery.esp_http import Answer, EspTransport, answer_for_status, json_field
+from digest.delivery.esp_http import (
+    Answer,
+    ApiReply,
+    ApiRequest,
+    EspTransport,
+    answer_for_status,
+    json_field,
+)
 from digest.delivery.esp_targets import EspTarget
 
 
-def judge(response: httpx.Response) -> tuple[Answer, str]:
+def judge(response: ApiReply) -> tuple[Answer, str]:
     """What a Mailgun reply means, by its status."""
     detail = json_field(response, "message")
-    if response.is_success:
+    if response.ok:
         detail = f"{json_field(response, 'id')} {detail}".strip()
-    return answer_for_status(response.status_code), detail
+    return answer_for_status(response.status), detail
 
 
 def form(rcpt: str, data: bytes) -> tuple[bytes, str]:
@@ -58,10 +63,10 @@ def mailgun_transport(target: EspTarget, *, connections: int, timeout: float) ->
     url = f"{target.endpoint}/v3/{target.domain}/messages.mime"
     auth = "Basic " + base64.b64encode(f"api:{target.token}".encode()).decode("ascii")
 
-    def build(envelope_from: str, rcpt: str, data: bytes) -> httpx.Request:
+    def build(envelope_from: str, rcpt: str, data: bytes) -> ApiRequest:
         # Mailgun's own return path gets the bounces; its webhook tells digest of them.
         body, content_type = form(rcpt, data)
         headers = {"Authorization": auth, "Content-Type": content_type}
-        return httpx.Request("POST", url, content=body, headers=headers)
+        return ApiRequest(url, headers, body)
 
     return EspTransport("Mailgun", build, judge, connections=connections, timeout=timeout)

@@ -17,12 +17,18 @@ from __future__ import annotations
 import base64
 import json
 
-import httpx
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, EnvProvider
 
-from digest.delivery.esp_http import Answer, EspTransport, answer_for_status, json_field
+from digest.delivery.esp_http import (
+    Answer,
+    ApiReply,
+    ApiRequest,
+    EspTransport,
+    answer_for_status,
+    json_field,
+)
 from digest.delivery.esp_targets import EspTarget
 from digest.errors import SettingsError
 
@@ -54,9 +60,9 @@ def environment_credentials() -> Credentials:
     return credentials
 
 
-def judge(response: httpx.Response) -> tuple[Answer, str]:
+def judge(response: ApiReply) -> tuple[Answer, str]:
     """What an SES v2 reply means, by its error type and status."""
-    if response.is_success:
+    if response.ok:
         return Answer.ACCEPTED, json_field(response, "MessageId")
     # "TooManyRequestsException:http://internal.amazon.com/..." in the header; some
     # gateways put "__type" in the body instead.
@@ -67,7 +73,7 @@ def judge(response: httpx.Response) -> tuple[Answer, str]:
         return Answer.THROTTLED, detail
     if kind in _SETUP:
         return Answer.SETUP, detail
-    return answer_for_status(response.status_code), detail
+    return answer_for_status(response.status), detail
 
 
 class SesRequests:
@@ -77,20 +83,22 @@ class SesRequests:
         self.url = target.endpoint + PATH
         self.signer = SigV4Auth(credentials, "ses", target.region)
 
-    def build(self, envelope_from: str, rcpt: str, data: bytes) -> httpx.Request:
+    def build(self, envelope_from: str, rcpt: str, data: bytes) -> ApiRequest:
         """The signed request that sends ``data`` to ``rcpt``."""
-        body = json.dumps(
+        # Joined around the base64 text, which JSON needs no escape for: encoding a 40 KB
+        # string through json.dumps scanned it for nothing and was a fifth of the build.
+        head = json.dumps(
             {
                 "Destination": {"ToAddresses": [rcpt]},
-                "Content": {"Raw": {"Data": base64.b64encode(data).decode("ascii")}},
                 "FeedbackForwardingEmailAddress": envelope_from,
             }
         ).encode()
+        body = head[:-1] + b', "Content": {"Raw": {"Data": "' + base64.b64encode(data) + b'"}}}'
         signed = AWSRequest(
             method="POST", url=self.url, data=body, headers={"Content-Type": "application/json"}
         )
         self.signer.add_auth(signed)
-        return httpx.Request("POST", self.url, content=body, headers=dict(signed.headers.items()))
+        return ApiRequest(self.url, dict(signed.headers.items()), body)
 
 
 def ses_transport(

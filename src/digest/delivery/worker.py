@@ -26,11 +26,8 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery.esp_targets import is_esp_url, parse_esp_url
 from digest.delivery.files import FileTransport
-from digest.delivery.mailgun import mailgun_transport
 from digest.delivery.outcomes import Claimed, Outcome, outcome_for
-from digest.delivery.postmark import postmark_transport
 from digest.delivery.replies import Stage, Verdict
-from digest.delivery.ses import ses_transport
 from digest.delivery.smtp import SmtpPool
 from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
 from digest.delivery.throttle import Breaker, RateLimiter
@@ -327,6 +324,12 @@ def transport_from_settings(settings: Settings) -> Transport:
     if folder is not None:
         return FileTransport(folder)
     if is_esp_url(settings.smtp_url):
+        # Imported here: aiohttp and botocore take half a second to import, which every
+        # command that may send (send, worker, serve) would pay for SMTP too.
+        from digest.delivery.mailgun import mailgun_transport
+        from digest.delivery.postmark import postmark_transport
+        from digest.delivery.ses import ses_transport
+
         target = parse_esp_url(settings.smtp_url)
         make = {"ses": ses_transport, "postmark": postmark_transport}.get(
             target.service, mailgun_transport

@@ -1,0 +1,140 @@
+"""Benchmark: an edition sent through an email service's API transport vs over SMTP.
+
+The same edition (N subscribers, ~30 KB bodies) is sent twice or more in one sitting by a
+``digest worker --until-empty`` process with the same number of connections: over SMTP to
+Postfix's ``smtp-sink``, and through each API transport (SES, Postmark, Mailgun) to the local
+stand-in of that API (``tests/support/esp_server.py``, one uvicorn process on loopback, which
+checks each request and answers as the service documents). Ratio = API rate / SMTP rate
+(target >= 0.5); SMTP runs before and after the services, the faster counted.
+
+    .venv/bin/python bench/esp_throughput.py [--n 5000] [--connections 16] [--size 30000]
+        [--services ses postmark mailgun] [--out docs/bench-esp.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # for tests.support.esp_server
+
+import sqlalchemy as sa
+from send_throughput import (
+    Run,
+    ensure_postfix_tools,
+    free_port,
+    make_edition,
+    run_worker,
+    start_sink,
+)
+from tests.support.esp_server import AWS_KEY_ID, AWS_SECRET, esp_url
+
+from digest.db import Database
+from digest.models import Delivery
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVE = (
+    "import sys, uvicorn; from tests.support.esp_server import FakeEsp; "
+    "uvicorn.run(FakeEsp(record=False), host='127.0.0.1', port=int(sys.argv[1]), "
+    "log_level='warning', access_log=False)"
+)
+
+
+def start_fake(port: int) -> subprocess.Popen[bytes]:
+    """The API stand-in in a process of its own, as a real service would be."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the API stand-in did not start")
+
+
+def sent(db: Database) -> int:
+    with db.transaction() as s:
+        return int(
+            s.execute(sa.select(sa.func.count()).where(Delivery.status == "sent")).scalar_one()
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--size", type=int, default=30_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--services", nargs="+", default=["ses", "postmark", "mailgun"])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-esp.md")
+    args = parser.parse_args()
+    os.environ.update(AWS_ACCESS_KEY_ID=AWS_KEY_ID, AWS_SECRET_ACCESS_KEY=AWS_SECRET)
+    ensure_postfix_tools()
+    sink_port, api_port = free_port(), free_port()
+    sink, fake = start_sink(sink_port), start_fake(api_port)
+    runs: dict[str, Run] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            db = Database(f"sqlite:///{workdir / 'bench.db'}")
+            db.upgrade()
+
+            def once(label: str, url: str | None) -> Run:
+                make_edition(db, args.n, args.size)
+                run = run_worker(db, sink_port, args.connections, workdir, args.batch, smtp_url=url)
+                assert sent(db) == args.n == run.n, (label, sent(db), run.n)
+                print(f"{label}: {run.rate:,.0f} msg/s ({run.seconds:.1f} s)", flush=True)
+                return run
+
+            smtp_before = once("smtp", None)
+            for service in args.services:
+                runs[service] = once(service, esp_url(service, f"http://127.0.0.1:{api_port}"))
+            smtp_after = once("smtp", None)
+            db.dispose()
+    finally:
+        for proc in (sink, fake):
+            proc.terminate()
+            proc.wait()
+    smtp = max(smtp_before, smtp_after, key=lambda r: r.rate)
+    write_report(args, smtp, runs)
+
+
+def write_report(args: argparse.Namespace, smtp: Run, runs: dict[str, Run]) -> None:
+    cmd = (
+        f"python bench/esp_throughput.py --n {args.n} --connections {args.connections} "
+        f"--size {args.size} --services {' '.join(args.services)}"
+    )
+    lines = [
+        "## Delivery: email service API transports vs SMTP",
+        "",
+        f"Reproduce: `.venv/bin/{cmd}` ({os.cpu_count()} CPUs, {datetime.now(UTC):%Y-%m-%d}, "
+        "SQLite store; smtp-sink and the API stand-in on loopback).",
+        "",
+        f"{args.n:,} messages of ~{args.size // 1000} KB, {args.connections} connections, one "
+        "`digest worker --until-empty` each run. Ratio = API rate / SMTP rate (target >= 0.5).",
+        "",
+        "| transport | rate | time | ratio to SMTP |",
+        "| --- | ---: | ---: | ---: |",
+        f"| SMTP to smtp-sink (faster of before/after) | {smtp.rate:,.0f} msg/s "
+        f"| {smtp.seconds:.1f} s | 1.00 |",
+    ]
+    for service, run in runs.items():
+        lines.append(
+            f"| {service} API to its stand-in | {run.rate:,.0f} msg/s | {run.seconds:.1f} s "
+            f"| **{run.rate / smtp.rate:.2f}** |"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
