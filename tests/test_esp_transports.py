@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import email
 import json
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from email import policy
@@ -199,7 +198,6 @@ def test_each_reply_ends_as_the_smtp_path_would_end_it(
 def test_a_postmark_inactive_recipient_is_a_hard_bounce(
     db: Database, esp_server: EspServer, make_settings: Callable[..., Any]
 ) -> None:
-    settings = make_settings(database_url=db.url, smtp_url=esp_url("postmark", esp_server.url))
     add_subscribers(db, 2)
     edition_id, body_id = make_edition(db)
     enqueue(db, edition_id, body_id)
@@ -283,14 +281,15 @@ def test_rate_limiter_halves_once_per_wave_and_grows_back() -> None:
     ],
 )
 def test_a_bad_service_url_stops_start_up_with_one_line(
-    url: str, message: str, capsys: pytest.CaptureFixture[str], make_settings: Callable[..., Any]
+    url: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    make_settings: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    make_settings()
-    os.environ["DIGEST_SMTP_URL"] = url
-    try:
-        result = run(capsys, "settings")
-    finally:
-        del os.environ["DIGEST_SMTP_URL"]
+    make_settings()  # clears DIGEST_* and moves into a temporary folder
+    monkeypatch.setenv("DIGEST_SMTP_URL", url)
+    result = run(capsys, "settings")
     assert result.code == 78
     assert result.err.count("\n") == 1 and "DIGEST_SMTP_URL" in result.err
     assert message in result.err

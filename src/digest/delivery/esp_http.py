@@ -3,9 +3,9 @@
 ``ses.py``, ``postmark.py`` and ``mailgun.py`` each turn a message into one HTTP request and
 say which of a few ``Answer`` kinds the service's reply is; ``EspTransport`` sends the requests
 over ``DIGEST_SMTP_CONNECTIONS`` kept-alive connections at once (as many as the worker's lanes)
-and ``result_for`` maps each answer onto the SMTP-shaped
-``Result`` the worker already classifies (``replies.classify``), so an API reply and an SMTP
-reply with the same meaning end the same way:
+and ``result_for`` maps each answer onto the SMTP-shaped ``Result`` the worker already
+classifies (``replies.classify``), so an API reply and an SMTP reply with the same meaning end
+the same way:
 
 * accepted (2xx): sent;
 * throttled (429, SES ``TooManyRequestsException``/``Throttling``): deferred, never bounced
