@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from digest.delivery.esp_targets import is_esp_url, parse_esp_url
+from digest.delivery.esp_targets import checked_esp_url, is_esp_url
 from digest.errors import SettingsError
 from digest.mail import headers as h
 from digest.periods import WEEKDAYS, check_timezone
@@ -63,9 +63,8 @@ class Settings(BaseSettings):
     smtp_url: str = Field(
         "file:var/outbox",
         description="where mail goes: smtp://[user:pass@]host:port (STARTTLS when offered), "
-        "smtps://... (implicit TLS), file:FOLDER (each message written as one .eml file; "
-        "unset: outbox/ in DIGEST_VAR_DIR), or an email service's API: ses://REGION, "
-        "postmark://TOKEN@, mailgun://KEY@DOMAIN (each with ?endpoint=URL)",
+        "smtps://... (implicit TLS), file:FOLDER (one .eml file per message; unset: outbox/ in "
+        "DIGEST_VAR_DIR), or an email service: ses://REGION, postmark://TOKEN@, mailgun://KEY@DOMAIN",
     )
     smtp_connections: int = Field(
         8, ge=1, le=256, description="parallel SMTP connections per delivery worker"
@@ -221,13 +220,9 @@ class Settings(BaseSettings):
                 raise ValueError("file: URLs need a folder, e.g. file:var/outbox")
             return value
         if is_esp_url(value):
-            parse_esp_url(value)  # ValueError names what is wrong
-            return value
+            return checked_esp_url(value)  # ValueError names what is wrong
         if parts.scheme not in ("smtp", "smtps"):
-            raise ValueError(
-                "use smtp://host:port, smtps://host:port, file:FOLDER, ses://REGION, "
-                f"postmark://TOKEN@ or mailgun://KEY@DOMAIN, not {parts.scheme}://..."
-            )
+            raise ValueError("use smtp://, smtps://, file:, ses://, postmark:// or mailgun:// URLs")
         if not parts.hostname:
             raise ValueError(f"no host in {value!r}")
         try:

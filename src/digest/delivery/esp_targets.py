@@ -54,6 +54,12 @@ def is_esp_url(url: str) -> bool:
     return urlsplit(url).scheme in ESP_SCHEMES
 
 
+def checked_esp_url(url: str) -> str:
+    """``url`` itself once ``parse_esp_url`` finds nothing wrong with it."""
+    parse_esp_url(url)
+    return url
+
+
 def parse_esp_url(url: str) -> EspTarget:
     """The service ``url`` names; ValueError saying what is wrong with it."""
     parts = urlsplit(url)
