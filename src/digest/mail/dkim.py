@@ -78,7 +78,7 @@ class DkimSigner:
             raise ValueError("no header to sign")
         if body_hash is None:
             body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
-        names = [n for n in SIGNED_FIELDS if any(f[0] == n for f in fields)]
+        names = [n for n in SIGNED_FIELDS if n in fields]
         signed = names + [n for n in names if n not in ("mime-version", "content-type")]
         signed_data = canonical_fields(fields, signed)
         out = [
@@ -105,32 +105,35 @@ def canonical_body(body: bytes) -> bytes:
     return body + b"\r\n" if body else b""
 
 
-def _fields(head: bytes) -> list[tuple[str, bytes]]:
-    """The header fields as (lower-case name, the whole field without its last CRLF)."""
-    fields: list[tuple[str, bytes]] = []
+def _fields(head: bytes) -> dict[str, list[bytes]]:
+    """Each header field's lower-case name -> its instances, top first, without the last CRLF."""
+    fields: dict[str, list[bytes]] = {}
+    last: list[bytes] | None = None
     for line in head.split(b"\r\n")[:-1]:
-        if line[:1] in (b" ", b"\t") and fields:
-            name, raw = fields[-1]
-            fields[-1] = (name, raw + b"\r\n" + line)
+        if line[:1] in (b" ", b"\t") and last:
+            last[-1] += b"\r\n" + line
         elif b":" in line:
-            name = line.split(b":", 1)[0].strip().lower()
-            fields.append((name.decode("ascii", "replace"), line))
+            name = line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+            last = fields.setdefault(name, [])
+            last.append(line)
     return fields
 
 
 def _relaxed(raw: bytes) -> bytes:
     """One field in the relaxed header canonicalisation (RFC 6376 3.4.2), without CRLF."""
     name, _, value = raw.partition(b":")
-    value = canonical_lines(value.replace(b"\r\n", b"")).strip(b" ")
-    return name.strip(b" \t").lower() + b":" + value
+    value = value.replace(b"\r\n", b"")
+    if b"\t" in value or b"  " in value:
+        value = canonical_lines(value)
+    return name.strip(b" \t").lower() + b":" + value.strip(b" ")
 
 
-def canonical_fields(fields: list[tuple[str, bytes]], signed: list[str]) -> bytes:
+def canonical_fields(fields: dict[str, list[bytes]], signed: list[str]) -> bytes:
     """The fields ``signed`` names, each taken from the bottom up as RFC 6376 5.4.2 says."""
     used: dict[str, int] = {}
     out: list[bytes] = []
     for name in signed:
-        instances = [raw for n, raw in fields if n == name]
+        instances = fields.get(name, [])
         taken = used.get(name, 0)
         used[name] = taken + 1
         if taken < len(instances):

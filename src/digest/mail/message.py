@@ -117,9 +117,7 @@ def _prepare(text: str, html: str) -> tuple[_EncodedPart, _EncodedPart]:
     return _encode_part(text), _encode_part(html)
 
 
-def _fill(
-    pieces: tuple[bytes | str, ...], values: dict[str, str], *, canonical: bool = False
-) -> bytes:
+def _fill(pieces: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
     out: list[bytes] = []
     for piece in pieces:
         if isinstance(piece, bytes):
@@ -130,7 +128,7 @@ def _fill(
             continue
         if out and not out[-1].endswith(b"\n"):
             out.append(_SOFT_BREAK)
-        out.append(canonical_lines(_qp(value)) if canonical else _qp(value))
+        out.append(value)
         out.append(_SOFT_BREAK)
     body = b"".join(out)
     if body.endswith(_SOFT_BREAK):
@@ -147,6 +145,11 @@ def _values(personal: Personal) -> dict[str, str]:
         UNSUBSCRIBE_URL: personal.unsubscribe_url or "",
         PREFERENCES_URL: personal.preferences_url or "",
     }
+
+
+def _encoded(values: dict[str, str]) -> dict[str, bytes]:
+    """Each value quoted-printable, encoded once for however many places it fills."""
+    return {k: _qp(v) for k, v in values.items()}
 
 
 def _part_header(subtype: str) -> bytes:
@@ -222,21 +225,24 @@ def assemble(subject: str, text: str, html: str, personal: Personal, sender: Sen
     delimiter = b"--" + boundary.encode("ascii")
     head = _headers(subject, personal, sender, boundary).encode("utf-8")
     values = _values(personal)
-    escaped = {k: html_lib.escape(v, quote=True) for k, v in values.items()}
-    message = b"".join(
-        (
-            head,
-            b"\r\n",
-            *_body(delimiter, _fill(text_part.pieces, values), _fill(html_part.pieces, escaped)),
-        )
-    )
+    text_values = _encoded(values)
+    html_values = _encoded({k: html_lib.escape(v, quote=True) for k, v in values.items()})
+    text = _fill(text_part.pieces, text_values)
+    html = _fill(html_part.pieces, html_values)
+    message = b"".join((head, b"\r\n", *_body(delimiter, text, html)))
     if sender.signer is None:
         return message
-    text = _fill(text_part.canonical, values, canonical=True)
-    html = _fill(html_part.canonical, escaped, canonical=True)
-    body_hash = hashlib.sha256(b"".join(_body(delimiter, text, html))).digest()
+    body_hash = hashlib.sha256()
+    for chunk in _body(
+        delimiter,
+        _fill(text_part.canonical, {k: canonical_lines(v) for k, v in text_values.items()}),
+        _fill(html_part.canonical, {k: canonical_lines(v) for k, v in html_values.items()}),
+    ):
+        body_hash.update(chunk)
     return sender.signer.sign(
-        message, int(personal.date.timestamp()), body_hash=base64.b64encode(body_hash).decode()
+        message,
+        int(personal.date.timestamp()),
+        body_hash=base64.b64encode(body_hash.digest()).decode("ascii"),
     )
 
 
