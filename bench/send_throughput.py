@@ -12,6 +12,11 @@ connections and the same message size, in the same sitting:
 
     .venv/bin/python bench/send_throughput.py [--n 10000 100000] [--connections 16]
         [--size 30000] [--pg postgresql+psycopg://...] [--out docs/bench-delivery.md]
+    .venv/bin/python bench/send_throughput.py --dkim [--ed25519] [--n 10000]
+
+With ``--dkim`` the same worker runs with DKIM signing off, on, and off again on the same sink
+and store, and the ratio is the signed rate over the faster unsigned one (the table is printed;
+``docs/benchmarks.md`` keeps it).
 
 Needs Debian's ``postfix`` package for the two tools; it is installed if missing and the mail
 system it may start is stopped (only ``smtp-sink`` runs).
@@ -37,6 +42,7 @@ import sqlalchemy as sa
 
 from digest.db import Database
 from digest.delivery import outbox
+from digest.mail.dkim_keys import keygen
 from digest.models import Body, Delivery, Edition, Subscriber
 
 SINK = "/usr/sbin/smtp-sink"
@@ -146,6 +152,7 @@ class Run:
     seconds: float
     wall: float
     maxrss_mb: float
+    cpu: float = 0.0  # the worker processes' user + system seconds
 
     @property
     def rate(self) -> float:
@@ -161,6 +168,7 @@ def run_worker(
     workers: int = 1,
     *,
     smtp_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Run:
     """Run ``workers`` worker processes sharing ``connections``; rate over the longest run.
     They send to the sink on ``port``, or wherever ``smtp_url`` says (an email service's API)."""
@@ -171,6 +179,7 @@ def run_worker(
         DIGEST_SMTP_CONNECTIONS=str(max(1, connections // workers)),
         DIGEST_SECRET_KEY="bench-secret-key-0123456789-abcdefghijklmnopq",
         DIGEST_FROM="The Daily Brief <news@example.org>",
+        **(extra_env or {}),
     )
     code = "import sys; from digest.cli import main; main(sys.argv[1:])"
     args = ["worker", "--until-empty", "--json", "--batch-size", str(batch)]
@@ -185,7 +194,7 @@ def run_worker(
         )
         for _ in range(workers)
     ]
-    sent, seconds, maxrss = 0, 0.0, 0.0
+    sent, seconds, maxrss, cpu = 0, 0.0, 0.0, 0.0
     for proc in procs:
         assert proc.stdout is not None
         out = proc.stdout.read()
@@ -196,7 +205,8 @@ def run_worker(
         sent += totals["counts"].get("sent", 0)
         seconds = max(seconds, totals["seconds"])
         maxrss = max(maxrss, usage.ru_maxrss / 1024)
-    return Run(sent, seconds, time.perf_counter() - start, maxrss)
+        cpu += usage.ru_utime + usage.ru_stime
+    return Run(sent, seconds, time.perf_counter() - start, maxrss, cpu)
 
 
 def run_source(port: int, n: int, connections: int, size: int) -> Run:
@@ -222,6 +232,8 @@ def main() -> None:
     )
     parser.add_argument("--pg", help="also run on this PostgreSQL database (it is emptied)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-delivery.md")
+    parser.add_argument("--dkim", action="store_true", help="signing off vs on, same run")
+    parser.add_argument("--ed25519", action="store_true", help="with --dkim: a second signature")
     args = parser.parse_args()
     ensure_postfix_tools()
     port = free_port()
@@ -236,7 +248,9 @@ def main() -> None:
             for store, url in stores:
                 db = Database(url)
                 db.upgrade()
-                for n in args.n:
+                if args.dkim:
+                    rows += compare_signing(db, store, port, workdir, args)
+                for n in [] if args.dkim else args.n:
                     prep = make_edition(db, n, args.size)
                     # smtp-source before and after, the faster counted: a busy machine slows
                     # the baseline too, and the ratio should not flatter digest for it.
@@ -265,7 +279,41 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
-    write_report(args, rows)
+    if not args.dkim:
+        write_report(args, rows)
+
+
+def compare_signing(
+    db: Database, store: str, port: int, workdir: Path, args: argparse.Namespace
+) -> list[str]:
+    """The worker's rate with DKIM signing off, on, and off again: rows of a Markdown table."""
+    selector = f"b{uuid.uuid4().hex[:6]}"
+    env = {"DIGEST_DKIM_SELECTOR": selector, "DIGEST_DKIM_KEY_FILE": str(workdir / "rsa.pem")}
+    keygen(workdir / "rsa.pem", selector=selector, domain="example.org")
+    if args.ed25519:
+        keygen(workdir / "ed.pem", selector=selector + "e", domain="example.org", ed25519=True)
+        env |= {"DIGEST_DKIM_ED25519_SELECTOR": selector + "e",
+                "DIGEST_DKIM_ED25519_KEY_FILE": str(workdir / "ed.pem")}  # fmt: skip
+    signing = "RSA-2048 + Ed25519" if args.ed25519 else "RSA-2048"
+    rows = []
+    for n in args.n:
+        runs = []
+        for signed in (False, True, False):
+            make_edition(db, n, args.size)
+            extra = env if signed else None
+            runs.append(
+                run_worker(db, port, args.connections, workdir, args.batch, 1, extra_env=extra)
+            )
+        off = max(runs[0], runs[2], key=lambda r: r.rate)
+        on = runs[1]
+        line = (
+            f"| {store} | {n:,} | {signing} | {off.rate:,.0f} msg/s | {on.rate:,.0f} msg/s | "
+            f"**{on.rate / off.rate:.2f}** | "
+            f"{1e6 * off.cpu / n:.0f} µs | {1e6 * on.cpu / n:.0f} µs |"
+        )
+        print(line, flush=True)
+        rows.append(line)
+    return rows
 
 
 def write_report(args: argparse.Namespace, rows: list[str]) -> None:

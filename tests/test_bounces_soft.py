@@ -12,7 +12,7 @@ from digest import subscribers, suppressions
 from digest.db import Database
 from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import parse_report
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from tests.support.bounces import dsn, sent_edition
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server

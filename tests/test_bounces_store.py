@@ -26,7 +26,7 @@ from digest.delivery import outbox
 from digest.delivery.bounces import record_reports
 from digest.delivery.dsn import parse_report
 from digest.delivery.inbound import read_inbound
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.errors import NotAReport
 from digest.mail.content import MailContent
 from digest.mail.message_id import digest_prefix

@@ -72,13 +72,14 @@ def signing(make_settings, tmp_path: Path, rsa_key, ed_key) -> Callable[..., Set
 
     def build(**overrides: object) -> Settings:
         base = make_settings(from_=FROM, **overrides).model_dump()
-        return DkimSettings(
-            **base,
-            dkim_selector="s2026",
-            dkim_key_file=_pem(rsa_key, tmp_path / "rsa.pem"),
-            dkim_ed25519_selector="e2026",
-            dkim_ed25519_key_file=_pem(ed_key, tmp_path / "ed.pem"),
-        )
+        keys = {
+            "dkim_selector": "s2026",
+            "dkim_key_file": _pem(rsa_key, tmp_path / "rsa.pem"),
+            "dkim_ed25519_selector": "e2026",
+            "dkim_ed25519_key_file": _pem(ed_key, tmp_path / "ed.pem"),
+        }
+        # The settings class has the DKIM fields now: the dump carries them, unset.
+        return DkimSettings(**(base | keys))
 
     return build
 

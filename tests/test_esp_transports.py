@@ -21,10 +21,11 @@ from botocore.credentials import Credentials
 from digest.db import Database
 from digest.delivery.esp_targets import parse_esp_url
 from digest.delivery.replies import Stage
+from digest.delivery.running import drain, transport_from_settings
 from digest.delivery.store import SqlStore
 from digest.delivery.throttle import RateLimiter
 from digest.delivery.transport import Result
-from digest.delivery.worker import Worker, drain, transport_from_settings
+from digest.delivery.worker import Worker
 from digest.errors import SettingsError
 from digest.models import Delivery, Subscriber
 from tests.support.cli import run

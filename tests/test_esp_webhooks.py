@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.models import Delivery
 from tests.support.bounces import status_of
 from tests.support.esp_server import EspServer, esp_url

@@ -14,7 +14,7 @@ from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
-from digest.delivery.worker import run_worker
+from digest.delivery.running import run_worker
 from digest.mail.content import MailContent
 from digest.models import Delivery
 from digest.posts import feeds

@@ -31,7 +31,7 @@ from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
-from digest.delivery.worker import drain, run_worker
+from digest.delivery.running import drain, run_worker
 from digest.models import Delivery, Subscriber
 from digest.periods import is_due, period_for
 from digest.posts import feeds, store

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from digest.db import Database
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.models import Delivery
 from tests.support.cli import run
 from tests.support.smtp_server import SmtpServer, free_port

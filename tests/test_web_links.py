@@ -13,7 +13,7 @@ from sqlmodel import select
 from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.links import confirm_url, preferences_url, unsubscribe_url
 from digest.models import Body, Delivery, Subscriber
 from digest.periods import period_for

@@ -12,7 +12,7 @@ from sqlmodel import func, select
 from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.errors import InvalidInput
 from digest.models import Delivery, Subscriber
 from digest.states import SubscriberStatus

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
+from digest.delivery.running import drain, transport_from_settings
 from digest.delivery.store import SqlStore
 from digest.delivery.throttle import Breaker
-from digest.delivery.worker import Worker, drain, transport_from_settings
+from digest.delivery.worker import Worker
 from digest.mail.content import MailContent
 from digest.models import Delivery, Subscriber
 from tests.support.outbox import add_subscribers, enqueue, make_edition

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from digest.delivery.esp_targets import checked_esp_url, is_esp_url
+from digest.dkim_settings import DkimSettings
 from digest.errors import SettingsError
 from digest.mail import headers as h
 from digest.periods import WEEKDAYS, check_timezone
@@ -42,7 +43,7 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
+class Settings(DkimSettings, BaseSettings):
     """Every setting of digest: the ones operators are told about, and the knobs with defaults
     chosen so that nobody needs to set them."""
 

@@ -139,7 +139,7 @@ def send_test_copy(
 
 def _send_once(settings: Settings, to_email: str, message: bytes) -> Result:
     # Imported here so that ``digest preview`` does not load the SMTP stack it never uses.
-    from digest.delivery.worker import run_async, transport_from_settings
+    from digest.delivery.running import run_async, transport_from_settings
 
     async def attempt() -> Result:
         transport = transport_from_settings(settings)

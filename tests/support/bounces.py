@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from digest import subscribers
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.models import Delivery
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 from tests.support.smtp_server import SmtpServer

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "bounces": "digest.cli.bounces:bounces",
     "settings": "digest.cli.settings:settings",
     "check": "digest.cli.check:check",
+    "dkim": "digest.cli.dkim:dkim",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -51,6 +52,7 @@ SHORT_HELP: dict[str, str] = {
     "settings": "Show every DIGEST_* setting: its effective value, its default and what it does.",
     "check": "Check deliverability: DNS, the site, the SMTP relay, the list's health, "
     "a sample digest.",
+    "dkim": "Make DKIM keys for signing mail.",
 }
 
 

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.worker import DrainReport, drain
+from digest.delivery.running import DrainReport, drain
 from digest.stats import waiting
 
 

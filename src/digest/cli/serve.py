@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from digest.cli.context import AppContext, pass_app
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.worker import run_worker
+from digest.delivery.running import run_worker
 from digest.errors import ServiceStopped
 from digest.logs import configure_logging
 from digest.schedule import Scheduler

@@ -9,7 +9,8 @@ import signal
 import click
 
 from digest.cli.context import AppContext, echo_json, pass_app
-from digest.delivery.worker import BATCH_SIZE, run_async, run_worker
+from digest.delivery.running import run_async, run_worker
+from digest.delivery.worker import BATCH_SIZE
 from digest.logs import configure_logging
 
 

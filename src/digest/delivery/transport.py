@@ -2,7 +2,7 @@
 
 The worker only sees this protocol; ``smtp.py`` (a pool of SMTP connections), ``files.py``
 (one ``.eml`` file per message) and the email services' APIs (``ses.py``, ``postmark.py``,
-``mailgun.py``) implement it, and ``worker.transport_from_settings`` picks one.
+``mailgun.py``) implement it, and ``running.transport_from_settings`` picks one.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The loop depends on two small protocols, a ``Store`` (claim, record, give back, bodies;
 ``store.py``) and a ``Transport`` (send one message; ``transport.py``), so it never sees SQL or
-SMTP. ``SqlStore`` is the outbox behind the first; ``transport_from_settings`` picks the second.
+SMTP. ``SqlStore`` is the outbox behind the first; ``running.py`` picks the second and runs it.
 
 While batch k is being sent, batch k+1 is claimed and batch k-1's outcomes are written, so the
 database never stalls the connections. A row is marked sent only after the server accepted it.
@@ -15,21 +15,17 @@ import contextlib
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from digest import links
 from digest.clock import utcnow
 from digest.config import Settings
-from digest.db import Database
-from digest.delivery.esp_targets import is_esp_url, parse_esp_url
-from digest.delivery.files import FileTransport
 from digest.delivery.outcomes import Claimed, Outcome, outcome_for
 from digest.delivery.replies import Stage, Verdict
-from digest.delivery.smtp import SmtpPool
-from digest.delivery.store import SqlStore, Store, reclaim_dead_local_leases, worker_id
+from digest.delivery.store import Store
 from digest.delivery.throttle import Breaker, RateLimiter
 from digest.delivery.transport import Result, Transport
 from digest.errors import DigestError, StoreUnavailable
@@ -39,12 +35,12 @@ from digest.mail.verp import verp_address
 from digest.states import DeliveryKind
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 BATCH_SIZE = 500
 POLL_SECONDS = 1.0
 FLUSH_EVERY = 50  # outcomes written at a time while a batch is on the wire
 SHUTDOWN_GRACE = 20.0  # in-flight sends get this long after SIGTERM; the whole exit stays < 30 s
+SIGNING_THREADS = 2  # RSA signing releases the GIL: signed messages are built beside the loop
 
 
 @dataclass
@@ -103,6 +99,7 @@ class Worker:
         self.lease_seconds = settings.lease_seconds
         self.tally = Tally()
         self._bodies: OrderedDict[int, MailContent] = OrderedDict()
+        self._signing: ThreadPoolExecutor | None = None
 
     # -- building ------------------------------------------------------------------------------
 
@@ -141,11 +138,20 @@ class Worker:
             return self.envelope_from
         return verp_address(self.envelope_from, item.id, self.verp_key)
 
+    async def _build(self, item: Claimed) -> bytes:
+        if self.sender.signer is None:
+            return self.build(item)
+        # A DKIM signature is an RSA operation of about 0.3 ms, as long as building and sending
+        # the message; in threads (cryptography releases the GIL) it overlaps the loop's work.
+        if self._signing is None:
+            self._signing = ThreadPoolExecutor(SIGNING_THREADS, thread_name_prefix="dkim")
+        return await asyncio.get_running_loop().run_in_executor(self._signing, self.build, item)
+
     # -- sending -------------------------------------------------------------------------------
 
     async def _send_one(self, item: Claimed) -> Outcome:
         try:
-            data = self.build(item)
+            data = await self._build(item)
         except ValueError as exc:
             result = Result(None, f"cannot build the message: {exc}", Stage.LOCAL)
             return outcome_for(item, result, now=utcnow(), deadline=self.deadline)
@@ -255,6 +261,9 @@ class Worker:
             keeper.cancel()
             if recording is not None:
                 await recording
+            if self._signing is not None:
+                self._signing.shutdown(wait=False)
+                self._signing = None
             self.tally.seconds += time.monotonic() - started
         return self.tally
 
@@ -315,84 +324,3 @@ class Worker:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-def transport_from_settings(settings: Settings) -> Transport:
-    """The transport ``DIGEST_SMTP_URL`` names: an SMTP pool, a folder of .eml files, or an
-    email service's API (SES, Postmark, Mailgun) over as many connections as SMTP would use."""
-    folder = settings.file_outbox
-    if folder is not None:
-        return FileTransport(folder)
-    if is_esp_url(settings.smtp_url):
-        # Imported here: aiohttp and botocore take half a second to import, which every
-        # command that may send (send, worker, serve) would pay for SMTP too.
-        from digest.delivery.mailgun import mailgun_transport
-        from digest.delivery.postmark import postmark_transport
-        from digest.delivery.ses import ses_transport
-
-        target = parse_esp_url(settings.smtp_url)
-        make = {"ses": ses_transport, "postmark": postmark_transport}.get(
-            target.service, mailgun_transport
-        )
-        return make(target, connections=settings.smtp_connections, timeout=settings.smtp_timeout)
-    return SmtpPool.from_settings(settings)
-
-
-async def run_worker(
-    settings: Settings,
-    db: Database,
-    stop: asyncio.Event,
-    *,
-    until_empty: bool = False,
-    batch_size: int = BATCH_SIZE,
-) -> Tally:
-    """Run one delivery worker until ``stop`` is set; unsent leases are given back on exit."""
-    owner = worker_id()
-    reclaimed = await asyncio.to_thread(reclaim_dead_local_leases, db)
-    if reclaimed:
-        log.info("took back %d leases of stopped workers on this host", reclaimed)
-    store = SqlStore(
-        db,
-        owner=owner,
-        lease=timedelta(seconds=settings.lease_seconds),
-        soft_bounce_limit=settings.soft_bounce_limit,
-    )
-    transport = transport_from_settings(settings)
-    worker = Worker(settings, store, transport, batch_size=batch_size)
-    try:
-        return await worker.run(stop, until_empty=until_empty)
-    finally:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(transport.close(), timeout=5)
-
-
-@dataclass(frozen=True)
-class DrainReport:
-    """What a run until the queue is empty did."""
-
-    sent: int
-    deferred: int
-    bounced: int
-    failed: int
-    seconds: float
-
-
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on uvloop when it is installed (it comes with uvicorn[standard]).
-
-    uvloop roughly halves the event loop's cost per SMTP round trip, which is most of the
-    worker's own time; the plain asyncio loop works the same, only slower.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
-
-
-def drain(settings: Settings, db: Database) -> DrainReport:
-    """Send everything due now, then return (``digest send`` and tests use this)."""
-    tally = run_async(run_worker(settings, db, asyncio.Event(), until_empty=True))
-    c = tally.counts
-    return DrainReport(c["sent"], c["deferred"], c["bounced"], c["failed"], tally.seconds)
