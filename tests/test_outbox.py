@@ -255,3 +255,31 @@ def test_a_worker_can_extend_only_its_own_leases(db: Database) -> None:
     with db.transaction() as session:
         leases = dict(session.execute(sa.select(D.c.lease_owner, D.c.lease_expires_at)).all())
     assert leases["w1"] == later and leases["w2"] < later
+
+
+def test_erasure_takes_the_bodies_of_the_persons_own_mail_skipped_or_not(db: Database) -> None:
+    """Every subscribe request writes a body (skipped when no mail is due); an erasure takes
+    them with the rows, and leaves the edition's shared body to the other readers."""
+    add_subscribers(db, 2)
+    edition_id, body_id = make_edition(db)
+    enqueue(db, edition_id, body_id)
+    with db.transaction() as session:
+        person = subscribers.get(session, "p0@example.org")
+        for skip in (None, "already subscribed"):
+            outbox.enqueue_transactional(
+                session,
+                kind="confirm",
+                to_email=person.email,
+                subscriber_id=person.id,
+                mail=MailContent("Confirm", "link for p0", "<p>link for p0</p>"),
+                domain="example.org",
+                skip=skip,
+            )
+    with db.transaction() as session:
+        subscribers.erase(session, "p0@example.org")
+    with db.transaction() as session:
+        left = session.execute(sa.select(Body.id, Body.text)).all()  # type: ignore[call-overload]
+        rows = session.execute(sa.select(D.c.to_email, D.c.body_id)).all()
+    assert [text for _, text in left if "p0" in text] == []
+    assert [tuple(r) for r in rows] == [("p1@example.org", body_id)]
+    assert [bid for bid, _ in left] == [body_id]

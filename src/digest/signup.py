@@ -1,9 +1,9 @@
 """The subscribe use case: a person asks to subscribe, and may get a confirmation mail.
 
 The rules live here, below the web form and the JSON API alike: blocked domains, the per-address
-cap on confirmation mails, recording the request with its consent, and queueing the mail, all
-in the one transaction that holds the subscription and its mail, with the same work whatever
-the address's state.
+cap on confirmation mails, recording the request with its consent, and queueing the mail (or
+recording it as skipped when none is due), all in the one transaction that holds the
+subscription and its mail, with the same work and the same rows whatever the address's state.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from digest.states import DeliveryKind
 from digest.subscriber_fields import Consent
 
 CONFIRM_WINDOW = timedelta(hours=24)
+#: The reasons a request's confirmation mail is recorded as skipped instead of queued.
+SKIP_SUBSCRIBED = "already subscribed"
+SKIP_OVER_LIMIT = "over the confirmation limit"
 
 
 def is_blocked(email: str, blocked_domains: Iterable[str]) -> bool:
@@ -53,9 +56,11 @@ def record_subscription(
     True when a mail was queued. A blocked domain stores and sends nothing.
 
     A new, pending, active or unsubscribed address runs the same statements in the same order
-    (lock the row, count its recent confirmations, write it back, queue or not queue the mail
-    through the same two inserts) and renders the same mail, so the answer's timing does not
-    tell who is subscribed; ``tests/test_signup_timing.py`` holds that.
+    (lock the row, count its recent confirmations, write it back, write the mail's body and
+    its delivery) and renders the same mail, so the answer's timing does not tell who is
+    subscribed; ``tests/test_signup_timing.py`` holds that. When no mail is due (an active
+    address, or past the cap) the delivery is written ``skipped`` with the reason, and only
+    queued ones count towards the cap.
     """
     if is_blocked(email, settings.blocked_domains):
         return False
@@ -71,7 +76,7 @@ def record_subscription(
     # Past the cap (subscription bombing: someone keeps entering a victim's address) the
     # answer is the same, but the victim's inbox gets nothing more, and the request changes
     # nothing, so the link in the last mail they got still works.
-    send = needs_confirmation_mail(held.status) and recent < settings.confirm_limit
+    skip = _why_no_mail(held.status, recent, settings.confirm_limit)
     done = subscribers.request_subscription(
         session,
         email,
@@ -82,18 +87,30 @@ def record_subscription(
         default_timezone=settings.timezone,
         default_send_hour=settings.send_hour,
         held=held,
-        record=send,
+        record=skip is None,
     )
     link = confirm_url(settings, done.subscriber_id, done.email, requested_at=done.requested_at)
     # No name: whoever typed this address may not own it, and the mail goes to its owner.
     mail = renderer.render_confirm(name="", confirm_url=link)
-    outbox.enqueue_transactional_if(
+    # Written whether or not it goes (``skipped`` with the reason when not): the same rows,
+    # the same size, the same indexes to update, so the commit costs the same too.
+    outbox.enqueue_transactional(
         session,
-        send,
         kind=DeliveryKind.CONFIRM.value,
         to_email=done.email,
         subscriber_id=done.subscriber_id,
         mail=mail,
         domain=domain,
+        skip=skip,
     )
-    return send
+    return skip is None
+
+
+def _why_no_mail(status: str | None, recent: int, limit: int) -> str | None:
+    """Why a request for an address in ``status``, sent ``recent`` mails today, gets no mail;
+    None when it gets one."""
+    if not needs_confirmation_mail(status):
+        return SKIP_SUBSCRIBED
+    if recent >= limit:
+        return SKIP_OVER_LIMIT
+    return None

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from digest.config import Settings
 from digest.db import Database
 from digest.models import Body, Delivery
-from digest.states import DeliveryKind
+from digest.states import DeliveryKind, DeliveryStatus
 from digest.web.app import create_app
 
 HTML = {"accept": "text/html"}
@@ -42,7 +42,13 @@ def confirm_mails(db: Database, email: str) -> list[tuple[Delivery, Body]]:
         rows = session.exec(
             select(Delivery, Body)
             .join(Body, col(Body.id) == col(Delivery.body_id))
-            .where(Delivery.to_email == email, Delivery.kind == DeliveryKind.CONFIRM.value)
+            .where(
+                Delivery.to_email == email,
+                Delivery.kind == DeliveryKind.CONFIRM.value,
+                # A request that gets no mail leaves a skipped row (the same work as one that
+                # does, see signup.py): it was never queued.
+                Delivery.status != DeliveryStatus.SKIPPED.value,
+            )
             .order_by(col(Delivery.id))
         ).all()
         return [(d, b) for d, b in rows]

@@ -3,7 +3,7 @@
 An edition is queued with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: no row passes
 through Python, and running it twice, or from two processes at once, adds nothing (the unique
 keys (edition, subscriber) and (subscriber, period) say "already there"). One transactional
-mail is two plain ``INSERT``s from statements built once.
+mail is two plain ``INSERT``s from statements built once, whether it is queued or skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ S = Subscriber.__table__  # type: ignore[attr-defined]
 B = Body.__table__  # type: ignore[attr-defined]
 
 QUEUED = DeliveryStatus.QUEUED.value
+SKIPPED = DeliveryStatus.SKIPPED.value
 ANALYZE_AFTER = 10_000  # rows added at once after which PostgreSQL re-reads the table
 
 
@@ -37,21 +38,20 @@ def insert_mail(
     subscriber_id: int | None,
     mail: MailContent,
     message_id: str,
-    send: bool = True,
-) -> int | None:
-    """One Body and one queued row for it; returns the row's id.
+    skip: str | None = None,
+) -> int:
+    """One Body and one row for it, queued (or ``skipped`` for the reason ``skip``); its id.
 
-    With ``send`` false the same two statements run and add nothing (None): a caller whose
-    answer must not tell whether it queued mail costs the same either way.
+    A skipped mail is written in full like a queued one, so a caller whose answer must not tell
+    whether it queued mail costs the same either way; the row is never claimed.
     """
     now = utcnow()
     # Plain inserts join the session's transaction (and savepoint) but skip its unit of work:
     # whatever the session still holds goes out first, so the rows land in order.
     session.flush()
-    body_id = _insert_when(
+    body_id = _insert(
         session,
         B,
-        send,
         {
             "edition_id": None,
             "digest_key": "",
@@ -62,10 +62,9 @@ def insert_mail(
             "created_at": now,
         },
     )
-    delivery_id = _insert_when(
+    return _insert(
         session,
         D,
-        send,
         {
             "kind": kind,
             "edition_id": None,
@@ -73,43 +72,35 @@ def insert_mail(
             "body_id": body_id,
             "period_key": None,
             "to_email": to_email,
-            "status": QUEUED,
+            "status": QUEUED if skip is None else SKIPPED,
             "attempts": 0,
             "next_attempt_at": now,
             "send_by": None,
             "lease_owner": None,
             "lease_expires_at": None,
-            "last_reply": None,
+            "last_reply": skip,
             "message_id": message_id,
             "created_at": now,
             "updated_at": now,
             "sent_at": None,
         },
     )
-    if send and delivery_id is None:
-        raise RuntimeError("the database gave no id for the new delivery")
-    return delivery_id
 
 
-def _insert_when(
-    session: Session, table: sa.Table, send: bool, values: dict[str, object]
-) -> int | None:
-    """Insert ``values`` into ``table`` when ``send``; the new row's id, else None."""
-    statement = _conditional_insert(table, tuple(values))
-    found = session.execute(statement, {**values, "send": send}).scalar()
-    return None if found is None else int(found)
+def _insert(session: Session, table: sa.Table, values: dict[str, object]) -> int:
+    """Insert ``values`` into ``table``; the new row's id."""
+    found = session.execute(_insert_returning_id(table, tuple(values)), values).scalar()
+    if found is None:
+        raise RuntimeError(f"the database gave no id for the new row of {table.name}")
+    return int(found)
 
 
 @functools.cache
-def _conditional_insert(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
-    """``INSERT INTO table (...) SELECT :col, ... WHERE :send RETURNING id``: one row or none.
-
-    Built once per table and column set: the values go in as parameters, so each insert
-    reuses the compiled statement.
-    """
-    values = sa.select(*(sa.bindparam(c, type_=table.c[c].type) for c in columns))
-    chosen = values.where(sa.bindparam("send", type_=sa.Boolean) == sa.true())
-    return sa.insert(table).from_select(list(columns), chosen).returning(table.c.id)
+def _insert_returning_id(table: sa.Table, columns: tuple[str, ...]) -> sa.Insert:
+    """``INSERT INTO table (...) VALUES (:col, ...) RETURNING id``, built once per column set:
+    the values go in as parameters, so each insert reuses the compiled statement."""
+    values = {c: sa.bindparam(c, type_=table.c[c].type) for c in columns}
+    return sa.insert(table).values(values).returning(table.c.id)
 
 
 def _subscriber_ids(subscriber_filter: sa.ColumnElement[bool] | sa.Select) -> sa.Select:

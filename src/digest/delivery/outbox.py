@@ -51,39 +51,14 @@ def enqueue_transactional(
     subscriber_id: int | None,
     mail: MailContent,
     domain: str,
+    skip: str | None = None,
 ) -> int:
     """Queue one complete transactional mail (confirmation, test): one Body, one row; its id.
 
-    Two plain ``INSERT``s and no ORM object: every subscribe request queues one.
-    """
-    queued = enqueue_transactional_if(
-        session,
-        True,
-        kind=kind,
-        to_email=to_email,
-        subscriber_id=subscriber_id,
-        mail=mail,
-        domain=domain,
-    )
-    if queued is None:
-        raise RuntimeError(f"the {kind} mail to {to_email} was not queued")
-    return queued
-
-
-def enqueue_transactional_if(
-    session: Session,
-    send: bool,
-    *,
-    kind: str,
-    to_email: str,
-    subscriber_id: int | None,
-    mail: MailContent,
-    domain: str,
-) -> int | None:
-    """``enqueue_transactional`` when ``send``, else nothing (None) through the same statements.
-
-    The subscribe form answers alike for every address; running the same SQL whether or not
-    the mail goes keeps its timing from telling who is already subscribed.
+    Two plain ``INSERT``s and no ORM object: every subscribe request writes one. With ``skip``
+    (why no mail is due) the same two rows are written, the delivery ``skipped`` with that
+    reason, and never sent: the subscribe form answers alike for every address, and writing
+    the same rows whether or not the mail goes keeps its timing from telling who is subscribed.
     """
     DeliveryKind(kind)  # a typo in a kind is a bug: fail loudly, before writing anything
     return _enqueue_sql.insert_mail(
@@ -93,7 +68,7 @@ def enqueue_transactional_if(
         subscriber_id=subscriber_id,
         mail=mail,
         message_id=new_message_id(domain),
-        send=send,
+        skip=skip,
     )
 
 
@@ -349,26 +324,43 @@ def cancel_for(session: Session, subscriber_id: int) -> int:
 
 
 def queued_since(session: Session, *, subscriber_id: int, kind: str, since: datetime) -> int:
-    """How many mails of ``kind`` were queued for the subscriber since ``since`` (any state)."""
+    """How many mails of ``kind`` were queued for the subscriber since ``since`` (in any state
+    since, but never those recorded as skipped: they were not to be sent)."""
     return int(
         session.execute(
             sa.select(sa.func.count()).where(
-                D.c.subscriber_id == subscriber_id, D.c.kind == kind, D.c.created_at >= since
+                D.c.subscriber_id == subscriber_id,
+                D.c.kind == kind,
+                D.c.created_at >= since,
+                D.c.status != DeliveryStatus.SKIPPED.value,
             )
         ).scalar_one()
     )
 
 
 def erase_for(session: Session, *, subscriber_id: int | None, address: str) -> int:
-    """Delete every row of a person's mail: theirs by id, and any addressed to ``address``.
+    """Delete every row of a person's mail: theirs by id, and any addressed to ``address``,
+    with the bodies of their transactional mail (sent or skipped: each has its own).
 
     Explicit although the foreign key cascades: SQLite without foreign keys, or a row
     addressed only by email (a test copy), must not keep them. Returns how many rows went.
     """
+    theirs = D.c.to_email == address
+    if subscriber_id is not None:
+        theirs = sa.or_(D.c.subscriber_id == subscriber_id, theirs)
+    # An edition's bodies are shared and name nobody; a transactional one is that mail's alone.
+    own_bodies = [
+        r[0]
+        for r in session.execute(
+            sa.select(D.c.body_id).where(theirs, D.c.edition_id.is_(None), D.c.body_id.isnot(None))
+        )
+    ]
     n = 0
     if subscriber_id is not None:
-        theirs = sa.delete(Delivery).where(col(Delivery.subscriber_id) == subscriber_id)
-        n += int(session.execute(theirs).rowcount or 0)  # type: ignore[attr-defined]
+        by_id = sa.delete(Delivery).where(col(Delivery.subscriber_id) == subscriber_id)
+        n += int(session.execute(by_id).rowcount or 0)  # type: ignore[attr-defined]
     to_address = sa.delete(Delivery).where(col(Delivery.to_email) == address)
     n += int(session.execute(to_address).rowcount or 0)  # type: ignore[attr-defined]
+    for chunk in in_batches(sorted(set(own_bodies))):
+        session.execute(sa.delete(B).where(B.c.id.in_(chunk), B.c.edition_id.is_(None)))
     return n
