@@ -57,7 +57,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+        # An installed digest has its bytecode compiled; without this, a shell that sets
+        # PYTHONDONTWRITEBYTECODE would have every run compile digest's own modules anew.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DIGEST_") and k != "PYTHONDONTWRITEBYTECODE"
+        }
         env |= {
             "DIGEST_DATABASE_URL": f"sqlite:///{folder / 'digest.db'}",
             "DIGEST_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.addresses import clean_name, email_hash, normalize_email
+from digest.addresses import clean_name, email_hash, normalize_email, spellings
 from digest.errors import InvalidEmail
 
 
@@ -108,3 +108,26 @@ def test_fast_path_agrees_with_email_validator(local: str, domain: str) -> None:
         fast = None
     if "\x00" not in raw and len(raw.strip()) <= 254:
         assert fast == _slow(raw)
+
+
+@given(local=st.text(local_chars, min_size=0, max_size=70), domain=domains)
+def test_a_stored_spelling_is_what_normalising_names(local: str, domain: str) -> None:
+    """``spellings`` tries the typed ASCII spelling before validating: that is sound only if a
+    normalised address is its own normal form, and case never changes an ASCII address's."""
+    try:
+        address = normalize_email(f"{local}@{domain}")
+    except InvalidEmail:
+        return
+    assert normalize_email(address) == address
+    if address.isascii():
+        assert normalize_email(address.upper()) == address
+        assert next(spellings(f" {address.upper()} ")) == address
+
+
+def test_spellings_validate_only_when_the_typed_one_is_not_enough() -> None:
+    assert list(spellings("Ann@Example.COM")) == ["ann@example.com"]
+    assert list(spellings(" José@Bücher.example")) == ["josé@bücher.example"]
+    first = spellings("not-an-address")
+    assert next(first) == "not-an-address"  # looked up as typed, so nothing is validated yet
+    with pytest.raises(InvalidEmail):
+        next(first)

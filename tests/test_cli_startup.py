@@ -24,7 +24,10 @@ _PROBE = (
 )
 
 
-def _imported(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> set[str]:
+def _imported(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, full: bool = False
+) -> set[str]:
+    """The modules a run of ``digest ARGS`` imported: top-level packages, or every module."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args],
         capture_output=True,
@@ -36,7 +39,8 @@ def _imported(*args: str, env: dict[str, str] | None = None, cwd: Path | None = 
     )
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stderr.splitlines() if x.startswith("MODULES "))
-    return {name.split(".")[0] for name in json.loads(line.removeprefix("MODULES "))}
+    names = json.loads(line.removeprefix("MODULES "))
+    return set(names) if full else {name.split(".")[0] for name in names}
 
 
 def test_help_imports_neither_the_store_nor_the_settings() -> None:
@@ -55,6 +59,22 @@ def test_a_store_command_imports_no_migration_web_scheduler_or_smtp_code(
     assert "sqlalchemy" in loaded
     unused = {"alembic", "mako", "fastapi", "starlette", "apscheduler", "aiosmtplib", "rich"}
     assert loaded & unused == set()
+
+
+def test_showing_a_subscriber_on_sqlite_loads_no_postgresql_dialect_nor_email_validator(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """SQLAlchemy's PostgreSQL dialect (every driver's module) and email-validator's patterns
+    are a noticeable part of a command's start-up; a SQLite store needs the first never, and
+    finding a stored address (any case) needs no validation."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env |= {"DIGEST_DATABASE_URL": sqlite_db.url, "DIGEST_SECRET_KEY": "k" * 40}
+    _imported("subscribers", "add", "ann@example.com", env=env, cwd=tmp_path)
+    loaded = _imported("subscribers", "show", "Ann@Example.com", env=env, cwd=tmp_path, full=True)
+    assert "sqlalchemy.dialects.sqlite" in loaded
+    assert not {m for m in loaded if m.startswith("sqlalchemy.dialects.postgresql")}
+    assert "psycopg" not in loaded
+    assert "email_validator" not in loaded
 
 
 def test_the_listed_help_is_each_commands_own() -> None:

@@ -45,6 +45,25 @@ def test_add_list_show_remove(cli_env: Database, capsys: pytest.CaptureFixture[s
     assert run(capsys, "subscribers", "list", "--status", "active").out.strip() == "no subscribers"
 
 
+def test_show_finds_any_spelling_and_refuses_what_is_not_an_address(
+    cli_env: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stored address is found as typed (trimmed, any case) before it is validated; what
+    no row matches is validated as before, so a wrong address still says why."""
+    assert run(capsys, "subscribers", "add", "ann@bücher.example", "--name", "Ann").code == 0
+    assert run(capsys, "subscribers", "add", "bob@example.com").code == 0
+    for typed in (" BOB@Example.com ", "bob@EXAMPLE.COM", "ann@BÜCHER.example"):
+        r = run(capsys, "subscribers", "show", typed, "--json")
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["email"] in {"bob@example.com", "ann@bücher.example"}
+    r = run(capsys, "subscribers", "show", "Nobody@Example.COM")
+    assert (r.code, r.err.strip()) == (66, "error: no subscriber nobody@example.com")
+    r = run(capsys, "subscribers", "show", "bob@example")
+    assert r.code == 65 and r.err.startswith("error: that is not a valid email address (")
+    r = run(capsys, "subscribers", "show", "bob@example.com\n")
+    assert r.code == 0  # trimmed, as before
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
-
-from email_validator import EmailNotValidError, validate_email
+from typing import TYPE_CHECKING
 
 from digest.errors import InvalidEmail
+
+if TYPE_CHECKING:
+    from email_validator import EmailNotValidError
 
 MAX_EMAIL_LENGTH = 254
 MAX_LOCAL_LENGTH = 64
@@ -49,7 +52,29 @@ def normalize_email(raw: str) -> str:
     return _validated(candidate)
 
 
+def spellings(raw: str) -> Iterator[str]:
+    """The stored spellings ``raw`` may name, cheapest first: as typed (trimmed and lower-cased)
+    when that is plain ASCII, then ``normalize_email(raw)``, validated only when asked for.
+
+    Every stored address is normalised, normalising one again changes nothing, and for ASCII
+    ``normalize_email`` ignores case: a row found under the first spelling is the one the
+    second names. So a lookup that finds it never pays for validating; a miss still raises
+    InvalidEmail for what is not an address.
+    """
+    typed = raw.strip() if isinstance(raw, str) else ""
+    plain = typed.lower() if typed and typed.isascii() else None
+    if plain is not None:
+        yield plain
+    address = normalize_email(raw)
+    if address != plain:
+        yield address
+
+
 def _validated(candidate: str) -> str:
+    # Imported here: compiling its patterns is a noticeable part of a command's start-up, and
+    # a lookup by plain_spelling or a known domain (the cache below) never needs it.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:

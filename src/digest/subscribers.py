@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from digest.addresses import clean_name, normalize_email
+from digest.addresses import clean_name, normalize_email, spellings
 from digest.clock import utcnow
 from digest.db import dialect_insert
 from digest.delivery import outbox
@@ -39,16 +39,16 @@ from digest.suppressions import is_suppressed, lift, suppress
 _S = Subscriber.__table__  # type: ignore[attr-defined]
 # Built once: the values go in as parameters, so each request reuses the compiled statement.
 _ROW_BY_EMAIL = sa.select(_S).where(_S.c.email == sa.bindparam("email")).with_for_update()
+_BY_EMAIL = select(Subscriber).where(Subscriber.email == sa.bindparam("email"))
 
 
 # -- reading -------------------------------------------------------------------------------------
 
 
 def find(session: Session, email: str) -> Subscriber | None:
-    """The subscriber with this address (any spelling), or None."""
-    return session.exec(
-        select(Subscriber).where(Subscriber.email == normalize_email(email))
-    ).first()
+    """The subscriber with this address (any spelling), or None; see ``addresses.spellings``."""
+    rows = (session.exec(_BY_EMAIL, params={"email": a}).first() for a in spellings(email))
+    return next((row for row in rows if row is not None), None)
 
 
 def get(session: Session, email: str) -> Subscriber:
