@@ -23,7 +23,7 @@ from digest import subscribers
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
-from digest.delivery.worker import drain
+from digest.delivery.running import drain
 from digest.models import Body, Delivery
 from digest.subscriber_fields import Consent
 from tests.support.smtp_server import SmtpServer
