@@ -19,25 +19,48 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 def stores(pg_admin_url: str = DEFAULT_PG) -> Iterator[tuple[str, Database]]:
     """("SQLite" | "PostgreSQL", an empty Database) in turn, each removed after its turn;
     PostgreSQL is skipped with a note on stderr when no server answers."""
+    for name, (db,) in store_sets(pg_admin_url):
+        yield name, db
+
+
+def store_sets(
+    pg_admin_url: str = DEFAULT_PG, count: int = 1, kinds: str = "sqlite,pg"
+) -> Iterator[tuple[str, tuple[Database, ...]]]:
+    """Like ``stores``, with ``count`` empty databases of each kind (of ``kinds``) side by
+    side."""
+    if "sqlite" in kinds:
+        yield from _sqlite_set(count)
+    if "pg" in kinds:
+        yield from _pg_set(pg_admin_url, count)
+
+
+def _sqlite_set(count: int) -> Iterator[tuple[str, tuple[Database, ...]]]:
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        dbs = tuple(Database(f"sqlite:///{Path(tmp) / f'bench{i}.db'}") for i in range(count))
         try:
-            yield "SQLite", db
+            yield "SQLite", dbs
         finally:
-            db.dispose()
+            for db in dbs:
+                db.dispose()
+
+
+def _pg_set(pg_admin_url: str, count: int) -> Iterator[tuple[str, tuple[Database, ...]]]:
     admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
-    name = f"digest_bench_{uuid.uuid4().hex[:8]}"
+    names = [f"digest_bench_{uuid.uuid4().hex[:8]}" for _ in range(count)]
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            for name in names:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         print(f"PostgreSQL not reachable, skipped: {exc}", file=sys.stderr)
         return
-    url = sa.engine.make_url(pg_admin_url).set(database=name)
-    db = Database(url.render_as_string(hide_password=False))
+    urls = [sa.engine.make_url(pg_admin_url).set(database=name) for name in names]
+    dbs = tuple(Database(url.render_as_string(hide_password=False)) for url in urls)
     try:
-        yield "PostgreSQL", db
+        yield "PostgreSQL", dbs
     finally:
-        db.dispose()
+        for db in dbs:
+            db.dispose()
         with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))

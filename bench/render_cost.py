@@ -125,7 +125,7 @@ def main() -> None:
                     args.messages)  # fmt: skip
     slow = per_call(
         lambda i: baseline(body.subject, body.text, body.html, who[i], sender.from_header),
-        max(args.messages // 5, 200),
+        min(args.messages, max(args.messages // 5, 200)),
     )
     # A fresh body each call: a new renderer cache per selection variant.
     posts = sample_posts("https://news.example.com/img/lead.jpg")

@@ -39,11 +39,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from _readers import subscribe_everyone
 
 from digest.db import Database
 from digest.delivery import outbox
 from digest.mail.dkim_keys import keygen
-from digest.models import Body, Delivery, Edition, Subscriber
+from digest.models import Body, Delivery, Edition, Subscriber, Subscription
 
 SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
@@ -106,6 +107,7 @@ def make_edition(db: Database, n: int, size: int) -> float:
     start = time.perf_counter()
     with db.transaction() as s:
         s.execute(sa.delete(Delivery.__table__))
+        s.execute(sa.delete(Subscription.__table__))
         s.execute(sa.delete(Subscriber.__table__))
         if db.dialect == "postgresql":
             series = "SELECT g AS i FROM generate_series(1, :n) AS g"
@@ -116,15 +118,16 @@ def make_edition(db: Database, n: int, size: int) -> float:
             )
         s.execute(
             sa.text(
-                "INSERT INTO subscribers (email, name, status, cadence, topics, timezone, "
-                "send_hour, created_at, updated_at) "
+                "INSERT INTO subscribers (email, name, timezone, send_hour, created_at, "
+                "updated_at) "
                 "SELECT 'reader' || CAST(i AS TEXT) || '@example.org', "
-                "'Reader ' || CAST(i AS TEXT), 'active', 'daily', '[]', 'UTC', 7, :now, :now "
+                "'Reader ' || CAST(i AS TEXT), 'UTC', 7, :now, :now "
                 f"FROM ({series}) AS numbers"
             ),
             {"n": n, "now": now if db.dialect == "postgresql" else now.replace(tzinfo=None)},
         )
-        edition = Edition(key=f"daily:bench-{uuid.uuid4().hex[:8]}", cadence="daily")
+        subscribe_everyone(s, 1)
+        edition = Edition(key=f"1/daily:bench-{uuid.uuid4().hex[:8]}", cadence="daily")
         s.add(edition)
         s.flush()
         text, html = body_text(size)
@@ -136,9 +139,11 @@ def make_edition(db: Database, n: int, size: int) -> float:
             s,
             edition_id=edition.id,
             body_id=body.id,
-            period_key=f"daily:{edition.key}",
+            period_key=edition.key,
             send_by=now + timedelta(hours=12),
-            subscriber_filter=Subscriber.status == "active",
+            subscriber_filter=sa.and_(
+                Subscription.newsletter_id == 1, Subscription.status == "active"
+            ),
             message_id_prefix=f"bench.{edition.id}",
             domain="example.org",
         )

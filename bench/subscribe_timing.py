@@ -29,6 +29,8 @@ from pathlib import Path
 
 import httpx
 
+from digest import subscriptions
+
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 
 
@@ -58,7 +60,6 @@ def serve(port: int, database_url: str, var_dir: str) -> None:
 
 def seed(database_url: str, count: int) -> list[str]:
     """A migrated store holding ``count`` active subscribers; their addresses."""
-    from digest import subscribers
     from digest.db import Database
 
     db = Database(database_url)
@@ -66,7 +67,7 @@ def seed(database_url: str, count: int) -> list[str]:
     emails = [f"reader{i}@example.com" for i in range(count)]
     with db.transaction() as session:
         for email in emails:
-            subscribers.add(session, email, confirmed=True)
+            subscriptions.add(session, email, confirmed=True)
     db.dispose()
     return emails
 

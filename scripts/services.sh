@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start and install what the test suite talks to: PostgreSQL (started if down), and the Debian
-# tools some tests drive (SpamAssassin for the spam score, Chromium for browser tests).
+# Start and install what the test suite talks to: PostgreSQL (started if down), the Debian
+# tools some tests drive (SpamAssassin for the spam score, Chromium for browser tests), and
+# axe-core from npm (the accessibility check the browser tests run in each page).
 set -euo pipefail
 
 if command -v pg_lsclusters >/dev/null 2>&1; then
@@ -18,6 +19,7 @@ need=()
 command -v spamassassin >/dev/null 2>&1 || need+=(spamassassin)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "installing ${need[*]}" >&2
@@ -25,5 +27,16 @@ if [ "${#need[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "warning: not root, cannot install ${need[*]}; the tests that need them will skip" >&2
+  fi
+fi
+
+# The version the browser tests were written against; its rules change between majors.
+AXE=axe-core@4
+if command -v npm >/dev/null 2>&1 && [ ! -f "$(npm root -g)/axe-core/axe.min.js" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing $AXE" >&2
+    npm install --global --silent --no-audit --no-fund "$AXE" >/dev/null
+  else
+    echo "warning: not root, cannot install $AXE; the accessibility checks will skip" >&2
   fi
 fi

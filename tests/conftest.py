@@ -23,11 +23,12 @@ from sqlmodel import SQLModel
 import digest.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from digest.config import Settings, load_settings
 from digest.db import Database
-
-# Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
 from tests.support.esp_server import esp_server  # noqa: F401
 from tests.support.programs import IN_CI
 from tests.support.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
+
+# Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
+from tests.support.stores import empty
 
 PG_URL = os.environ.get(
     "DIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -101,7 +102,7 @@ def _sqlite_db(template: Path, tmp_path: Path, name: str = "digest.db") -> Datab
 def _pg_db(url: str) -> Database:
     db = Database(url)
     with db.engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        empty(conn)
     return db
 
 

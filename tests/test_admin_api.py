@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from digest import subscribers
+from digest import subscriptions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.posts import feeds, store
@@ -30,11 +30,11 @@ def add_people(db: Database) -> None:
     zone, hour = midday(utcnow())  # due now, and for hours yet: no new day mid-test
     with db.transaction() as session:
         for i in range(7):
-            subscribers.add(
+            subscriptions.add(
                 session, f"a{i}@example.com", confirmed=True, send_hour=hour, timezone=zone
             )
         for i in range(3):
-            subscribers.add(session, f"p{i}@example.com")
+            subscriptions.add(session, f"p{i}@example.com")
 
 
 async def test_without_a_token_setting_the_api_does_not_exist(sqlite_db, make_settings) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from digest import subscribers
+from digest import subscribers, subscriptions
 from digest.db import Database
 from digest.web.app import create_app
 from tests.support.bounces import complaint, dsn, report_file, sent_edition, status_of
@@ -103,12 +103,12 @@ def test_import_of_a_missing_path_is_one_line_and_writes_nothing(
     good = tmp_path / "good.eml"
     good.write_bytes(report_file("postfix-user-unknown.eml"))
     with cli_env.transaction() as session:
-        subscribers.add(session, "gone@example.com", confirmed=True)
+        subscriptions.add(session, "gone@example.com", confirmed=True)
     r = run(capsys, "bounces", "import", str(good), str(tmp_path / "missing"))
     assert r.code == 66
     assert r.err.strip().splitlines() == [f"error: no such file or folder: {tmp_path / 'missing'}"]
     with cli_env.transaction() as session:
-        assert subscribers.get(session, "gone@example.com").status == "active"
+        assert subscribers.reader(session, "gone@example.com").status == "active"
 
 
 class _Stdin:
@@ -191,7 +191,7 @@ async def test_odd_events_are_unmatched_without_failing_the_batch_or_the_store(
     db: Database, make_settings: Callable[..., Any]
 ) -> None:
     with db.transaction() as session:
-        subscribers.add(session, "ann@example.com", confirmed=True)
+        subscriptions.add(session, "ann@example.com", confirmed=True)
     events = {
         "events": [
             {"type": "hard", "email": '"weird local"@example.net'},
@@ -223,4 +223,4 @@ async def test_odd_events_are_unmatched_without_failing_the_batch_or_the_store(
     # Only the bounce routes take large bodies; declared or chunked, the answer is a 413.
     assert big.status_code == 413 and chunked.status_code == 413, chunked.text
     with db.transaction() as session:
-        assert subscribers.get(session, "ann@example.com").status == "bounced"
+        assert subscribers.reader(session, "ann@example.com").status == "bounced"

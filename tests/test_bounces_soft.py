@@ -55,12 +55,12 @@ def test_digests_refused_for_a_full_mailbox_limit_times_in_a_row_stop_the_reader
             enqueue(db, edition_id, body_id, period=f"daily:2026-12-0{day}", prefix=f"e{day}")
             drain(settings, db)
             with db.transaction() as session:
-                seen.append(subscribers.get(session, "p1@example.org").status)
+                seen.append(subscribers.reader(session, "p1@example.org").status)
     finally:
         server.stop()
     assert seen == ["active", "active", "bounced" if stopped else "active"]
     with db.transaction() as session:
-        assert subscribers.get(session, "p0@example.org").status == "active"
+        assert subscribers.reader(session, "p0@example.org").status == "active"
         assert suppressions.is_suppressed(session, "p1@example.org") == stopped
 
 
@@ -78,7 +78,7 @@ def test_soft_bounces_of_an_old_address_do_not_stop_the_new_one(
         )
     assert tally.stopped == 0
     with db.transaction() as session:
-        assert subscribers.get(session, "p1-new@example.org").status == "active"
+        assert subscribers.reader(session, "p1-new@example.org").status == "active"
         assert not suppressions.is_suppressed(session, "p1-new@example.org")
 
 
@@ -102,5 +102,5 @@ def test_soft_bounce_reports_count_in_a_row_and_a_delivered_digest_breaks_the_ro
     soft("p1@example.org", 1)
     soft("p1@example.org", 2)  # the last two both bounced
     with db.transaction() as session:
-        assert subscribers.get(session, "p0@example.org").status == "active"
-        assert subscribers.get(session, "p1@example.org").status == "bounced"
+        assert subscribers.reader(session, "p0@example.org").status == "active"
+        assert subscribers.reader(session, "p1@example.org").status == "bounced"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from digest import editions, subscribers, suppressions
+from digest import editions, subscribers, subscription_requests, subscriptions, suppressions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
@@ -30,7 +30,7 @@ from digest.delivery.running import drain
 from digest.errors import NotAReport
 from digest.mail.content import MailContent
 from digest.mail.message_id import digest_prefix
-from digest.models import Post, Subscriber
+from digest.models import Post, Subscription
 from digest.states import DeliveryStatus
 from digest.subscriber_fields import Consent
 from tests.support.bounces import D, complaint, dsn, sent_edition, status_of
@@ -85,7 +85,7 @@ def test_a_complaint_stops_the_reader_and_cancels_what_is_queued_for_them(
         tally = record_reports(session, parse_report(spam), settings)
     assert (tally.by_kind["complaint"], tally.stopped) == (1, 1)
     with db.transaction() as session:
-        person = subscribers.get(session, "p0@example.org")
+        person = subscribers.reader(session, "p0@example.org")
         states = (
             session.execute(
                 sa.select(D.c.status).where(D.c.subscriber_id == person.id).order_by(D.c.id)
@@ -110,7 +110,7 @@ def test_a_report_about_someone_who_changed_their_address_leaves_the_new_one_alo
             session, parse_report(dsn("p1@example.org", ids["p1@example.org"])), settings
         )
     with db.transaction() as session:
-        assert subscribers.get(session, "p1-new@example.org").status == "active"
+        assert subscribers.reader(session, "p1-new@example.org").status == "active"
         assert suppressions.is_suppressed(session, "p1@example.org")
 
 
@@ -122,13 +122,13 @@ def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
     settings = make_settings(database_url=db.url, smtp_url=smtp_server.url)
     now = utcnow()
     with db.transaction() as session:
-        subscribers.add(session, "reader@example.org", confirmed=True)
-        subscribers.request_subscription(
+        subscriptions.add(session, "reader@example.org", confirmed=True)
+        subscription_requests.request_subscription(
             session, "asked@example.org", consent=Consent(at=now, source="test")
         )
         outbox.enqueue_transactional(
             session, kind="confirm", to_email="asked@example.org",
-            subscriber_id=subscribers.get(session, "asked@example.org").id,
+            subscriber_id=subscribers.reader(session, "asked@example.org").id,
             mail=MailContent("Please confirm", "Click", "<p>Click</p>"), domain="example.org",
         )  # fmt: skip
         session.add(
@@ -154,8 +154,8 @@ def test_reports_find_a_real_editions_digest_and_a_confirmation_mail(
         tally = record_reports(session, reports, settings)
     assert (tally.unmatched, tally.stopped) == (0, 2)
     with db.transaction() as session:
-        assert subscribers.get(session, "reader@example.org").status == "bounced"
-        assert subscribers.get(session, "asked@example.org").status == "bounced"
+        assert subscribers.reader(session, "reader@example.org").status == "bounced"
+        assert subscribers.reader(session, "asked@example.org").status == "bounced"
 
 
 def test_a_forged_report_stops_nobody(
@@ -220,7 +220,7 @@ def test_reports_that_are_not_about_our_mail_change_nothing(
             parse_report(dsn("stranger@example.net", "<not-ours@elsewhere.example>")),
             settings,
         )
-        statuses = session.execute(sa.select(Subscriber.status)).scalars().all()
+        statuses = session.execute(sa.select(Subscription.status)).scalars().all()
     assert (tally.unmatched, tally.stopped) == (1, 0)
     assert set(statuses) == {"active"}
 

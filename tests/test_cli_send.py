@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from digest import subscribers as store
+from digest import subscriptions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.models import Post
@@ -38,8 +38,8 @@ def env(db: Database, make_settings, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("DIGEST_SITE_NAME", "The Daily Brief")
     now = utcnow()
     with db.transaction() as s:
-        store.add(s, "ann@example.com", name="Ann", confirmed=True, timezone="Europe/Paris")
-        store.add(s, "bob@example.com", confirmed=True, topics="Sports")
+        subscriptions.add(s, "ann@example.com", name="Ann", confirmed=True, timezone="Europe/Paris")
+        subscriptions.add(s, "bob@example.com", confirmed=True, topics="Sports")
         for i, cat in enumerate(["World", "Sports", "Don't Miss"]):
             at = now - timedelta(hours=i + 1)
             s.add(

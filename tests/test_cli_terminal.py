@@ -14,7 +14,7 @@ import sys
 from sqlmodel import select
 
 from digest.db import Database
-from digest.models import Delivery, Feed, Post, Subscriber
+from digest.models import Delivery, Feed, Post, Subscription
 from tests.support.cli import run
 from tests.test_posts_cli import env, server  # noqa: F401  (a store and a feed server)
 
@@ -61,7 +61,7 @@ def test_a_feed_title_with_escapes_is_listed_clean(env: Database, server, capsys
 def test_subscribers_feeds_and_status_print_stored_text_clean(env: Database, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     assert run(capsys, "subscribers", "add", "ann@example.com", "--confirmed").code == 0
     with env.transaction() as s:
-        ann = s.exec(select(Subscriber)).one()
+        ann = s.exec(select(Subscription)).one()
         ann.consent_user_agent = EVIL
         ann.topics = [EVIL]
         s.add(Post(guid="g", title=EVIL, link="https://news.example.com/2?" + EVIL))

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from digest import subscribers as store
+from digest import subscriptions
 from digest.db import Database
 from digest.models import Delivery, Subscriber
 from digest.posts import store as posts
@@ -48,7 +48,7 @@ def live(cli_env: Database, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyP
     """A configured store with a real reader and news, and a real SMTP relay."""
     monkeypatch.setenv("DIGEST_SMTP_URL", smtp_server.url)
     with cli_env.transaction() as s:
-        store.add(s, "reader@example.com", confirmed=True)
+        subscriptions.add(s, "reader@example.com", confirmed=True)
         posts.add_post(s, title="Real news", url="https://news.example/real")
     return cli_env
 

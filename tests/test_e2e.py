@@ -20,13 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlmodel import SQLModel
 
 from digest.clock import utcnow
 from digest.db import Database
-from digest.models import Subscriber
+from digest.models import Subscriber, Subscription
 from tests.support.serve import DIGEST, Served, serve_env, serving, wait_until
 from tests.support.smtp_server import Received, SmtpServer
+from tests.support.stores import empty
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +44,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'e2e.db'}"
     url: str = request.getfixturevalue("pg_database_url")
     db = Database(url)
-    tables = ", ".join(t.name for t in reversed(SQLModel.metadata.sorted_tables))
     with db.engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        empty(conn)
     db.dispose()
     return url
 
@@ -136,13 +135,20 @@ def test_subscribe_confirm_digest_unsubscribe_and_stop(
         # (test_first_digest.py); make them readers of a day's standing.
         db = Database(store_url)
         with db.transaction() as session:
-            session.execute(sa.update(S).values(active_since=utcnow() - timedelta(days=1)))
+            later = utcnow() - timedelta(days=1)
+            session.execute(sa.update(Subscription.__table__).values(active_since=later))
         db.dispose()
 
-        # The scheduler reaches their hour by itself and the worker sends the digests.
+        # Confirming welcomed them; the scheduler reaches their hour by itself and the worker
+        # sends the digests: the confirmation, the welcome and a digest each.
         for address in (leaver, stayer):
-            wait_until(lambda a=address: len(mail_to(smtp_server, a)) == 2, f"digest to {address}")
-        digest = mail_to(smtp_server, leaver)[-1]
+            wait_until(lambda a=address: len(mail_to(smtp_server, a)) == 3, f"digest to {address}")
+            assert len(mail_to(smtp_server, address, "welcome")) == 1
+        [digest] = [
+            m
+            for m in mail_to(smtp_server, leaver)
+            if m["List-Unsubscribe"] and "welcome" not in str(m["Subject"]).lower()
+        ]
         assert "Stay in touch" not in str(digest["Subject"])
         assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         one_click = re.search(r"<(https?://[^>]+)>", str(digest["List-Unsubscribe"]))
@@ -170,7 +176,7 @@ def test_subscribe_confirm_digest_unsubscribe_and_stop(
         made = api(served, "POST", "/api/editions", json={"cadence": "daily", "due_only": False})
         assert made.status_code == 200, made.text
         assert made.json()["recipients"] == 1
-        wait_until(lambda: len(mail_to(smtp_server, stayer)) == 3, "the stayer's second digest")
+        wait_until(lambda: len(mail_to(smtp_server, stayer)) == 4, "the stayer's second digest")
         wait_until(
             lambda: (
                 api(served, "GET", "/api/stats").json()["deliveries"]["queued"] == 0
@@ -178,14 +184,15 @@ def test_subscribe_confirm_digest_unsubscribe_and_stop(
             ),
             "an empty outbox",
         )
-        assert len(mail_to(smtp_server, leaver)) == 2  # the confirmation and one digest
+        assert len(mail_to(smtp_server, leaver)) == 3  # the confirmation, the welcome, a digest
 
         assert api(served, "GET", "/api/stats").json()["subscribers"]["unsubscribed"] == 1
         # /metrics shows only what no stranger's subscribe request can move: active readers,
-        # and replies to digests (three went out; the two confirmations are left out).
+        # and replies to the mail readers asked for: three digests and two welcomes (sent only
+        # after a reader's own confirmation); the two confirmations are left out.
         metrics = httpx.get(f"{served.url}/metrics").text
         assert 'digest_subscribers{status="active"} 1.0' in metrics
-        assert 'digest_smtp_replies{class="2xx"} 3.0' in metrics
+        assert 'digest_smtp_replies{class="2xx"} 5.0' in metrics
 
         assert served.terminate() == 0  # within 30 s, or terminate() fails the test
     assert "stopped" in served.log_lines()[-1]

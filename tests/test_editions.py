@@ -13,11 +13,11 @@ import sqlalchemy as sa
 import time_machine
 from sqlmodel import select
 
-from digest import editions, schedule
+from digest import editions, schedule, subscriptions
 from digest import subscribers as store
 from digest.config import Settings
 from digest.db import Database
-from digest.models import Body, Delivery, Edition, Post, Subscriber
+from digest.models import Body, Delivery, Edition, Post, Subscription
 
 T0 = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 
@@ -53,8 +53,10 @@ def _received(db: Database) -> dict[str, list[int]]:
 def world(db: Database, settings: Settings) -> tuple[Database, Settings]:
     # Readers of long standing: the scheduler holds back one who joined after their hour.
     with time_machine.travel(T0 - timedelta(days=30), tick=False), db.transaction() as s:
-        store.add(s, "paris@example.com", timezone="Europe/Paris", send_hour=7, confirmed=True)
-        store.add(
+        subscriptions.add(
+            s, "paris@example.com", timezone="Europe/Paris", send_hour=7, confirmed=True
+        )
+        subscriptions.add(
             s,
             "tokyo@example.com",
             timezone="Asia/Tokyo",
@@ -62,8 +64,8 @@ def world(db: Database, settings: Settings) -> tuple[Database, Settings]:
             confirmed=True,
             topics="Business",
         )
-        store.add(s, "weekly@example.com", cadence="weekly", confirmed=True)
-        store.add(s, "pending@example.com", timezone="Europe/Paris", send_hour=7)
+        subscriptions.add(s, "weekly@example.com", cadence="weekly", confirmed=True)
+        subscriptions.add(s, "pending@example.com", timezone="Europe/Paris", send_hour=7)
         _post(s, "w1", at=T0 - timedelta(hours=3), categories=["World"])
         _post(s, "b1", at=T0 - timedelta(hours=2), categories=["Business"])
         _post(s, "f1", at=T0 - timedelta(days=3), categories=["Don't Miss"])
@@ -151,7 +153,7 @@ def test_unsubscribed_people_are_left_out_and_their_queued_mail_cancelled(world)
     db, settings = world
     editions.make_edition(db, settings, cadence="daily", now=T0)
     with db.transaction() as s:
-        store.unsubscribe(s, store.get(s, "paris@example.com"))
+        subscriptions.unsubscribe(s, store.reader(s, "paris@example.com"))
         _post(s, "w3", at=T0 + timedelta(hours=2))
     editions.make_edition(db, settings, cadence="daily", now=T0 + timedelta(days=1))
     with db.transaction() as s:
@@ -168,7 +170,9 @@ def test_dry_run_writes_nothing(world) -> None:  # type: ignore[no-untyped-def]
             assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 0
         assert (
             conn.execute(
-                sa.select(Subscriber.last_digest_at).where(Subscriber.last_digest_at.is_not(None))
+                sa.select(Subscription.last_digest_at).where(
+                    Subscription.last_digest_at.is_not(None)
+                )
             ).all()
             == []
         )
@@ -186,7 +190,7 @@ def test_weekly_digest_goes_on_the_weekly_day(world) -> None:  # type: ignore[no
     assert report is not None and report.recipients == 1
     with db.transaction() as s:
         keys = sorted(d.period_key for d in s.exec(select(Delivery)))
-    assert keys == ["weekly:2026-W48", "weekly:2026-W49"]
+    assert keys == ["1/weekly:2026-W48", "1/weekly:2026-W49"]
 
 
 def test_next_runs_tell_when_each_slot_goes_out(world) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from digest import subscribers
+from digest import subscriptions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
@@ -45,10 +45,10 @@ def seed(db: Database) -> None:
     now = utcnow()
     with db.transaction() as session:
         for i in range(3):
-            subscribers.add(session, f"on{i}@example.com", confirmed=True)
-        subscribers.add(session, "waiting@example.com")
-        gone = subscribers.add(session, "gone@example.com", confirmed=True)
-        subscribers.unsubscribe(session, gone)
+            subscriptions.add(session, f"on{i}@example.com", confirmed=True)
+        subscriptions.add(session, "waiting@example.com")
+        gone = subscriptions.add(session, "gone@example.com", confirmed=True)
+        subscriptions.unsubscribe(session, gone)
         rows = []
         for i, (status, reply, latency) in enumerate(
             [
@@ -127,7 +127,7 @@ async def test_metrics_follow_the_store_between_scrapes(db: Database, make_setti
     async with client(create_app(settings, db)) as http:
         before = samples((await http.get("/metrics")).text)
         with db.transaction() as session:
-            subscribers.add(session, "new@example.com", confirmed=True)
+            subscriptions.add(session, "new@example.com", confirmed=True)
         after = samples((await http.get("/metrics")).text)
     assert before[("digest_subscribers", (("status", "active"),))] == 0
     assert after[("digest_subscribers", (("status", "active"),))] == 1
@@ -160,7 +160,7 @@ async def test_with_a_metrics_token_only_a_scrape_that_carries_it_gets_the_numbe
         database_url=sqlite_db.url, metrics_token="scrape-me-3f9a-0123456789abcdef"
     )
     with sqlite_db.transaction() as session:
-        subscribers.add(session, "ann@example.com", confirmed=True)
+        subscriptions.add(session, "ann@example.com", confirmed=True)
     async with client(create_app(settings, sqlite_db)) as http:
         for headers in ({}, {"Authorization": "Bearer scrape-me"}, {"Authorization": "Basic x"}):
             refused = await http.get("/metrics", headers=headers)
@@ -223,9 +223,9 @@ async def test_a_subscribe_request_moves_no_figure_whoever_the_address_is(
     settings = make_settings(database_url=db.url, metrics_token="scrape-me-3f9a-0123456789abcdef")
     scraper = {"Authorization": "Bearer scrape-me-3f9a-0123456789abcdef"}
     with db.transaction() as session:
-        subscribers.add(session, "on0@example.com", confirmed=True)
-        gone = subscribers.add(session, "gone@example.com", confirmed=True)
-        subscribers.unsubscribe(session, gone)
+        subscriptions.add(session, "on0@example.com", confirmed=True)
+        gone = subscriptions.add(session, "gone@example.com", confirmed=True)
+        subscriptions.unsubscribe(session, gone)
     app = create_app(settings, db)
     async with client(app) as http, client(app, ip="203.0.113.9") as stranger:
         assert (await stranger.get("/metrics")).status_code == 401

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from digest import newsletters
 from digest.db import Database, alembic_config
 
 
@@ -97,9 +101,7 @@ def test_0006_keeps_every_row_and_ids_are_never_reused_after(tmp_path) -> None: 
                 {"id": did, "sid": sid, "now": now, "mid": f"<{did}@example.com>"},
             )
         conn.execute(sa.text("DELETE FROM subscribers WHERE id = 3"))
-    db.upgrade()
-    assert db.current_revision() == db.head_revision()
-    assert _diff(db) == []
+    _at(db, "0007")
     with db.engine.begin() as conn:
         rows = conn.execute(sa.text("SELECT id, email, topics FROM subscribers ORDER BY id"))
         assert [tuple(r) for r in rows] == [
@@ -134,7 +136,7 @@ def test_0007_downgrade_keeps_deliveries_and_autoincrement(tmp_path) -> None:  #
     """Going back to 0006 drops only ``active_since``: the deliveries naming subscribers stay
     (a table rebuild would cascade them away) and ids are still never reused."""
     db = Database(f"sqlite:///{tmp_path}/back.db")
-    db.upgrade()
+    _at(db, "0007")
     now = "2026-11-30 07:00:00.000000"
     with db.engine.begin() as conn:
         conn.execute(
@@ -162,3 +164,134 @@ def test_0007_downgrade_keeps_deliveries_and_autoincrement(tmp_path) -> None:  #
         assert "AUTOINCREMENT" in table
         assert "active_since" not in table
     db.dispose()
+
+
+def _populate_0007(db: Database) -> None:
+    """A store of the single-list schema: readers in every status, an edition, its mail."""
+    now = "2026-11-30 07:00:00.000000"
+    with db.engine.begin() as conn:
+        for sid, email, status, topics, last in (
+            (1, "ann@example.com", "active", '["World"]', now),
+            (2, "bob@example.com", "pending", "[]", None),
+            (3, "cy@example.com", "unsubscribed", "[]", None),
+            (4, "di@example.com", "bounced", '["Sport", "Tech"]', now),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subscribers (id, email, name, status, cadence, topics, timezone,"
+                    " send_hour, created_at, updated_at, consent_at, consent_ip, consent_source,"
+                    " last_digest_at) VALUES (:id, :email, 'N', :status, 'weekly', :topics,"
+                    " 'Asia/Tokyo', 6, :now, :now, :now, '198.51.100.7', 'form', :last)"
+                ),
+                {
+                    "id": sid,
+                    "email": email,
+                    "status": status,
+                    "topics": topics,
+                    "now": now,
+                    "last": last,
+                },
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO editions (id, key, cadence, created_at, edition_at, is_test, subject,"
+                " web_html, post_ids, recipients, skipped) VALUES (1, 'weekly:2026-11-30T07Z',"
+                " 'weekly', :now, :now, false, 'S', '', '[]', 2, 0)"
+            ),
+            {"now": now},
+        )
+        for did, sid, kind, period in ((1, 1, "digest", "weekly:2026-W49"), (2, 4, "digest",
+                                       "weekly:2026-W49"), (3, 2, "confirm", None)):  # fmt: skip
+            conn.execute(
+                sa.text(
+                    "INSERT INTO deliveries (id, kind, edition_id, subscriber_id, period_key,"
+                    " to_email, status, attempts, next_attempt_at, message_id, created_at,"
+                    " updated_at) VALUES (:id, :kind, :ed, :sid, :period, 'x@example.com',"
+                    " 'sent', 1, :now, :mid, :now, :now)"
+                ),
+                {
+                    "id": did,
+                    "kind": kind,
+                    "ed": 1 if period else None,
+                    "sid": sid,
+                    "period": period,
+                    "now": now,
+                    "mid": f"<{did}@example.com>",
+                },
+            )
+
+
+def test_0008_moves_the_single_list_into_newsletter_one(db: Database) -> None:
+    """Every reader's status, cadence, topics, consent and history move into a subscription
+    of newsletter 1; ids, addresses and Message-IDs stay; keys gain the newsletter."""
+    _at(db, "0007", "downgrade")
+    _populate_0007(db)
+    db.upgrade()
+    assert db.current_revision() == db.head_revision()
+    with db.engine.begin() as conn:
+        people = conn.execute(sa.text("SELECT id, email, timezone, send_hour FROM subscribers"
+                                      " ORDER BY id")).all()  # fmt: skip
+        assert [tuple(p) for p in people] == [
+            (1, "ann@example.com", "Asia/Tokyo", 6),
+            (2, "bob@example.com", "Asia/Tokyo", 6),
+            (3, "cy@example.com", "Asia/Tokyo", 6),
+            (4, "di@example.com", "Asia/Tokyo", 6),
+        ]
+        subs = conn.execute(
+            sa.text(
+                "SELECT subscriber_id, newsletter_id, status, cadence, topics, consent_ip,"
+                " consent_source, last_digest_at IS NOT NULL FROM subscriptions"
+                " ORDER BY subscriber_id"
+            )
+        ).all()
+        assert [
+            (s[0], s[1], s[2], s[3], json.loads(s[4]) if isinstance(s[4], str) else s[4])
+            for s in subs
+        ] == [
+            (1, 1, "active", "weekly", ["World"]),
+            (2, 1, "pending", "weekly", []),
+            (3, 1, "unsubscribed", "weekly", []),
+            (4, 1, "bounced", "weekly", ["Sport", "Tech"]),
+        ]
+        assert {(s[5], s[6]) for s in subs} == {("198.51.100.7", "form")}
+        assert [bool(s[7]) for s in subs] == [True, False, False, True]
+        name = conn.execute(sa.text("SELECT id, name FROM newsletters")).all()
+        assert [tuple(n) for n in name] == [(1, "digest")]
+        keys = conn.execute(sa.text("SELECT key, newsletter_id FROM editions")).all()
+        assert [tuple(k) for k in keys] == [("1/weekly:2026-11-30T07Z", 1)]
+        rows = conn.execute(
+            sa.text("SELECT id, period_key, message_id FROM deliveries ORDER BY id")
+        ).all()
+        assert [tuple(r) for r in rows] == [
+            (1, "1/weekly:2026-W49", "<1@example.com>"),
+            (2, "1/weekly:2026-W49", "<2@example.com>"),
+            (3, None, "<3@example.com>"),
+        ]
+    assert _diff(db) == []
+    # Back down while there is one newsletter: the old rows come back as they were.
+    _at(db, "0007", "downgrade")
+    with db.engine.begin() as conn:
+        back = conn.execute(
+            sa.text("SELECT id, status, cadence, consent_ip FROM subscribers ORDER BY id")
+        ).all()
+        assert [tuple(b) for b in back] == [
+            (1, "active", "weekly", "198.51.100.7"),
+            (2, "pending", "weekly", "198.51.100.7"),
+            (3, "unsubscribed", "weekly", "198.51.100.7"),
+            (4, "bounced", "weekly", "198.51.100.7"),
+        ]
+        assert conn.execute(sa.text("SELECT key FROM editions")).scalar_one() == (
+            "weekly:2026-11-30T07Z"
+        )
+        periods = conn.execute(sa.text("SELECT period_key FROM deliveries ORDER BY id")).scalars()
+        assert list(periods) == ["weekly:2026-W49", "weekly:2026-W49", None]
+    db.upgrade()
+
+
+def test_0008_downgrade_is_refused_once_a_second_newsletter_exists(db: Database) -> None:
+    """The old schema has one list: a second newsletter's readers would be lost."""
+    with db.transaction() as session:
+        newsletters.add(session, "sport", name="Sports Weekly")
+    with pytest.raises(Exception, match="2 newsletters"):
+        _at(db, "0007", "downgrade")
+    assert db.current_revision() == db.head_revision()

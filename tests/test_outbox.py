@@ -15,7 +15,7 @@ from digest.delivery import outbox
 from digest.delivery.bounces import apply_refusals
 from digest.delivery.outcomes import Outcome
 from digest.mail.content import MailContent
-from digest.models import Body, Delivery, Subscriber
+from digest.models import Body, Delivery, Subscriber, Subscription
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 
 D = Delivery.__table__
@@ -151,7 +151,9 @@ def test_claim_cancels_leavers_and_skips_late_digests(db: Database) -> None:
     with db.transaction() as session:
         # One leaves through a path that does not cancel (a direct status change), one row is late.
         session.execute(
-            sa.update(Subscriber.__table__).where(Subscriber.id == 1).values(status="unsubscribed")
+            sa.update(Subscription.__table__)
+            .where(Subscription.subscriber_id == 1)
+            .values(status="unsubscribed")
         )
         session.execute(
             sa.update(D)
@@ -218,7 +220,7 @@ def test_hard_bounce_marks_the_subscriber_and_suppresses_the_address(db: Databas
         assert outbox.record(session, owner="w1", outcomes=outcomes) == 1
         apply_refusals(session, outcomes, soft_bounce_limit=0)
     with db.transaction() as session:
-        person = subscribers.get(session, "p0@example.org")
+        person = subscribers.reader(session, "p0@example.org")
         assert person.status == "bounced"
         assert suppressions.is_suppressed(session, "p0@example.org")
 
@@ -264,7 +266,7 @@ def test_erasure_takes_the_bodies_of_the_persons_own_mail_skipped_or_not(db: Dat
     edition_id, body_id = make_edition(db)
     enqueue(db, edition_id, body_id)
     with db.transaction() as session:
-        person = subscribers.get(session, "p0@example.org")
+        person = subscribers.reader(session, "p0@example.org")
         for skip in (None, "already subscribed"):
             outbox.enqueue_transactional(
                 session,

@@ -62,6 +62,7 @@ def test_the_wheel_carries_templates_migrations_and_samples(wheel: Path) -> None
         "digest/__init__.py",
         "digest/py.typed",
         "digest/samples/sample_feed.xml",
+        "digest/web/static/timezone.js",  # the subscribe page's script
         "digest/_bundled/templates/digest.html",
         "digest/_bundled/templates/digest.txt",
         "digest/_bundled/templates/digest_subject.txt",

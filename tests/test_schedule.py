@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from digest import editions, schedule, subscribers
+from digest import editions, schedule, subscriptions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -52,7 +52,7 @@ def add_people(db: Database, people: list[tuple[str, str, int, str]]) -> None:
     """
     with time_machine.travel(utcnow() - timedelta(days=1), tick=False), db.transaction() as session:
         for email, tz, hour, cadence in people:
-            subscribers.add(
+            subscriptions.add(
                 session, email, timezone=tz, send_hour=hour, cadence=cadence, confirmed=True
             )
 
@@ -144,7 +144,7 @@ def test_dst_day_one_digest_per_subscriber_at_their_local_hour(
             if cadence == "daily"
             else f"weekly:{iso.year}-W{iso.week:02d}"
         )
-        assert row.period_key == expected_key
+        assert row.period_key == f"1/{expected_key}"
         due = first_instant_at_or_after(day, hour, zone)
         # Made at the first 5-minute tick at or after the local hour, never before it.
         assert due <= row.created_at < due + timedelta(minutes=5)
@@ -384,10 +384,10 @@ def test_a_digest_that_missed_its_day_is_skipped_not_sent_late(
         schedule.run_digests(db, settings, tuesday_seven)
         drain(settings, db)
     rows = {r.period_key: r for r in deliveries(db)}
-    assert rows["daily:2026-06-01"].status == DeliveryStatus.SKIPPED.value
-    assert rows["daily:2026-06-02"].status == DeliveryStatus.SENT.value
+    assert rows["1/daily:2026-06-01"].status == DeliveryStatus.SKIPPED.value
+    assert rows["1/daily:2026-06-02"].status == DeliveryStatus.SENT.value
     [received] = smtp_server.handler.received
-    assert received.message_id == rows["daily:2026-06-02"].message_id
+    assert received.message_id == rows["1/daily:2026-06-02"].message_id
 
 
 # -- the scheduler itself -----------------------------------------------------------------------

@@ -16,8 +16,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from digest import editions, schedule
-from digest import subscribers as store
+from digest import editions, schedule, subscriptions
 from digest.config import Settings
 from digest.db import Database
 from digest.models import Delivery, Subscriber
@@ -43,9 +42,13 @@ def readers(cli_env: Database, make_settings) -> Iterator[tuple[Database, Settin
     db = cli_env
     settings = make_settings(database_url=db.url)
     with time_machine.travel(MORNING - timedelta(days=2), tick=False), db.transaction() as s:
-        store.add(s, "tokyo@example.com", timezone="Asia/Tokyo", send_hour=7, confirmed=True)
-        store.add(s, "paris@example.com", timezone="Europe/Paris", send_hour=12, confirmed=True)
-        store.add(
+        subscriptions.add(
+            s, "tokyo@example.com", timezone="Asia/Tokyo", send_hour=7, confirmed=True
+        )
+        subscriptions.add(
+            s, "paris@example.com", timezone="Europe/Paris", send_hour=12, confirmed=True
+        )
+        subscriptions.add(
             s,
             "sporty@example.com",
             timezone="Europe/Paris",
@@ -53,7 +56,7 @@ def readers(cli_env: Database, make_settings) -> Iterator[tuple[Database, Settin
             topics="Sports",
             confirmed=True,
         )
-        store.add(s, "early@example.com", timezone="UTC", send_hour=7, confirmed=True)
+        subscriptions.add(s, "early@example.com", timezone="UTC", send_hour=7, confirmed=True)
     with time_machine.travel(MORNING - timedelta(hours=1), tick=False):
         _news(db, "overnight news")
     with time_machine.travel(MORNING, tick=False):
@@ -112,7 +115,7 @@ def test_a_manual_send_says_it_used_up_tokyos_new_day(
     assert "2 digests queued" in r.out
     assert "1 of them ahead of their local send hour" in r.out
     assert "left out: 1 already had this period's digest" in r.out
-    assert _periods(db)["tokyo@example.com"] == ["daily:2026-12-01", "daily:2026-12-02"]
+    assert _periods(db)["tokyo@example.com"] == ["1/daily:2026-12-01", "1/daily:2026-12-02"]
     # ... which is why nothing goes to Tokyo at 07:00 local.
     _news(db, "evening news")
     assert editions.run_due(db, settings, TOKYO_SEVEN) == []
@@ -129,10 +132,10 @@ def test_due_only_sends_to_readers_whose_local_hour_has_come(
     data = _json(run(capsys, "send", "--due-only", "--json"))
     assert (data["recipients"], data["ahead"]) == (1, 0)
     assert data["left_out"]["their local send hour has not come"] == 1
-    assert _periods(db)["tokyo@example.com"] == ["daily:2026-12-01"]
-    assert _periods(db)["paris@example.com"] == ["daily:2026-12-01"]
+    assert _periods(db)["tokyo@example.com"] == ["1/daily:2026-12-01"]
+    assert _periods(db)["paris@example.com"] == ["1/daily:2026-12-01"]
     # Tokyo's Dec 2 digest goes at 07:00 Tokyo time, from the scheduler.
     _news(db, "evening news")
     [report] = editions.run_due(db, settings, TOKYO_SEVEN)
     assert report.recipients == 1
-    assert _periods(db)["tokyo@example.com"] == ["daily:2026-12-01", "daily:2026-12-02"]
+    assert _periods(db)["tokyo@example.com"] == ["1/daily:2026-12-01", "1/daily:2026-12-02"]

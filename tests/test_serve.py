@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from digest import subscribers
+from digest import subscriptions
 from digest.cli import main
 from digest.clock import utcnow
 from digest.db import Database
@@ -111,7 +111,7 @@ def test_two_serve_processes_by_mistake_send_each_digest_once(
     yesterday = time_machine.travel(utcnow() - timedelta(days=1), tick=False)
     with yesterday, sqlite_db.transaction() as session:
         for email in people:
-            subscribers.add(session, email, confirmed=True, send_hour=hour, timezone=zone)
+            subscriptions.add(session, email, confirmed=True, send_hour=hour, timezone=zone)
     with sqlite_db.transaction() as session:
         store.add_post(session, title="One story", url="https://news.example/one")
     env = serve_env(tmp_path, database_url=sqlite_db.url, schedule_seconds="1")

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from digest import subscribers
+from digest import subscribers, subscription_requests, subscriptions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
@@ -38,10 +38,10 @@ def _seed(db: Database) -> None:
     """pending@, active@, gone@ (unsubscribed) and capped@ (out of mails today) exist."""
     consent = Consent(at=utcnow(), source="test")
     with db.transaction() as session:
-        subscribers.request_subscription(session, "pending@example.com", consent=consent)
-        subscribers.add(session, "active@example.com", confirmed=True, name="Act")
-        gone = subscribers.add(session, "gone@example.com", confirmed=True)
-        subscribers.unsubscribe(session, gone)
+        subscription_requests.request_subscription(session, "pending@example.com", consent=consent)
+        subscriptions.add(session, "active@example.com", confirmed=True, name="Act")
+        gone = subscriptions.add(session, "gone@example.com", confirmed=True)
+        subscriptions.unsubscribe(session, gone)
 
 
 @contextmanager
@@ -73,7 +73,12 @@ async def test_every_address_costs_the_same_statements(db: Database, make_settin
             with _statements(db) as seen:
                 r = await http.post(
                     "/subscribe",
-                    data={"email": f"{who}@example.com", "name": "Probe", "cadence": "weekly"},
+                    data={
+                        "email": f"{who}@example.com",
+                        "name": "Probe",
+                        "cadence": "weekly",
+                        "timezone": "Asia/Tokyo",
+                    },
                     headers=HTML,
                 )
             answers.add((r.status_code, r.text))
@@ -87,9 +92,13 @@ async def test_every_address_costs_the_same_statements(db: Database, make_settin
     sent = {who: len(confirm_mails(db, f"{who}@example.com")) for who in STATES}
     assert sent == {"new": 1, "pending": 1, "active": 0, "gone": 1, "capped": 3}
     with db.transaction() as session:
-        active = subscribers.get(session, "active@example.com")
-        assert (active.name, active.cadence) == ("Act", "daily")  # an active reader untouched
-        assert subscribers.get(session, "gone@example.com").cadence == "weekly"
+        active = subscribers.reader(session, "active@example.com")
+        # An active reader untouched, their zone too.
+        assert (active.name, active.cadence, active.timezone) == ("Act", "daily", "UTC")
+        gone = subscribers.reader(session, "gone@example.com")
+        # Someone who left gets their new cadence once they confirm; their zone is theirs to
+        # change behind their own link, never by whoever types their address.
+        assert (gone.cadence, gone.timezone) == ("weekly", "UTC")
 
 
 def _rows(db: Database) -> tuple[list[tuple[Any, ...]], int]:

@@ -4,11 +4,16 @@ Headless Chromium driven by chromedriver over the W3C WebDriver protocol (plain 
 selenium). Skips only when Chromium is missing and CI is unset; under CI it must run.
 Debian packages: ``chromium chromium-driver``. The page's screenshots in ``docs/`` come from
 ``DIGEST_SCREENSHOTS=docs .venv/bin/pytest tests/test_web_browser.py``.
+
+The browser's timezone is set through DevTools (``Emulation.setTimezoneOverride``), as a reader
+abroad has it; the subscribe and confirmed pages are checked with axe-core (``npm install -g
+axe-core``, done by ``scripts/services.sh``) for every rule it has.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import socket
 import subprocess
@@ -22,16 +27,20 @@ import httpx
 import pytest
 import uvicorn
 
+from digest import subscribers
 from digest.db import Database
 from digest.models import Post
 from digest.web.app import create_app
-from tests.support.programs import CHROMIUM_FLAGS, IN_CI, chromium, find
-from tests.support.web import confirm_mails
+from tests.support.programs import CHROMIUM_FLAGS, IN_CI, axe_script, chromium, find
+from tests.support.web import confirm_link, confirm_mails
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = chromium()
 CHROMEDRIVER = find("chromedriver")
+AXE = axe_script()
+#: The server's default zone here: a reader whose browser sends none gets this one.
+SERVER_ZONE = "America/Chicago"
 # Screenshots go to the test's temporary folder; `DIGEST_SCREENSHOTS=docs` refreshes the ones in
 # docs/ (a test run must not leave the checkout changed).
 SHOTS = os.environ.get("DIGEST_SCREENSHOTS")
@@ -66,7 +75,10 @@ def site(sqlite_db: Database, make_settings) -> Iterator[str]:  # type: ignore[n
     sock.listen()
     port = int(sock.getsockname()[1])
     settings = make_settings(
-        database_url=sqlite_db.url, site_name="The Daily Brief", base_url=f"http://127.0.0.1:{port}"
+        database_url=sqlite_db.url,
+        site_name="The Daily Brief",
+        base_url=f"http://127.0.0.1:{port}",
+        timezone=SERVER_ZONE,
     )
     with sqlite_db.transaction() as session:
         for i, cats in enumerate(
@@ -132,7 +144,14 @@ class Browser:
     """One WebDriver session: just the commands this test needs."""
 
     def __init__(
-        self, http: httpx.Client, profile: Path, *, width: int, height: int, phone: bool
+        self,
+        http: httpx.Client,
+        profile: Path,
+        *,
+        width: int,
+        height: int,
+        phone: bool,
+        scripts: bool = True,
     ) -> None:
         options: dict[str, Any] = {
             "binary": CHROMIUM,
@@ -142,6 +161,9 @@ class Browser:
                 f"--window-size={width},{height}",
             ],
         }
+        if not scripts:
+            # As a reader who turned JavaScript off: the page's own scripts never run.
+            options["args"].append("--blink-settings=scriptEnabled=false")
         if phone:
             options["mobileEmulation"] = {
                 "deviceMetrics": {"width": width, "height": height, "pixelRatio": 2, "touch": True}
@@ -188,11 +210,71 @@ class Browser:
         source = str(self.cmd("GET", "/source"))
         raise AssertionError(f"title is {title!r}, not {wanted!r}; the page:\n{source[:2000]}")
 
+    def text_shows(self, wanted: str, seconds: float = 60.0) -> None:
+        """Wait for the page's source to hold ``wanted`` (a form that posts to the same title)."""
+        deadline = time.monotonic() + seconds
+        source = ""
+        while time.monotonic() < deadline:
+            source = str(self.cmd("GET", "/source"))
+            if wanted in source:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{wanted!r} is not on the page:\n{source[:2000]}")
+
+    def run(self, script: str, *args: Any) -> Any:
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def in_zone(self, zone: str) -> None:
+        """The browser's timezone from now on, as DevTools sets it."""
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            {"cmd": "Emulation.setTimezoneOverride", "params": {"timezoneId": zone}},
+        )
+
+    def fits(self, width: int) -> None:
+        """The page does not scroll sideways at this width."""
+        inner = self.run("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert inner[1] <= inner[0], f"the page scrolls sideways at {width}px: {inner}"
+
+    def accessibility_violations(self) -> list[str]:
+        """axe-core's findings on the page as it is: ``rule (impact): elements``."""
+        assert AXE is not None
+        self.run(AXE.read_text(encoding="utf-8"))
+        found = self.cmd(
+            "POST",
+            "/execute/async",
+            {
+                "script": (
+                    "const done = arguments[arguments.length - 1];"
+                    "axe.run(document).then(r => done(r.violations.map(v => v.id + ' ('"
+                    " + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))),"
+                    " e => done(['axe failed: ' + e]));"
+                ),
+                "args": [],
+            },
+        )
+        return list(found)
+
     def screenshot(self, path: Path) -> None:
         path.write_bytes(base64.b64decode(self.cmd("GET", "/screenshot")))
 
     def close(self) -> None:
         self.http.delete(f"/session/{self.id}")
+
+
+def _zone_of(db: Database, email: str) -> str:
+    with db.transaction() as session:
+        return subscribers.get(session, email).timezone
+
+
+def _accessible(browser: Browser, page: str) -> None:
+    """No axe-core violation on the page (skipped where axe-core is not installed, not in CI)."""
+    if AXE is None:
+        assert not IN_CI, "CI=true: install axe-core (scripts/services.sh)"
+        return
+    violations = browser.accessibility_violations()
+    assert violations == [], f"{page}: " + json.dumps(violations, indent=1)
 
 
 @pytest.mark.parametrize(("width", "height", "phone"), [(375, 1000, True), (1280, 1000, False)])
@@ -205,31 +287,59 @@ def test_subscribe_in_a_real_browser(
     height: int,
     phone: bool,
 ) -> None:
+    email = f"browser{width}@example.com"
     browser = Browser(driver, tmp_path / "profile", width=width, height=height, phone=phone)
     try:
+        browser.in_zone("Asia/Tokyo")  # a reader in Tokyo, whatever this machine's zone
         browser.go(site + "/")
         assert "Stay in touch" in browser.cmd("GET", "/title")
-        inner = browser.cmd(
-            "POST",
-            "/execute/sync",
-            {
-                "script": "return [window.innerWidth, document.documentElement.scrollWidth]",
-                "args": [],
-            },
-        )
-        assert inner[1] <= inner[0], f"the page scrolls sideways at {width}px: {inner}"
+        browser.fits(width)
         shots = Path(SHOTS) if SHOTS else tmp_path
         shots.mkdir(exist_ok=True)
         browser.screenshot(shots / f"subscribe-{width}.png")
         assert (shots / f"subscribe-{width}.png").read_bytes().startswith(b"\x89PNG")
-        browser.type("#email", f"browser{width}@example.com")
+        _accessible(browser, "the subscribe page")
+        browser.type("#email", email)
         browser.type("#name", "Bea Browser")
         browser.click('input[value="weekly"]')
         browser.click('input[value="World"]')
         browser.click('button[type="submit"]')
         browser.title_becomes("Check your inbox")
         assert "confirmation email is on its way" in browser.cmd("GET", "/source")
+        assert _zone_of(sqlite_db, email) == "Asia/Tokyo"  # what the browser said
+
+        ((_, body),) = confirm_mails(sqlite_db, email)
+        browser.go(confirm_link(body))
+        browser.click('button[type="submit"]')
+        browser.title_becomes("You're subscribed")
+        browser.text_shows("Asia/Tokyo time")
+        browser.fits(width)
+        browser.screenshot(shots / f"confirmed-{width}.png")
+        _accessible(browser, "the confirmed page")
+        # The reader picks another zone from the list and saves it.
+        browser.click('#timezone option[value="Europe/Lisbon"]')
+        browser.click("form.zone button")
+        browser.text_shows("Saved. Your digests now follow Europe/Lisbon time.")
+        _accessible(browser, "the confirmed page, saved")
     finally:
         browser.close()
-    ((_, body),) = confirm_mails(sqlite_db, f"browser{width}@example.com")
-    assert "/confirm/" in body.text
+    assert _zone_of(sqlite_db, email) == "Europe/Lisbon"
+
+
+def test_without_javascript_a_reader_gets_the_servers_zone(
+    site: str, driver: httpx.Client, sqlite_db: Database, tmp_path: Path
+) -> None:
+    # A narrow window rather than phone emulation: chromedriver's emulated touch tap waits
+    # for page scripts and hangs when there are none.
+    browser = Browser(
+        driver, tmp_path / "profile", width=375, height=1000, phone=False, scripts=False
+    )
+    try:
+        browser.in_zone("Asia/Tokyo")  # the browser knows, but no script tells the form
+        browser.go(site + "/")
+        browser.type("#email", "noscript@example.com")
+        browser.click('button[type="submit"]')
+        browser.title_becomes("Check your inbox")
+    finally:
+        browser.close()
+    assert _zone_of(sqlite_db, "noscript@example.com") == SERVER_ZONE

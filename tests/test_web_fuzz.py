@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest import subscribers
+from digest import subscriptions
 from digest.db import Database
 from digest.links import confirm_url, preferences_url, unsubscribe_url
 from digest.web.app import create_app
@@ -58,7 +58,7 @@ SEGMENT = st.one_of(
 def app_and_links(sqlite_db: Database, make_settings):  # type: ignore[no-untyped-def]
     s = make_settings(database_url=sqlite_db.url, ip_limit=100_000)
     with sqlite_db.transaction() as session:
-        sub = subscribers.add(session, "fuzz@example.com", confirmed=True)
+        sub = subscriptions.add(session, "fuzz@example.com", confirmed=True)
     links = [
         url.removeprefix(s.base_url)
         for url in (

@@ -10,12 +10,12 @@ from email.parser import BytesParser
 import pytest
 from sqlmodel import select
 
-from digest import subscribers
+from digest import subscribers, subscription_requests, subscriptions
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery.running import drain
 from digest.links import confirm_url, preferences_url, unsubscribe_url
-from digest.models import Body, Delivery, Subscriber
+from digest.models import Body, Delivery, Subscriber, Subscription
 from digest.periods import period_for
 from digest.states import DeliveryStatus
 from digest.subscriber_fields import Consent
@@ -35,12 +35,12 @@ from tests.support.web import (
 
 def _status(db: Database, email: str) -> str:
     with db.transaction() as session:
-        return subscribers.get(session, email).status
+        return subscribers.reader(session, email).status
 
 
 def _active(db: Database, email: str = "reader@example.com") -> Subscriber:
     with db.transaction() as session:
-        return subscribers.add(session, email, confirmed=True, topics=["World"])
+        return subscriptions.add(session, email, confirmed=True, topics=["World"])
 
 
 def _queue_digest(db: Database, subscriber: Subscriber) -> int:
@@ -110,7 +110,7 @@ async def test_the_whole_life_of_a_subscription(db: Database, make_settings) -> 
             assert again.status_code == 200
 
             with db.transaction() as session:
-                reader = subscribers.get(session, "reader@example.com")
+                reader = subscribers.reader(session, "reader@example.com")
             digest_id = _queue_digest(db, reader)
 
             # The mail client's one-click POST: multipart, no cookie, no redirect followed.
@@ -153,7 +153,7 @@ async def test_erased_subscriber_links_say_so(db: Database, settings) -> None:
     with db.transaction() as session:
         subscribers.erase(session, reader.email)
         # Someone new gets the next id: an old token must not act on them.
-        subscribers.add(session, "next@example.com", confirmed=True)
+        subscriptions.add(session, "next@example.com", confirmed=True)
     async with client(make_app(settings, db)) as http:
         page = await http.get(unsub)
         click = await http.post(
@@ -172,7 +172,7 @@ async def test_erased_subscriber_links_say_so(db: Database, settings) -> None:
 
 async def test_expired_forged_and_misused_tokens_are_refused(db: Database, settings) -> None:
     with db.transaction() as session:
-        done = subscribers.request_subscription(
+        done = subscription_requests.request_subscription(
             session, "late@example.com", consent=Consent(at=utcnow())
         )
         pending = subscribers.get_by_id(session, done.subscriber_id)
@@ -202,7 +202,7 @@ async def test_an_old_confirm_link_does_not_undo_leaving(db: Database, settings)
     reader = _active(db)
     link = path_of(confirm_url(settings, reader.id, reader.email))
     with db.transaction() as session:
-        subscribers.unsubscribe(session, subscribers.get(session, reader.email))
+        subscriptions.unsubscribe(session, subscribers.reader(session, reader.email))
     async with client(make_app(settings, db)) as http:
         r = await http.post(link)
     assert r.status_code == 400 and "subscribe again" in r.text
@@ -220,8 +220,8 @@ async def test_preferences_change_and_validate(db: Database, settings) -> None:
         saved = await http.post(
             path,
             data={
-                "cadence": "weekly",
-                "topics": ["Tech", "Sport"],
+                "cadence-1": "weekly",
+                "topics-1": ["Tech", "Sport"],
                 "timezone": "Europe/Paris",
                 "timezone_other": "",
                 "send_hour": "9",
@@ -231,22 +231,22 @@ async def test_preferences_change_and_validate(db: Database, settings) -> None:
         other = await http.post(
             path,
             data={
-                "cadence": "weekly",
+                "cadence-1": "weekly",
                 "timezone": "UTC",
                 "timezone_other": "America/Bogota",
                 "send_hour": "9",
-                "topics": "Tech",
+                "topics-1": "Tech",
             },
         )
         assert other.status_code == 200
         bad = await http.post(
-            path, data={"cadence": "daily", "timezone": "Mars/Olympus", "send_hour": "30"}
+            path, data={"cadence-1": "daily", "timezone": "Mars/Olympus", "send_hour": "30"}
         )
         assert bad.status_code == 422 and "timezone" in bad.text
-        bad_hour = await http.post(path, data={"cadence": "daily", "send_hour": "25"})
+        bad_hour = await http.post(path, data={"cadence-1": "daily", "send_hour": "25"})
         assert bad_hour.status_code == 422 and "0-23" in bad_hour.text
     with db.transaction() as session:
-        after = subscribers.get(session, reader.email)
+        after = subscribers.reader(session, reader.email)
     # The refused forms changed nothing, not even the cadence they also carried.
     assert (after.cadence, after.topics, after.timezone, after.send_hour) == (
         "weekly",
@@ -262,10 +262,10 @@ async def test_preferences_refuse_other_tokens(sqlite_db: Database, make_setting
     reader = _active(sqlite_db)
     token = sign(settings.secret, purpose, reader.id, reader.email)
     async with client(make_app(settings, sqlite_db)) as http:
-        r = await http.post(f"/preferences/{token}", data={"cadence": "weekly"})
+        r = await http.post(f"/preferences/{token}", data={"cadence-1": "weekly"})
     assert r.status_code == 400
     with sqlite_db.transaction() as session:
-        assert session.exec(select(Subscriber.cadence)).one() == "daily"
+        assert session.exec(select(Subscription.cadence)).one() == "daily"
 
 
 async def test_links_of_an_erased_person_stay_dead_when_the_address_signs_up_again(
@@ -280,10 +280,10 @@ async def test_links_of_an_erased_person_stay_dead_when_the_address_signs_up_aga
     with db.transaction() as session:
         subscribers.erase(session, reader.email)
     with db.transaction() as session:  # they sign up anew themselves, and confirm
-        done = subscribers.request_subscription(
+        done = subscription_requests.request_subscription(
             session, "again@example.com", consent=Consent(at=utcnow())
         )
-        subscribers.confirm(session, subscribers.get_by_id(session, done.subscriber_id))
+        subscriptions.confirm(session, subscribers.get_by_id(session, done.subscriber_id))
     async with client(make_app(settings, db)) as http:
         page = await http.get(unsub)
         click = await http.post(
@@ -298,18 +298,18 @@ async def test_links_of_an_erased_person_stay_dead_when_the_address_signs_up_aga
     assert pref.status_code == 404 and "again@example.com" not in pref.text
     assert changed.status_code == 404
     with db.transaction() as session:
-        now = subscribers.get(session, "again@example.com")
+        now = subscribers.reader(session, "again@example.com")
     assert (now.status, now.cadence, now.send_hour) == ("active", "daily", 7)
     assert now.id != reader.id
 
 
 def test_subscriber_ids_are_never_reused_after_the_highest_is_deleted(db: Database) -> None:
     with db.transaction() as session:
-        first = subscribers.add(session, "one@example.com").id
-        second = subscribers.add(session, "two@example.com").id
+        first = subscriptions.add(session, "one@example.com").id
+        second = subscriptions.add(session, "two@example.com").id
         subscribers.erase(session, "two@example.com")
     with db.transaction() as session:
-        third = subscribers.add(session, "three@example.com").id
+        third = subscriptions.add(session, "three@example.com").id
     assert first is not None and second is not None and third is not None
     assert third > second > first
 
@@ -325,7 +325,7 @@ async def test_an_old_confirmation_link_answers_only_its_own_request(
         first = path_of(confirm_link(first_mail))
         assert (await http.post(first)).status_code == 200
         with db.transaction() as session:
-            reader = subscribers.get(session, "twice@example.com")
+            reader = subscribers.reader(session, "twice@example.com")
         left = await http.post(path_of(unsubscribe_url(settings, reader.id, reader.email)))
         assert left.status_code == 200 and _status(db, "twice@example.com") == "unsubscribed"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest import subscribers
+from digest import subscriptions
 from digest.db import Database
 from digest.links import confirm_url, preferences_url, unsubscribe_url
 from digest.logs import cut_tokens
@@ -26,7 +26,7 @@ def test_serve_logs_no_token_of_a_confirm_unsubscribe_or_preferences_link(
     sqlite_db: Database, tmp_path: Path, make_settings, log_json: bool
 ) -> None:
     with sqlite_db.transaction() as session:
-        ann = subscribers.add(session, "ann@example.com")
+        ann = subscriptions.add(session, "ann@example.com")
         ann_id = ann.id
     env = serve_env(tmp_path, database_url=sqlite_db.url, log_json=str(log_json).lower())
     with serving(tmp_path, env) as served:

@@ -10,7 +10,6 @@ or part of digest would read it first.
 from __future__ import annotations
 
 import ipaddress
-import re
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,8 +28,6 @@ from digest.periods import WEEKDAYS, check_timezone
 from digest.secret_key import check_secret, machine_secret
 
 # RFC 2919: a List-Id is a dot-atom with at least one dot, e.g. "digest.example.com".
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")
 
 
 def _split_list(value: Any) -> Any:
@@ -263,13 +260,7 @@ class Settings(DkimSettings, BaseSettings):
     @field_validator("from_")
     @classmethod
     def _from(cls, value: str) -> str:
-        if "\r" in value or "\n" in value:
-            raise ValueError("must be one line")
-        try:
-            _from_domain(value)
-        except ValueError:
-            raise ValueError(f"no valid address in {value!r}") from None
-        return value
+        return h.check_sender(value)
 
     @field_validator("list_id")
     @classmethod
@@ -277,8 +268,8 @@ class Settings(DkimSettings, BaseSettings):
         from_ = info.data.get("from_")
         if not value and from_ is None:
             return None  # DIGEST_FROM is wrong, and that error is the one reported
-        list_id = (value or f"digest.{_from_domain(from_ or '')}").strip().strip("<>").strip()
-        if not _LIST_ID.fullmatch(list_id):
+        list_id = (value or f"digest.{h.sender_domain(from_ or '')}").strip().strip("<>").strip()
+        if not h.LIST_ID.fullmatch(list_id):
             raise ValueError(f"not like digest.example.com: {list_id!r}")
         return list_id if value else None
 
@@ -336,7 +327,7 @@ class Settings(DkimSettings, BaseSettings):
     @property
     def from_domain(self) -> str:
         """The domain of the From address, IDNA-encoded and in lower case."""
-        return _from_domain(self.from_)
+        return h.sender_domain(self.from_)
 
     @property
     def list_identifier(self) -> str:
@@ -362,13 +353,6 @@ class Settings(DkimSettings, BaseSettings):
         if not self.secret_key:
             raise SettingsError("DIGEST_SECRET_KEY: not set")
         return self.secret_key.encode()
-
-
-def _from_domain(from_: str) -> str:
-    """The domain of the address in a From header value; ValueError when it holds none."""
-    name, address = parseaddr(from_)
-    h.mailbox(name, address)  # the whole header must be writable, the name included
-    return h.check_address(address).rpartition("@")[2].lower()
 
 
 def setting_name(field: str) -> str:

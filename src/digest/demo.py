@@ -15,8 +15,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from digest import editions
-from digest import subscribers as store
+from digest import editions, subscriptions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -89,7 +88,7 @@ def run_demo(db: Database, settings: Settings, folder: Path) -> DemoRun:
     result = DemoRun(posts=import_file(db, settings, feed).summary())
     with db.transaction() as session:
         for email, name, cadence, topics, zone in SAMPLE_SUBSCRIBERS:
-            store.add(
+            subscriptions.add(
                 session,
                 email,
                 name=name,

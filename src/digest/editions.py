@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from digest import links
+from digest import links, newsletters
 from digest.clock import utcnow
-from digest.compose.render import DigestRenderer, RenderedBody
+from digest.compose.render import DigestRenderer, RenderedBody, Renderers
 from digest.compose.select import Limits, Profile
 from digest.compose.select import select as select_posts
 from digest.config import Settings
@@ -25,11 +25,12 @@ from digest.db import Database, dialect_insert
 from digest.delivery import outbox
 from digest.mail.message import Sender
 from digest.mail.message_id import digest_prefix
-from digest.models import Body, Delivery, Edition, Subscriber
-from digest.planning import Group, Plan, left_out, members, plan, recipients
+from digest.models import Body, Delivery, Edition, Subscription
+from digest.newsletter_config import NewsletterConfig, configure
+from digest.planning import Group, Plan, left_out, members, period_key, plan, recipients
 from digest.states import Cadence, DeliveryStatus
 
-S = Subscriber.__table__  # type: ignore[attr-defined]
+U = Subscription.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
 E = Edition.__table__  # type: ignore[attr-defined]
 B = Body.__table__  # type: ignore[attr-defined]
@@ -41,6 +42,7 @@ class EditionReport:
 
     key: str
     cadence: str
+    newsletter: str = ""  # its slug
     edition_id: int | None = None
     recipients: int = 0
     skipped: int = 0
@@ -69,12 +71,22 @@ class DryRun:
     groups: list[GroupRecipients]
 
 
-def edition_key(cadence: str, now: datetime, *, due_only: bool) -> str:
-    """Scheduled editions share one key per UTC hour (ticks within it add to the same edition);
-    an edition made on demand gets its own."""
+def edition_key(newsletter_id: int, cadence: str, now: datetime, *, due_only: bool) -> str:
+    """Scheduled editions share one key per newsletter and UTC hour (ticks within it add to
+    the same edition); an edition made on demand gets its own."""
     if due_only:
-        return f"{cadence}:{now:%Y-%m-%dT%H}Z"
-    return f"{cadence}:now:{now:%Y-%m-%dT%H:%M:%S}Z"
+        return f"{newsletter_id}/{cadence}:{now:%Y-%m-%dT%H}Z"
+    return f"{newsletter_id}/{cadence}:now:{now:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def newsletter_config(
+    db: Database, settings: Settings, newsletter: NewsletterConfig | str | None
+) -> NewsletterConfig:
+    """The newsletter an edition is for: given, named by slug, or the only one."""
+    if isinstance(newsletter, NewsletterConfig):
+        return newsletter
+    with db.transaction() as session:
+        return configure(newsletters.choose(session, newsletter), settings)
 
 
 def _counted(key: str, planned: Plan, now: datetime) -> EditionReport:
@@ -84,6 +96,7 @@ def _counted(key: str, planned: Plan, now: datetime) -> EditionReport:
     return EditionReport(
         key=key,
         cadence=planned.cadence,
+        newsletter=planned.newsletter.slug,
         groups=groups,
         recipients=sum(g.count for g in sent),
         skipped=sum(g.count for g in groups if g.selection.skip),
@@ -100,47 +113,66 @@ def make_edition(
     now: datetime,
     due_only: bool = True,
     dry_run: bool = False,
-    renderer: DigestRenderer | None = None,
+    renderers: Renderers | None = None,
     explain: bool = False,
+    newsletter: NewsletterConfig | str | None = None,
 ) -> EditionReport | None:
-    """Make (or add to) the edition of ``cadence`` at ``now``; None when nobody is due.
+    """Make (or add to) a newsletter's edition of ``cadence`` at ``now``; None when nobody is
+    due. ``newsletter`` is its config, its slug, or None for the only one.
 
     ``due_only`` keeps to each subscriber's local send hour (the scheduler); without it every
     active subscriber of the cadence who has not had this period's digest is included (an
     operator's ``digest send``). Either way a subscriber gets at most one digest per period.
+    ``renderers`` keeps each newsletter's compiled templates across calls (the scheduler).
     ``explain`` counts who is left out and why (``report.left_out``), and then a report with
     no groups, rather than None, says that nobody was due.
     """
-    key = edition_key(cadence, now, due_only=due_only)
+    config = newsletter_config(db, settings, newsletter)
+    key = edition_key(config.id, cadence, now, due_only=due_only)
     with db.transaction() as session:
-        planned = plan(session, settings, cadence=cadence, now=now, due_only=due_only)
+        planned = plan(session, settings, config, cadence=cadence, now=now, due_only=due_only)
         reasons = (
-            left_out(session, settings, cadence=cadence, now=now, due_only=due_only)
+            left_out(session, config, cadence=cadence, now=now, due_only=due_only)
             if explain
             else {}
         )
         if not planned.groups:
-            return EditionReport(key=key, cadence=cadence, left_out=reasons) if explain else None
+            if not explain:
+                return None
+            return EditionReport(key=key, cadence=cadence, newsletter=config.slug, left_out=reasons)
         if dry_run:
             counted = _counted(key, planned, now)
             counted.left_out = reasons
             return counted
-        report = EditionReport(key=key, cadence=cadence, groups=planned.groups, left_out=reasons)
-        edition_id = _edition_id(session, key, cadence, now)
+        report = EditionReport(
+            key=key,
+            cadence=cadence,
+            newsletter=config.slug,
+            groups=planned.groups,
+            left_out=reasons,
+        )
+        edition_id = _edition_id(session, key, config.id, cadence, now)
         report.edition_id = edition_id
-        renderer = renderer or DigestRenderer(settings)
+        renderer = (renderers or Renderers(settings)).for_newsletter(config)
         _write(session, settings, renderer, edition_id, planned, now, report)
     return report
 
 
 def dry_run(
-    db: Database, settings: Settings, *, cadence: str, now: datetime, due_only: bool = False
+    db: Database,
+    settings: Settings,
+    *,
+    cadence: str,
+    now: datetime,
+    due_only: bool = False,
+    newsletter: NewsletterConfig | str | None = None,
 ) -> DryRun:
     """What ``make_edition`` would do at ``now``, to whom, and who it leaves out and why."""
-    key = edition_key(cadence, now, due_only=due_only)
+    config = newsletter_config(db, settings, newsletter)
+    key = edition_key(config.id, cadence, now, due_only=due_only)
     with db.transaction() as session:
-        planned = plan(session, settings, cadence=cadence, now=now, due_only=due_only)
-        reasons = left_out(session, settings, cadence=cadence, now=now, due_only=due_only)
+        planned = plan(session, settings, config, cadence=cadence, now=now, due_only=due_only)
+        reasons = left_out(session, config, cadence=cadence, now=now, due_only=due_only)
         groups = [
             GroupRecipients(g, recipients(session, cadence, g, planned.history))
             for g in planned.groups
@@ -150,13 +182,15 @@ def dry_run(
     return DryRun(report, groups)
 
 
-def _edition_id(session: Session, key: str, cadence: str, now: datetime) -> int:
+def _edition_id(session: Session, key: str, newsletter_id: int, cadence: str, now: datetime) -> int:
     """The id of the edition ``key``: made now, unless another tick or process made it first."""
     find = sa.select(E.c.id).where(E.c.key == key)
     found = session.execute(find).scalar_one_or_none()
     if found is not None:
         return int(found)
-    row = Edition(key=key, cadence=cadence, edition_at=now, created_at=now)
+    row = Edition(
+        key=key, newsletter_id=newsletter_id, cadence=cadence, edition_at=now, created_at=now
+    )
     insert = dialect_insert(session)(E).values(**row.model_dump(exclude={"id"}))
     made = session.execute(
         insert.on_conflict_do_nothing(index_elements=[E.c.key]).returning(E.c.id)
@@ -179,7 +213,8 @@ def _write(
     edition = session.exec(select(Edition).where(Edition.id == edition_id)).one()
     domain = Sender.from_settings(settings).domain
     prefix = digest_prefix(edition_id)
-    archive = links.archive_url(settings, edition_id)
+    # A private newsletter's editions are not in the public archive: no link to a 404.
+    archive = links.archive_url(settings, edition_id) if planned.newsletter.public else None
     body_ids: dict[str, int] = {}
     for group in planned.groups:
         # The SQL test of who is in the group is rebuilt here, from the group's plain data.
@@ -188,7 +223,7 @@ def _write(
             report.skipped += outbox.record_skips(
                 session,
                 edition_id=edition_id,
-                period_key=group.period.key,
+                period_key=period_key(group.newsletter_id, group.period),
                 subscriber_filter=where,
                 message_id_prefix=prefix,
                 domain=domain,
@@ -207,7 +242,7 @@ def _write(
             session,
             edition_id=edition_id,
             body_id=body_id,
-            period_key=group.period.key,
+            period_key=period_key(group.newsletter_id, group.period),
             send_by=group.period.end,
             subscriber_filter=where,
             message_id_prefix=prefix,
@@ -218,13 +253,14 @@ def _write(
             report.ahead += queued
     # Their next window starts at this edition: set for everyone this edition queued mail for.
     session.execute(
-        sa.update(S)
+        sa.update(U)
         .where(
-            S.c.id.in_(
+            U.c.newsletter_id == planned.newsletter.id,
+            U.c.subscriber_id.in_(
                 sa.select(D.c.subscriber_id).where(
                     D.c.edition_id == edition_id, D.c.status != DeliveryStatus.SKIPPED.value
                 )
-            )
+            ),
         )
         .values(last_digest_at=edition.edition_at)
     )
@@ -269,16 +305,23 @@ def _set_web_version(
 
 
 def run_due(
-    db: Database, settings: Settings, now: datetime, *, renderer: DigestRenderer | None = None
+    db: Database, settings: Settings, now: datetime, *, renderers: Renderers | None = None
 ) -> list[EditionReport]:
-    """The scheduler's tick: the editions of both cadences for whoever is due at ``now``.
+    """The scheduler's tick: each live newsletter's editions, of every cadence it offers, for
+    whoever is due at ``now``.
 
-    A long-running caller passes its renderer, so templates are compiled once, not per tick.
+    A long-running caller passes its renderers, so each newsletter's templates are compiled
+    once, not per tick.
     """
-    renderer = renderer or DigestRenderer(settings)
+    renderers = renderers or Renderers(settings)
+    with db.transaction() as session:
+        live = [configure(n, settings) for n in newsletters.listed(session)]
     reports = []
-    for cadence in Cadence:
-        report = make_edition(db, settings, cadence=cadence.value, now=now, renderer=renderer)
-        if report is not None:
-            reports.append(report)
+    for config in live:
+        for cadence in Cadence:
+            report = make_edition(
+                db, settings, cadence=cadence.value, now=now, renderers=renderers, newsletter=config
+            )
+            if report is not None:
+                reports.append(report)
     return reports

@@ -60,6 +60,24 @@ class SubscriberNotFound(NotFound):
     """No subscriber with that address."""
 
 
+class NewsletterNotFound(NotFound):
+    """No newsletter by that slug (or it is archived where only live ones count)."""
+
+
+class NewsletterRequired(DigestError):
+    """Several newsletters exist and the command did not say which (``--newsletter SLUG``)."""
+
+    http_status = 422
+    exit_code = 64  # EX_USAGE
+
+
+class NewsletterBusy(DigestError):
+    """The newsletter cannot be archived while an edition of it is being sent."""
+
+    http_status = 409
+    exit_code = 1
+
+
 class PostNotFound(NotFound):
     """No post with that id, guid or link."""
 
@@ -183,3 +201,10 @@ def first_line(exc: BaseException) -> str:
     one-line answer to a person (a CLI error, a log field, a 503 body) shows of it."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class ConsentNotShown(DigestError):
+    """An import holds rows that show no consent, and no status was named for them."""
+
+    http_status = 422
+    exit_code = 64  # EX_USAGE: run it again with --status

@@ -42,9 +42,17 @@ def confirm_url(
     return settings.base_url + CONFIRM_PATH.format(token=token)
 
 
-def unsubscribe_url(settings: Settings, subscriber_id: int, email: str) -> str:
-    """The List-Unsubscribe and footer link; a POST to it unsubscribes at once (RFC 8058)."""
-    token = _token(settings, Purpose.UNSUBSCRIBE, subscriber_id, email)
+#: The scope of an unsubscribe link that leaves every newsletter.
+ALL = "all"
+
+
+def unsubscribe_url(
+    settings: Settings, subscriber_id: int, email: str, newsletter_id: int | None = None
+) -> str:
+    """The List-Unsubscribe and footer link; a POST to it unsubscribes at once (RFC 8058)
+    from that newsletter, or from every one without ``newsletter_id``."""
+    scope = ALL if newsletter_id is None else str(newsletter_id)
+    token = sign(settings.secret, Purpose.UNSUBSCRIBE, subscriber_id, email, scope=scope)
     return settings.base_url + UNSUBSCRIBE_PATH.format(token=token)
 
 

@@ -9,20 +9,30 @@ also name the subscriber's latest request (``consent_at``): an older mail's link
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from digest.config import Settings
-from digest.models import Subscriber
-from digest.tokens import Purpose, matches, verify
+from digest.links import ALL
+from digest.models import Subscriber, Subscription
+from digest.newsletters import FIRST
+from digest.tokens import Purpose, matches, verify_scoped
 
 
 @dataclass(frozen=True)
 class Linked:
-    """A link's subscriber with the id their token names: the row was loaded by that id."""
+    """A link's subscriber with the id their token names: the row was loaded by that id.
+
+    ``newsletter_id`` is the newsletter an unsubscribe link leaves (None: all of them; a link
+    made before there were several newsletters leaves the first); ``requested_at`` the request
+    a confirmation link answers.
+    """
 
     id: int
     subscriber: Subscriber
+    newsletter_id: int | None = FIRST
+    requested_at: datetime | None = None
 
 
 def linked_subscriber(
@@ -33,16 +43,35 @@ def linked_subscriber(
 
     A forged, malformed, expired or wrong-purpose token raises InvalidToken/TokenExpired.
     """
-    subscriber_id, tag = verify(settings.secret, token, purpose)
+    subscriber_id, tag, scope = verify_scoped(settings.secret, token, purpose)
     if subscriber_id < 1 or subscriber_id > 2**31 - 1:
         return None
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return None
-    bound_to = subscriber.consent_at if purpose is Purpose.CONFIRM else None
-    if not matches(tag, subscriber.email, bound_to):
+    newsletter_id = _newsletter(scope)
+    if purpose is not Purpose.CONFIRM:
+        if not matches(tag, subscriber.email):
+            return None
+        return Linked(subscriber_id, subscriber, newsletter_id)
+    # A confirmation answers one request: the moment its subscriptions were asked for (none
+    # for a subscription an operator added, whose link was made without one).
+    moments = session.exec(
+        select(Subscription.consent_at).where(Subscription.subscriber_id == subscriber_id)
+    ).all()
+    for moment in set(moments):
+        if matches(tag, subscriber.email, moment):
+            return Linked(subscriber_id, subscriber, newsletter_id, moment)
+    return None
+
+
+def _newsletter(scope: str | None) -> int | None:
+    """The newsletter a token's scope names; None for every one."""
+    if scope is None:
+        return FIRST
+    if scope == ALL:
         return None
-    return Linked(subscriber_id, subscriber)
+    return int(scope) if scope.isdigit() else FIRST
 
 
 def subscriber_for(

@@ -1,4 +1,5 @@
-"""The tables of the store: subscribers, posts, feeds, editions, bodies, deliveries, suppressions.
+"""The tables of the store: newsletters, subscribers and their subscriptions, posts, feeds,
+editions, bodies, deliveries, suppressions.
 
 Alembic's ``env.py`` reads ``SQLModel.metadata`` from here; every change to a table goes with a
 migration under ``alembic/versions``. Times are stored as timezone-aware UTC (``UTCDateTime``),
@@ -57,13 +58,47 @@ def _ts(*, nullable: bool = True, index: bool = False, default: Any = None) -> A
 MAX_REPLY = 1000  # characters of a server's reply kept on a delivery
 
 
+class Newsletter(SQLModel, table=True):
+    """One list a reader can subscribe to: its name, what it draws from, how it is sent.
+
+    Newsletter 1 exists as soon as the store does, made from the settings; an unset field
+    (None) follows the settings, so a newsletter made from them keeps following them.
+    """
+
+    __tablename__ = "newsletters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    cadences: list[str] = Field(default_factory=lambda: ["daily", "weekly"], sa_type=sa.JSON)
+    default_cadence: str = Field(default=Cadence.DAILY.value, max_length=16)
+    send_hour: int | None = Field(default=None)
+    weekly_day: str | None = Field(default=None, max_length=16)
+    # The post categories it draws from; empty: every post.
+    topics: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    # Categories whose posts it features; None: DIGEST_FEATURED_CATEGORIES.
+    featured_categories: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    templates_dir: str | None = Field(default=None, max_length=1000)
+    sender: str | None = Field(default=None, max_length=500)  # "Name <address>"; None: DIGEST_FROM
+    reply_to: str | None = Field(default=None, max_length=320)
+    list_id: str | None = Field(default=None, max_length=200)
+    public: bool = Field(default=True)
+    position: int = Field(default=0)
+    # Slugs it had before: links and forms naming one keep working.
+    former_slugs: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
+    archived_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
 class Subscriber(SQLModel, table=True):
-    """A person on the list, keyed by their normalised address."""
+    """A person, keyed by their normalised address: what their subscriptions share."""
 
     __tablename__ = "subscribers"
     __table_args__ = (
-        # Editions pick their recipients slot by slot (cadence, zone, local hour).
-        sa.Index("ix_subscribers_slot", "cadence", "timezone", "send_hour"),
+        # Editions pick their recipients slot by slot (zone, local hour).
+        sa.Index("ix_subscribers_zone_hour", "timezone", "send_hour"),
         # Ids are never reused, so an erased person's links never name a newer subscriber
         # (SQLite would otherwise give the next one the highest id again; migration 0006).
         {"sqlite_autoincrement": True},
@@ -72,11 +107,34 @@ class Subscriber(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, unique=True, index=True)
     name: str = Field(default="", max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    send_hour: int = Field(default=7)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Subscription(SQLModel, table=True):
+    """One reader on one newsletter: its status, cadence, topics and consent record."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        sa.UniqueConstraint("subscriber_id", "newsletter_id", name="uq_subscriptions_reader"),
+        # Editions pick their recipients by newsletter, cadence and status.
+        sa.Index("ix_subscriptions_slot", "newsletter_id", "cadence", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    newsletter_id: int = Field(
+        sa_column=sa.Column(sa.Integer, sa.ForeignKey("newsletters.id"), nullable=False)
+    )
     status: str = Field(default=SubscriberStatus.PENDING.value, max_length=16, index=True)
     cadence: str = Field(default=Cadence.DAILY.value, max_length=16)
     topics: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
-    timezone: str = Field(default="UTC", max_length=64)
-    send_hour: int = Field(default=7)
     # The consent record: when, from where, through which form, under which wording.
     consent_at: datetime | None = _ts()
     consent_ip: str | None = Field(default=None, max_length=64)
@@ -87,9 +145,9 @@ class Subscriber(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False, default=utcnow)
     confirmed_at: datetime | None = _ts()
     unsubscribed_at: datetime | None = _ts()
-    # End of the window the subscriber's last digest covered; the next one starts here.
+    # End of the window the last digest covered; the next one starts here.
     last_digest_at: datetime | None = _ts()
-    # When they last became active (confirmed, added, imported, came back); NULL for rows made
+    # When it last became active (confirmed, added, imported, came back); NULL for rows made
     # before it was kept. The scheduler sends a period's digest only to readers active by its
     # send hour, so someone who joins after it waits for the next one.
     active_since: datetime | None = _ts()
@@ -153,6 +211,13 @@ class Post(SQLModel, table=True):
     # The editor's word, which wins over the source: None follows the source and categories.
     editor_featured: bool | None = Field(default=None)
     featured_until: datetime | None = _ts()
+    # The newsletters the editor featured it in; empty: every one.
+    featured_in: list[int] = Field(
+        default_factory=list,
+        sa_type=sa.JSON,
+        nullable=False,
+        sa_column_kwargs={"server_default": "[]"},
+    )
 
 
 class Edition(SQLModel, table=True):
@@ -161,7 +226,14 @@ class Edition(SQLModel, table=True):
     __tablename__ = "editions"
 
     id: int | None = Field(default=None, primary_key=True)
-    # Idempotency key, e.g. "daily:2026-11-29T07Z"; making the same edition twice adds nothing.
+    # No foreign key: SQLite adds one to an existing table only by rebuilding it, which would
+    # cascade into every delivery; newsletters are archived, never deleted.
+    newsletter_id: int = Field(
+        default=1,
+        sa_column=sa.Column(sa.Integer, nullable=False, server_default="1", index=True),
+    )
+    # Idempotency key, e.g. "1/daily:2026-11-29T07Z" (newsletter 1); making the same edition
+    # twice adds nothing.
     key: str = Field(max_length=100, unique=True)
     cadence: str = Field(max_length=16)
     created_at: datetime = _ts(nullable=False, default=utcnow)
@@ -207,8 +279,8 @@ class Delivery(SQLModel, table=True):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        # One digest per subscriber per edition, and at most one per subscriber per period
-        # (a local day or an ISO week), whatever runs twice.
+        # One digest per subscriber per edition, and at most one per subscriber per newsletter
+        # and period (a local day or an ISO week), whatever runs twice.
         sa.UniqueConstraint("edition_id", "subscriber_id", name="uq_deliveries_edition_subscriber"),
         sa.UniqueConstraint("subscriber_id", "period_key", name="uq_deliveries_subscriber_period"),
         sa.Index("ix_deliveries_claim", "status", "next_attempt_at"),
@@ -238,7 +310,9 @@ class Delivery(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.Integer, sa.ForeignKey("bodies.id", ondelete="CASCADE"), index=True),
     )
-    # "daily:2026-11-29" or "weekly:2026-W48" in the subscriber's zone; None for transactional mail.
+    # What this row is the one of for its subscriber: "1/daily:2026-11-29" or "1/weekly:2026-W48"
+    # (newsletter 1's digest of that local day or ISO week), "2/welcome"; None for mail that
+    # may repeat (confirmations, test copies).
     period_key: str | None = Field(default=None, max_length=32)
     to_email: str = Field(max_length=320)
     status: str = Field(default=DeliveryStatus.QUEUED.value, max_length=16)

@@ -16,6 +16,8 @@ from digest.states import Cadence
 
 #: The names ``DIGEST_WEEKLY_DAY`` takes, in ISO order (Monday first).
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,35 @@ def period_for(
         local_midnight(monday + timedelta(days=7), zone),
         local_time(send_day, send_hour, zone),
     )
+
+
+def first_due(
+    cadence: str,
+    zone_name: str,
+    send_hour: int,
+    now: datetime,
+    *,
+    joined: datetime | None = None,
+    weekly_day: str = "monday",
+) -> datetime:
+    """When the scheduler first sends the digest of a reader active since ``joined`` (default
+    ``now``) who has had none yet, as seen at ``now`` (UTC).
+
+    The rule of ``planning.slot_filter``: this period's send hour if they were active by then
+    (at once when that hour has passed: it was missed), else the next period's; a reader who
+    joins after their hour waits for the next one.
+    """
+    period = period_for(cadence, zone_name, send_hour, now, weekly_day=weekly_day)
+    if (joined or now) <= period.due:
+        return max(period.due, now)
+    return period_for(cadence, zone_name, send_hour, period.end, weekly_day=weekly_day).due
+
+
+def local_words(at: datetime, zone_name: str) -> str:
+    """``at`` as a reader reads it: "Tuesday 2 December at 07:00 (Europe/Paris)"."""
+    local = at.astimezone(ZoneInfo(zone_name))
+    day = f"{WEEKDAYS[local.weekday()].title()} {local.day} {_MONTHS[local.month - 1]}"
+    return f"{day} at {local:%H:%M} ({zone_name})"
 
 
 def cadence_length(cadence: str) -> timedelta:

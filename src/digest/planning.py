@@ -27,13 +27,17 @@ from digest.compose.select import (
 )
 from digest.compose.select import select as select_posts
 from digest.config import Settings
-from digest.models import Body, Delivery, Post, Subscriber
+from digest.models import Body, Delivery, Edition, Post, Subscriber, Subscription
+from digest.newsletter_config import NewsletterConfig
 from digest.periods import Period, is_due, period_for
 from digest.posts.featuring import is_featured
 from digest.states import Cadence, DeliveryStatus, SubscriberStatus
+from digest.subscribers import Reader
 
 S = Subscriber.__table__  # type: ignore[attr-defined]
+U = Subscription.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
+E = Edition.__table__  # type: ignore[attr-defined]
 #: How far back candidates are loaded: a subscriber whose last digest is older than this gets
 #: the last month, not every post since they joined.
 LOOKBACK = timedelta(days=31)
@@ -47,13 +51,14 @@ _HELD = (
     DeliveryStatus.DEFERRED.value,
 )
 # Topics are grouped and matched as the stored JSON text: equal lists, equal text.
-_TOPICS_TEXT = sa.cast(S.c.topics, sa.Text)
+_TOPICS_TEXT = sa.cast(U.c.topics, sa.Text)
 
 
 @dataclass(frozen=True)
 class Group:
     """Subscribers who get the very same digest this edition."""
 
+    newsletter_id: int
     period: Period
     timezone: str
     send_hour: int
@@ -94,14 +99,16 @@ class History:
 class Plan:
     """An edition's candidates, the history they are judged against, and its groups."""
 
+    newsletter: NewsletterConfig
     cadence: str
     pool: CandidatePool
     history: History
     groups: list[Group]
 
 
-def candidates(session: Session, settings: Settings, now: datetime) -> CandidatePool:
-    """The posts an edition at ``now`` may use: the last month's, and every featured one."""
+def candidates(session: Session, newsletter: NewsletterConfig, now: datetime) -> CandidatePool:
+    """The posts an edition at ``now`` may use: the last month's, and every featured one, of
+    the topics the newsletter draws from."""
     since = now - LOOKBACK
     query = select(Post).where(
         sa.or_(
@@ -111,6 +118,7 @@ def candidates(session: Session, settings: Settings, now: datetime) -> Candidate
             col(Post.sticky).is_(True),
         )
     )
+    drawn = normalize_topics(newsletter.topics)
     posts = [
         Candidate(
             id=p.id or 0,
@@ -120,25 +128,29 @@ def candidates(session: Session, settings: Settings, now: datetime) -> Candidate
             topics=normalize_topics([*p.categories, *p.tags]),
             published_at=p.published_at,
             first_seen_at=p.first_seen_at,
-            featured=is_featured(p, settings.featured_categories, now),
+            featured=is_featured(p, newsletter.featured_categories, now, newsletter.id),
             image_url=p.image_url,
             image_alt=p.image_alt,
             author=p.author,
         )
         for p in session.exec(query)
+        if not drawn or drawn & normalize_topics([*p.categories, *p.tags])
     ]
     return CandidatePool.of(posts)
 
 
-def featured_history(session: Session, pool: CandidatePool) -> History:
-    """Which bodies carried each of the pool's newest featured posts."""
+def featured_history(session: Session, pool: CandidatePool, newsletter_id: int) -> History:
+    """Which bodies of the newsletter's editions carried each of the pool's newest featured
+    posts (another newsletter's digest featuring it does not count)."""
     featured = [p for p in pool.posts if p.featured][:MAX_FEATURED_CANDIDATES]
     if not featured:
         return History({})
     since = min(p.first_seen_at for p in featured) - timedelta(days=1)
     carried: dict[int, list[int]] = {p.id: [] for p in featured}
     for body_id, post_ids in session.execute(
-        sa.select(Body.id, Body.post_ids).where(col(Body.created_at) >= since)
+        sa.select(Body.id, Body.post_ids)
+        .join(E, E.c.id == Body.edition_id)
+        .where(col(Body.created_at) >= since, E.c.newsletter_id == newsletter_id)
     ):
         for pid in post_ids or ():
             if pid in carried:
@@ -146,10 +158,22 @@ def featured_history(session: Session, pool: CandidatePool) -> History:
     return History({pid: tuple(ids) for pid, ids in carried.items() if ids})
 
 
+def period_key(newsletter_id: int, period: Period) -> str:
+    """The once-key of a newsletter's digest for a period: ``"1/daily:2026-11-29"``."""
+    return f"{newsletter_id}/{period.key}"
+
+
 def slot_filter(
-    cadence: str, tz: str, hour: int, period: Period, *, scheduled: bool = False
+    newsletter_id: int,
+    cadence: str,
+    tz: str,
+    hour: int,
+    period: Period,
+    *,
+    scheduled: bool = False,
 ) -> sa.ColumnElement[bool]:
-    """Active subscribers of one (cadence, timezone, send hour) without this period's digest;
+    """Active readers of a newsletter in one (cadence, timezone, send hour) without this
+    period's digest of it; over ``subscribers`` joined with their ``subscriptions``;
     ``scheduled`` leaves out those who became active in this period after its send hour.
 
     The scheduler's rule: a reader imported or confirmed after their send hour gets their
@@ -157,16 +181,20 @@ def slot_filter(
     not mail everyone at 3 pm), while a reader who was active at the hour and missed it
     because digest was down still gets it. An operator's edition takes every active reader.
     """
-    already = sa.exists().where(D.c.subscriber_id == S.c.id, D.c.period_key == period.key)
-    since = S.c.active_since
+    already = sa.exists().where(
+        D.c.subscriber_id == S.c.id, D.c.period_key == period_key(newsletter_id, period)
+    )
+    since = U.c.active_since
     # A time past the period's end can only come from a clock set back: nothing says they
     # joined late in this period, so they are not held back.
     joined = (
         (sa.or_(since.is_(None), since <= period.due, since >= period.end),) if scheduled else ()
     )
     return sa.and_(
-        S.c.status == SubscriberStatus.ACTIVE.value,
-        S.c.cadence == cadence,
+        U.c.subscriber_id == S.c.id,
+        U.c.newsletter_id == newsletter_id,
+        U.c.status == SubscriberStatus.ACTIVE.value,
+        U.c.cadence == cadence,
         S.c.timezone == tz,
         S.c.send_hour == hour,
         ~already,
@@ -179,32 +207,56 @@ def members(cadence: str, group: Group, history: History) -> sa.ColumnElement[bo
     last = group.last_digest_at
     return sa.and_(
         slot_filter(
-            cadence, group.timezone, group.send_hour, group.period, scheduled=group.scheduled
+            group.newsletter_id,
+            cadence,
+            group.timezone,
+            group.send_hour,
+            group.period,
+            scheduled=group.scheduled,
         ),
         group.topics_json == _TOPICS_TEXT,
-        S.c.last_digest_at.is_(None) if last is None else S.c.last_digest_at == last,
+        U.c.last_digest_at.is_(None) if last is None else U.c.last_digest_at == last,
         *((test if pid in group.received else ~test) for pid, test in history.tests()),
     )
 
 
 def recipients(session: Session, cadence: str, group: Group, history: History) -> list[str]:
     """The addresses in ``group``, in address order."""
-    query = sa.select(S.c.email).where(members(cadence, group, history)).order_by(S.c.email)
+    query = (
+        sa.select(S.c.email)
+        .select_from(S.join(U, U.c.subscriber_id == S.c.id))
+        .where(members(cadence, group, history))
+        .order_by(S.c.email)
+    )
     return list(session.execute(query).scalars())
 
 
+def _active(newsletter_id: int, cadence: str) -> sa.ColumnElement[bool]:
+    """Active readers of the newsletter in ``cadence``, over subscribers joined with their
+    subscriptions."""
+    return sa.and_(
+        U.c.newsletter_id == newsletter_id,
+        U.c.status == SubscriberStatus.ACTIVE.value,
+        U.c.cadence == cadence,
+    )
+
+
+READERS = S.join(U, U.c.subscriber_id == S.c.id)
+
+
 def _slots(
-    session: Session, settings: Settings, cadence: str, now: datetime, due_only: bool
+    session: Session, newsletter: NewsletterConfig, cadence: str, now: datetime, due_only: bool
 ) -> list[tuple[str, int, Period]]:
-    """The (timezone, send hour) slots of active subscribers whose digest is due now."""
+    """The (timezone, send hour) slots of active readers whose digest is due now."""
     rows = session.execute(
         sa.select(S.c.timezone, S.c.send_hour)
-        .where(S.c.status == SubscriberStatus.ACTIVE.value, S.c.cadence == cadence)
+        .select_from(READERS)
+        .where(_active(newsletter.id, cadence))
         .group_by(S.c.timezone, S.c.send_hour)
     ).all()
     slots = []
     for tz, hour in rows:
-        period = period_for(cadence, tz, hour, now, weekly_day=settings.weekly_day)
+        period = period_for(cadence, tz, hour, now, weekly_day=newsletter.weekly_day)
         if not due_only or is_due(period, now):
             slots.append((tz, hour, period))
     return slots
@@ -217,24 +269,27 @@ JOINED_LATE = "became active after their send hour: first digest at the next one
 
 
 def left_out(
-    session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool
+    session: Session,
+    newsletter: NewsletterConfig,
+    *,
+    cadence: str,
+    now: datetime,
+    due_only: bool,
 ) -> dict[str, int]:
     """How many active readers of ``cadence`` an edition at ``now`` leaves out, by reason."""
     counts = dict.fromkeys((ALREADY_HAD, NOT_DUE, JOINED_LATE), 0)
-    for tz, hour, period in _slots(session, settings, cadence, now, due_only=False):
-        without = slot_filter(cadence, tz, hour, period)
-        eligible = slot_filter(cadence, tz, hour, period, scheduled=True)
+    nid = newsletter.id
+    for tz, hour, period in _slots(session, newsletter, cadence, now, due_only=False):
+        without = slot_filter(nid, cadence, tz, hour, period)
+        eligible = slot_filter(nid, cadence, tz, hour, period, scheduled=True)
         total, pending, on_time = session.execute(
             sa.select(
                 sa.func.count(),
                 sa.func.coalesce(sa.func.sum(sa.case((without, 1), else_=0)), 0),
                 sa.func.coalesce(sa.func.sum(sa.case((eligible, 1), else_=0)), 0),
-            ).where(
-                S.c.status == SubscriberStatus.ACTIVE.value,
-                S.c.cadence == cadence,
-                S.c.timezone == tz,
-                S.c.send_hour == hour,
             )
+            .select_from(READERS)
+            .where(_active(nid, cadence), S.c.timezone == tz, S.c.send_hour == hour)
         ).one()
         counts[ALREADY_HAD] += total - pending
         if due_only and not is_due(period, now):
@@ -245,26 +300,35 @@ def left_out(
 
 
 def plan(
-    session: Session, settings: Settings, *, cadence: str, now: datetime, due_only: bool = True
+    session: Session,
+    settings: Settings,
+    newsletter: NewsletterConfig,
+    *,
+    cadence: str,
+    now: datetime,
+    due_only: bool = True,
 ) -> Plan:
-    """The groups of an edition at ``now`` and each one's selection; writes nothing."""
+    """The groups of a newsletter's edition at ``now`` and each one's selection; writes
+    nothing."""
     Cadence(cadence)
-    pool = candidates(session, settings, now)
-    history = featured_history(session, pool)
+    nid = newsletter.id
+    pool = candidates(session, newsletter, now)
+    history = featured_history(session, pool, nid)
     received = history.tests()
     limits = Limits.from_settings(settings)
     groups: list[Group] = []
-    for tz, hour, period in _slots(session, settings, cadence, now, due_only):
+    for tz, hour, period in _slots(session, newsletter, cadence, now, due_only):
         inner = (
             sa.select(
                 _TOPICS_TEXT.label("t"),
-                S.c.last_digest_at.label("l"),
+                U.c.last_digest_at.label("l"),
                 *(
                     sa.case((test, 1), else_=0).label(f"r{i}")
                     for i, (_, test) in enumerate(received)
                 ),
             )
-            .where(slot_filter(cadence, tz, hour, period, scheduled=due_only))
+            .select_from(READERS)
+            .where(slot_filter(nid, cadence, tz, hour, period, scheduled=due_only))
             .subquery()
         )
         keys = [inner.c.t, inner.c.l, *(inner.c[f"r{i}"] for i in range(len(received)))]
@@ -281,15 +345,15 @@ def plan(
             )
             selection = select_posts(pool, profile, now, limits)
             groups.append(
-                Group(period, tz, hour, topics_json, last, had, count, selection, due_only)
+                Group(nid, period, tz, hour, topics_json, last, had, count, selection, due_only)
             )
-    return Plan(cadence, pool, history, groups)
+    return Plan(newsletter, cadence, pool, history, groups)
 
 
 def _as_time(session: Session, value: object) -> datetime | None:
     """A grouped ``last_digest_at`` as an aware time (SQLite hands it back as text)."""
     if isinstance(value, str):
-        return S.c.last_digest_at.type.process_result_value(value, session.get_bind().dialect)
+        return U.c.last_digest_at.type.process_result_value(value, session.get_bind().dialect)
     return value  # type: ignore[return-value]
 
 
@@ -301,21 +365,22 @@ def _topics(topics_json: str) -> list[str]:
 def selection_for(
     session: Session,
     settings: Settings,
+    newsletter: NewsletterConfig,
     *,
     now: datetime,
-    subscriber: Subscriber | None = None,
+    subscriber: Reader | None = None,
     cadence: str | None = None,
 ) -> Selection:
-    """What one subscriber (or a new subscriber of every topic) would get at ``now``.
+    """What one reader (or a new reader of every topic) would get at ``now``.
 
     The same rules and the same history as an edition, for ``digest preview`` and test sends.
     """
-    pool = candidates(session, settings, now)
+    pool = candidates(session, newsletter, now)
     if subscriber is None:
-        profile = Profile(cadence=cadence or Cadence.DAILY.value)
+        profile = Profile(cadence=cadence or newsletter.default_cadence)
     else:
         had: frozenset[int] = frozenset()
-        tests = featured_history(session, pool).tests()
+        tests = featured_history(session, pool, newsletter.id).tests()
         if tests:
             flags = session.execute(
                 sa.select(*(t for _, t in tests)).where(S.c.id == subscriber.id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from digest import links
+from digest import links, newsletters
 from digest.addresses import normalize_email
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
@@ -21,12 +21,19 @@ from digest.db import Database
 from digest.delivery.replies import Verdict
 from digest.delivery.transport import Result
 from digest.errors import NothingToSend, TestNotSent
-from digest.mail.message import PREFERENCES_URL, UNSUBSCRIBE_URL, Personal, Sender, assemble
+from digest.mail.message import (
+    PREFERENCES_URL,
+    UNSUBSCRIBE_ALL_URL,
+    UNSUBSCRIBE_URL,
+    Personal,
+    Sender,
+    assemble,
+)
 from digest.mail.message_id import new_message_id
 from digest.models import Subscriber
+from digest.newsletter_config import configure
 from digest.planning import selection_for
-from digest.states import Cadence
-from digest.subscribers import find, get
+from digest.subscribers import Reader, find, reader
 
 #: Who a preview is addressed to when no subscriber is named.
 SAMPLE_ADDRESS = "reader@example.com"
@@ -52,47 +59,61 @@ class TestSent:
     reply: str
 
 
-def _personal_links(settings: Settings, subscriber: Subscriber | None) -> tuple[str, str]:
-    """(unsubscribe, preferences) links of ``subscriber``; a stranger gets the site's home."""
-    if subscriber is None or subscriber.id is None:
+def _personal_links(
+    settings: Settings, subscriber: Subscriber | Reader | None, newsletter_id: int
+) -> dict[str, str]:
+    """The footer's links of ``subscriber`` by placeholder (unsubscribe from this newsletter,
+    from all, preferences); a stranger gets the site's home for each."""
+    if subscriber is None or not subscriber.id:
         home = settings.base_url + "/"
-        return home, home
-    return (
-        links.unsubscribe_url(settings, subscriber.id, subscriber.email),
-        links.preferences_url(settings, subscriber.id, subscriber.email),
-    )
+        return {UNSUBSCRIBE_URL: home, UNSUBSCRIBE_ALL_URL: home, PREFERENCES_URL: home}
+    sid, email = subscriber.id, subscriber.email
+    return {
+        UNSUBSCRIBE_URL: links.unsubscribe_url(settings, sid, email, newsletter_id),
+        UNSUBSCRIBE_ALL_URL: links.unsubscribe_url(settings, sid, email, None),
+        PREFERENCES_URL: links.preferences_url(settings, sid, email),
+    }
 
 
 def preview(
-    db: Database, settings: Settings, *, address: str | None, cadence: str | None, now: datetime
+    db: Database,
+    settings: Settings,
+    *,
+    address: str | None,
+    cadence: str | None,
+    now: datetime,
+    newsletter: str | None = None,
 ) -> Preview:
-    """The digest the subscriber at ``address`` (or a new reader of every topic) would get now.
+    """The digest the reader at ``address`` (or a new reader of every topic) would get now
+    from the newsletter (its slug; None: the only one).
 
-    Raises ``SubscriberNotFound`` for an address that is not on the list; writes nothing.
+    Raises ``SubscriberNotFound`` for an address that is not on it; writes nothing.
     """
     with db.transaction() as session:
-        subscriber = get(session, address) if address else None
+        config = configure(newsletters.choose(session, newsletter), settings)
+        subscriber = reader(session, address, config.id) if address else None
         selection = selection_for(
-            session, settings, now=now, subscriber=subscriber, cadence=cadence
+            session, settings, config, now=now, subscriber=subscriber, cadence=cadence
         )
     who = subscriber.email if subscriber else "a new subscriber"
     if selection.skip:
         return Preview(who, 0, selection.reason, None)
     zone = subscriber.timezone if subscriber else settings.timezone
-    body = DigestRenderer(settings).render_body(
+    body = DigestRenderer(settings, config).render_body(
         selection,
-        cadence=cadence or (subscriber.cadence if subscriber else Cadence.DAILY.value),
+        cadence=cadence or (subscriber.cadence if subscriber else config.default_cadence),
         local_date=now.astimezone(ZoneInfo(zone)).date(),
     )
-    sender = Sender.from_settings(settings)
-    unsubscribe, preferences = _personal_links(settings, subscriber)
+    sender = Sender.for_newsletter(settings, config)
+    fill = _personal_links(settings, subscriber, config.id)
     personal = Personal(
         to_email=subscriber.email if subscriber else SAMPLE_ADDRESS,
         to_name=subscriber.name if subscriber else SAMPLE_NAME,
         message_id=new_message_id(sender.domain),
         date=now,
-        unsubscribe_url=unsubscribe,
-        preferences_url=preferences,
+        unsubscribe_url=fill[UNSUBSCRIBE_URL],
+        preferences_url=fill[PREFERENCES_URL],
+        unsubscribe_all_url=fill[UNSUBSCRIBE_ALL_URL],
     )
     mail = body.content
     message = assemble(mail.subject, mail.text, mail.html, personal, sender)
@@ -100,7 +121,13 @@ def preview(
 
 
 def send_test_copy(
-    db: Database, settings: Settings, *, cadence: str, address: str, now: datetime
+    db: Database,
+    settings: Settings,
+    *,
+    cadence: str,
+    address: str,
+    now: datetime,
+    newsletter: str | None = None,
 ) -> TestSent:
     """Send one copy of what a new subscriber of every topic would get, marked as a test, now:
     one attempt through the configured transport, nothing queued.
@@ -110,19 +137,19 @@ def send_test_copy(
     """
     to_email = normalize_email(address)
     with db.transaction() as session:
-        selection = selection_for(session, settings, now=now, cadence=cadence)
+        config = configure(newsletters.choose(session, newsletter), settings)
+        selection = selection_for(session, settings, config, now=now, cadence=cadence)
         if selection.skip:
             raise NothingToSend(f"no test sent: {selection.reason} for a {cadence} digest")
-        body = DigestRenderer(settings).render_body(
+        body = DigestRenderer(settings, config).render_body(
             selection, cadence=cadence, local_date=now.astimezone().date()
         )
         subscriber = find(session, to_email)
-        unsubscribe, preferences = _personal_links(settings, subscriber)
+        fill = _personal_links(settings, subscriber, config.id)
         text, html = body.content.text, body.content.html
-        fill = {UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: preferences}
         for placeholder, value in fill.items():
             text, html = text.replace(placeholder, value), html.replace(placeholder, value)
-    sender = Sender.from_settings(settings)
+    sender = Sender.for_newsletter(settings, config)
     personal = Personal(
         to_email=to_email,
         to_name="",

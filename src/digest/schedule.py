@@ -31,16 +31,17 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from digest import editions
+from digest import editions, newsletters
 from digest.clock import utcnow
-from digest.compose.render import DigestRenderer
+from digest.compose.render import Renderers
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.errors import DigestError, first_line
-from digest.models import Subscriber
+from digest.models import Subscriber, Subscription
+from digest.newsletter_config import NewsletterConfig, configure
 from digest.periods import period_for
-from digest.planning import slot_filter
+from digest.planning import READERS, slot_filter
 from digest.posts.poll import poll_all
 from digest.states import SubscriberStatus
 
@@ -65,6 +66,7 @@ STOP_GRACE = 20.0  # a job still running at shutdown gets this long; serve exits
 # None of these is what keeps a digest from going twice: the store's unique key does that.
 JOB_DEFAULTS: dict[str, Any] = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
 S = Subscriber.__table__  # type: ignore[attr-defined]
+U = Subscription.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -76,39 +78,55 @@ class NextRun:
     timezone: str
     send_hour: int
     subscribers: int
+    newsletter: str = ""  # its slug
 
 
 def next_runs(
-    session: Session, settings: Settings, now: datetime, *, limit: int = 5
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    *,
+    limit: int = 5,
+    newsletter: NewsletterConfig | None = None,
 ) -> list[NextRun]:
-    """The next digest sends, soonest first: each slot's due time in its current period if it
-    has not had that period's digest, else in the next period."""
+    """The next digest sends of one newsletter or all, soonest first: each slot's due time in
+    its current period if it has not had that period's digest, else in the next period."""
     runs = []
-    rows = session.execute(
-        sa.select(S.c.cadence, S.c.timezone, S.c.send_hour, sa.func.count())
-        .where(S.c.status == SubscriberStatus.ACTIVE.value)
-        .group_by(S.c.cadence, S.c.timezone, S.c.send_hour)
-    ).all()
-    for cadence, tz, hour, count in rows:
-        period = period_for(cadence, tz, hour, now, weekly_day=settings.weekly_day)
-        pending = session.execute(
-            sa.select(sa.func.count()).where(slot_filter(cadence, tz, hour, period, scheduled=True))
-        ).scalar_one()
-        if not pending or now >= period.end:
-            period = period_for(cadence, tz, hour, period.end, weekly_day=settings.weekly_day)
-        runs.append(NextRun(max(period.due, now), cadence, tz, hour, count))
-    return sorted(runs, key=lambda r: (r.at, r.cadence, r.timezone))[:limit]
+    configs = (
+        [newsletter]
+        if newsletter is not None
+        else [configure(n, settings) for n in newsletters.listed(session)]
+    )
+    for config in configs:
+        rows = session.execute(
+            sa.select(U.c.cadence, S.c.timezone, S.c.send_hour, sa.func.count())
+            .select_from(READERS)
+            .where(U.c.newsletter_id == config.id, U.c.status == SubscriberStatus.ACTIVE.value)
+            .group_by(U.c.cadence, S.c.timezone, S.c.send_hour)
+        ).all()
+        day = config.weekly_day
+        for cadence, tz, hour, count in rows:
+            period = period_for(cadence, tz, hour, now, weekly_day=day)
+            pending = session.execute(
+                sa.select(sa.func.count())
+                .select_from(READERS)
+                .where(slot_filter(config.id, cadence, tz, hour, period, scheduled=True))
+            ).scalar_one()
+            if not pending or now >= period.end:
+                period = period_for(cadence, tz, hour, period.end, weekly_day=day)
+            runs.append(NextRun(max(period.due, now), cadence, tz, hour, count, config.slug))
+    return sorted(runs, key=lambda r: (r.at, r.newsletter, r.cadence, r.timezone))[:limit]
 
 
 def run_digests(
-    db: Database, settings: Settings, now: datetime, *, renderer: DigestRenderer | None = None
+    db: Database, settings: Settings, now: datetime, *, renderers: Renderers | None = None
 ) -> list[editions.EditionReport]:
     """The digest job's work at ``now``: every edition due, each logged in one line.
 
-    The scheduler keeps one renderer for its life: most ticks find nobody due, and compiling
-    the templates each time would be most of their cost.
+    The scheduler keeps its renderers (one per newsletter) for its life: most ticks find
+    nobody due, and compiling the templates each time would be most of their cost.
     """
-    reports = editions.run_due(db, settings, now, renderer=renderer)
+    reports = editions.run_due(db, settings, now, renderers=renderers)
     for report in reports:
         log.info(
             "edition made",
@@ -166,7 +184,7 @@ class Scheduler:
         self.poll = poll
         self.scheduler = AsyncIOScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
         self.ticks = 0  # digest checks done: what tests wait on instead of sleeping
-        self._renderer: DigestRenderer | None = None
+        self._renderers: Renderers | None = None
         self._running: set[asyncio.Future[Any]] = set()
 
     def start(self) -> None:
@@ -230,9 +248,9 @@ class Scheduler:
         return result or []
 
     def _digests(self, now: datetime) -> list[editions.EditionReport]:
-        if self._renderer is None:
-            self._renderer = DigestRenderer(self.settings)
-        return run_digests(self.db, self.settings, now, renderer=self._renderer)
+        if self._renderers is None:
+            self._renderers = Renderers(self.settings)
+        return run_digests(self.db, self.settings, now, renderers=self._renderers)
 
     async def leases_job(self) -> int:
         """Take back the leases that ran out."""

@@ -8,18 +8,19 @@ subscription and its mail, with the same work and the same rows whatever the add
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from sqlmodel import Session
 
-from digest import subscribers
+from digest import subscribers, subscription_requests
 from digest.addresses import email_domain
 from digest.compose.render import DigestRenderer
 from digest.config import Settings
 from digest.delivery import outbox
 from digest.lifecycle import needs_confirmation_mail
 from digest.links import confirm_url
+from digest.newsletters import FIRST
 from digest.states import DeliveryKind
 from digest.subscriber_fields import Consent
 
@@ -50,8 +51,11 @@ def record_subscription(
     name: str | None = None,
     cadence: str | None = None,
     topics: Iterable[str] | None = None,
+    newsletter_ids: Sequence[int] = (FIRST,),
+    timezone: str | None = None,
 ) -> bool:
-    """Record a request to subscribe and queue a confirmation mail when one is due.
+    """Record a request to join newsletters and queue one confirmation mail, covering them
+    all, when one is due.
 
     True when a mail was queued. A blocked domain stores and sends nothing.
 
@@ -76,14 +80,18 @@ def record_subscription(
     # Past the cap (subscription bombing: someone keeps entering a victim's address) the
     # answer is the same, but the victim's inbox gets nothing more, and the request changes
     # nothing, so the link in the last mail they got still works.
-    skip = _why_no_mail(held.status, recent, settings.confirm_limit)
-    done = subscribers.request_subscription(
+    prior = subscription_requests.prior_statuses(session, held, newsletter_ids)
+    skip = _why_no_mail(prior.values(), recent, settings.confirm_limit)
+    done = subscription_requests.request_subscription(
         session,
         email,
         consent=consent,
+        newsletter_ids=newsletter_ids,
         name=name,
         cadence=cadence,
         topics=topics,
+        timezone=timezone,
+        prior=prior,
         default_timezone=settings.timezone,
         default_send_hour=settings.send_hour,
         held=held,
@@ -106,10 +114,10 @@ def record_subscription(
     return skip is None
 
 
-def _why_no_mail(status: str | None, recent: int, limit: int) -> str | None:
-    """Why a request for an address in ``status``, sent ``recent`` mails today, gets no mail;
-    None when it gets one."""
-    if not needs_confirmation_mail(status):
+def _why_no_mail(statuses: Iterable[str | None], recent: int, limit: int) -> str | None:
+    """Why a request for subscriptions in these ``statuses``, whose address was sent
+    ``recent`` mails today, gets no mail; None when it gets one."""
+    if not any(needs_confirmation_mail(status) for status in statuses):
         return SKIP_SUBSCRIBED
     if recent >= limit:
         return SKIP_OVER_LIMIT

@@ -47,3 +47,4 @@ class DeliveryKind(StrEnum):
     DIGEST = "digest"
     CONFIRM = "confirm"
     TEST = "test"
+    WELCOME = "welcome"  # once per reader and newsletter, when they confirm

@@ -130,10 +130,15 @@ def waiting(session: Session) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def latest_editions(session: Session, limit: int = 5) -> list[EditionStats]:
-    """The newest editions, each with its deliveries counted by state."""
+def latest_editions(
+    session: Session, limit: int = 5, newsletter_id: int | None = None
+) -> list[EditionStats]:
+    """The newest editions (of one newsletter, or all), each with its deliveries counted by
+    state."""
+    which = () if newsletter_id is None else (E.c.newsletter_id == newsletter_id,)
     editions = session.execute(
         sa.select(E.c.id, E.c.key, E.c.created_at, E.c.recipients)
+        .where(*which)
         .order_by(E.c.created_at.desc(), E.c.id.desc())
         .limit(limit)
     ).all()
@@ -155,24 +160,31 @@ def latest_editions(session: Session, limit: int = 5) -> list[EditionStats]:
     ]
 
 
-def last_errors(session: Session, limit: int = 10) -> list[ErrorRow]:
-    """The latest failed, bounced or deferred deliveries with their last reply."""
+def last_errors(
+    session: Session, limit: int = 10, *, where: sa.ColumnElement[bool] | None = None
+) -> list[ErrorRow]:
+    """The latest failed, bounced or deferred deliveries (``where`` holds) with their reply."""
     rows = session.execute(
         sa.select(D.c.id, D.c.to_email, D.c.status, D.c.last_reply, D.c.updated_at)
-        .where(D.c.status.in_(PROBLEMS))
+        .where(D.c.status.in_(PROBLEMS), *(() if where is None else (where,)))
         .order_by(D.c.updated_at.desc(), D.c.id.desc())
         .limit(limit)
     )
     return [ErrorRow(r.id, r.to_email, r.status, r.last_reply or "", r.updated_at) for r in rows]
 
 
-def outbox_status(session: Session, *, editions: int = 5, errors: int = 10) -> OutboxStatus:
-    """Counts, the latest editions, the last errors and subscribers by status in one read."""
+def outbox_status(
+    session: Session, *, editions: int = 5, errors: int = 10, newsletter_id: int | None = None
+) -> OutboxStatus:
+    """Counts, the latest editions, the last errors and subscribers by status in one read;
+    editions and subscribers of one newsletter when given."""
+    # A newsletter's mail is what its once-keys name: its digests and welcomes.
+    mine = None if newsletter_id is None else D.c.period_key.startswith(f"{newsletter_id}/")
     return OutboxStatus(
-        outbox_counts(session),
-        latest_editions(session, editions),
-        last_errors(session, errors),
-        count_by_status(session),
+        outbox_counts(session, where=mine),
+        latest_editions(session, editions, newsletter_id),
+        last_errors(session, errors, where=mine),
+        count_by_status(session, newsletter_id),
     )
 
 

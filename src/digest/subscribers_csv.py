@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +23,9 @@ from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
 from digest.db import in_batches
 from digest.errors import DigestError, ImportFileError, InvalidInput
-from digest.models import Subscriber
+from digest.import_formats import Layout, preview, read_header, settle_status
+from digest.models import Subscriber, Subscription
+from digest.newsletters import FIRST
 from digest.states import SubscriberStatus
 from digest.subscriber_fields import (
     parse_cadence,
@@ -31,6 +33,16 @@ from digest.subscriber_fields import (
     parse_status,
     parse_timezone,
     parse_topics,
+)
+from digest.subscribers_merge import (
+    PERSON_FIELDS,
+    SUBSCRIPTION_FIELDS,
+    changes,
+    existing_rows,
+    new_person,
+    new_subscription,
+    only,
+    update_rows,
 )
 from digest.suppressions import suppressed_among
 
@@ -53,14 +65,9 @@ COLUMNS = (
 )
 _TIME_COLUMNS = ("created_at", "confirmed_at", "unsubscribed_at", "consent_at")
 _TEXT_COLUMNS = ("consent_ip", "consent_source", "consent_wording")
-# Statuses an import may never move a stored subscriber out of: they left, or their mail bounced.
-_STICKY = {
-    SubscriberStatus.UNSUBSCRIBED.value,
-    SubscriberStatus.BOUNCED.value,
-    SubscriberStatus.COMPLAINED.value,
-}
+_S = Subscriber.__table__  # type: ignore[attr-defined]
+_U = Subscription.__table__  # type: ignore[attr-defined]
 _CHUNK = 2000
-_SCAN_ABOVE = 5000
 MAX_FIELD = 10_000
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"),
 # and names, topics and sources come from the public form.
@@ -89,8 +96,11 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
 
 
-def read_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs of a CSV with a header; column names are matched loosely."""
+def read_layout(
+    stream: TextIO, maps: Mapping[str, str] | None = None
+) -> tuple[Layout, Iterator[tuple[int, dict[str, str]]]]:
+    """The file's layout (which tool wrote it, what each column becomes) and its rows in
+    digest's columns; ``maps`` is ``--map`` as ``import_formats.parse_maps`` reads it."""
     csv.field_size_limit(MAX_FIELD)
     reader = csv.reader(stream)
     try:
@@ -101,17 +111,24 @@ def read_rows(stream: TextIO) -> Iterator[tuple[int, dict[str, str]]]:
         ) from None
     except csv.Error as exc:
         raise ImportFileError(f"not a CSV file ({exc})") from None
-    names = [h.strip().lower().replace(" ", "_").replace("-", "_") for h in header]
-    if "e_mail" in names and "email" not in names:
-        names[names.index("e_mail")] = "email"
-    if "email" not in names:
-        raise ImportFileError("no 'email' column in the header row")
+    layout = read_header(header, maps or {}, COLUMNS)
+    return layout, _cells(reader, layout)
+
+
+def read_rows(
+    stream: TextIO, maps: Mapping[str, str] | None = None
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) pairs of a CSV with a header; column names are matched loosely."""
+    return read_layout(stream, maps)[1]
+
+
+def _cells(reader: Any, layout: Layout) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         for values in reader:
             if not any(v.strip() for v in values):
                 continue
             cells = [_restore(v) for v in values]
-            yield reader.line_num, dict(zip(names, cells, strict=False))
+            yield reader.line_num, layout.row(cells)
     except csv.Error as exc:
         raise ImportFileError(f"line {reader.line_num}: malformed CSV ({exc})") from None
 
@@ -174,16 +191,22 @@ def import_rows(
     session: Session,
     rows: Iterable[tuple[int, dict[str, str]]],
     *,
+    newsletter_id: int = FIRST,
     default_timezone: str = "UTC",
     default_send_hour: int = 7,
     progress: Callable[[int], None] | None = None,
+    status: str | None = None,
 ) -> ImportReport:
-    """Validate, merge and write rows in the caller's transaction; returns what happened.
+    """Validate, merge and write rows onto one newsletter in the caller's transaction; returns
+    what happened.
 
-    New subscribers without a status column are imported active (the operator vouches for
-    their consent, as when moving a list from another service). An import never re-activates
-    someone who unsubscribed or bounced, and never adds a suppressed (erased) address.
+    Rows that show no consent take ``status`` (the operator's word), and without it the whole
+    file is refused before anything is written (``import_formats.settle_status``); the others
+    are imported active unless the file says otherwise. An import never re-activates someone
+    who unsubscribed or bounced, and never adds a suppressed (erased) address. A person
+    already on another newsletter keeps their one row: name, zone and hour are shared.
     """
+    rows = settle_status(list(rows), status)
     report = ImportReport()
     wanted: dict[str, dict[str, Any]] = {}
     for line, row in rows:
@@ -201,32 +224,63 @@ def import_rows(
         if progress is not None:
             progress(1)
     _drop_suppressed(session, wanted, report)
-    existing = _existing(session, list(wanted))
+    people = existing_rows(session, _S, _S.c.email, list(wanted))
     now = utcnow()
+    new_people = [
+        new_person(values, now, default_timezone, default_send_hour)
+        for email, values in wanted.items()
+        if email not in people
+    ]
+    for chunk in in_batches(new_people, _CHUNK):
+        session.execute(sa.insert(_S), chunk)
+    if new_people:
+        people.update(existing_rows(session, _S, _S.c.email, [p["email"] for p in new_people]))
+    ids = {email: int(people[email]["id"]) for email in wanted}
+    subs = {
+        row["subscriber_id"]: row
+        for row in existing_rows(
+            session,
+            _U,
+            _U.c.subscriber_id,
+            list(ids.values()),
+            _U.c.newsletter_id == newsletter_id,
+        ).values()
+    }
     inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    person_updates: list[dict[str, Any]] = []
+    sub_updates: list[dict[str, Any]] = []
     for email, values in wanted.items():
-        current = existing.get(email)
-        if current is None:
-            inserts.append(_new_row(values, now, default_timezone, default_send_hour))
+        pid = ids[email]
+        current_sub = subs.get(pid)
+        person_change = changes(people[email], only(values, PERSON_FIELDS))
+        if person_change:
+            person_change.update(id=pid, updated_at=now)
+            person_updates.append(person_change)
+        if current_sub is None:
+            sub = only(values, SUBSCRIPTION_FIELDS)
+            inserts.append(new_subscription(sub, pid, newsletter_id, now))
             continue
-        change = _changes(current, values)
+        change = changes(current_sub, only(values, SUBSCRIPTION_FIELDS))
         if change:
-            change.update(id=current["id"], updated_at=now)
-            updates.append(change)
+            change.update(id=current_sub["id"], updated_at=now)
+            sub_updates.append(change)
+        if change or person_change:
+            report.updated += 1
         else:
             report.unchanged += 1
     for chunk in in_batches(inserts, _CHUNK):
-        session.execute(sa.insert(Subscriber), chunk)
-    # Bulk UPDATE by primary key needs the same keys in every dict of one call.
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for change in updates:
-        by_shape.setdefault(tuple(sorted(change)), []).append(change)
-    for group in by_shape.values():
-        for chunk in in_batches(group, _CHUNK):
-            session.execute(sa.update(Subscriber), chunk)
-    report.added, report.updated = len(inserts), len(updates)
+        session.execute(sa.insert(_U), chunk)
+    update_rows(session, Subscriber, person_updates)
+    update_rows(session, Subscription, sub_updates)
+    report.added = len(inserts)
     return report
+
+
+def preview_rows(
+    rows: list[tuple[int, dict[str, str]]], *, status: str | None, default_timezone: str, hour: int
+) -> list[tuple[int, dict[str, Any] | str]]:
+    """Each row as a new subscriber would be stored from it, or why it would be rejected."""
+    return preview(rows, lambda row: _row_values(row, default_timezone, hour), status)
 
 
 def _drop_suppressed(
@@ -237,79 +291,21 @@ def _drop_suppressed(
         report.suppressed += 1
 
 
-def _existing(session: Session, emails: list[str]) -> dict[str, dict[str, Any]]:
-    table = Subscriber.__table__  # type: ignore[attr-defined]
-    found: dict[str, dict[str, Any]] = {}
-    if len(emails) > _SCAN_ABOVE:
-        # One pass over the table beats many IN look-ups for a big file, and does not depend
-        # on planner statistics: right after a large import PostgreSQL has not analysed the
-        # table yet, and its IN look-ups turn into a sequential scan per chunk.
-        wanted = set(emails)
-        for row in session.execute(sa.select(table).execution_options(yield_per=_CHUNK)).mappings():
-            if row["email"] in wanted:
-                found[row["email"]] = dict(row)
-        return found
-    for chunk in in_batches(emails, _CHUNK):
-        for row in session.execute(sa.select(table).where(table.c.email.in_(chunk))).mappings():
-            found[row["email"]] = dict(row)
-    return found
-
-
-def _new_row(values: dict[str, Any], now: datetime, tz: str, hour: int) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "name": "",
-        "cadence": "daily",
-        "topics": [],
-        "timezone": tz,
-        "send_hour": hour,
-        "status": SubscriberStatus.ACTIVE.value,
-        "created_at": now,
-        "updated_at": now,
-        "confirmed_at": None,
-        "unsubscribed_at": None,
-        "consent_at": None,
-        "consent_ip": None,
-        "consent_user_agent": None,
-        "consent_source": "import",
-        "consent_wording": None,
-        "last_digest_at": None,
-        "active_since": None,
-    }
-    row.update(values)
-    if row["status"] == SubscriberStatus.ACTIVE.value:
-        # Active from this import on, whatever the file says: the scheduler starts from here.
-        row["active_since"] = now
-        if row["confirmed_at"] is None:
-            row["confirmed_at"] = now
-    if row["status"] == SubscriberStatus.UNSUBSCRIBED.value and row["unsubscribed_at"] is None:
-        row["unsubscribed_at"] = now
-    return row
-
-
-def _changes(current: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``values`` that differ from the stored row, minus what import may not touch."""
-    change: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in ("email", "created_at"):
-            continue
-        if key == "status" and (current["status"] in _STICKY or value == current["status"]):
-            continue
-        if current.get(key) != value:
-            change[key] = value
-    if change.get("status") == SubscriberStatus.ACTIVE.value:
-        change["active_since"] = utcnow()
-        if not current.get("confirmed_at"):
-            change.setdefault("confirmed_at", change["active_since"])
-    return change
-
-
-def export_rows(session: Session, *, status: str | None = None) -> Iterator[list[str]]:
-    """The header and one row per subscriber, in address order, as import reads them."""
+def export_rows(
+    session: Session, *, status: str | None = None, newsletter_id: int = FIRST
+) -> Iterator[list[str]]:
+    """The header and one row per reader of the newsletter, in address order, as import
+    reads them."""
     yield list(COLUMNS)
-    table = Subscriber.__table__  # type: ignore[attr-defined]
-    query = sa.select(*(table.c[c] for c in COLUMNS)).order_by(table.c.email)
+    columns = [(_S if c in ("email", *PERSON_FIELDS) else _U).c[c] for c in COLUMNS]
+    query = (
+        sa.select(*columns)
+        .select_from(_S.join(_U, _U.c.subscriber_id == _S.c.id))
+        .where(_U.c.newsletter_id == newsletter_id)
+        .order_by(_S.c.email)
+    )
     if status:
-        query = query.where(table.c.status == parse_status(status, status))
+        query = query.where(_U.c.status == parse_status(status, status))
     for row in session.execute(query.execution_options(yield_per=_CHUNK)):
         yield [_cell(c, v) for c, v in zip(COLUMNS, row, strict=True)]
 

@@ -72,10 +72,16 @@ def sign(
     *,
     now: datetime | None = None,
     bound_to: datetime | None = None,
+    scope: str | None = None,
 ) -> str:
-    """A token for ``purpose`` on this subscriber, issued ``now``, bound to ``bound_to``."""
+    """A token for ``purpose`` on this subscriber, issued ``now``, bound to ``bound_to``,
+    for what ``scope`` names (a newsletter's id, or ``all``; letters and digits)."""
     issued = int((now or datetime.now(UTC)).timestamp())
     payload = f"{subscriber_id}.{issued}.{_address_tag(email, bound_to)}"
+    if scope is not None:
+        if not scope.isalnum() or not scope.isascii():
+            raise ValueError(f"a token's scope is letters and digits, not {scope!r}")
+        payload += f".{scope}"
     return f"{_b64(payload.encode())}.{_b64(_mac(secret, purpose, payload))}"
 
 
@@ -92,13 +98,29 @@ def verify(
     ``max_age`` defaults to the purpose's lifetime. The caller must compare the address tag
     with ``address_tag(subscriber.email)`` after loading the subscriber (``matches``).
     """
+    subscriber_id, tag, _scope = verify_scoped(secret, token, purpose, now=now, max_age=max_age)
+    return subscriber_id, tag
+
+
+def verify_scoped(
+    secret: bytes,
+    token: str,
+    purpose: Purpose,
+    *,
+    now: datetime | None = None,
+    max_age: timedelta | None = None,
+) -> tuple[int, str, str | None]:
+    """``verify``, with the token's scope as a third value (None: a token made without one,
+    as every token was before there were several newsletters)."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("this link is not valid")
     try:
         payload_part, mac_part = token.split(".")
         payload = _unb64(payload_part).decode("ascii")
         given = _unb64(mac_part)
-        sid_text, issued_text, tag = payload.split(".")
+        sid_text, issued_text, tag, *rest = payload.split(".")
+        if len(rest) > 1 or (rest and not rest[0]):
+            raise ValueError("too many parts")
         subscriber_id, issued = int(sid_text), int(issued_text)
     except (ValueError, UnicodeDecodeError):
         raise InvalidToken("this link is not valid") from None
@@ -109,7 +131,7 @@ def verify(
         age = (now or datetime.now(UTC)) - datetime.fromtimestamp(issued, UTC)
         if age > lifetime:
             raise TokenExpired("this link has expired")
-    return subscriber_id, tag
+    return subscriber_id, tag, (rest[0] if rest else None)
 
 
 def matches(tag: str, email: str, bound_to: datetime | None = None) -> bool:

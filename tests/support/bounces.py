@@ -82,6 +82,6 @@ def sent_edition(
 def status_of(db: Database, email: str) -> tuple[str, str]:
     """(subscriber status, their delivery's status)."""
     with db.transaction() as session:
-        person = subscribers.get(session, email)
+        person = subscribers.reader(session, email)
         row = session.execute(sa.select(D.c.status).where(D.c.subscriber_id == person.id))
         return person.status, row.scalar_one()

@@ -1,5 +1,5 @@
-"""The outside programs some tests drive (Chromium, SpamAssassin): finding them, and one way
-to run headless Chromium, shared by the tests and ``bench/screenshots.py``."""
+"""The outside programs some tests drive (Chromium, SpamAssassin, axe-core): finding them, and
+one way to run headless Chromium, shared by the tests and ``bench/screenshots.py``."""
 
 from __future__ import annotations
 
@@ -50,6 +50,21 @@ def require(*names: str, package: str) -> str:
 def chromium() -> str | None:
     """The Chromium binary, if installed."""
     return find("chromium", "chromium-browser")
+
+
+def axe_script() -> Path | None:
+    """axe-core's ``axe.min.js`` as ``scripts/services.sh`` installs it (``npm install -g``)."""
+    npm = find("npm")
+    if npm is None:
+        return None
+    try:
+        root = subprocess.run(
+            [npm, "root", "--global"], check=True, capture_output=True, text=True, timeout=60
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    script = Path(root) / "axe-core" / "axe.min.js"
+    return script if script.is_file() else None
 
 
 def screenshot(

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "settings": "digest.cli.settings:settings",
     "check": "digest.cli.check:check",
     "dkim": "digest.cli.dkim:dkim",
+    "newsletters": "digest.cli.newsletters:newsletters_",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -53,6 +54,7 @@ SHORT_HELP: dict[str, str] = {
     "check": "Check deliverability: DNS, the site, the SMTP relay, the list's health, "
     "a sample digest.",
     "dkim": "Make DKIM keys for signing mail.",
+    "newsletters": "Manage newsletters: add, list, show, edit, archive.",
 }
 
 

@@ -88,3 +88,13 @@ def shown_lines(text: str) -> str:
     """A document for a terminal (a digest's text): each line through ``shown``, indent kept."""
     lines = (line[: len(line) - len(line.lstrip(" "))] + shown(line) for line in text.split("\n"))
     return "\n".join(lines)
+
+
+def newsletter_option(f: Any) -> Any:
+    """``--newsletter SLUG``: which newsletter a command is about; with one, it may be left out."""
+    return click.option(
+        "--newsletter",
+        "newsletter",
+        metavar="SLUG",
+        help="the newsletter (its slug); may be left out while there is only one",
+    )(f)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from digest import newsletters
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
 from digest.errors import InvalidInput
@@ -125,22 +126,30 @@ def add(app: AppContext, title: str, url: str, summary: str, featured: bool) -> 
 @posts.command()
 @click.argument("post")
 @click.option("--until", metavar="DATETIME", help="end of the feature: 2026-12-01T18:00 or 36h")
+@click.option("--newsletter", metavar="SLUG", help="in this newsletter only (default: every one)")
 @pass_app
-def feature(app: AppContext, post: str, until: str | None) -> None:
-    """Feature POST (an id, guid or link) under Don't Miss, optionally until a time."""
+def feature(app: AppContext, post: str, until: str | None, newsletter: str | None) -> None:
+    """Feature POST (an id, guid or link) under Don't Miss, optionally until a time, in every
+    newsletter or in one."""
     now = utcnow()
     end = parse_until(until, app.settings.timezone, now) if until else None
     with app.db.transaction() as session:
-        row = store.set_featured(session, post, True, until=end)
+        nid = int(newsletters.get(session, newsletter).id or 0) if newsletter else None
+        row = store.set_featured(session, post, True, until=end, newsletter_id=nid)
     suffix = f" until {end.isoformat(timespec='minutes')}" if end else ""
-    click.echo(f"post {row.id} featured{suffix}: {shown(row.title)}")
+    where = f" in {shown(newsletter)}" if newsletter else ""
+    click.echo(f"post {row.id} featured{where}{suffix}: {shown(row.title)}")
 
 
 @posts.command()
 @click.argument("post")
+@click.option("--newsletter", metavar="SLUG", help="in this newsletter only")
 @pass_app
-def unfeature(app: AppContext, post: str) -> None:
-    """Stop featuring POST, even if the site marks it sticky or in a featured category."""
+def unfeature(app: AppContext, post: str, newsletter: str | None) -> None:
+    """Stop featuring POST, even if the site marks it sticky or in a featured category; with
+    --newsletter, take back a feature in that newsletter only."""
     with app.db.transaction() as session:
-        row = store.set_featured(session, post, False)
-    click.echo(f"post {row.id} not featured: {shown(row.title)}")
+        nid = int(newsletters.get(session, newsletter).id or 0) if newsletter else None
+        row = store.set_featured(session, post, False, newsletter_id=nid)
+    where = f" in {shown(newsletter)}" if newsletter else ""
+    click.echo(f"post {row.id} not featured{where}: {shown(row.title)}")

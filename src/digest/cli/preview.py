@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from digest.cli.context import AppContext, pass_app, shown_lines
+from digest.cli.context import AppContext, newsletter_option, pass_app, shown_lines
 from digest.clock import utcnow
 from digest.errors import TemplateProblem
 from digest.previews import preview as make_preview
@@ -22,12 +22,20 @@ from digest.previews import preview as make_preview
     "--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True
 )
 @click.option("--output", type=click.Path(path_type=Path), help="write to FILE, not stdout")
+@newsletter_option
 @pass_app
 def preview(
-    app: AppContext, to: str | None, cadence: str | None, fmt: str, output: Path | None
+    app: AppContext,
+    to: str | None,
+    cadence: str | None,
+    fmt: str,
+    output: Path | None,
+    newsletter: str | None,
 ) -> None:
     """Show the digest a subscriber would get now (the same selection and history as a send)."""
-    shown = make_preview(app.db, app.settings, address=to, cadence=cadence, now=utcnow())
+    shown = make_preview(
+        app.db, app.settings, address=to, cadence=cadence, now=utcnow(), newsletter=newsletter
+    )
     if shown.message is None:
         click.echo(f"no digest for {shown.who} now: {shown.reason}", err=True)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from digest import editions
-from digest.cli.context import AppContext, echo_json, pass_app, shown
+from digest.cli.context import AppContext, echo_json, newsletter_option, pass_app, shown
 from digest.cli.sending import deliver_now, describe
 from digest.clock import utcnow
 from digest.previews import send_test_copy
@@ -25,9 +25,11 @@ NOTHING_NEW = "nothing new since their last digest"
 )
 @click.option("--test", "test_address", metavar="ADDRESS", help="send one copy, marked as a test")
 @click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@newsletter_option
 @pass_app
 def send(
     app: AppContext,
+    newsletter: str | None,
     cadence: str,
     dry_run: bool,
     due_only: bool,
@@ -42,11 +44,11 @@ def send(
     (the output counts them); --due-only leaves them to the scheduler.
     """
     if test_address:
-        _send_test(app, cadence, test_address, as_json)
+        _send_test(app, newsletter, cadence, test_address, as_json)
     elif dry_run:
-        _dry_run(app, cadence, due_only, as_json)
+        _dry_run(app, newsletter, cadence, due_only, as_json)
     else:
-        _send(app, cadence, due_only, as_json)
+        _send(app, newsletter, cadence, due_only, as_json)
 
 
 def _say(as_json: bool, data: dict[str, object], text: str) -> None:
@@ -84,9 +86,17 @@ def _ahead_line(report: editions.EditionReport) -> str:
     )
 
 
-def _send(app: AppContext, cadence: str, due_only: bool, as_json: bool) -> None:
+def _send(
+    app: AppContext, newsletter: str | None, cadence: str, due_only: bool, as_json: bool
+) -> None:
     report = editions.make_edition(
-        app.db, app.settings, cadence=cadence, now=utcnow(), due_only=due_only, explain=True
+        app.db,
+        app.settings,
+        cadence=cadence,
+        now=utcnow(),
+        due_only=due_only,
+        explain=True,
+        newsletter=newsletter,
     )
     if report is None or not report.groups:
         _nothing(cadence, report or editions.EditionReport("", cadence), as_json)
@@ -109,9 +119,13 @@ def _send(app: AppContext, cadence: str, due_only: bool, as_json: bool) -> None:
     )
 
 
-def _dry_run(app: AppContext, cadence: str, due_only: bool, as_json: bool) -> None:
+def _dry_run(
+    app: AppContext, newsletter: str | None, cadence: str, due_only: bool, as_json: bool
+) -> None:
     now = utcnow()
-    planned = editions.dry_run(app.db, app.settings, cadence=cadence, now=now, due_only=due_only)
+    planned = editions.dry_run(
+        app.db, app.settings, cadence=cadence, now=now, due_only=due_only, newsletter=newsletter
+    )
     report = planned.report
     if not planned.groups:
         _nothing(cadence, report, as_json)
@@ -163,9 +177,18 @@ def _dry_run(app: AppContext, cadence: str, due_only: bool, as_json: bool) -> No
             click.echo(f"  Latest:     {shown(post.title)}")
 
 
-def _send_test(app: AppContext, cadence: str, address: str, as_json: bool) -> None:
+def _send_test(
+    app: AppContext, newsletter: str | None, cadence: str, address: str, as_json: bool
+) -> None:
     """One copy of what a new subscriber of every topic would get, marked as a test."""
-    sent = send_test_copy(app.db, app.settings, cadence=cadence, address=address, now=utcnow())
+    sent = send_test_copy(
+        app.db,
+        app.settings,
+        cadence=cadence,
+        address=address,
+        now=utcnow(),
+        newsletter=newsletter,
+    )
     _say(
         as_json,
         {"test": sent.address, "posts": sent.posts, "reply": sent.reply},

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from digest import newsletters
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
+from digest.newsletter_config import configure
 from digest.schedule import next_runs
 from digest.settings_report import store_location
 from digest.stats import outbox_status
@@ -27,12 +29,25 @@ from digest.stats import outbox_status
     help="how many of the last errors",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@click.option(
+    "--newsletter", metavar="SLUG", help="only this newsletter's editions, readers and next runs"
+)
 @pass_app
-def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
+def status(
+    app: AppContext, editions: int, errors: int, as_json: bool, newsletter: str | None
+) -> None:
     """Show the latest editions, the outbox by state, and the last delivery errors."""
     with app.db.transaction() as session:
-        report = outbox_status(session, editions=editions, errors=errors)
-        upcoming = next_runs(session, app.settings, utcnow())
+        config = (
+            configure(newsletters.get(session, newsletter), app.settings) if newsletter else None
+        )
+        report = outbox_status(
+            session,
+            editions=editions,
+            errors=errors,
+            newsletter_id=config.id if config is not None else None,
+        )
+        upcoming = next_runs(session, app.settings, utcnow(), newsletter=config)
     store = store_location(app.settings.database_url)
     if as_json:
         echo_json(report.as_dict() | {"store": store, "next_runs": [r.__dict__ for r in upcoming]})
@@ -42,8 +57,8 @@ def status(app: AppContext, editions: int, errors: int, as_json: bool) -> None:
     for run in upcoming:
         when = run.at.strftime("%Y-%m-%d %H:%M UTC")
         click.echo(
-            f"  {when}  {run.cadence:<6} {run.subscribers:>6} in {shown(run.timezone)} at "
-            f"{run.send_hour:02d}:00 local"
+            f"  {when}  {shown(run.newsletter)} {run.cadence:<6} {run.subscribers:>6} in "
+            f"{shown(run.timezone)} at {run.send_hour:02d}:00 local"
         )
     click.echo("subscribers: " + ", ".join(f"{s} {n}" for s, n in report.subscribers.items()))
     click.echo("outbox: " + ", ".join(f"{s} {n}" for s, n in report.counts.items()))

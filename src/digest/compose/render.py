@@ -1,17 +1,20 @@
 """A selection as mail: subject, text and HTML of a body shared by everyone who gets the same
 posts, with the personal parts left as placeholders for ``mail.message.assemble``.
 
-One ``DigestRenderer`` serves one edition (or one process): it keeps the compiled templates,
-each post's view (``compose.views``), and each body rendered and CSS-inlined once per key.
+One ``DigestRenderer`` serves one newsletter in one edition (or one process): it keeps the
+compiled templates, each post's view (``compose.views``), and each body rendered and
+CSS-inlined once per key. ``Renderers`` keeps one per newsletter for a long-running process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import css_inline
 
@@ -28,10 +31,21 @@ from digest.compose.views import PostViews, edition_line, one_line
 from digest.config import Settings
 from digest.errors import TemplateProblem
 from digest.mail.content import MailContent
-from digest.mail.message import EMAIL, NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
+from digest.mail.message import (
+    EMAIL,
+    NAME,
+    PREFERENCES_URL,
+    UNSUBSCRIBE_ALL_URL,
+    UNSUBSCRIBE_URL,
+)
+
+if TYPE_CHECKING:
+    from digest.newsletter_config import NewsletterConfig
 
 DIGEST_TEMPLATES = ("digest_subject.txt", "digest.txt", "digest.html")
 CONFIRM_TEMPLATES = ("confirm_subject.txt", "confirm.txt", "confirm.html")
+WELCOME_TEMPLATES = ("welcome_subject.txt", "welcome.txt", "welcome.html")
+_WELCOME_CACHE = 64
 _BODY_CACHE = 256
 # Links that no escaping changes (text, HTML text, attributes): no & < > " ' or spaces. Signed
 # tokens and checked base URLs are made of these; anything else is rendered in full.
@@ -54,27 +68,35 @@ class RenderedBody:
 
 
 class DigestRenderer:
-    """Renders digest bodies, their web version, and confirmation mails for one installation."""
+    """Renders digest bodies, their web version, welcome mails and confirmation mails for one
+    newsletter (without one: the installation's first, named after the site)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, newsletter: NewsletterConfig | None = None) -> None:
         self.site_name = settings.site_name
-        self.env = make_environment(settings.templates_dir)
+        self.newsletter_name = newsletter.name if newsletter else settings.site_name
+        # The newsletter's own folder first, then DIGEST_TEMPLATES_DIR, then ours, file by file.
+        own = newsletter.templates_dir if newsletter else None
+        self.env = make_environment(own, settings.templates_dir)
         self.version = template_version(self.env, DIGEST_TEMPLATES)
-        self._templates = load_templates(self.env, DIGEST_TEMPLATES + CONFIRM_TEMPLATES)
+        self._templates = load_templates(
+            self.env, DIGEST_TEMPLATES + CONFIRM_TEMPLATES + WELCOME_TEMPLATES
+        )
         # Dark-mode and phone rules live in @media blocks that cannot be inlined; keep them.
         self._inliner = css_inline.CSSInliner(
             keep_at_rules=True, minify_css=True, load_remote_stylesheets=False
         )
         self._views = PostViews()
         self._bodies: OrderedDict[str, RenderedBody] = OrderedDict()
-        self._confirm_shapes: dict[str, MailContent | None] = {}
+        self._confirm_shapes: dict[tuple[str, tuple[str, ...]], MailContent | None] = {}
+        self._welcomes: OrderedDict[tuple[object, ...], MailContent] = OrderedDict()
+        self._lock = threading.Lock()  # web requests render welcomes on several threads
 
     # -- digest --------------------------------------------------------------------------
 
     def body_key(
         self, selection: Selection, *, cadence: str, local_date: date, archive_url: str | None
     ) -> str:
-        """What makes a body unique: sections and posts, cadence, date, link, site, templates.
+        """What makes a body unique: sections and posts, cadence, date, link, names, templates.
 
         A post's words are part of it too, so an edited headline is never served from a body
         rendered before the edit.
@@ -93,6 +115,7 @@ class DigestRenderer:
             local_date.isoformat(),
             archive_url or "",
             self.site_name,
+            self.newsletter_name,
             self.version,
         )
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
@@ -112,6 +135,7 @@ class DigestRenderer:
         count = len(featured) + len(latest)
         return {
             "site_name": self.site_name,
+            "newsletter_name": self.newsletter_name,
             "cadence": cadence,
             "date_line": edition_line(cadence, local_date),
             "featured": featured,
@@ -124,6 +148,7 @@ class DigestRenderer:
             "email": EMAIL,
             "name": NAME,
             "unsubscribe_url": UNSUBSCRIBE_URL,
+            "unsubscribe_all_url": UNSUBSCRIBE_ALL_URL,
             "preferences_url": PREFERENCES_URL,
         }
 
@@ -189,6 +214,50 @@ class DigestRenderer:
         )
         return self._html("digest.html", context)
 
+    # -- welcome -------------------------------------------------------------------------
+
+    def render_welcome(
+        self,
+        *,
+        description: str,
+        cadence: str,
+        topics: tuple[str, ...],
+        first_digest: str,
+    ) -> MailContent:
+        """The welcome mail of the newsletter: what the reader signed up for, when the first
+        digest comes (``first_digest``, already written out in their zone), and how to change
+        it. Their address, name and links are placeholders, filled when it is sent."""
+        key = (description, cadence, topics, first_digest)
+        with self._lock:
+            cached = self._welcomes.get(key)
+            if cached is not None:
+                # An import with --welcome renders one per reader, most of them alike.
+                self._welcomes.move_to_end(key)
+                return cached
+        context = {
+            "site_name": self.site_name,
+            "newsletter_name": self.newsletter_name,
+            "description": description,
+            "cadence": cadence,
+            "topics": list(topics),
+            "first_digest": first_digest,
+            "email": EMAIL,
+            "name": NAME,
+            "unsubscribe_url": UNSUBSCRIBE_URL,
+            "unsubscribe_all_url": UNSUBSCRIBE_ALL_URL,
+            "preferences_url": PREFERENCES_URL,
+        }
+        mail = MailContent(
+            subject=one_line(render(self._templates["welcome_subject.txt"], context)),
+            text=render(self._templates["welcome.txt"], context),
+            html=self._html("welcome.html", context),
+        )
+        with self._lock:
+            self._welcomes[key] = mail
+            if len(self._welcomes) > _WELCOME_CACHE:
+                self._welcomes.popitem(last=False)
+        return mail
+
     # -- transactional -------------------------------------------------------------------
 
     def render_confirm(self, *, name: str, confirm_url: str, expiry: str = "7 days") -> MailContent:
@@ -235,3 +304,27 @@ def _fill(shape: MailContent, url: str) -> MailContent:
     return MailContent(
         *(part.replace(_URL_MARK, url) for part in (shape.subject, shape.text, shape.html))
     )
+
+
+class Renderers:
+    """One ``DigestRenderer`` per newsletter, kept for the life of a process (the scheduler):
+    most ticks send nothing, and compiling templates each time would be most of their cost.
+
+    A renderer is made again when its newsletter's name or template folder changes.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._made: dict[int, tuple[tuple[str, str | None], DigestRenderer]] = {}
+        self._lock = threading.Lock()
+
+    def for_newsletter(self, newsletter: NewsletterConfig) -> DigestRenderer:
+        """The renderer of ``newsletter`` as it is configured now."""
+        wanted = (newsletter.name, newsletter.templates_dir)
+        with self._lock:
+            made = self._made.get(newsletter.id)
+            if made is not None and made[0] == wanted:
+                return made[1]
+            renderer = DigestRenderer(self.settings, newsletter)
+            self._made[newsletter.id] = (wanted, renderer)
+            return renderer

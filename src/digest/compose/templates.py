@@ -1,7 +1,8 @@
 """Where mail templates come from: the operator's folder first, file by file, then ours.
 
 Template sets follow django-newsletter's habit: ``{action}_subject.txt``, ``{action}.txt`` and
-``{action}.html`` for each mail (``digest``, ``confirm``); the HTML ones extend ``layout.html``.
+``{action}.html`` for each mail (``digest``, ``confirm``, ``welcome``); the HTML ones extend
+``layout.html`` (the short notes, confirm and welcome, through ``note.html``).
 """
 
 from __future__ import annotations
@@ -81,15 +82,16 @@ def render(template: jinja2.Template, context: dict[str, Any]) -> str:
         raise TemplateProblem(f"template {template.name}: {exc.message or exc}") from None
 
 
-def make_environment(override_dir: Path | None = None) -> jinja2.Environment:
-    """A Jinja2 environment: autoescaped HTML, plain text left alone, overrides looked up first.
+def make_environment(*override_dirs: Path | str | None) -> jinja2.Environment:
+    """A Jinja2 environment: autoescaped HTML, plain text left alone, overrides looked up first,
+    file by file, in the order given (a newsletter's folder, then ``DIGEST_TEMPLATES_DIR``).
 
     Undefined variables raise: a typo in an operator's template must fail the render, not send
     thousands of mails with a blank where the link should be.
     """
-    loaders: list[jinja2.BaseLoader] = []
-    if override_dir is not None:
-        loaders.append(jinja2.FileSystemLoader(str(override_dir)))
+    loaders: list[jinja2.BaseLoader] = [
+        jinja2.FileSystemLoader(d) for d in dict.fromkeys(str(d) for d in override_dirs if d)
+    ]
     loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),

@@ -14,10 +14,13 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.db import in_batches
-from digest.models import Delivery
-from digest.states import DeliveryStatus
+from digest.models import Delivery, Subscriber, Subscription
+from digest.states import DeliveryStatus, SubscriberStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
+S = Subscriber.__table__  # type: ignore[attr-defined]
+U = Subscription.__table__  # type: ignore[attr-defined]
+ACTIVE = SubscriberStatus.ACTIVE.value
 QUEUED = DeliveryStatus.QUEUED.value
 SENDING = DeliveryStatus.SENDING.value
 DEFERRED = DeliveryStatus.DEFERRED.value
@@ -60,6 +63,7 @@ def lease(
             D.c.attempts,
             D.c.created_at,
             D.c.send_by,
+            D.c.period_key,
         )
     )
     return session.execute(stmt).all()
@@ -106,3 +110,24 @@ def release(session: Session, leased: sa.ColumnElement[bool], now: datetime) -> 
         .values(status=_RETURN_STATUS, lease_owner=None, lease_expires_at=None, updated_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def people(
+    session: Session, subscriber_ids: set[int]
+) -> tuple[dict[int, str], dict[tuple[int, int | None], str]]:
+    """The names of the people leased rows go to, and the status of each of their
+    subscriptions by (person, newsletter), with (person, None) set when any is active."""
+    names: dict[int, str] = {}
+    statuses: dict[tuple[int, int | None], str] = {}
+    for chunk in in_batches(sorted(subscriber_ids)):
+        for sid, name in session.execute(sa.select(S.c.id, S.c.name).where(S.c.id.in_(chunk))):
+            names[sid] = name or ""
+        for sid, nid, status in session.execute(
+            sa.select(U.c.subscriber_id, U.c.newsletter_id, U.c.status).where(
+                U.c.subscriber_id.in_(chunk)
+            )
+        ):
+            statuses[(sid, nid)] = status
+            if status == ACTIVE:
+                statuses[(sid, None)] = ACTIVE
+    return names, statuses

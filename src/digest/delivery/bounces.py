@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest import subscribers
+from digest import subscribers, subscriptions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
 from digest.delivery.outcomes import Outcome
 from digest.errors import InvalidToken, TokenExpired
-from digest.links_auth import subscriber_for
+from digest.links_auth import linked_subscriber
 from digest.mail.message_id import digest_of
 from digest.mail.verp import delivery_of
 from digest.models import MAX_REPLY, Delivery, Subscriber
@@ -108,7 +108,7 @@ def record_reports(
             if report.kind is Kind.SOFT and row.subscriber_id is not None:
                 soft.append(row.subscriber_id)
         if report.kind in (Kind.HARD, Kind.COMPLAINT):
-            changed = subscribers.record_bounce(
+            changed = subscriptions.record_bounce(
                 session,
                 email,
                 subscriber_id=row.subscriber_id if row is not None else None,
@@ -129,7 +129,9 @@ def apply_refusals(session: Session, outcomes: Sequence[Outcome], soft_bounce_li
     for o in final:
         # The address does not exist: mailing it again hurts the sender's reputation.
         if o.hard_bounce and o.to_email:
-            stopped += subscribers.record_bounce(session, o.to_email, subscriber_id=o.subscriber_id)
+            stopped += subscriptions.record_bounce(
+                session, o.to_email, subscriber_id=o.subscriber_id
+            )
     soft = [
         o.subscriber_id
         for o in final
@@ -177,18 +179,18 @@ def escalate_soft_bounces(session: Session, subscriber_ids: Iterable[int], limit
         # nothing about the one they changed to.
         if person is None or any(to_email != person.email for _, _, to_email in replies):
             continue
-        changed += int(subscribers.record_bounce(session, person.email, subscriber_id=person.id))
+        changed += int(subscriptions.record_bounce(session, person.email, subscriber_id=person.id))
     return changed
 
 
 def _unsubscribe(session: Session, settings: Settings, token: str, tally: BounceTally) -> None:
     try:
-        person = subscriber_for(session, settings, token, Purpose.UNSUBSCRIBE)
+        linked = linked_subscriber(session, settings, token, Purpose.UNSUBSCRIBE)
     except (InvalidToken, TokenExpired):
-        person = None  # forged, or signed under another key: nobody to unsubscribe
-    if person is None:
+        linked = None  # forged, or signed under another key: nobody to unsubscribe
+    if linked is None:
         tally.unmatched += 1
-    elif subscribers.unsubscribe(session, person):
+    elif subscriptions.unsubscribe(session, linked.subscriber, linked.newsletter_id):
         tally.stopped += 1
 
 

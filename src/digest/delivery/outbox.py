@@ -24,14 +24,16 @@ from sqlmodel import Session, col
 from digest.clock import utcnow
 from digest.db import in_batches
 from digest.delivery import _enqueue_sql, _lease_sql
-from digest.delivery.outcomes import Claimed, Outcome
+from digest.delivery.outcomes import Claimed, Outcome, newsletter_of
 from digest.mail.content import MailContent
 from digest.mail.message_id import new_message_id
-from digest.models import MAX_REPLY, Body, Delivery, Subscriber
+from digest.models import MAX_REPLY, Body, Delivery, Subscriber, Subscription
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
+U = Subscription.__table__  # type: ignore[attr-defined]
+ACTIVE = SubscriberStatus.ACTIVE.value
 B = Body.__table__  # type: ignore[attr-defined]
 
 QUEUED = DeliveryStatus.QUEUED.value
@@ -70,6 +72,23 @@ def enqueue_transactional(
         message_id=new_message_id(domain),
         skip=skip,
     )
+
+
+def enqueue_once(
+    session: Session,
+    *,
+    kind: DeliveryKind,
+    once_key: str,
+    subscriber_id: int,
+    to_email: str,
+    mail: MailContent,
+    domain: str,
+) -> int | None:
+    """Queue one mail at most once per reader and ``once_key`` ("2/welcome"), however often or
+    concurrently this runs; its id, or None when it was queued before."""
+    message_id = new_message_id(domain)
+    args = (kind.value, once_key, subscriber_id, to_email, mail, message_id)
+    return _enqueue_sql.insert_once(session, *args)
 
 
 def enqueue_digests(
@@ -158,19 +177,18 @@ def claim(
     if not rows:
         return []
     sub_ids = {r.subscriber_id for r in rows if r.subscriber_id is not None}
-    people: dict[int, tuple[str, str]] = {}
-    for chunk in in_batches(sorted(sub_ids)):
-        for sid, name, status in session.execute(
-            sa.select(S.c.id, S.c.name, S.c.status).where(S.c.id.in_(chunk))
-        ):
-            people[sid] = (name or "", status)
+    # (person, newsletter) -> status; (person, None) -> active on any newsletter
+    names, statuses = _lease_sql.people(session, sub_ids)
     cancelled: list[int] = []
     late: list[int] = []
     out: list[Claimed] = []
     for r in rows:
-        name, status = people.get(r.subscriber_id, ("", None)) if r.subscriber_id else ("", None)
-        if r.kind == DeliveryKind.DIGEST.value:
-            if status != SubscriberStatus.ACTIVE.value:
+        newsletter_id = newsletter_of(r.period_key)
+        sid = r.subscriber_id or 0
+        status = statuses.get((sid, newsletter_id))
+        name = names.get(sid, "") if statuses.get((sid, None)) == ACTIVE else ""
+        if r.kind in (DeliveryKind.DIGEST.value, DeliveryKind.WELCOME.value):
+            if status != ACTIVE:
                 cancelled.append(r.id)
                 continue
             if r.send_by is not None and r.send_by < now:
@@ -184,11 +202,12 @@ def claim(
                 r.to_email,
                 # Until they confirm, the name is whatever a stranger typed into the form: the
                 # site must not print it in a mail to the address's owner.
-                name if status == SubscriberStatus.ACTIVE.value else "",
+                name,
                 r.body_id,
                 r.message_id,
                 r.attempts,
                 r.created_at,
+                newsletter_id,
             )
         )
     cancel, skip = DeliveryStatus.CANCELLED.value, DeliveryStatus.SKIPPED.value
@@ -308,15 +327,20 @@ def lease_owners(session: Session, prefix: str) -> list[str]:
 # -- a subscriber's mail -------------------------------------------------------------------------
 
 
-def cancel_for(session: Session, subscriber_id: int) -> int:
-    """Cancel the subscriber's mail that has not gone out (queued or deferred); how many rows."""
+def cancel_for(session: Session, subscriber_id: int, *, newsletter_id: int | None = None) -> int:
+    """Cancel the subscriber's mail that has not gone out (queued or deferred): all of it, or
+    one newsletter's (its digests and other once-keyed mail); how many rows."""
     # Through the ORM, like the subscriber's own change it goes with: the session flushes that
     # first and keeps any Delivery it holds in step.
+    which = (
+        () if newsletter_id is None else (col(Delivery.period_key).startswith(f"{newsletter_id}/"),)
+    )
     result = session.execute(
         sa.update(Delivery)
         .where(
             col(Delivery.subscriber_id) == subscriber_id,
             col(Delivery.status).in_([QUEUED, DEFERRED]),
+            *which,
         )
         .values(status=DeliveryStatus.CANCELLED.value, updated_at=utcnow())
     )

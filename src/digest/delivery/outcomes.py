@@ -29,6 +29,14 @@ class Claimed:
     message_id: str
     attempts: int
     created_at: datetime
+    # The newsletter it is mail of (its From, List-Id, unsubscribe link); None: the site's.
+    newsletter_id: int | None = None
+
+
+def newsletter_of(once_key: str | None) -> int | None:
+    """The newsletter a delivery's once-key names ("2/daily:2026-11-29" is newsletter 2)."""
+    head, found, _ = (once_key or "").partition("/")
+    return int(head) if found and head.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
+from digest import newsletters
 from digest.clock import utcnow
 from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.bounces import apply_refusals
 from digest.delivery.outcomes import Claimed, Outcome
 from digest.mail.content import MailContent
+from digest.models import Newsletter
 
 
 class Store(Protocol):
@@ -42,6 +44,10 @@ class Store(Protocol):
 
     async def keep_alive(self) -> None:
         """Extend the leases this worker holds."""
+        ...
+
+    async def newsletters(self) -> list[Newsletter]:
+        """Every newsletter, for their From, Reply-To and List-Id."""
         ...
 
 
@@ -74,6 +80,12 @@ class SqlStore:
         with self.db.transaction() as session:
             outbox.extend_leases(session, owner=self.owner, until=utcnow() + self.lease)
 
+    def _newsletters(self) -> list[Newsletter]:
+        with self.db.transaction() as session:
+            found = list(newsletters.listed(session, archived=True))
+            session.expunge_all()
+            return found
+
     def _bodies(self, ids: Sequence[int]) -> dict[int, MailContent]:
         with self.db.transaction() as session:
             return outbox.bodies(session, ids)
@@ -99,6 +111,10 @@ class SqlStore:
     async def keep_alive(self) -> None:
         """Extend our leases to a full lease from now."""
         await asyncio.to_thread(self._keep_alive)
+
+    async def newsletters(self) -> list[Newsletter]:
+        """Every newsletter, archived ones too (their mail may still be in the outbox)."""
+        return await asyncio.to_thread(self._newsletters)
 
 
 def worker_id() -> str:

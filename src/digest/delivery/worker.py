@@ -32,6 +32,7 @@ from digest.errors import DigestError, StoreUnavailable
 from digest.mail.content import MailContent
 from digest.mail.message import Personal, Sender, assemble
 from digest.mail.verp import verp_address
+from digest.newsletter_config import configure
 from digest.states import DeliveryKind
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,10 @@ BATCH_SIZE = 500
 POLL_SECONDS = 1.0
 FLUSH_EVERY = 50  # outcomes written at a time while a batch is on the wire
 SHUTDOWN_GRACE = 20.0  # in-flight sends get this long after SIGTERM; the whole exit stays < 30 s
+SENDERS_FRESH_FOR = 60.0  # seconds a newsletter's From and List-Id are kept before re-reading
 SIGNING_THREADS = 2  # RSA signing releases the GIL: signed messages are built beside the loop
+#: Mail to a newsletter's readers as such: its List-Unsubscribe and personal links.
+LIST_MAIL = frozenset({DeliveryKind.DIGEST.value, DeliveryKind.WELCOME.value})
 
 
 @dataclass
@@ -93,6 +97,9 @@ class Worker:
         self.breaker = breaker or Breaker()
         self.rate = RateLimiter(settings.send_rate)
         self.sender = Sender.from_settings(settings)
+        # Each newsletter's own From, Reply-To and List-Id, read from the store now and then.
+        self._senders: dict[int, Sender] = {}
+        self._senders_read = 0.0
         self.envelope_from = settings.envelope_from
         self.verp_key = settings.secret if settings.verp else None
         self.deadline = timedelta(hours=settings.retry_deadline_hours)
@@ -103,7 +110,25 @@ class Worker:
 
     # -- building ------------------------------------------------------------------------------
 
+    async def _load_senders(self, batch: Sequence[Claimed]) -> None:
+        wanted = {c.newsletter_id for c in batch if c.newsletter_id is not None}
+        stale = time.monotonic() - self._senders_read > SENDERS_FRESH_FOR
+        if wanted and (stale or not wanted <= self._senders.keys()):
+            found = await self.store.newsletters()
+            self._senders = {
+                int(n.id or 0): Sender.for_newsletter(self.settings, configure(n, self.settings))
+                for n in found
+            }
+            self._senders_read = time.monotonic()
+
+    def sender_for(self, item: Claimed) -> Sender:
+        """The From, Reply-To and List-Id of the newsletter the delivery is mail of."""
+        if item.newsletter_id is None:
+            return self.sender
+        return self._senders.get(item.newsletter_id, self.sender)
+
     async def _load_bodies(self, batch: Sequence[Claimed]) -> None:
+        await self._load_senders(batch)
         missing = {c.body_id for c in batch if c.body_id is not None} - self._bodies.keys()
         if missing:
             self._bodies.update(await self.store.bodies(sorted(missing)))
@@ -115,12 +140,15 @@ class Worker:
         body = self._bodies.get(item.body_id) if item.body_id is not None else None
         if body is None:
             raise ValueError("its body is missing")
-        unsubscribe = preferences = None
-        if item.kind == DeliveryKind.DIGEST.value:
+        unsubscribe = preferences = unsubscribe_all = None
+        if item.kind in LIST_MAIL:
             if item.subscriber_id is None:
-                raise ValueError("a digest without a subscriber")
-            unsubscribe = links.unsubscribe_url(self.settings, item.subscriber_id, item.to_email)
-            preferences = links.preferences_url(self.settings, item.subscriber_id, item.to_email)
+                raise ValueError(f"a {item.kind} mail without a subscriber")
+            sid, email = item.subscriber_id, item.to_email
+            # List mail: its one-click link leaves this newsletter; the footer offers all.
+            unsubscribe = links.unsubscribe_url(self.settings, sid, email, item.newsletter_id)
+            unsubscribe_all = links.unsubscribe_url(self.settings, sid, email, None)
+            preferences = links.preferences_url(self.settings, sid, email)
         personal = Personal(
             to_email=item.to_email,
             to_name=item.to_name,
@@ -128,9 +156,10 @@ class Worker:
             date=utcnow(),
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
+            unsubscribe_all_url=unsubscribe_all,
             is_test=item.kind == DeliveryKind.TEST.value,
         )
-        return assemble(body.subject, body.text, body.html, personal, self.sender)
+        return assemble(body.subject, body.text, body.html, personal, self.sender_for(item))
 
     def envelope(self, item: Claimed) -> str:
         """The envelope sender of one delivery: with VERP, one that names it (``mail/verp.py``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from email.utils import parseaddr
 
 import idna
 
@@ -21,6 +22,9 @@ FOLD_AT = 78
 _WORD_BYTES = 45
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _C1_CONTROLS = re.compile(r"[\x80-\x9f]")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+#: A List-Id's identifier (RFC 2919): dot-atoms, at least two ("news.example.com").
+LIST_ID = re.compile(rf"{_ATOM}(?:\.{_ATOM})+")
 # A terminal escape sequence as a whole, so that what it wraps stays readable and what it
 # carries (an OSC 8 link's target, a title, a colour) goes: ECMA-48 CSI (ESC [ or 8-bit CSI)
 # up to its final byte; OSC, DCS, SOS, PM and APC (ESC ] P X ^ _ or their 8-bit forms) up to
@@ -147,6 +151,26 @@ def mailbox(name: str, address: str) -> str:
     address = check_address(address)
     display = phrase(name)
     return f"{display} <{address}>" if display else address
+
+
+def sender_domain(value: str) -> str:
+    """The domain of the address in a From (or Reply-To) value, ``Name <address>`` or a bare
+    address, IDNA-encoded and in lower case; ValueError when it holds none."""
+    name, address = parseaddr(value)
+    mailbox(name, address)  # the whole header must be writable, the name included
+    return check_address(address).rpartition("@")[2].lower()
+
+
+def check_sender(value: str) -> str:
+    """``value`` when it is one line naming one writable address (``DIGEST_FROM``, a
+    newsletter's From and Reply-To); ValueError saying what is wrong otherwise."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be one line")
+    try:
+        sender_domain(value)
+    except ValueError:
+        raise ValueError(f"no valid address in {value!r}") from None
+    return value
 
 
 def msg_id(value: str) -> str:

@@ -1,6 +1,6 @@
 """The MIME message of one mail: a shared body plus one person's headers and links, as bytes.
 
-A digest body is the same for thousands of people except for four placeholders. Building an
+A digest body is the same for thousands of people except for five placeholders. Building an
 ``email.message.EmailMessage`` per person costs milliseconds (docs/bench-render.md); here the text
 and HTML shared by a body are quoted-printable encoded once (cached), cut at the placeholders,
 and each message only encodes its few personal values and joins bytes.
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from digest.addresses import clean_name
 from digest.config import Settings
@@ -32,11 +33,15 @@ from digest.links import unsubscribe_token_in
 from digest.mail import headers as h
 from digest.mail.dkim import DkimSigner, canonical_lines
 
+if TYPE_CHECKING:
+    from digest.newsletter_config import NewsletterConfig
+
 EMAIL = "%%EMAIL%%"
 NAME = "%%NAME%%"
 UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
 PREFERENCES_URL = "%%PREFERENCES_URL%%"
-PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL)
+UNSUBSCRIBE_ALL_URL = "%%UNSUBSCRIBE_ALL_URL%%"  # leaves every newsletter, not just this one
+PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL, UNSUBSCRIBE_ALL_URL)
 _PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 _SOFT_BREAK = b"=\r\n"
 TEST_PREFIX = "[TEST] "
@@ -51,6 +56,7 @@ class Sender:
     unsubscribe_mailto: str | None  # "mailto:..." or None
     domain: str  # the From domain: right-hand side of Message-IDs
     signer: DkimSigner | None = None  # DKIM keys every message is signed with, if any
+    reply_to: str | None = None  # the Reply-To header value, already encoded
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Sender:
@@ -67,6 +73,20 @@ class Sender:
             signer=settings.dkim_signer,
         )
 
+    @classmethod
+    def for_newsletter(cls, settings: Settings, newsletter: NewsletterConfig) -> Sender:
+        """A newsletter's own From, Reply-To and List-Id; the rest as the settings say."""
+        label = h.phrase(newsletter.name)
+        site = cls.from_settings(settings)
+        return cls(
+            from_header=h.mailbox(*parseaddr(newsletter.sender)),
+            list_id=f"{label} <{newsletter.list_id}>" if label else f"<{newsletter.list_id}>",
+            unsubscribe_mailto=site.unsubscribe_mailto,
+            domain=site.domain,
+            signer=site.signer,
+            reply_to=h.mailbox(*parseaddr(newsletter.reply_to)) if newsletter.reply_to else None,
+        )
+
 
 @dataclass(frozen=True)
 class Personal:
@@ -78,6 +98,7 @@ class Personal:
     date: datetime
     unsubscribe_url: str | None = None
     preferences_url: str | None = None
+    unsubscribe_all_url: str | None = None
     is_test: bool = False
 
 
@@ -144,6 +165,7 @@ def _values(personal: Personal) -> dict[str, str]:
         NAME: clean_name(personal.to_name),
         UNSUBSCRIBE_URL: personal.unsubscribe_url or "",
         PREFERENCES_URL: personal.preferences_url or "",
+        UNSUBSCRIBE_ALL_URL: personal.unsubscribe_all_url or "",
     }
 
 
@@ -190,6 +212,8 @@ def _headers(subject: str, personal: Personal, sender: Sender, boundary: str) ->
         "Message-ID: " + h.msg_id(personal.message_id) + "\r\n",
         "List-Id: " + (sender.list_id if "<" in sender.list_id else f"<{sender.list_id}>") + "\r\n",
     ]
+    if sender.reply_to:
+        lines.append("Reply-To: " + sender.reply_to + "\r\n")
     if personal.unsubscribe_url:
         url = h.one_line(personal.unsubscribe_url)
         if " " in url or "<" in url or ">" in url:

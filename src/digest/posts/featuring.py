@@ -42,15 +42,26 @@ def in_featured_category(categories: Iterable[str], featured_categories: Iterabl
     return any(normalize_category(c) in keys for c in categories)
 
 
-def is_featured(post: FeaturablePost, featured_categories: Iterable[str], now: datetime) -> bool:
-    """Whether the post is featured at ``now`` (an aware time).
+def is_featured(
+    post: FeaturablePost,
+    featured_categories: Iterable[str],
+    now: datetime,
+    newsletter_id: int | None = None,
+) -> bool:
+    """Whether the post is featured at ``now`` (an aware time), in the newsletter
+    ``newsletter_id`` (None: anywhere).
 
     Order: an ended feature (``featured_until`` at or before now) is off; the editor's explicit
-    word comes next; then the source's sticky flag; then the featured categories.
+    word comes next (a feature in named newsletters only speaks for those); then the source's
+    sticky flag; then the featured categories.
     """
     if post.featured_until is not None and post.featured_until <= now:
         return False
-    if post.editor_featured is not None:
+    featured_in = getattr(post, "featured_in", None) or []
+    if post.editor_featured is True and featured_in and newsletter_id is not None:
+        if newsletter_id in featured_in:
+            return True
+    elif post.editor_featured is not None:
         return post.editor_featured
     if post.sticky:
         return True

@@ -125,14 +125,37 @@ def find_post(session: Session, ident: str) -> Post:
 
 
 def set_featured(
-    session: Session, ident: str, featured: bool, *, until: datetime | None = None
+    session: Session,
+    ident: str,
+    featured: bool,
+    *,
+    until: datetime | None = None,
+    newsletter_id: int | None = None,
 ) -> Post:
-    """The editor's word on a post: featured (optionally until a time) or not featured."""
+    """The editor's word on a post: featured (optionally until a time) or not featured, in
+    every newsletter or in one (``newsletter_id``)."""
     if until is not None and not featured:
         raise InvalidInput("an end time only goes with featuring a post")
     row = find_post(session, ident)
-    row.editor_featured = featured
-    row.featured_until = until if featured else None
+    named = list(row.featured_in or []) if row.editor_featured else []
+    everywhere = row.editor_featured is True and not named
+    if newsletter_id is None:
+        row.editor_featured, row.featured_in = featured, []
+    elif featured:
+        # Featured everywhere already stays so; otherwise this newsletter joins the list.
+        row.editor_featured = True
+        row.featured_in = [] if everywhere else sorted({*named, newsletter_id})
+    elif everywhere:
+        raise InvalidInput(
+            "it is featured in every newsletter: unfeature it, then feature it in the ones you want"
+        )
+    else:
+        row.featured_in = [n for n in named if n != newsletter_id]
+        # Featured nowhere by the editor any more: the source and categories decide again.
+        row.editor_featured = True if row.featured_in else None
+        featured = bool(row.featured_in)
+    if until is not None or not featured:
+        row.featured_until = until if featured else None
     session.add(row)
     session.flush()
     return row

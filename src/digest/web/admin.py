@@ -70,14 +70,19 @@ class AdminRoute(APIRoute):
         return checked
 
 
-router = APIRouter(
-    prefix=API_PREFIX,
-    tags=["admin"],
-    route_class=AdminRoute,
-    # Checked again as a dependency (headers only, no cost) so that OpenAPI shows the scheme.
-    dependencies=[Depends(require_admin)],
-    responses={401: {"description": "missing or wrong admin token"}},
-)
+def admin_router(tag: str) -> APIRouter:
+    """A router under ``/api/`` behind the admin token, as every admin route is."""
+    return APIRouter(
+        prefix=API_PREFIX,
+        tags=[tag],
+        route_class=AdminRoute,
+        # Checked again as a dependency (headers only, no cost) so that OpenAPI shows the scheme.
+        dependencies=[Depends(require_admin)],
+        responses={401: {"description": "missing or wrong admin token"}},
+    )
+
+
+router = admin_router("admin")
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -228,8 +233,8 @@ def list_subscribers(
     wanted = parse_status(status, "") or None
     by_status = subscribers.count_by_status(session)
     total = by_status[wanted] if wanted is not None else sum(by_status.values())
-    rows = subscribers.list_subscribers(session, status=wanted, limit=limit, offset=offset)
-    items = [SubscriberOut.model_validate(row, from_attributes=True) for row in rows]
+    rows = subscribers.list_readers(session, status=wanted, limit=limit, offset=offset)
+    items = [SubscriberOut.model_validate(row.as_dict()) for row in rows]
     return SubscriberPage(total=total, limit=limit, offset=offset, items=items)
 
 

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from digest.compose.render import DigestRenderer
+from digest.compose.render import DigestRenderer, Renderers
 from digest.config import Settings
 from digest.db import Database
 from digest.web import errors
@@ -29,7 +29,9 @@ def default_routers() -> list[APIRouter]:
     """Every router of the app, in the order they are mounted: public pages, then operators'."""
     from digest.web import (
         admin,
+        admin_newsletters,
         archive,
+        assets,
         confirm,
         esp_hooks,
         health,
@@ -37,18 +39,22 @@ def default_routers() -> list[APIRouter]:
         preferences,
         subscribe,
         unsubscribe,
+        zone_choice,
     )
 
     return [
         subscribe.router,
+        assets.router,  # GET /assets/timezone.js
         confirm.router,
         unsubscribe.router,
         preferences.router,
+        zone_choice.router,  # POST /preferences/{token}/timezone, from the confirmed page
         archive.router,
         health.router,
         metrics.router,  # GET /metrics
         esp_hooks.router,  # POST /esp/{service}: 404 unless DIGEST_SMTP_URL's service has one
         admin.router,  # /api/..., off while DIGEST_ADMIN_TOKEN is unset
+        admin_newsletters.router,  # /api/newsletters..., the same
     ]
 
 
@@ -71,6 +77,7 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
     app.state.settings = settings
     app.state.db = db
     app.state.renderer = DigestRenderer(settings)  # the confirmation mail's templates
+    app.state.renderers = Renderers(settings)  # each newsletter's, for its welcome mail
     app.state.pages = Pages(settings, env)
     app.state.ip_limiter = limiter_for(db, settings.ip_limit, IP_WINDOW_SECONDS, name="subscribe")
     app.state.sender_domain = settings.from_domain

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from digest.addresses import clean_name, normalize_email
 from digest.errors import DigestError, InvalidEmail, InvalidInput
-from digest.subscriber_fields import parse_cadence, parse_topics
+from digest.subscriber_fields import parse_cadence, parse_timezone, parse_topics
 
 HONEYPOT = "website"
 
@@ -24,8 +24,10 @@ class SubscribeRequest:
     name: str | None = None
     cadence: str | None = None
     topics: list[str] | None = None
+    timezone: str | None = None  # None: none given (the server's default for a new reader)
     source: str | None = None
     is_bot: bool = False  # the hidden honeypot field was filled
+    newsletters: tuple[int, ...] = ()  # ids asked for; empty: the first the page offers
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,14 @@ class Refused:
         return {field: str(error) for field, error in self.errors.items()}
 
 
-def check_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest | Refused:
-    """Validate every field of a subscribe form: the request, or each field's problem."""
+def check_request(
+    fields: Mapping[str, Iterable[str]], offered: Mapping[str, int] | None = None
+) -> SubscribeRequest | Refused:
+    """Validate every field of a subscribe form: the request, or each field's problem.
+
+    ``offered`` maps the slugs the public page offers (former slugs too) to newsletter ids; a
+    private, archived or unknown slug is refused alike, so the form lists nothing private.
+    """
     values = {k: list(v) for k, v in fields.items()}
 
     def one(name: str) -> str | None:
@@ -53,7 +61,7 @@ def check_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest | Ref
         return got[0] if got else None
 
     errors: dict[str, DigestError] = {}
-    email = cadence = topics = None
+    email = cadence = topics = timezone = None
     try:
         raw_email = one("email")
         if raw_email is None:
@@ -72,6 +80,16 @@ def check_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest | Ref
             topics = parse_topics([part for value in topics_raw for part in value.split(",")])
     except InvalidInput as exc:
         errors["topics"] = exc
+    chosen: tuple[int, ...] = ()
+    try:
+        chosen = _newsletters(values.get("newsletters"), offered or {})
+    except InvalidInput as exc:
+        errors["newsletters"] = exc
+    try:
+        # Filled by the page's script from the browser; empty with scripts off.
+        timezone = parse_timezone(one("timezone"), "") or None
+    except InvalidInput as exc:
+        errors["timezone"] = exc
     if errors or email is None:
         return Refused(values, errors)
     name = one("name")
@@ -80,9 +98,26 @@ def check_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest | Ref
         name=clean_name(name) if name is not None else None,
         cadence=cadence,
         topics=topics,
+        timezone=timezone,
         source=clean_name(one("source"), limit=200) or None,
         is_bot=bool((one(HONEYPOT) or "").strip()),
+        newsletters=chosen,
     )
+
+
+def _newsletters(raw: list[str] | None, offered: Mapping[str, int]) -> tuple[int, ...]:
+    """The ids of the newsletters a form asks for ("a,b" or one value per checkbox); empty
+    when it names none (the caller's default applies)."""
+    slugs = [part.strip().lower() for value in raw or () for part in value.split(",")]
+    slugs = [s for s in slugs if s]
+    if len(slugs) > 50:
+        raise InvalidInput("newsletters: too many newsletters named")
+    ids: dict[int, None] = {}
+    for slug in slugs:
+        if slug not in offered:
+            raise InvalidInput(f"newsletters: there is no newsletter {slug[:64]!r} to subscribe to")
+        ids[offered[slug]] = None
+    return tuple(ids)
 
 
 def parse_request(fields: Mapping[str, Iterable[str]]) -> SubscribeRequest:

@@ -12,8 +12,10 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from digest import newsletters
 from digest.clock import utcnow
-from digest.errors import RateLimited
+from digest.errors import InvalidInput, RateLimited
+from digest.models import Newsletter
 from digest.posts.topics import known_topics
 from digest.signup import record_subscription
 from digest.subscriber_fields import Consent
@@ -46,12 +48,40 @@ def cached_topics(request: Request) -> list[str]:
     return topics
 
 
+def cached_newsletters(request: Request) -> list[Newsletter]:
+    """The newsletters the public page offers, kept for a minute like the topics."""
+    state = request.app.state
+    cached = getattr(state, "newsletters_cache", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < TOPICS_TTL_SECONDS:
+        return list(cached[1])
+    with state.db.transaction() as session:
+        found = newsletters.offered(session)
+        session.expunge_all()
+    state.newsletters_cache = (now, found)
+    return found
+
+
+def _offered_slugs(offered: list[Newsletter]) -> dict[str, int]:
+    """Every slug (former ones too) of the offered newsletters, to its id."""
+    slugs: dict[str, int] = {}
+    for n in offered:
+        for slug in [*(n.former_slugs or []), n.slug]:
+            slugs[slug] = int(n.id or 0)
+    return slugs
+
+
 @router.get("/", include_in_schema=False)
 @router.get("/subscribe", include_in_schema=False)
 def subscribe_page(request: Request, pages: PagesDep) -> Response:
     """The "Stay in touch" form."""
     return pages.render(
-        "subscribe", topics=cached_topics(request), honeypot=HONEYPOT, typed={}, errors={}
+        "subscribe",
+        topics=cached_topics(request),
+        newsletters=cached_newsletters(request),
+        honeypot=HONEYPOT,
+        typed={},
+        errors={},
     )
 
 
@@ -76,7 +106,10 @@ async def subscribe(
             "too many subscribe requests from your address; try again later", retry_after
         )
     fields = await read_fields(request)
-    form = check_request(fields)
+    offered = cached_newsletters(request)
+    if not offered:
+        raise InvalidInput("newsletters: there is no newsletter to subscribe to here")
+    form = check_request(fields, _offered_slugs(offered))
     if isinstance(form, Refused):
         if wants_json(request):
             raise form.first()
@@ -86,6 +119,7 @@ async def subscribe(
             "subscribe",
             status=422,
             topics=cached_topics(request),
+            newsletters=offered,
             honeypot=HONEYPOT,
             typed=form.typed,
             errors=form.messages(),
@@ -112,6 +146,8 @@ async def subscribe(
                 name=form.name,
                 cadence=form.cadence,
                 topics=form.topics,
+                newsletter_ids=form.newsletters or (int(offered[0].id or 0),),
+                timezone=form.timezone,
             )
         )
     if wants_json(request):

@@ -11,15 +11,17 @@ one-click POST must not be told it failed.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from digest import subscribers
+from digest import preference_centre, subscriptions
 from digest.config import Settings
 from digest.db import Database
 from digest.links import preferences_url
-from digest.links_auth import linked_subscriber, subscriber_for
+from digest.links_auth import linked_subscriber
 from digest.tokens import Purpose
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
 from digest.web.pages import wants_json
@@ -36,11 +38,13 @@ def unsubscribe_page(
     if linked is None:
         return pages.render("gone")
     subscriber = linked.subscriber
+    scope = preference_centre.leaving(session, linked.subscriber, linked.newsletter_id)
     return pages.render(
         "unsubscribe",
         action=f"/unsubscribe/{token}",
         email=subscriber.email,
-        already=subscriber.status != "active",
+        leaving=scope.name,
+        already=not scope.active,
         preferences_url=preferences_url(settings, linked.id, subscriber.email),
     )
 
@@ -55,19 +59,35 @@ async def unsubscribe(
     its POST, a valid token is all the withdrawal of consent needs.
     """
     await request.body()
-    email = await run_in_threadpool(_unsubscribe, db, settings, token)
+    done = await run_in_threadpool(_unsubscribe, db, settings, token)
     if wants_json(request):
         return JSONResponse({"status": "unsubscribed"})
-    if email is None:
+    if done is None:
         return pages.render("gone")
-    return pages.render("unsubscribed", email=email)
+    return pages.render("unsubscribed", **asdict(done))
 
 
-def _unsubscribe(db: Database, settings: Settings, token: str) -> str | None:
-    """Unsubscribe the token's subscriber (committed on return); their address, or None."""
+@dataclass(frozen=True)
+class Done:
+    """What the "unsubscribed" page says: who left what, and what they are still on."""
+
+    email: str
+    left: str | None  # a newsletter's name; None: every newsletter
+    remaining: list[str]
+    preferences_url: str
+
+
+def _unsubscribe(db: Database, settings: Settings, token: str) -> Done | None:
+    """Unsubscribe the token's subscriber (committed on return); what to tell them, or None."""
     with db.transaction() as session:
-        subscriber = subscriber_for(session, settings, token, Purpose.UNSUBSCRIBE)
-        if subscriber is None:
+        linked = linked_subscriber(session, settings, token, Purpose.UNSUBSCRIBE)
+        if linked is None:
             return None
-        subscribers.unsubscribe(session, subscriber)
-        return subscriber.email
+        person = linked.subscriber
+        subscriptions.unsubscribe(session, person, linked.newsletter_id)
+        return Done(
+            person.email,
+            preference_centre.leaving(session, person, linked.newsletter_id).name,
+            preference_centre.remaining(session, person),
+            preferences_url(settings, linked.id, person.email),
+        )
