@@ -241,3 +241,35 @@ def test_a_weekly_only_newsletter_signs_readers_up_weekly(two: Database) -> None
     with two.transaction() as s:
         cadences = dict(s.execute(sa.select(U.c.newsletter_id, U.c.cadence)).all())
     assert cadences == {1: "daily", review: "weekly"}  # daily where offered, else its default
+
+
+def test_an_archived_newsletter_gets_no_edition_even_from_a_tick_that_began_before(
+    two: Database, settings: Settings
+) -> None:
+    sport = _sport_id(two)
+    with two.transaction() as s:
+        subscriptions.add(s, "fan@example.com", newsletter_id=sport, confirmed=True)
+        config = configure(newsletters.get(s, "sport"), settings)  # what the tick read
+        newsletters.archive(s, newsletters.get(s, "sport"))
+    made = editions.make_edition(
+        two, settings, cadence="daily", now=_now(), due_only=False, newsletter=config
+    )
+    assert made is None
+    assert _keys(two, "fan@example.com") == []
+
+
+def test_a_welcome_still_in_the_outbox_holds_the_archiving(two: Database) -> None:
+    sport = _sport_id(two)
+    with two.transaction() as s:
+        person = subscriptions.add(s, "new@example.com", newsletter_id=sport, confirmed=True)
+        s.add(
+            Delivery(
+                kind="welcome",
+                subscriber_id=person.id,
+                to_email=person.email,
+                period_key=f"{sport}/welcome",
+                message_id="<w@x>",
+            )
+        )
+    with two.transaction() as s, pytest.raises(NewsletterBusy):
+        newsletters.archive(s, newsletters.get(s, "sport"))

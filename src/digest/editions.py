@@ -130,6 +130,8 @@ def make_edition(
     config = newsletter_config(db, settings, newsletter)
     key = edition_key(config.id, cadence, now, due_only=due_only)
     with db.transaction() as session:
+        if not newsletters.hold_live(session, config.id):
+            return None  # archived since the caller looked: no edition of it any more
         planned = plan(session, settings, config, cadence=cadence, now=now, due_only=due_only)
         reasons = (
             left_out(session, config, cadence=cadence, now=now, due_only=due_only)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.errors import InvalidInput, NewsletterBusy, NewsletterNotFound, NewsletterRequired
-from digest.models import Delivery, Edition, Newsletter
+from digest.models import Delivery, Newsletter
 from digest.newsletter_config import FIRST as NEWSLETTER_ONE
 from digest.newsletter_fields import check_fields
 from digest.states import Cadence, DeliveryStatus
@@ -158,14 +158,30 @@ def edit(
     return newsletter
 
 
+def hold_live(session: Session, newsletter_id: int) -> bool:
+    """Whether the newsletter is live, holding it so (a shared lock on PostgreSQL) until the
+    caller's transaction ends: an edition being made and an archiving wait for each other."""
+    archived = session.execute(
+        sa.select(col(Newsletter.archived_at))
+        .where(col(Newsletter.id) == newsletter_id)
+        .with_for_update(read=True)
+    ).first()
+    return archived is not None and archived[0] is None
+
+
 def archive(session: Session, newsletter: Newsletter) -> Newsletter:
-    """Archive a newsletter: no more editions or sign-ups; refused while one is being sent."""
+    """Archive a newsletter: no more editions or sign-ups; refused while one is being sent
+    (an edition being made, or its mail or welcomes still in the outbox)."""
+    # Taken before counting: an edition being made holds the newsletter until it is written.
+    session.execute(
+        sa.select(col(Newsletter.id)).where(col(Newsletter.id) == newsletter.id).with_for_update()
+    )
+    # Its mail is what its once-keys name: the digests of its editions and its welcomes.
     busy = session.execute(
         sa.select(sa.func.count())
         .select_from(Delivery)
-        .join(Edition, col(Edition.id) == col(Delivery.edition_id))
         .where(
-            col(Edition.newsletter_id) == newsletter.id,
+            col(Delivery.period_key).startswith(f"{newsletter.id}/"),
             col(Delivery.status).in_(
                 [
                     DeliveryStatus.QUEUED.value,
