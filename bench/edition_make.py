@@ -35,7 +35,7 @@ from _stores import DEFAULT_PG, store_sets
 
 from digest import editions, newsletters
 from digest.clock import utcnow
-from digest.compose.render import DigestRenderer
+from digest.compose.render import Renderers
 from digest.config import load_settings
 from digest.db import Database
 from digest.models import Body, Delivery, Edition, Post, Subscription
@@ -164,13 +164,13 @@ def child(url: str, slugs: list[str], now: datetime, tmp: Path) -> None:
     print seconds, recipients and the process's peak RSS before and after, as JSON."""
     db = Database(url)
     settings = settings_for(url, tmp)
-    renderer = DigestRenderer(settings)  # a long-running scheduler compiles templates once
+    renderers = Renderers(settings)  # a long-running scheduler compiles templates once
     rss_before = peak_rss_mb()
     start = time.perf_counter()
     recipients = groups = 0
     for slug in slugs:
         report = editions.make_edition(
-            db, settings, cadence="daily", now=now, due_only=False, renderer=renderer,
+            db, settings, cadence="daily", now=now, due_only=False, renderers=renderers,
             newsletter=slug,
         )  # fmt: skip
         assert report is not None
