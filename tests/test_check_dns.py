@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from digest.config import Settings
 from digest.deliverability.dkim_key import configured_keys
-from digest.deliverability.dns_checks import dns_findings
+from digest.deliverability.dns_checks import dns_findings, newsletter_dmarc_findings
 from digest.deliverability.domains import aligned, organizational
 from digest.deliverability.lookup import Lookup, split_server
 from digest.deliverability.report import Finding, Level
@@ -312,3 +312,22 @@ def test_resolver_addresses() -> None:
     assert split_server("2001:db8::1") == ("2001:db8::1", 53)
     with pytest.raises(ValueError, match="bad port"):
         split_server("127.0.0.1:99999")
+
+
+def test_a_newsletter_from_another_domain_gets_its_own_dmarc_check(
+    dns_server: DnsServer,  # noqa: F811
+    signing: Callable[..., Settings],
+    zone: Zone,
+) -> None:
+    """Its mail is signed and bounced as the site's: a domain of its own must align too."""
+    zone["_dmarc.sports.example"] = [("TXT", "v=DMARC1; p=reject")]
+    senders = {"digest": "brief.example", "desk": "news.brief.example", "sports": "sports.example"}
+    found = by_name(
+        newsletter_dmarc_findings(signing(), Lookup(dns_server.address, timeout=3), senders)
+    )
+    assert list(found) == ["DMARC desk", "DMARC sports"]  # the site's own From is checked once
+    assert found["DMARC desk"].level is Level.OK  # a subdomain aligns (relaxed)
+    sports = found["DMARC sports"]
+    assert sports.level is Level.FAIL
+    assert "From sports.example aligns with neither" in sports.detail
+    assert "DIGEST_DKIM_DOMAIN=sports.example" in sports.fix

@@ -145,14 +145,37 @@ def check_dkim(lookup: Lookup, key: ConfiguredKey) -> Finding:
     )
 
 
-def check_dmarc(lookup: Lookup, settings: Settings, keys: list[ConfiguredKey]) -> Finding:
-    """A DMARC record covers the From domain, with its policy, and From aligns with DKIM d= or
-    the envelope domain."""
-    from_domain = settings.from_domain
+def newsletter_dmarc_findings(
+    settings: Settings, lookup: Lookup, senders: dict[str, str]
+) -> list[Finding]:
+    """The DMARC check of each newsletter whose From is on a domain of its own (slug to
+    domain): its mail is signed and bounced as the site's, and must align all the same."""
+    keys = configured_keys(settings)
+    return [
+        _guarded(
+            f"DMARC {slug}",
+            partial(check_dmarc, lookup, settings, keys, from_domain=domain, name=f"DMARC {slug}"),
+        )
+        for slug, domain in senders.items()
+        if domain != settings.from_domain
+    ]
+
+
+def check_dmarc(
+    lookup: Lookup,
+    settings: Settings,
+    keys: list[ConfiguredKey],
+    *,
+    from_domain: str | None = None,
+    name: str = "DMARC",
+) -> Finding:
+    """A DMARC record covers the From domain (the site's, or ``from_domain``: a newsletter's),
+    with its policy, and From aligns with DKIM d= or the envelope domain."""
+    from_domain = from_domain or settings.from_domain
     record, where = _dmarc_record(lookup, from_domain)
     if record is None:
         return r.fail(
-            "DMARC",
+            name,
             f"no DMARC record at _dmarc.{from_domain}: "
             "Gmail and Yahoo refuse bulk mail without one",
             f'publish a TXT record at _dmarc.{from_domain}: "v=DMARC1; p=none; '
@@ -161,7 +184,7 @@ def check_dmarc(lookup: Lookup, settings: Settings, keys: list[ConfiguredKey]) -
     try:
         dmarc = parse_dmarc(record)
     except RecordError as exc:
-        return r.fail("DMARC", f"the record at {where} is invalid: {exc}", "correct the record")
+        return r.fail(name, f"the record at {where} is invalid: {exc}", "correct the record")
     envelope = domain_of(settings.envelope_from)
     by_envelope = aligned(from_domain, envelope, strict=dmarc.strict_spf)
     dkim_domains = sorted({k.domain for k in keys})
@@ -171,7 +194,7 @@ def check_dmarc(lookup: Lookup, settings: Settings, keys: list[ConfiguredKey]) -
             f"DKIM d={', '.join(dkim_domains)}" if dkim_domains else "no DKIM signature of digest's"
         )
         return r.fail(
-            "DMARC",
+            name,
             f"From {from_domain} aligns with neither the envelope domain {envelope} nor {signed}",
             f"set DIGEST_RETURN_PATH to an address at {organizational(from_domain)}, or sign with "
             f"DIGEST_DKIM_DOMAIN={from_domain} "
@@ -183,11 +206,11 @@ def check_dmarc(lookup: Lookup, settings: Settings, keys: list[ConfiguredKey]) -
     detail = f"{where}: p={dmarc.policy}; From {from_domain} aligns with {how}"
     if dmarc.policy == "none":
         return r.warn(
-            "DMARC",
+            name,
             detail,
             "once reports show your mail passes, move to p=quarantine: p=none protects nobody",
         )
-    return r.ok("DMARC", detail)
+    return r.ok(name, detail)
 
 
 def _dmarc_record(lookup: Lookup, domain: str) -> tuple[str | None, str]:

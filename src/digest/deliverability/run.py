@@ -10,12 +10,15 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from datetime import datetime
+from email.utils import parseaddr
 
+from digest import newsletters
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.deliverability import report as r
-from digest.deliverability.dns_checks import dns_findings
+from digest.deliverability.dns_checks import dns_findings, newsletter_dmarc_findings
+from digest.deliverability.domains import domain_of
 from digest.deliverability.list_health import health_findings, measure
 from digest.deliverability.lookup import DEFAULT_TIMEOUT, Lookup
 from digest.deliverability.report import Finding, Report
@@ -23,6 +26,7 @@ from digest.deliverability.sample import sample_findings
 from digest.deliverability.site_checks import site_findings
 from digest.deliverability.smtp_check import smtp_findings
 from digest.errors import DigestError
+from digest.newsletter_config import configure
 
 
 def run_checks(
@@ -37,15 +41,20 @@ def run_checks(
 ) -> Report:
     """Run every check: DNS (through ``resolver``, HOST[:PORT], else the system's), the site,
     the SMTP relay, the list's health and a sample digest."""
-    findings = dns_findings(settings, Lookup(resolver, timeout=dns_timeout))
+    lookup = Lookup(resolver, timeout=dns_timeout)
+    findings = dns_findings(settings, lookup)
     findings += site_findings(settings)
     findings += asyncio.run(smtp_findings(settings, tls_context=tls_context))
-    findings += _store_findings(settings, open_store, now or utcnow(), spamassassin)
+    findings += _store_findings(settings, open_store, now or utcnow(), spamassassin, lookup)
     return Report(findings)
 
 
 def _store_findings(
-    settings: Settings, open_store: Callable[[], Database], now: datetime, spamassassin: bool
+    settings: Settings,
+    open_store: Callable[[], Database],
+    now: datetime,
+    spamassassin: bool,
+    lookup: Lookup,
 ) -> list[Finding]:
     try:
         db = open_store()
@@ -53,4 +62,12 @@ def _store_findings(
         return [r.fail("store", str(exc), "run digest db upgrade, or set DIGEST_DATABASE_URL")]
     with db.transaction() as session:
         health = measure(session, now)
-    return health_findings(health) + sample_findings(db, settings, now, spamassassin=spamassassin)
+        senders = {
+            n.slug: domain_of(parseaddr(configure(n, settings).sender)[1])
+            for n in newsletters.listed(session)
+        }
+    return (
+        newsletter_dmarc_findings(settings, lookup, senders)
+        + health_findings(health)
+        + sample_findings(db, settings, now, spamassassin=spamassassin)
+    )
