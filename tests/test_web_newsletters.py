@@ -102,6 +102,10 @@ async def test_one_request_for_two_newsletters_sends_one_mail_and_confirms_both(
         assert _statuses(db, "cy@example.com") == _statuses(db, "bob@example.com")
         mails = confirm_mails(db, "ann@example.com")
         assert len(mails) == 1
+        # The one mail names both, and Bob's his own two.
+        assert "(digest, Sports Weekly)" in mails[0][1].text
+        [(_, bob)] = confirm_mails(db, "bob@example.com")
+        assert "(Sports Weekly, Science)" in bob.text and "Sports Weekly, Science" in bob.html
         confirmed = await http.post(path_of(confirm_link(mails[0][1])))
     assert confirmed.status_code == 200
     assert _statuses(db, "ann@example.com") == {ids["first"]: "active", ids["sports"]: "active"}

@@ -53,6 +53,7 @@ def record_subscription(
     topics: Iterable[str] | None = None,
     newsletter_ids: Sequence[int] = (FIRST,),
     timezone: str | None = None,
+    newsletter_names: Sequence[str] = (),
 ) -> bool:
     """Record a request to join newsletters and queue one confirmation mail, covering them
     all, when one is due.
@@ -99,7 +100,7 @@ def record_subscription(
     )
     link = confirm_url(settings, done.subscriber_id, done.email, requested_at=done.requested_at)
     # No name: whoever typed this address may not own it, and the mail goes to its owner.
-    mail = renderer.render_confirm(name="", confirm_url=link)
+    mail = renderer.render_confirm(name="", confirm_url=link, newsletters=tuple(newsletter_names))
     # Written whether or not it goes (``skipped`` with the reason when not): the same rows,
     # the same size, the same indexes to update, so the commit costs the same too.
     outbox.enqueue_transactional(

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 DIGEST_TEMPLATES = ("digest_subject.txt", "digest.txt", "digest.html")
 CONFIRM_TEMPLATES = ("confirm_subject.txt", "confirm.txt", "confirm.html")
 WELCOME_TEMPLATES = ("welcome_subject.txt", "welcome.txt", "welcome.html")
+_SHAPE_CACHE = 64  # confirmation mails by (expiry, newsletters asked for)
 _WELCOME_CACHE = 64
 _BODY_CACHE = 256
 # Links that no escaping changes (text, HTML text, attributes): no & < > " ' or spaces. Signed
@@ -260,37 +261,53 @@ class DigestRenderer:
 
     # -- transactional -------------------------------------------------------------------
 
-    def render_confirm(self, *, name: str, confirm_url: str, expiry: str = "7 days") -> MailContent:
-        """The confirmation mail: complete, addressed to ``name``, with the confirm link."""
+    def render_confirm(
+        self,
+        *,
+        name: str,
+        confirm_url: str,
+        expiry: str = "7 days",
+        newsletters: tuple[str, ...] = (),
+    ) -> MailContent:
+        """The confirmation mail: complete, addressed to ``name``, with the confirm link; it
+        names the ``newsletters`` asked for where the site has several."""
         name = clean_name(name)
         # Every subscribe request renders one, on the one thread that commits them, and Jinja
         # plus CSS inlining is a third of that request's work there. Unaddressed mails differ
         # only by their link: render once with a mark, then put each link in its place.
         if not name and _INERT_URL.fullmatch(confirm_url):
-            if expiry not in self._confirm_shapes:
-                self._confirm_shapes[expiry] = self._confirm_shape(expiry)
-            shape = self._confirm_shapes[expiry]
+            key = (expiry, newsletters)
+            if key not in self._confirm_shapes:
+                shape = self._confirm_shape(expiry, newsletters)
+                with self._lock:
+                    self._confirm_shapes[key] = shape
+                    if len(self._confirm_shapes) > _SHAPE_CACHE:
+                        self._confirm_shapes.pop(next(iter(self._confirm_shapes)))
+            shape = self._confirm_shapes.get(key)
             if shape is not None:
                 return _fill(shape, confirm_url)
-        return self._render_confirm(name, confirm_url, expiry)
+        return self._render_confirm(name, confirm_url, expiry, newsletters)
 
-    def _confirm_shape(self, expiry: str) -> MailContent | None:
+    def _confirm_shape(self, expiry: str, newsletters: tuple[str, ...]) -> MailContent | None:
         """The unaddressed confirmation mail with a mark for its link, trusted only where the
         templates print the link as it is and the mark reproduces real renders exactly."""
         if not prints_only(self.env, CONFIRM_TEMPLATES, "confirm_url"):
             return None
-        shape = self._render_confirm("", _URL_MARK, expiry)
+        shape = self._render_confirm("", _URL_MARK, expiry, newsletters)
         for probe in _URL_PROBES:
-            if _fill(shape, probe) != self._render_confirm("", probe, expiry):
+            if _fill(shape, probe) != self._render_confirm("", probe, expiry, newsletters):
                 return None
         return shape
 
-    def _render_confirm(self, name: str, confirm_url: str, expiry: str) -> MailContent:
+    def _render_confirm(
+        self, name: str, confirm_url: str, expiry: str, newsletters: tuple[str, ...] = ()
+    ) -> MailContent:
         context = {
             "site_name": self.site_name,
             "name": name,
             "confirm_url": confirm_url,
             "expiry": expiry,
+            "newsletters": list(newsletters),
         }
         return MailContent(
             subject=one_line(render(self._templates["confirm_subject.txt"], context)),

@@ -132,6 +132,9 @@ async def subscribe(
             source=form.source or ("api" if wants_json(request) else "form"),
             wording=settings.consent_wording,
         )
+        asked = form.newsletters or (int(offered[0].id or 0),)
+        # The mail names what they asked for where the site offers a choice.
+        names = [n.name for n in offered if n.id in asked] if len(offered) > 1 else []
         writer: BatchWriter = request.app.state.writer
         renderer = request.app.state.renderer
         domain = request.app.state.sender_domain
@@ -146,8 +149,9 @@ async def subscribe(
                 name=form.name,
                 cadence=form.cadence,
                 topics=form.topics,
-                newsletter_ids=form.newsletters or (int(offered[0].id or 0),),
+                newsletter_ids=asked,
                 timezone=form.timezone,
+                newsletter_names=names,
             )
         )
     if wants_json(request):
