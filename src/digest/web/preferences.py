@@ -171,7 +171,6 @@ async def save_preferences(
     token: str, request: Request, db: DatabaseDep, settings: SettingsDep, pages: PagesDep
 ) -> Response:
     """Save the form; a bad value shows the form again with the reasons (422), nothing saved."""
-    fields = await read_fields(request, allow_json=False)
     peer = request.client.host if request.client else None
     consent = Consent(
         at=utcnow(),
@@ -180,16 +179,8 @@ async def save_preferences(
         source="preferences",
         wording=settings.consent_wording,
     )
-    return await run_in_threadpool(_save, db, settings, pages, token, fields, consent)
 
-
-def _save(
-    db: Database, settings: Settings, pages: Pages, token: str, fields: Fields, consent: Consent
-) -> Response:
-    with db.transaction() as session:
-        linked = linked_subscriber(session, settings, token, Purpose.PREFERENCES)
-        if linked is None:
-            return pages.render("gone", status=404)
+    def save(session: Session, linked: Linked, fields: Fields) -> Response:
         person = linked.subscriber
         shown = preference_centre.entries(session, settings, person)
         checked = preference_centre.plan(shown, person, fields)
@@ -208,3 +199,5 @@ def _save(
         )
         shown = preference_centre.entries(session, settings, person)
         return _form(pages, settings, linked, token, shown, saved=True)
+
+    return await save_with_link(request, db, settings, pages, token, save)

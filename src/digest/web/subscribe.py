@@ -8,9 +8,12 @@ domain gets that same answer too, and nothing is stored or sent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from digest import newsletters
 from digest.clock import utcnow
@@ -33,33 +36,33 @@ CHECK_INBOX = (
     "Open it and press the button to start your subscription."
 )
 TOPICS_TTL_SECONDS = 60.0
+T = TypeVar("T")
+
+
+def _cached(request: Request, name: str, load: Callable[[Session], list[T]]) -> list[T]:
+    """``load``'s answer, kept on the app for a minute under ``name``: the page is served far
+    more often than posts or newsletters change."""
+    state = request.app.state
+    cached = getattr(state, name, None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < TOPICS_TTL_SECONDS:
+        return list(cached[1])
+    with state.db.transaction() as session:
+        found = load(session)
+        session.expunge_all()  # plain values for other requests' threads
+    setattr(state, name, (now, found))
+    return list(found)
 
 
 def cached_topics(request: Request) -> list[str]:
-    """``known_topics``, kept for a minute: the page is served far more often than posts change."""
-    state = request.app.state
-    cached = getattr(state, "topics_cache", None)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < TOPICS_TTL_SECONDS:
-        return list(cached[1])
-    with state.db.transaction() as session:
-        topics = known_topics(session, featuring=state.settings.featured_categories)
-    state.topics_cache = (now, topics)
-    return topics
+    """``known_topics``, kept for a minute."""
+    featuring = request.app.state.settings.featured_categories
+    return _cached(request, "topics_cache", lambda s: known_topics(s, featuring=featuring))
 
 
 def cached_newsletters(request: Request) -> list[Newsletter]:
-    """The newsletters the public page offers, kept for a minute like the topics."""
-    state = request.app.state
-    cached = getattr(state, "newsletters_cache", None)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < TOPICS_TTL_SECONDS:
-        return list(cached[1])
-    with state.db.transaction() as session:
-        found = newsletters.offered(session)
-        session.expunge_all()
-    state.newsletters_cache = (now, found)
-    return found
+    """The newsletters the public page offers, kept for a minute."""
+    return _cached(request, "newsletters_cache", newsletters.offered)
 
 
 def _offered_slugs(offered: list[Newsletter]) -> dict[str, int]:
