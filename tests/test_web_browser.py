@@ -27,8 +27,10 @@ import httpx
 import pytest
 import uvicorn
 
-from digest import subscribers
+from digest import editions, newsletters, subscribers, subscriptions
+from digest.clock import utcnow
 from digest.db import Database
+from digest.links import preferences_url, unsubscribe_url
 from digest.models import Post
 from digest.web.app import create_app
 from tests.support.programs import CHROMIUM_FLAGS, IN_CI, axe_script, chromium, find
@@ -343,3 +345,52 @@ def test_without_javascript_a_reader_gets_the_servers_zone(
     finally:
         browser.close()
     assert _zone_of(sqlite_db, "noscript@example.com") == SERVER_ZONE
+
+
+@pytest.mark.parametrize(("width", "height", "phone"), [(375, 1000, True), (1280, 1000, False)])
+def test_the_newsletter_pages_fit_and_pass_axe(
+    site: str,
+    driver: httpx.Client,
+    sqlite_db: Database,
+    make_settings,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    width: int,
+    height: int,
+    phone: bool,
+) -> None:
+    """Several newsletters: the subscribe page's choice, the preference centre, a
+    newsletter's unsubscribe page and the archive, at phone and desktop widths."""
+    settings = make_settings(database_url=sqlite_db.url, base_url=site)
+    with sqlite_db.transaction() as session:
+        sports = newsletters.add(
+            session, "sports", name="Sports Weekly", description="Scores and stories on Fridays."
+        )
+        sports_id = int(sports.id or 0)
+        for nid in (1, sports_id):
+            reader = subscriptions.add(
+                session, "both@example.com", newsletter_id=nid, confirmed=True, topics=["World"]
+            )
+    editions.make_edition(
+        sqlite_db, settings, cadence="daily", now=utcnow(), due_only=False, newsletter="sports"
+    )
+    pages = {
+        "subscribe": site + "/",
+        "preferences": preferences_url(settings, reader.id, reader.email),
+        "unsubscribe": unsubscribe_url(settings, reader.id, reader.email, sports_id),
+        "archive": site + "/archive",
+    }
+    shots = Path(SHOTS) if SHOTS else tmp_path
+    shots.mkdir(exist_ok=True)
+    browser = Browser(driver, tmp_path / "profile", width=width, height=height, phone=phone)
+    try:
+        for name, url in pages.items():
+            browser.go(url)
+            browser.fits(width)
+            browser.screenshot(shots / f"newsletters-{name}-{width}.png")
+            _accessible(browser, f"the {name} page")
+        browser.go(pages["subscribe"])
+        browser.text_shows("Scores and stories on Fridays.")
+        browser.go(pages["unsubscribe"])
+        browser.text_shows("Sports Weekly")
+    finally:
+        browser.close()
