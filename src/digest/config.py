@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from digest.alert_settings import AlertSettings
 from digest.delivery.esp_targets import checked_esp_url, is_esp_url
 from digest.dkim_settings import DkimSettings
 from digest.errors import SettingsError
@@ -40,7 +41,7 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(DkimSettings, BaseSettings):
+class Settings(AlertSettings, DkimSettings, BaseSettings):
     """Every setting of digest: the ones operators are told about, and the knobs with defaults
     chosen so that nobody needs to set them."""
 
@@ -136,6 +137,10 @@ class Settings(DkimSettings, BaseSettings):
         default_factory=lambda: ["Featured", "Don't Miss"],
         description="comma-separated post categories that make a post featured (Don't Miss)",
     )
+    alert_categories: CommaList = Field(
+        default_factory=list,
+        description="comma-separated post categories that raise a breaking-news alert (none: off)",
+    )
     max_featured: int = Field(3, ge=0, le=50, description="most posts under Don't Miss")
     max_latest: int = Field(10, ge=0, le=100, description="most posts under Latest Posts")
     min_new_posts: int = Field(1, ge=1, description="fewest new posts for a digest to go out")
@@ -183,6 +188,7 @@ class Settings(DkimSettings, BaseSettings):
         "feeds",
         "featured_categories",
         "blocked_domains",
+        "alert_categories",
         "cors_origins",
         "trusted_proxies",
         mode="before",

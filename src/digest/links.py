@@ -46,12 +46,24 @@ def confirm_url(
 ALL = "all"
 
 
+#: The scope of a link that turns off one newsletter's alerts: "alerts2".
+ALERTS_SCOPE = "alerts"
+
+
 def unsubscribe_url(
     settings: Settings, subscriber_id: int, email: str, newsletter_id: int | None = None
 ) -> str:
     """The List-Unsubscribe and footer link; a POST to it unsubscribes at once (RFC 8058)
     from that newsletter, or from every one without ``newsletter_id``."""
     scope = ALL if newsletter_id is None else str(newsletter_id)
+    token = sign(settings.secret, Purpose.UNSUBSCRIBE, subscriber_id, email, scope=scope)
+    return settings.base_url + UNSUBSCRIBE_PATH.format(token=token)
+
+
+def alerts_off_url(settings: Settings, subscriber_id: int, email: str, newsletter_id: int) -> str:
+    """An alert's List-Unsubscribe and footer link: a POST to it turns off that newsletter's
+    alerts at once (RFC 8058) and keeps its digest. The unsubscribe route, scope ``alertsN``."""
+    scope = f"{ALERTS_SCOPE}{newsletter_id}"
     token = sign(settings.secret, Purpose.UNSUBSCRIBE, subscriber_id, email, scope=scope)
     return settings.base_url + UNSUBSCRIBE_PATH.format(token=token)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from digest.config import Settings
-from digest.links import ALL
+from digest.links import ALERTS_SCOPE, ALL
 from digest.models import Subscriber, Subscription
 from digest.newsletters import FIRST
 from digest.tokens import Purpose, matches, verify_scoped
@@ -25,14 +25,16 @@ class Linked:
     """A link's subscriber with the id their token names: the row was loaded by that id.
 
     ``newsletter_id`` is the newsletter an unsubscribe link leaves (None: all of them; a link
-    made before there were several newsletters leaves the first); ``requested_at`` the request
-    a confirmation link answers.
+    made before there were several newsletters leaves the first); ``alerts_only`` says it
+    turns off only that newsletter's breaking-news alerts (an alert's link); ``requested_at``
+    the request a confirmation link answers.
     """
 
     id: int
     subscriber: Subscriber
     newsletter_id: int | None = FIRST
     requested_at: datetime | None = None
+    alerts_only: bool = False
 
 
 def linked_subscriber(
@@ -53,7 +55,8 @@ def linked_subscriber(
     if purpose is not Purpose.CONFIRM:
         if not matches(tag, subscriber.email):
             return None
-        return Linked(subscriber_id, subscriber, newsletter_id)
+        alerts_only = scope is not None and scope.startswith(ALERTS_SCOPE)
+        return Linked(subscriber_id, subscriber, newsletter_id, alerts_only=alerts_only)
     # A confirmation answers one request: the moment its subscriptions were asked for (none
     # for a subscription an operator added, whose link was made without one).
     moments = session.exec(
@@ -71,6 +74,7 @@ def _newsletter(scope: str | None) -> int | None:
         return FIRST
     if scope == ALL:
         return None
+    scope = scope.removeprefix(ALERTS_SCOPE)
     return int(scope) if scope.isdigit() else FIRST
 
 

@@ -8,52 +8,14 @@ so SQLite and PostgreSQL hand back the same values.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from digest.clock import utcnow
+from digest.columns import UTCDateTime, _ts
 from digest.states import Cadence, DeliveryKind, DeliveryStatus, SubscriberStatus
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that always goes in and comes out as an aware UTC ``datetime``.
-
-    SQLite keeps no zone, PostgreSQL's ``timestamptz`` does; normalising here means no code
-    above the store ever compares naive and aware times.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use an aware UTC time")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-def _ts(*, nullable: bool = True, index: bool = False, default: Any = None) -> Any:
-    """A ``UTCDateTime`` column field."""
-    kwargs: dict[str, Any] = {"sa_type": UTCDateTime, "nullable": nullable, "index": index}
-    if default is not None:
-        kwargs["default_factory"] = default
-    else:
-        kwargs["default"] = None
-    return Field(**kwargs)
-
 
 MAX_REPLY = 1000  # characters of a server's reply kept on a delivery
 
@@ -88,6 +50,13 @@ class Newsletter(SQLModel, table=True):
     # Slugs it had before: links and forms naming one keep working.
     former_slugs: list[str] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
     archived_at: datetime | None = _ts()
+    # The breaking-news lane: whether readers may opt in, and its protections; None follows
+    # DIGEST_ALERT_BUDGET, DIGEST_QUIET_HOURS, DIGEST_ALERT_EXPIRY_HOURS, DIGEST_ALERT_CATEGORIES.
+    alerts: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    alert_budget: int | None = Field(default=None)
+    quiet_hours: str | None = Field(default=None, max_length=16)
+    alert_expiry_hours: float | None = Field(default=None)
+    alert_categories: list[str] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow)
 
@@ -151,6 +120,8 @@ class Subscription(SQLModel, table=True):
     # before it was kept. The scheduler sends a period's digest only to readers active by its
     # send hour, so someone who joins after it waits for the next one.
     active_since: datetime | None = _ts()
+    # Opted in to the newsletter's breaking-news alerts (off until they ask).
+    alerts: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class Suppression(SQLModel, table=True):
@@ -336,3 +307,25 @@ class RateHit(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)  # "subscribe:198.51.100.7" and kin
     slot: int = Field(primary_key=True)  # the window's number: epoch seconds // its length
     hits: int = Field(default=0)
+
+
+# The campaign tables live beside these; importing them here registers them in the metadata
+# that Alembic and the tests read from this module.
+from digest.models_campaigns import Alert, Announcement  # noqa: E402
+
+__all__ = [
+    "MAX_REPLY",
+    "Alert",
+    "Announcement",
+    "Body",
+    "Delivery",
+    "Edition",
+    "Feed",
+    "Newsletter",
+    "Post",
+    "RateHit",
+    "Subscriber",
+    "Subscription",
+    "Suppression",
+    "UTCDateTime",
+]

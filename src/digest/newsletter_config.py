@@ -9,9 +9,11 @@ reads a newsletter through this one value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from digest.config import Settings
 from digest.models import Newsletter
+from digest.quiet_hours import NIGHT, QuietHours
 from digest.states import Cadence
 
 FIRST = 1  # ``newsletters.FIRST``: the newsletter made from the settings
@@ -37,6 +39,13 @@ class NewsletterConfig:
     list_id: str  # "digest.example.com"
     public: bool
     archived: bool
+    # The breaking-news lane: offered at all, at most so many a reader's local day, never in
+    # their quiet hours, never later than ``alert_expiry`` after being raised.
+    alerts: bool = True
+    alert_budget: int = 2
+    quiet_hours: QuietHours = NIGHT
+    alert_expiry: timedelta = timedelta(hours=3)
+    alert_categories: tuple[str, ...] = ()
 
     @property
     def key_prefix(self) -> str:
@@ -81,4 +90,19 @@ def configure(newsletter: Newsletter, settings: Settings) -> NewsletterConfig:
         ),
         public=bool(newsletter.public),
         archived=newsletter.archived_at is not None,
+        alerts=bool(newsletter.alerts),
+        alert_budget=settings.alert_budget
+        if newsletter.alert_budget is None
+        else newsletter.alert_budget,
+        quiet_hours=QuietHours.parse(newsletter.quiet_hours or settings.quiet_hours),
+        alert_expiry=timedelta(
+            hours=newsletter.alert_expiry_hours
+            if newsletter.alert_expiry_hours is not None
+            else settings.alert_expiry_hours
+        ),
+        alert_categories=tuple(
+            settings.alert_categories
+            if newsletter.alert_categories is None
+            else newsletter.alert_categories
+        ),
     )

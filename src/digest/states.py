@@ -39,6 +39,11 @@ class DeliveryStatus(StrEnum):
     BOUNCED = "bounced"  # the server refused it with a 5xx
     CANCELLED = "cancelled"  # the subscriber left before it went out
     SKIPPED = "skipped"  # nothing new for this subscriber this period, or past its send-by time
+    # An alert that the reader's interruption budget or quiet hours held back: never sent,
+    # its story waits for their next digest ...
+    HELD = "held"
+    # ... which took it (or an alert that could not go out in time): the story went there.
+    FOLDED = "folded"
 
 
 class DeliveryKind(StrEnum):
@@ -48,3 +53,5 @@ class DeliveryKind(StrEnum):
     CONFIRM = "confirm"
     TEST = "test"
     WELCOME = "welcome"  # once per reader and newsletter, when they confirm
+    ANNOUNCEMENT = "announcement"  # a one-off campaign to a newsletter's readers
+    ALERT = "alert"  # a breaking-news alert to the readers who opted in

@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 from digest.clock import utcnow
 from digest.db import in_batches
 from digest.delivery import _enqueue_sql, _lease_sql
-from digest.delivery.outcomes import Claimed, Outcome, newsletter_of
+from digest.delivery.outcomes import NEWSLETTER_MAIL, Claimed, Outcome, newsletter_of
 from digest.mail.content import MailContent
 from digest.mail.message_id import new_message_id
 from digest.models import MAX_REPLY, Body, Delivery, Subscriber, Subscription
@@ -187,7 +187,7 @@ def claim(
         sid = r.subscriber_id or 0
         status = statuses.get((sid, newsletter_id))
         name = names.get(sid, "") if statuses.get((sid, None)) == ACTIVE else ""
-        if r.kind in (DeliveryKind.DIGEST.value, DeliveryKind.WELCOME.value):
+        if r.kind in NEWSLETTER_MAIL:
             if status != ACTIVE:
                 cancelled.append(r.id)
                 continue

@@ -13,7 +13,19 @@ from datetime import datetime, timedelta
 from digest.delivery.replies import Verdict, next_attempt
 from digest.delivery.transport import Result
 from digest.mail.headers import printable_line
-from digest.states import DeliveryStatus
+from digest.states import DeliveryKind, DeliveryStatus
+
+#: Mail a reader gets as a reader of one newsletter: it carries that newsletter's From,
+#: List-Id and one-click unsubscribe, and is not sent once they have left it.
+NEWSLETTER_MAIL = frozenset(
+    k.value
+    for k in (
+        DeliveryKind.DIGEST,
+        DeliveryKind.WELCOME,
+        DeliveryKind.ANNOUNCEMENT,
+        DeliveryKind.ALERT,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)

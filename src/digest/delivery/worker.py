@@ -23,7 +23,7 @@ from datetime import timedelta
 from digest import links
 from digest.clock import utcnow
 from digest.config import Settings
-from digest.delivery.outcomes import Claimed, Outcome, outcome_for
+from digest.delivery.outcomes import NEWSLETTER_MAIL, Claimed, Outcome, outcome_for
 from digest.delivery.replies import Stage, Verdict
 from digest.delivery.store import Store
 from digest.delivery.throttle import Breaker, RateLimiter
@@ -43,8 +43,6 @@ FLUSH_EVERY = 50  # outcomes written at a time while a batch is on the wire
 SHUTDOWN_GRACE = 20.0  # in-flight sends get this long after SIGTERM; the whole exit stays < 30 s
 SENDERS_FRESH_FOR = 60.0  # seconds a newsletter's From and List-Id are kept before re-reading
 SIGNING_THREADS = 2  # RSA signing releases the GIL: signed messages are built beside the loop
-#: Mail to a newsletter's readers as such: its List-Unsubscribe and personal links.
-LIST_MAIL = frozenset({DeliveryKind.DIGEST.value, DeliveryKind.WELCOME.value})
 
 
 @dataclass
@@ -141,7 +139,7 @@ class Worker:
         if body is None:
             raise ValueError("its body is missing")
         unsubscribe = preferences = unsubscribe_all = None
-        if item.kind in LIST_MAIL:
+        if item.kind in NEWSLETTER_MAIL:
             if item.subscriber_id is None:
                 raise ValueError(f"a {item.kind} mail without a subscriber")
             sid, email = item.subscriber_id, item.to_email
