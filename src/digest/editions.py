@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from digest import links, newsletters
+from digest import alert_history, links, newsletters
 from digest.clock import utcnow
 from digest.compose.render import DigestRenderer, RenderedBody, Renderers
 from digest.compose.select import Limits, Profile
@@ -23,11 +23,12 @@ from digest.compose.select import select as select_posts
 from digest.config import Settings
 from digest.db import Database, dialect_insert
 from digest.delivery import outbox
+from digest.left_out import left_out
 from digest.mail.message import Sender
 from digest.mail.message_id import digest_prefix
 from digest.models import Body, Delivery, Edition, Subscription
 from digest.newsletter_config import NewsletterConfig, configure
-from digest.planning import Group, Plan, left_out, members, period_key, plan, recipients
+from digest.planning import Group, Plan, members, period_key, plan, recipients
 from digest.states import Cadence, DeliveryStatus
 
 U = Subscription.__table__  # type: ignore[attr-defined]
@@ -51,7 +52,7 @@ class EditionReport:
     # Of ``recipients``, those sent ahead of their local send hour (only an operator's
     # edition does that: east of UTC, just after midnight, it uses up the new day's digest).
     ahead: int = 0
-    # Active readers left out, by reason (``planning.left_out``), when asked for.
+    # Active readers left out, by reason (``left_out.left_out``), when asked for.
     left_out: dict[str, int] = field(default_factory=dict)
 
 
@@ -249,6 +250,13 @@ def _write(
             subscriber_filter=where,
             message_id_prefix=prefix,
             domain=domain,
+        )
+        # Its held-back alerts' stories are in this body now: no later digest repeats them.
+        alert_history.fold(
+            session,
+            edition_id=edition_id,
+            body_id=body_id,
+            once_keys=planned.history.alerts.held_keys(group.alert_states),
         )
         report.recipients += queued
         if now < group.period.due:

@@ -11,12 +11,13 @@ is in it, for the writer's ``INSERT ... SELECT`` and for a dry run's list of add
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from digest.alert_history import Alerts, recent_alerts
 from digest.compose.select import (
     Candidate,
     CandidatePool,
@@ -32,7 +33,6 @@ from digest.newsletter_config import NewsletterConfig
 from digest.periods import Period, is_due, period_for
 from digest.posts.featuring import is_featured
 from digest.states import Cadence, DeliveryStatus, SubscriberStatus
-from digest.subscribers import Reader
 
 S = Subscriber.__table__  # type: ignore[attr-defined]
 U = Subscription.__table__  # type: ignore[attr-defined]
@@ -68,6 +68,7 @@ class Group:
     count: int
     selection: Selection
     scheduled: bool = False  # the scheduler's group: see ``slot_filter``
+    alert_states: tuple[int, ...] = ()  # their state for each of the plan's recent alerts
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class History:
     """
 
     carried: dict[int, tuple[int, ...]]
+    # The newsletter's recent alerts: each reader's state for them groups readers too.
+    alerts: Alerts = field(default_factory=Alerts)
 
     def tests(self) -> list[tuple[int, sa.ColumnElement[bool]]]:
         """For each post, the SQL test "this subscriber already had it"."""
@@ -106,9 +109,15 @@ class Plan:
     groups: list[Group]
 
 
-def candidates(session: Session, newsletter: NewsletterConfig, now: datetime) -> CandidatePool:
+def candidates(
+    session: Session,
+    newsletter: NewsletterConfig,
+    now: datetime,
+    alerted: frozenset[int] = frozenset(),
+) -> CandidatePool:
     """The posts an edition at ``now`` may use: the last month's, and every featured one, of
-    the topics the newsletter draws from."""
+    the topics the newsletter draws from, and the posts of its recent ``alerted`` (any age,
+    any topic: an alert's story held back from a reader goes into their digest)."""
     since = now - LOOKBACK
     query = select(Post).where(
         sa.or_(
@@ -116,6 +125,7 @@ def candidates(session: Session, newsletter: NewsletterConfig, now: datetime) ->
             col(Post.first_seen_at) > since,
             col(Post.editor_featured).is_(True),
             col(Post.sticky).is_(True),
+            *((col(Post.id).in_(sorted(alerted)),) if alerted else ()),
         )
     )
     drawn = normalize_topics(newsletter.topics)
@@ -134,7 +144,7 @@ def candidates(session: Session, newsletter: NewsletterConfig, now: datetime) ->
             author=p.author,
         )
         for p in session.exec(query)
-        if not drawn or drawn & normalize_topics([*p.categories, *p.tags])
+        if not drawn or p.id in alerted or drawn & normalize_topics([*p.categories, *p.tags])
     ]
     return CandidatePool.of(posts)
 
@@ -217,6 +227,10 @@ def members(cadence: str, group: Group, history: History) -> sa.ColumnElement[bo
         group.topics_json == _TOPICS_TEXT,
         U.c.last_digest_at.is_(None) if last is None else U.c.last_digest_at == last,
         *((test if pid in group.received else ~test) for pid, test in history.tests()),
+        *(
+            state == value
+            for state, value in zip(history.alerts.states(), group.alert_states, strict=True)
+        ),
     )
 
 
@@ -231,7 +245,7 @@ def recipients(session: Session, cadence: str, group: Group, history: History) -
     return list(session.execute(query).scalars())
 
 
-def _active(newsletter_id: int, cadence: str) -> sa.ColumnElement[bool]:
+def active_readers(newsletter_id: int, cadence: str) -> sa.ColumnElement[bool]:
     """Active readers of the newsletter in ``cadence``, over subscribers joined with their
     subscriptions."""
     return sa.and_(
@@ -244,14 +258,14 @@ def _active(newsletter_id: int, cadence: str) -> sa.ColumnElement[bool]:
 READERS = S.join(U, U.c.subscriber_id == S.c.id)
 
 
-def _slots(
+def due_slots(
     session: Session, newsletter: NewsletterConfig, cadence: str, now: datetime, due_only: bool
 ) -> list[tuple[str, int, Period]]:
     """The (timezone, send hour) slots of active readers whose digest is due now."""
     rows = session.execute(
         sa.select(S.c.timezone, S.c.send_hour)
         .select_from(READERS)
-        .where(_active(newsletter.id, cadence))
+        .where(active_readers(newsletter.id, cadence))
         .group_by(S.c.timezone, S.c.send_hour)
     ).all()
     slots = []
@@ -260,43 +274,6 @@ def _slots(
         if not due_only or is_due(period, now):
             slots.append((tz, hour, period))
     return slots
-
-
-#: Why an active reader gets nothing from an edition, besides "nothing new" (the skipped).
-ALREADY_HAD = "already had this period's digest"
-NOT_DUE = "their local send hour has not come"
-JOINED_LATE = "became active after their send hour: first digest at the next one"
-
-
-def left_out(
-    session: Session,
-    newsletter: NewsletterConfig,
-    *,
-    cadence: str,
-    now: datetime,
-    due_only: bool,
-) -> dict[str, int]:
-    """How many active readers of ``cadence`` an edition at ``now`` leaves out, by reason."""
-    counts = dict.fromkeys((ALREADY_HAD, NOT_DUE, JOINED_LATE), 0)
-    nid = newsletter.id
-    for tz, hour, period in _slots(session, newsletter, cadence, now, due_only=False):
-        without = slot_filter(nid, cadence, tz, hour, period)
-        eligible = slot_filter(nid, cadence, tz, hour, period, scheduled=True)
-        total, pending, on_time = session.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.coalesce(sa.func.sum(sa.case((without, 1), else_=0)), 0),
-                sa.func.coalesce(sa.func.sum(sa.case((eligible, 1), else_=0)), 0),
-            )
-            .select_from(READERS)
-            .where(_active(nid, cadence), S.c.timezone == tz, S.c.send_hour == hour)
-        ).one()
-        counts[ALREADY_HAD] += total - pending
-        if due_only and not is_due(period, now):
-            counts[NOT_DUE] += pending
-        elif due_only:
-            counts[JOINED_LATE] += pending - on_time
-    return counts
 
 
 def plan(
@@ -312,12 +289,14 @@ def plan(
     nothing."""
     Cadence(cadence)
     nid = newsletter.id
-    pool = candidates(session, newsletter, now)
-    history = featured_history(session, pool, nid)
+    alerts = recent_alerts(session, nid, cadence, now)
+    pool = candidates(session, newsletter, now, alerts.post_ids)
+    history = replace(featured_history(session, pool, nid), alerts=alerts)
     received = history.tests()
+    states = alerts.states()
     limits = Limits.from_settings(settings)
     groups: list[Group] = []
-    for tz, hour, period in _slots(session, newsletter, cadence, now, due_only):
+    for tz, hour, period in due_slots(session, newsletter, cadence, now, due_only):
         inner = (
             sa.select(
                 _TOPICS_TEXT.label("t"),
@@ -326,26 +305,49 @@ def plan(
                     sa.case((test, 1), else_=0).label(f"r{i}")
                     for i, (_, test) in enumerate(received)
                 ),
+                *(state.label(f"a{i}") for i, state in enumerate(states)),
             )
             .select_from(READERS)
             .where(slot_filter(nid, cadence, tz, hour, period, scheduled=due_only))
             .subquery()
         )
-        keys = [inner.c.t, inner.c.l, *(inner.c[f"r{i}"] for i in range(len(received)))]
+        keys = [
+            inner.c.t,
+            inner.c.l,
+            *(inner.c[f"r{i}"] for i in range(len(received))),
+            *(inner.c[f"a{i}"] for i in range(len(states))),
+        ]
         rows = session.execute(sa.select(*keys, sa.func.count()).group_by(*keys)).all()
         for row in rows:
-            topics_json, flags, count = row[0], row[2:-1], row[-1]
+            topics_json, count = row[0], row[-1]
+            flags = row[2 : 2 + len(received)]
+            alert_states = tuple(int(v) for v in row[2 + len(received) : -1])
             last = _as_time(session, row[1])
             had = frozenset(pid for (pid, _), flag in zip(received, flags, strict=True) if flag)
+            alerted, held = alerts.split(alert_states)
             profile = Profile(
                 cadence=cadence,
                 topics=normalize_topics(_topics(topics_json)),
                 last_digest_at=last,
                 received=had,
+                alerted=alerted,
+                held=held,
             )
             selection = select_posts(pool, profile, now, limits)
             groups.append(
-                Group(nid, period, tz, hour, topics_json, last, had, count, selection, due_only)
+                Group(
+                    nid,
+                    period,
+                    tz,
+                    hour,
+                    topics_json,
+                    last,
+                    had,
+                    count,
+                    selection,
+                    due_only,
+                    alert_states,
+                )
             )
     return Plan(newsletter, cadence, pool, history, groups)
 
@@ -360,36 +362,3 @@ def _as_time(session: Session, value: object) -> datetime | None:
 def _topics(topics_json: str) -> list[str]:
     value = json.loads(topics_json) if topics_json else []
     return [str(t) for t in value] if isinstance(value, list) else []
-
-
-def selection_for(
-    session: Session,
-    settings: Settings,
-    newsletter: NewsletterConfig,
-    *,
-    now: datetime,
-    subscriber: Reader | None = None,
-    cadence: str | None = None,
-) -> Selection:
-    """What one reader (or a new reader of every topic) would get at ``now``.
-
-    The same rules and the same history as an edition, for ``digest preview`` and test sends.
-    """
-    pool = candidates(session, newsletter, now)
-    if subscriber is None:
-        profile = Profile(cadence=cadence or newsletter.default_cadence)
-    else:
-        had: frozenset[int] = frozenset()
-        tests = featured_history(session, pool, newsletter.id).tests()
-        if tests:
-            flags = session.execute(
-                sa.select(*(t for _, t in tests)).where(S.c.id == subscriber.id)
-            ).one()
-            had = frozenset(pid for (pid, _), flag in zip(tests, flags, strict=True) if flag)
-        profile = Profile(
-            cadence=cadence or subscriber.cadence,
-            topics=normalize_topics(subscriber.topics),
-            last_digest_at=subscriber.last_digest_at,
-            received=had,
-        )
-    return select_posts(pool, profile, now, Limits.from_settings(settings))

@@ -1,7 +1,7 @@
 """One digest outside any edition: what a subscriber would get now (``digest preview``), and a
 copy marked as a test for an editor's own address (``digest send --test``).
 
-Both use the same selection and history as an edition (``planning.selection_for``); neither
+Both use the same selection and history as an edition (``selection_for`` below); neither
 takes a subscriber's period, so neither changes what the next edition sends. A test copy is
 sent at once, tried once, and never enters the outbox: an editor waiting for it must hear
 "refused" or "unreachable" now, not find it delivered hours later by a retry.
@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+from sqlmodel import Session
+
 from digest import links, newsletters
 from digest.addresses import normalize_email
+from digest.alert_history import reader_states, recent_alerts
 from digest.compose.render import DigestRenderer
+from digest.compose.select import Limits, Profile, Selection, normalize_topics
+from digest.compose.select import select as select_posts
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.replies import Verdict
@@ -31,8 +37,8 @@ from digest.mail.message import (
 )
 from digest.mail.message_id import new_message_id
 from digest.models import Subscriber
-from digest.newsletter_config import configure
-from digest.planning import selection_for
+from digest.newsletter_config import NewsletterConfig, configure
+from digest.planning import S, candidates, featured_history
 from digest.subscribers import Reader, find, reader
 
 #: Who a preview is addressed to when no subscriber is named.
@@ -176,3 +182,41 @@ def _send_once(settings: Settings, to_email: str, message: bytes) -> Result:
             await transport.close()
 
     return run_async(attempt())
+
+
+def selection_for(
+    session: Session,
+    settings: Settings,
+    newsletter: NewsletterConfig,
+    *,
+    now: datetime,
+    subscriber: Reader | None = None,
+    cadence: str | None = None,
+) -> Selection:
+    """What one reader (or a new reader of every topic) would get at ``now``.
+
+    The same rules and the same history as an edition, for ``digest preview`` and test sends.
+    """
+    cadence = cadence or (subscriber.cadence if subscriber else newsletter.default_cadence)
+    alerts = recent_alerts(session, newsletter.id, cadence, now)
+    pool = candidates(session, newsletter, now, alerts.post_ids)
+    if subscriber is None:
+        profile = Profile(cadence=cadence)
+    else:
+        had: frozenset[int] = frozenset()
+        tests = featured_history(session, pool, newsletter.id).tests()
+        if tests:
+            flags = session.execute(
+                sa.select(*(t for _, t in tests)).where(S.c.id == subscriber.id)
+            ).one()
+            had = frozenset(pid for (pid, _), flag in zip(tests, flags, strict=True) if flag)
+        alerted, held = alerts.split(reader_states(session, alerts, subscriber.id))
+        profile = Profile(
+            cadence=cadence,
+            topics=normalize_topics(subscriber.topics),
+            last_digest_at=subscriber.last_digest_at,
+            received=had,
+            alerted=alerted,
+            held=held,
+        )
+    return select_posts(pool, profile, now, Limits.from_settings(settings))

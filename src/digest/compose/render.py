@@ -103,7 +103,7 @@ class DigestRenderer:
         rendered before the edit.
         """
         sha = hashlib.sha256()
-        for post in (*selection.featured, None, *selection.latest):
+        for post in (*selection.held, None, *selection.featured, None, *selection.latest):
             if post is None:
                 sha.update(b"\1")  # the section break: the same ids split otherwise differ
                 continue
@@ -130,15 +130,17 @@ class DigestRenderer:
         archive_url: str | None,
         personal: bool,
     ) -> dict[str, object]:
+        held = [self._views.view(p) for p in selection.held]
         featured = [self._views.view(p) for p in selection.featured]
         latest = [self._views.view(p) for p in selection.latest]
-        lead = (featured or latest or [None])[0]
-        count = len(featured) + len(latest)
+        lead = (held or featured or latest or [None])[0]
+        count = len(held) + len(featured) + len(latest)
         return {
             "site_name": self.site_name,
             "newsletter_name": self.newsletter_name,
             "cadence": cadence,
             "date_line": edition_line(cadence, local_date),
+            "held": held,
             "featured": featured,
             "latest": latest,
             "lead": lead,

@@ -56,6 +56,11 @@ class Profile:
     topics: frozenset[str] = frozenset()  # normalised; empty means every topic
     last_digest_at: datetime | None = None  # end of the window their last digest covered
     received: frozenset[int] = frozenset()  # ids of every post they have already had
+    # Breaking news: posts they had (or will have) as an alert, which Latest Posts leaves
+    # out; and posts whose alert their budget or quiet hours held back, which this digest
+    # must carry, whatever their age or topics.
+    alerted: frozenset[int] = frozenset()
+    held: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,14 @@ class Selection:
     # Where the next window starts: the edition time when a digest goes out; unchanged on a
     # skip, so the posts of a skipped window are still offered next time.
     next_last_digest_at: datetime | None = None
+    # Breaking news this reader was not alerted to (budget, quiet hours, or too late), shown
+    # first and marked as such.
+    held: tuple[Candidate, ...] = ()
 
     @property
     def post_ids(self) -> tuple[int, ...]:
-        """Every selected post, Don't Miss first, in display order."""
-        return tuple(p.id for p in self.featured) + tuple(p.id for p in self.latest)
+        """Every selected post in display order: held alerts, Don't Miss, Latest Posts."""
+        return tuple(p.id for p in (*self.held, *self.featured, *self.latest))
 
 
 @dataclass(frozen=True)
@@ -130,28 +138,32 @@ def select(
 ) -> Selection:
     """The posts of one subscriber's digest at ``now``, or a skip saying why.
 
-    Don't Miss: featured posts not yet received, newest first. Latest Posts: posts of their
-    topics that arrived in the window, newest first, not already under Don't Miss. When more
-    arrived than ``max_latest``, the oldest are left out for good: a digest is news, and the
-    next one starts where this one ended.
+    Held back: the stories whose alert their budget or quiet hours held (or that came too
+    late), all of them, first. Don't Miss: featured posts not yet received, newest first.
+    Latest Posts: posts of their topics that arrived in the window, newest first, not already
+    under Don't Miss and not already sent to them as an alert. When more arrived than
+    ``max_latest``, the oldest are left out for good: a digest is news, and the next one
+    starts where this one ended.
     """
     pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool.of(candidates)
     start = window_start(profile, now)
     received = profile.received
+    held = [p for p in pool.posts if p.id in profile.held]
     featured: list[Candidate] = []
     latest: list[Candidate] = []
     for post in pool.posts:
-        if post.id in received or post.arrived_at > now:
+        if post.id in received or post.id in profile.held or post.arrived_at > now:
             continue
         if post.featured and len(featured) < limits.max_featured:
             featured.append(post)
         elif (
             len(latest) < limits.max_latest
             and start < post.arrived_at
+            and post.id not in profile.alerted
             and matches_topics(post, profile.topics)
         ):
             latest.append(post)
-    total = len(featured) + len(latest)
+    total = len(held) + len(featured) + len(latest)
     if total == 0:
         reason = "no new posts"
     elif total < limits.min_new_posts:
@@ -166,4 +178,5 @@ def select(
         skip=bool(reason),
         reason=reason,
         next_last_digest_at=profile.last_digest_at if reason else now,
+        held=tuple(held),
     )
