@@ -148,7 +148,7 @@ def select(
     pool = candidates if isinstance(candidates, CandidatePool) else CandidatePool.of(candidates)
     start = window_start(profile, now)
     received = profile.received
-    held = [p for p in pool.posts if p.id in profile.held]
+    held = [p for p in pool.posts if p.id in profile.held and p.id not in received]
     featured: list[Candidate] = []
     latest: list[Candidate] = []
     for post in pool.posts:
