@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlencode
 
 import httpx
-from sqlmodel import col, select
 
 from digest import newsletters, subscribers, subscriptions
-from digest.clock import utcnow
 from digest.db import Database
 from digest.links import alerts_off_url, preferences_url
-from digest.models import Body, Delivery
 from digest.newsletters import FIRST
 from digest.states import DeliveryStatus
+from tests.support.alert_outbox import queue, statuses
 from tests.support.forms import edit, form_fields
 from tests.support.web import HTML, JSON, client, confirm_link, confirm_mails, make_app, path_of
 
@@ -46,35 +43,6 @@ def _add(db: Database, email: str, newsletter_id: int, *, alerts: bool, active: 
             session, email, newsletter_id=newsletter_id, confirmed=active, alerts=alerts
         )
         return reader.id
-
-
-def _queue(db: Database, person_id: int, email: str, key: str, status: str = "queued") -> int:
-    """A delivery of ``key`` in the outbox for the person, as the alert lane or an edition
-    would leave it."""
-    with db.transaction() as session:
-        body = Body(subject="News", text="x", html="<p>x</p>")
-        session.add(body)
-        session.flush()
-        row = Delivery(
-            kind="alert" if "/alert:" in key else "digest",
-            subscriber_id=person_id,
-            body_id=body.id,
-            to_email=email,
-            period_key=key,
-            status=status,
-            message_id=f"<{key.replace('/', '.').replace(':', '.')}@example.com>",
-            next_attempt_at=utcnow() + timedelta(minutes=5),
-        )
-        session.add(row)
-        session.flush()
-        return int(row.id or 0)
-
-
-def _statuses(db: Database, ids: list[int]) -> list[str]:
-    with db.transaction() as session:
-        rows = session.exec(select(Delivery).where(col(Delivery.id).in_(ids))).all()
-        found = {r.id: r.status for r in rows}
-    return [found[i] for i in ids]
 
 
 async def _post_form(http: httpx.AsyncClient, path: str, fields: list[tuple[str, str]]):  # type: ignore[no-untyped-def]
@@ -190,7 +158,7 @@ async def test_preference_centre_turns_alerts_on_and_off_per_newsletter(
     ids = _world(db)
     pid = _add(db, "ann@example.com", ids["science"], alerts=False)
     _add(db, "ann@example.com", ids["sports"], alerts=False)
-    queued = _queue(db, pid, "ann@example.com", f"{ids['science']}/alert:7")
+    queued = queue(db, pid, "ann@example.com", f"{ids['science']}/alert:7")
     path = path_of(preferences_url(settings, pid, "ann@example.com"))
     box = ("alerts-" + str(ids["science"]), "1")
     async with client(make_app(settings, db)) as http:
@@ -211,7 +179,7 @@ async def test_preference_centre_turns_alerts_on_and_off_per_newsletter(
         ids["sports"]: ("active", False),
     }
     # Turning them off here also stops the alert already waiting in the outbox.
-    assert _statuses(db, [queued]) == ["cancelled"]
+    assert statuses(db, [queued]) == ["cancelled"]
 
 
 async def test_an_opt_in_outlives_a_newsletter_pausing_its_alerts(db: Database, settings) -> None:
@@ -243,13 +211,13 @@ async def test_one_click_turns_off_one_newsletters_alerts_and_keeps_the_digest(
     _add(db, "ann@example.com", FIRST, alerts=True)
     science = ids["science"]
     waiting = [
-        _queue(db, pid, "ann@example.com", f"{science}/alert:1"),
-        _queue(db, pid, "ann@example.com", f"{science}/alert:2", status="deferred"),
+        queue(db, pid, "ann@example.com", f"{science}/alert:1"),
+        queue(db, pid, "ann@example.com", f"{science}/alert:2", status="deferred"),
     ]
     kept = [
-        _queue(db, pid, "ann@example.com", f"{science}/daily:2026-12-01"),
-        _queue(db, pid, "ann@example.com", f"{FIRST}/alert:1"),
-        _queue(db, pid, "ann@example.com", f"{science}/alert:3", status="held"),
+        queue(db, pid, "ann@example.com", f"{science}/daily:2026-12-01"),
+        queue(db, pid, "ann@example.com", f"{FIRST}/alert:1"),
+        queue(db, pid, "ann@example.com", f"{science}/alert:3", status="held"),
     ]
     link = path_of(alerts_off_url(settings, pid, "ann@example.com", science))
     async with client(make_app(settings, db)) as http:
@@ -267,8 +235,8 @@ async def test_one_click_turns_off_one_newsletters_alerts_and_keeps_the_digest(
     assert api.json() == {"status": "alerts off"}
     # Subscribed still, to both; only Science's alerts are off, and only its waiting alerts go.
     assert _alerts(db, "ann@example.com") == {FIRST: ("active", True), science: ("active", False)}
-    assert _statuses(db, waiting) == ["cancelled", "cancelled"]
-    assert _statuses(db, kept) == ["queued", "queued", DeliveryStatus.HELD.value]
+    assert statuses(db, waiting) == ["cancelled", "cancelled"]
+    assert statuses(db, kept) == ["queued", "queued", DeliveryStatus.HELD.value]
 
 
 async def test_the_alerts_off_page_asks_first_and_its_button_does_it(
@@ -277,13 +245,13 @@ async def test_the_alerts_off_page_asks_first_and_its_button_does_it(
     ids = _world(db)
     science = ids["science"]
     pid = _add(db, "ann@example.com", science, alerts=True)
-    queued = _queue(db, pid, "ann@example.com", f"{science}/alert:9")
+    queued = queue(db, pid, "ann@example.com", f"{science}/alert:9")
     link = path_of(alerts_off_url(settings, pid, "ann@example.com", science))
     async with client(make_app(settings, db)) as http:
         page = await http.get(link)
         # A link scanner's GET changes nothing.
         assert _alerts(db, "ann@example.com") == {science: ("active", True)}
-        assert _statuses(db, [queued]) == ["queued"]
+        assert statuses(db, [queued]) == ["queued"]
         fields = form_fields(page.text, link)
         pressed = await _post_form(http, link, fields)
     assert page.status_code == 200
@@ -294,7 +262,7 @@ async def test_the_alerts_off_page_asks_first_and_its_button_does_it(
     assert "/preferences/" in page.text and "Unsubscribe from" not in page.text
     assert pressed.status_code == 200 and "Alerts turned off" in pressed.text
     assert _alerts(db, "ann@example.com") == {science: ("active", False)}
-    assert _statuses(db, [queued]) == ["cancelled"]
+    assert statuses(db, [queued]) == ["cancelled"]
     async with client(make_app(settings, db)) as http:
         later = await http.get(link)
     assert "is not getting breaking-news alerts from Science" in later.text

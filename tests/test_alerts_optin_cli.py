@@ -13,6 +13,7 @@ import pytest
 
 from digest.db import Database
 from digest.web.app import create_app
+from tests.support.alert_outbox import queue, statuses
 from tests.support.cli import run
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -41,8 +42,10 @@ def test_subscribers_add_opts_in_and_out_and_show_and_list_say_so(
     # Updating without the flag keeps the choice; --no-alerts takes it back.
     assert run(capsys, "subscribers", "add", "ann@example.com", "--name", "Ann").code == 0
     assert _subscription(capsys, "ann@example.com")["alerts"] is True
+    waiting = queue(cli_env, int(shown["id"]), "ann@example.com", "1/alert:4")  # type: ignore[call-overload]
     assert run(capsys, "subscribers", "add", "ann@example.com", "--no-alerts").code == 0
     assert _subscription(capsys, "ann@example.com")["alerts"] is False
+    assert statuses(cli_env, [waiting]) == ["cancelled"]
 
 
 def test_import_reads_an_alerts_column_and_export_writes_it(

@@ -105,6 +105,9 @@ def add(
         _apply(session, sub, Event.ADD_CONFIRMED, now)
     sub.updated_at = now
     session.flush()
+    if alerts is False:
+        # Opted out: the alerts already waiting for them do not go either.
+        alert_optin.cancel_alerts(session, int(person.id or 0), newsletter_id)
     return Reader(person, sub)
 
 
