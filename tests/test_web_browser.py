@@ -30,7 +30,7 @@ import uvicorn
 from digest import editions, newsletters, subscribers, subscriptions
 from digest.clock import utcnow
 from digest.db import Database
-from digest.links import preferences_url, unsubscribe_url
+from digest.links import alerts_off_url, preferences_url, unsubscribe_url
 from digest.models import Post
 from digest.web.app import create_app
 from tests.support.programs import CHROMIUM_FLAGS, IN_CI, axe_script, chromium, find
@@ -305,10 +305,13 @@ def test_subscribe_in_a_real_browser(
         browser.type("#name", "Bea Browser")
         browser.click('input[value="weekly"]')
         browser.click('input[value="World"]')
+        browser.click('input[name="alerts"]')  # the breaking-news box, found by its name
         browser.click('button[type="submit"]')
         browser.title_becomes("Check your inbox")
         assert "confirmation email is on its way" in browser.cmd("GET", "/source")
         assert _zone_of(sqlite_db, email) == "Asia/Tokyo"  # what the browser said
+        with sqlite_db.transaction() as session:
+            assert subscribers.reader(session, email).subscription.alerts is True
 
         ((_, body),) = confirm_mails(sqlite_db, email)
         browser.go(confirm_link(body))
@@ -358,8 +361,9 @@ def test_the_newsletter_pages_fit_and_pass_axe(
     height: int,
     phone: bool,
 ) -> None:
-    """Several newsletters: the subscribe page's choice, the preference centre, a
-    newsletter's unsubscribe page and the archive, at phone and desktop widths."""
+    """Several newsletters: the subscribe page's choice (alerts box included), the preference
+    centre, a newsletter's unsubscribe and alerts-off pages and the archive, at phone and
+    desktop widths."""
     settings = make_settings(database_url=sqlite_db.url, base_url=site)
     with sqlite_db.transaction() as session:
         sports = newsletters.add(
@@ -377,6 +381,7 @@ def test_the_newsletter_pages_fit_and_pass_axe(
         "subscribe": site + "/",
         "preferences": preferences_url(settings, reader.id, reader.email),
         "unsubscribe": unsubscribe_url(settings, reader.id, reader.email, sports_id),
+        "alerts-off": alerts_off_url(settings, reader.id, reader.email, sports_id),
         "archive": site + "/archive",
     }
     shots = Path(SHOTS) if SHOTS else tmp_path

@@ -1,8 +1,8 @@
 """The fields an operator gives a newsletter (from the command line or the admin API), checked
 and in the form they are stored: one rule for both faces.
 
-An empty From, Reply-To, List-Id, templates folder or weekly day means "follow the settings"
-again: ``newsletter_config.configure`` reads an empty value as unset.
+An empty From, Reply-To, List-Id, templates folder, weekly day or quiet hours means "follow the
+settings" again: ``newsletter_config.configure`` reads an empty value as unset.
 """
 
 from __future__ import annotations
@@ -13,7 +13,12 @@ from typing import Any
 from digest.errors import InvalidInput
 from digest.mail.headers import LIST_ID, check_sender
 from digest.periods import WEEKDAYS
-from digest.subscriber_fields import parse_cadence, parse_hour, parse_topics
+from digest.quiet_hours import QuietHours
+from digest.subscriber_fields import parse_cadence, parse_flag, parse_hour, parse_topics
+
+#: The bounds ``DIGEST_ALERT_BUDGET`` and ``DIGEST_ALERT_EXPIRY_HOURS`` have too.
+MAX_ALERT_BUDGET = 24
+MAX_ALERT_EXPIRY_HOURS = 48
 
 
 def check_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +76,40 @@ def _position(value: int | str) -> int:
         raise InvalidInput(f"position must be a whole number, not {value!r}") from None
 
 
+def _alert_budget(value: int | str) -> int:
+    try:
+        budget = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"alert budget must be a whole number 0-24, not {value!r}") from None
+    if not 0 <= budget <= MAX_ALERT_BUDGET:
+        raise InvalidInput(f"alert budget must be 0-{MAX_ALERT_BUDGET} alerts a day, not {budget}")
+    return budget
+
+
+def _quiet_hours(value: str) -> str | None:
+    text = str(value).strip()
+    if not text:
+        return None  # follow DIGEST_QUIET_HOURS again
+    try:
+        return QuietHours.parse(text).text
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _alert_expiry_hours(value: float | str) -> float:
+    try:
+        hours = float(str(value).strip())
+    except ValueError:
+        raise InvalidInput(f"alert expiry must be a number of hours, not {value!r}") from None
+    # ``not`` so that NaN is refused too.
+    if not 0 < hours <= MAX_ALERT_EXPIRY_HOURS:
+        raise InvalidInput(
+            f"alert expiry must be more than 0 and at most {MAX_ALERT_EXPIRY_HOURS} hours, "
+            f"not {value!r}"
+        )
+    return hours
+
+
 _CHECKS: dict[str, Any] = {
     "sender": _address("From"),
     "reply_to": _address("Reply-To"),
@@ -82,4 +121,9 @@ _CHECKS: dict[str, Any] = {
     "topics": parse_topics,
     "featured_categories": parse_topics,
     "position": _position,
+    "alerts": lambda v: parse_flag(v, "alerts"),
+    "alert_budget": _alert_budget,
+    "quiet_hours": _quiet_hours,
+    "alert_expiry_hours": _alert_expiry_hours,
+    "alert_categories": parse_topics,
 }

@@ -39,6 +39,11 @@ EDITABLE = (
     "list_id",
     "public",
     "position",
+    "alerts",
+    "alert_budget",
+    "quiet_hours",
+    "alert_expiry_hours",
+    "alert_categories",
 )
 
 

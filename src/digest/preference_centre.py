@@ -2,9 +2,10 @@
 ones they could join) and how a saved form changes them, all or nothing.
 
 The person's fields (zone, send hour, name) are shared by every newsletter and shown once; each
-newsletter has its own cadence (only those it offers) and topics. ``plan`` reads a form into a
-``Plan`` without touching the store, so a bad value anywhere refuses the whole form; ``apply``
-then writes it. Joining from here activates at once: the link came to the person's own inbox.
+newsletter has its own cadence (only those it offers), topics and, where the newsletter offers
+them, breaking-news alerts. ``plan`` reads a form into a ``Plan`` without touching the store,
+so a bad value anywhere refuses the whole form; ``apply`` then writes it. Joining from here
+activates at once: the link came to the person's own inbox.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from digest.states import SubscriberStatus
 from digest.subscriber_fields import (
     Consent,
     parse_cadence,
+    parse_flag,
     parse_hour,
     parse_timezone,
     parse_topics,
@@ -83,6 +85,12 @@ class Entry:
         sub = self.subscription
         return list(sub.topics or []) if sub is not None else []
 
+    @property
+    def alerts(self) -> bool:
+        """Whether the person gets (or would get) the newsletter's breaking-news alerts."""
+        sub = self.subscription
+        return bool(sub.alerts) if sub is not None and self.on else False
+
 
 def entries(session: Session, settings: Settings, person: Subscriber) -> list[Entry]:
     """The newsletters on the person's page, in display order: the live ones they are on, and
@@ -119,6 +127,7 @@ class Plan:
     name: str | None
     cadences: dict[int, str] = field(default_factory=dict)
     topics: dict[int, list[str]] = field(default_factory=dict)
+    alerts: dict[int, bool] = field(default_factory=dict)
     join: tuple[int, ...] = ()
     leave: tuple[int, ...] = ()
 
@@ -160,6 +169,7 @@ def plan(
         errors["subscribed"] = NO_SUCH
     cadences: dict[int, str] = {}
     topics: dict[int, list[str]] = {}
+    alerts: dict[int, bool] = {}
     for entry in shown:
         key = f"cadence-{entry.id}"
         try:
@@ -177,6 +187,13 @@ def plan(
                 topics[entry.id] = parse_topics([str(v) for v in fields.get(key, ())])
             except InvalidInput as exc:
                 errors[key] = str(exc)
+        key = f"alerts-{entry.id}"
+        # Only where the newsletter offers alerts: an opt-in to one that stopped is kept.
+        if entry.newsletter.alerts and (key in fields or entry.id in listed):
+            try:
+                alerts[entry.id] = parse_flag(one(key))
+            except InvalidInput as exc:
+                errors[key] = str(exc)
     join = tuple(i for i in by_id if i in listed and i in wanted and not by_id[i].on)
     leave = tuple(i for i in by_id if i in listed and i not in wanted and by_id[i].on)
     if errors:
@@ -187,6 +204,7 @@ def plan(
         name=clean_name(name) if name is not None else None,
         cadences=cadences,
         topics=topics,
+        alerts=alerts,
         join=join,
         leave=leave,
     )
@@ -214,6 +232,7 @@ def apply(
             newsletter_id=nid,
             cadence=checked.cadences.get(nid),
             topics=checked.topics.get(nid, []),
+            alerts=checked.alerts.get(nid),
             confirmed=True,
             consent=consent,
             default_timezone=default_timezone,
@@ -230,6 +249,7 @@ def apply(
             Reader(person, sub),
             cadence=checked.cadences.get(entry.id),
             topics=checked.topics.get(entry.id),
+            alerts=checked.alerts.get(entry.id),
         )
     subs = subscriptions_of(session, int(person.id or 0))
     if subs:

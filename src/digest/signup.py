@@ -54,6 +54,7 @@ def record_subscription(
     newsletter_ids: Sequence[int] = (FIRST,),
     timezone: str | None = None,
     newsletter_names: Sequence[str] = (),
+    alerts: bool | None = None,
 ) -> bool:
     """Record a request to join newsletters and queue one confirmation mail, covering them
     all, when one is due.
@@ -92,6 +93,7 @@ def record_subscription(
         cadence=cadence,
         topics=topics,
         timezone=timezone,
+        alerts=alerts,
         prior=prior,
         default_timezone=settings.timezone,
         default_send_hour=settings.send_hour,

@@ -105,3 +105,24 @@ def parse_hour(value: str | int | None, default: int) -> int:
     if not 0 <= hour <= 23:
         raise InvalidInput(f"send hour must be 0-23, not {hour}")
     return hour
+
+
+#: What a yes/no field (a form's checkbox, an import's ``alerts`` column) reads as yes or no.
+TRUTHY = frozenset({"1", "true", "yes", "y", "on"})
+FALSY = frozenset({"0", "false", "no", "n", "off"})
+
+
+def parse_flag(value: str | bool | None, label: str = "alerts") -> bool:
+    """A yes/no value: 1/true/yes/y/on or 0/false/no/n/off (any case); empty means no.
+
+    Anything else is refused (InvalidInput naming ``label``) rather than guessed: a typo in an
+    opt-in must not opt anyone in.
+    """
+    if isinstance(value, bool):
+        return value
+    text = "" if value is None else str(value).strip().casefold()
+    if text in TRUTHY:
+        return True
+    if not text or text in FALSY:
+        return False
+    raise InvalidInput(f"{label} must be 1/true/yes/on or 0/false/no/off, not {str(value)[:40]!r}")

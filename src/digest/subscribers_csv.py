@@ -29,6 +29,7 @@ from digest.newsletters import FIRST
 from digest.states import SubscriberStatus
 from digest.subscriber_fields import (
     parse_cadence,
+    parse_flag,
     parse_hour,
     parse_status,
     parse_timezone,
@@ -62,6 +63,7 @@ COLUMNS = (
     "consent_ip",
     "consent_source",
     "consent_wording",
+    "alerts",
 )
 _TIME_COLUMNS = ("created_at", "confirmed_at", "unsubscribed_at", "consent_at")
 _TEXT_COLUMNS = ("consent_ip", "consent_source", "consent_wording")
@@ -184,6 +186,8 @@ def _row_values(row: dict[str, str], default_tz: str, default_hour: int) -> dict
     for column in _TEXT_COLUMNS:
         if row.get(column, "").strip():
             values[column] = clean_name(row[column], limit=200)
+    if row.get("alerts", "").strip():
+        values["alerts"] = parse_flag(row["alerts"])
     return values
 
 
@@ -315,6 +319,8 @@ def _cell(column: str, value: Any) -> str:
         return ""
     if column == "topics":
         return _neutralise(",".join(value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
     return _neutralise(str(value))

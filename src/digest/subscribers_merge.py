@@ -39,6 +39,7 @@ SUBSCRIPTION_FIELDS = (
     "consent_source",
     "consent_wording",
     "created_at",
+    "alerts",
 )
 
 
@@ -115,6 +116,7 @@ def new_subscription(
         "consent_wording": None,
         "last_digest_at": None,
         "active_since": None,
+        "alerts": False,
     }
     row.update(values)
     if row["status"] == SubscriberStatus.ACTIVE.value:

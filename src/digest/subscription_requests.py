@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.addresses import clean_name, normalize_email
+from digest.alert_optin import offers_alerts
 from digest.clock import utcnow
 from digest.db import dialect_insert
 from digest.lifecycle import Event, next_status
@@ -87,6 +88,7 @@ def request_subscription(
     held: Held | None = None,
     prior: dict[int, str | None] | None = None,
     record: bool = True,
+    alerts: bool | None = None,
 ) -> Requested:
     """A person asks to join newsletters (the public form): what is stored, and the statuses
     before.
@@ -96,7 +98,8 @@ def request_subscription(
     here; they change them through the preference centre, with a signed link. With ``record``
     false (a request past the confirmation cap) nothing changes either, so the link in the
     last confirmation mail sent stays the one that works. ``name`` and ``timezone`` apply to a
-    new person only: nobody changes a known reader's without their link.
+    new person only: nobody changes a known reader's without their link. ``alerts`` (None:
+    not asked) opts in to the alerts of those newsletters that offer them, like the cadence.
 
     New, pending, active or gone, an address costs the same statements: the locked lookup
     (``held``), one upsert of the person and one per newsletter asked for, each writing its
@@ -129,12 +132,16 @@ def request_subscription(
     earlier: list[tuple[bool, datetime]] = []  # (pending?, when) of the requests left standing
     for nid in newsletter_ids:
         offered = _cadences(session, nid)
+        # Read for every address (the newsletter row is already in the session): same work.
+        alerts_offered = offers_alerts(session, nid)
         values = rows.get(nid) or _fresh_subscription(subscriber_id, nid, offered[0], now)
         values.pop("id", None)
         status = prior.get(nid)
         if record and status != SubscriberStatus.ACTIVE.value:
             # The cadence asked for where the newsletter offers it, else its default.
             wanted = {k: v for k, v in asked.items() if k != "cadence" or v in offered}
+            if alerts is not None:
+                wanted["alerts"] = alerts and alerts_offered
             values.update(wanted, updated_at=now)
             before = SubscriberStatus(str(values["status"]))
             after = next_status(before, Event.SUBSCRIBE)
@@ -194,6 +201,7 @@ def _fresh_subscription(
         "unsubscribed_at": None,
         "last_digest_at": None,
         "active_since": None,
+        "alerts": False,
         **dict.fromkeys(("consent_at", "consent_ip", "consent_user_agent", "consent_source")),
         "consent_wording": None,
     }

@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest import alert_optin
 from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
 from digest.delivery import outbox
@@ -52,6 +53,7 @@ def add(
     default_timezone: str = "UTC",
     default_send_hour: int = 7,
     default_cadence: str = Cadence.DAILY.value,
+    alerts: bool | None = None,
 ) -> Reader:
     """Add a reader to a newsletter as an operator does: pending, or active with ``confirmed``.
 
@@ -94,6 +96,8 @@ def add(
         sub.cadence = parse_cadence(cadence)
     if topics is not None:
         sub.topics = parse_topics(topics)
+    if alerts is not None:
+        sub.alerts = alerts
     if consent is not None:
         for field, value in consent_values(consent).items():
             setattr(sub, field, value)
@@ -101,6 +105,9 @@ def add(
         _apply(session, sub, Event.ADD_CONFIRMED, now)
     sub.updated_at = now
     session.flush()
+    if alerts is False:
+        # Opted out: the alerts already waiting for them do not go either.
+        alert_optin.cancel_alerts(session, int(person.id or 0), newsletter_id)
     return Reader(person, sub)
 
 
@@ -179,13 +186,14 @@ def update_preferences(
     timezone: str | None = None,
     send_hour: int | str | None = None,
     name: str | None = None,
+    alerts: bool | None = None,
 ) -> Reader:
     """Change what and when a reader receives; applies from the next edition.
 
-    Cadence and topics are the subscription's; zone, hour and name the person's, shared by
-    every newsletter. An absent or empty value keeps what they have (topics aside: choosing
-    none is a choice). Every value is checked before any is changed, so a bad hour cannot
-    half-save a form.
+    Cadence, topics and the alerts opt-in (off cancels its queued alerts) are the
+    subscription's; zone, hour and name the person's, shared by every newsletter. An absent
+    or empty value keeps what they have (topics aside: choosing none is a choice). Every value
+    is checked before any is changed, so a bad hour cannot half-save a form.
     """
     person, sub = reader.person, reader.subscription
     new_cadence = parse_cadence(cadence, sub.cadence)
@@ -204,6 +212,8 @@ def update_preferences(
     session.add(person)
     session.add(sub)
     session.flush()
+    if alerts is not None:
+        alert_optin.set_alerts(session, sub, alerts)
     return reader
 
 

@@ -48,10 +48,39 @@ def _fields(f: Any) -> Any:
             help="private: not offered on the public sign-up page",
         ),
         click.option("--position", type=int, help="its place in lists (lower first)"),
+        *ALERT_OPTIONS,
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+#: The breaking-news lane's options; an unset one follows its DIGEST_ALERT_* setting.
+ALERT_OPTIONS = [
+    click.option(
+        "--alerts/--no-alerts",
+        "alerts",
+        default=None,
+        help="offer breaking-news alerts (readers' opt-ins are kept while off)",
+    ),
+    click.option("--alert-budget", type=int, metavar="N", help="most alerts a reader a day, 0-24"),
+    click.option(
+        "--quiet-hours",
+        metavar="HH:MM-HH:MM|off",
+        help="no alerts in these local hours (empty: DIGEST_QUIET_HOURS)",
+    ),
+    click.option(
+        "--alert-expiry-hours",
+        type=float,
+        metavar="H",
+        help="an alert not sent within H hours goes into the digest instead",
+    ),
+    click.option(
+        "--alert-categories",
+        metavar="a,b",
+        help="feed categories that make a post breaking (unset: DIGEST_ALERT_CATEGORIES)",
+    ),
+]
 
 
 def _given(private: bool | None, **options: Any) -> dict[str, Any]:
@@ -78,6 +107,11 @@ _ORDER = (
     "reply_to",
     "list_id",
     "position",
+    "alerts",
+    "alert_budget",
+    "quiet_hours",
+    "alert_expiry_hours",
+    "alert_categories",
     "former_slugs",
     "created_at",
     "updated_at",
@@ -90,10 +124,16 @@ def _as_dict(newsletter: Newsletter, settings: Settings, counts: dict[str, int])
     stored = newsletter.model_dump()
     stored["from"] = stored.pop("sender")
     stored["archived"] = newsletter.archived_at is not None
+    config = configure(newsletter, settings)
+    effective = asdict(config)
+    # As they are written: "22:00-07:00", and hours like --alert-expiry-hours takes.
+    effective["quiet_hours"] = config.quiet_hours.text
+    effective["alert_expiry_hours"] = config.alert_expiry.total_seconds() / 3600
+    del effective["alert_expiry"]
     return {
         **{key: stored[key] for key in _ORDER},
         "subscribers": counts,
-        "effective": asdict(configure(newsletter, settings)),
+        "effective": effective,
     }
 
 

@@ -41,6 +41,7 @@ def subscribers() -> None:
 @click.option("--timezone", "timezone_", metavar="TZ", help="IANA timezone, e.g. Europe/Paris")
 @click.option("--send-hour", type=int, help="local hour 0-23 at which the digest goes out")
 @click.option("--confirmed", is_flag=True, help="active at once (you hold their consent)")
+@click.option("--alerts/--no-alerts", default=None, help="opt in to (out of) breaking-news alerts")
 @click.option("--welcome", is_flag=True, help=WELCOME_HELP)
 @newsletter_option
 @pass_app
@@ -54,6 +55,7 @@ def add(
     timezone_: str | None,
     send_hour: int | None,
     confirmed: bool,
+    alerts: bool | None,
     welcome: bool,
 ) -> None:
     """Add a subscriber (pending unless --confirmed), or update one that exists."""
@@ -72,6 +74,7 @@ def add(
             timezone=timezone_,
             send_hour=send_hour,
             confirmed=confirmed,
+            alerts=alerts,
             default_timezone=settings.timezone,
             default_send_hour=settings.send_hour,
         )

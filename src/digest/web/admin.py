@@ -103,6 +103,7 @@ class SubscriberOut(BaseModel):
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
     last_digest_at: datetime | None
+    alerts: bool = Field(False, description="opted in to breaking-news alerts")
 
 
 class SubscriberPage(BaseModel):

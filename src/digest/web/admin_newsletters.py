@@ -45,6 +45,16 @@ class NewsletterFields(BaseModel):
     list_id: str | None = Field(None, max_length=200)
     public: bool | None = None
     position: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    # The breaking-news lane; checked in ``newsletter_fields`` (422 with the reason).
+    alerts: bool | None = Field(None, description="offers breaking-news alerts")
+    alert_budget: int | None = Field(None, description="most alerts a reader a day, 0-24")
+    quiet_hours: str | None = Field(
+        None, max_length=16, description='"22:00-07:00" or "off"; "": DIGEST_QUIET_HOURS'
+    )
+    alert_expiry_hours: float | None = Field(None, description="more than 0, at most 48")
+    alert_categories: list[str] | None = Field(
+        None, description="feed categories that make a post breaking"
+    )
 
     def given(self) -> dict[str, Any]:
         """The fields set, as the store takes them."""
@@ -91,6 +101,11 @@ class NewsletterOut(BaseModel):
     reply_to: str | None
     list_id: str | None
     position: int
+    alerts: bool
+    alert_budget: int | None
+    quiet_hours: str | None
+    alert_expiry_hours: float | None
+    alert_categories: list[str] | None
     former_slugs: list[str]
     created_at: datetime
     updated_at: datetime
@@ -105,6 +120,7 @@ class SubscriptionOut(BaseModel):
     status: SubscriberStatus
     cadence: Cadence
     topics: list[str]
+    alerts: bool = Field(description="opted in to the newsletter's breaking-news alerts")
     created_at: datetime
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None

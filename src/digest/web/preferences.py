@@ -1,5 +1,6 @@
 """The preference centre behind a signed link: every newsletter the reader is on (and the
-public ones they could join), each with its cadence and topics; their zone, hour and name once.
+public ones they could join), each with its cadence, topics and alerts; their zone, hour and
+name once.
 
 A change applies from the next edition: deliveries already queued keep what they were made
 with. What is shown and how a form is checked and written is ``digest.preference_centre``.
@@ -69,13 +70,14 @@ class Row:
     subscribed: bool
     cadence: str
     topics: list[str]
+    alerts: bool = False
 
 
 def _rows(shown: Sequence[Entry], typed: Fields | None) -> list[Row]:
     rows = []
     for e in shown:
         if typed is None:
-            rows.append(Row(e, e.on, e.cadence, e.topics))
+            rows.append(Row(e, e.on, e.cadence, e.topics, e.alerts))
             continue
         ticked = {p for v in typed.get("subscribed", []) for p in v.split(",")}
         rows.append(
@@ -84,6 +86,7 @@ def _rows(shown: Sequence[Entry], typed: Fields | None) -> list[Row]:
                 str(e.id) in ticked,
                 (typed.get(f"cadence-{e.id}") or [e.cadence])[0],
                 list(typed.get(f"topics-{e.id}", [])),
+                bool(typed.get(f"alerts-{e.id}")),
             )
         )
     return rows

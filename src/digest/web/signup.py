@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from digest.addresses import clean_name, normalize_email
 from digest.errors import DigestError, InvalidEmail, InvalidInput
-from digest.subscriber_fields import parse_cadence, parse_timezone, parse_topics
+from digest.subscriber_fields import parse_cadence, parse_flag, parse_timezone, parse_topics
 
 HONEYPOT = "website"
 
@@ -28,6 +28,7 @@ class SubscribeRequest:
     source: str | None = None
     is_bot: bool = False  # the hidden honeypot field was filled
     newsletters: tuple[int, ...] = ()  # ids asked for; empty: the first the page offers
+    alerts: bool = False  # breaking-news alerts from those asked for that offer them
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,12 @@ def check_request(
         timezone = parse_timezone(one("timezone"), "") or None
     except InvalidInput as exc:
         errors["timezone"] = exc
+    alerts = False
+    try:
+        # An unticked checkbox sends nothing: absent is "no", as it is for a program.
+        alerts = parse_flag(one("alerts"))
+    except InvalidInput as exc:
+        errors["alerts"] = exc
     if errors or email is None:
         return Refused(values, errors)
     name = one("name")
@@ -102,6 +109,7 @@ def check_request(
         source=clean_name(one("source"), limit=200) or None,
         is_bot=bool((one(HONEYPOT) or "").strip()),
         newsletters=chosen,
+        alerts=alerts,
     )
 
 

@@ -17,8 +17,10 @@ from sqlmodel import Session
 
 from digest import newsletters
 from digest.clock import utcnow
+from digest.config import Settings
 from digest.errors import InvalidInput, RateLimited
 from digest.models import Newsletter
+from digest.newsletter_config import configure
 from digest.posts.topics import known_topics
 from digest.signup import record_subscription
 from digest.subscriber_fields import Consent
@@ -74,14 +76,29 @@ def _offered_slugs(offered: list[Newsletter]) -> dict[str, int]:
     return slugs
 
 
+def alert_offer(offered: list[Newsletter], settings: Settings) -> dict[str, object] | None:
+    """What the page says of breaking-news alerts: the checkbox's label and, when only some of
+    the newsletters offer alerts, their names; None when none does (no checkbox)."""
+    configs = [c for c in (configure(n, settings) for n in offered) if c.alerts]
+    if not configs:
+        return None
+    most = max(c.alert_budget for c in configs)
+    night = all(not c.quiet_hours.off for c in configs)
+    label = f"Breaking-news alerts (at most {most} a day{', never at night' if night else ''})"
+    names = [c.name for c in configs] if len(configs) < len(offered) else []
+    return {"label": label, "from": names}
+
+
 @router.get("/", include_in_schema=False)
 @router.get("/subscribe", include_in_schema=False)
-def subscribe_page(request: Request, pages: PagesDep) -> Response:
+def subscribe_page(request: Request, pages: PagesDep, settings: SettingsDep) -> Response:
     """The "Stay in touch" form."""
+    offered = cached_newsletters(request)
     return pages.render(
         "subscribe",
         topics=cached_topics(request),
-        newsletters=cached_newsletters(request),
+        newsletters=offered,
+        alerts=alert_offer(offered, settings),
         honeypot=HONEYPOT,
         typed={},
         errors={},
@@ -123,6 +140,7 @@ async def subscribe(
             status=422,
             topics=cached_topics(request),
             newsletters=offered,
+            alerts=alert_offer(offered, settings),
             honeypot=HONEYPOT,
             typed=form.typed,
             errors=form.messages(),
@@ -155,6 +173,7 @@ async def subscribe(
                 newsletter_ids=asked,
                 timezone=form.timezone,
                 newsletter_names=names,
+                alerts=form.alerts,
             )
         )
     if wants_json(request):

@@ -23,6 +23,7 @@ from digest.db import Database
 from digest.links import preferences_url
 from digest.links_auth import linked_subscriber
 from digest.tokens import Purpose
+from digest.web import alerts_off
 from digest.web.deps import DatabaseDep, PagesDep, SessionDep, SettingsDep
 from digest.web.pages import wants_json
 
@@ -37,6 +38,8 @@ def unsubscribe_page(
     linked = linked_subscriber(session, settings, token, Purpose.UNSUBSCRIBE)
     if linked is None:
         return pages.render("gone")
+    if linked.alerts_only:
+        return alerts_off.alerts_page(session, settings, pages, linked, f"/unsubscribe/{token}")
     subscriber = linked.subscriber
     scope = preference_centre.leaving(session, linked.subscriber, linked.newsletter_id)
     return pages.render(
@@ -60,6 +63,10 @@ async def unsubscribe(
     """
     await request.body()
     done = await run_in_threadpool(_unsubscribe, db, settings, token)
+    if isinstance(done, alerts_off.AlertsOffDone):
+        if wants_json(request):
+            return JSONResponse({"status": "alerts off"})
+        return pages.render("alerts_off_done", **asdict(done))
     if wants_json(request):
         return JSONResponse({"status": "unsubscribed"})
     if done is None:
@@ -77,12 +84,17 @@ class Done:
     preferences_url: str
 
 
-def _unsubscribe(db: Database, settings: Settings, token: str) -> Done | None:
-    """Unsubscribe the token's subscriber (committed on return); what to tell them, or None."""
+def _unsubscribe(
+    db: Database, settings: Settings, token: str
+) -> Done | alerts_off.AlertsOffDone | None:
+    """Unsubscribe the token's subscriber (committed on return), or turn off the alerts an
+    alert's link names; what to tell them, or None."""
     with db.transaction() as session:
         linked = linked_subscriber(session, settings, token, Purpose.UNSUBSCRIBE)
         if linked is None:
             return None
+        if linked.alerts_only:
+            return alerts_off.turn_off(session, settings, linked)
         person = linked.subscriber
         subscriptions.unsubscribe(session, person, linked.newsletter_id)
         return Done(
