@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from digest import editions, newsletters
+from digest.alert_triggers import raise_by_category
 from digest.clock import utcnow
 from digest.compose.render import Renderers
 from digest.config import Settings
@@ -51,6 +52,7 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 DIGEST_JOB = "digests"
+ALERT_JOB = "alerts"  # run by the digest job's tick, first
 POLL_JOB = "feeds"
 LEASE_JOB = "leases"
 LEASE_CHECK_SECONDS = 60
@@ -240,8 +242,13 @@ class Scheduler:
     # -- the jobs ----------------------------------------------------------------------------
 
     async def digests_job(self) -> list[editions.EditionReport]:
-        """Make every edition due now (in a thread: the store is synchronous)."""
+        """Raise the alerts of newly arrived posts in alert categories, then make every edition
+        due now (in threads: the store is synchronous)."""
         now = self.clock()
+        # Alerts first: breaking news must not wait behind a large edition, and an edition
+        # made after them knows which posts went out as alerts.
+        alerts = asyncio.to_thread(raise_by_category, self.db, self.settings, now)
+        await self._guarded(ALERT_JOB, alerts)
         work = asyncio.to_thread(self._digests, now)
         result = await self._guarded(DIGEST_JOB, work)
         self.ticks += 1
