@@ -142,11 +142,10 @@ def alerts_off(session: Session, rows: Sequence[sa.Row[Any]]) -> set[int]:
         return set()
     off: set[tuple[int, int]] = set()
     for chunk in in_batches(sorted({r.subscriber_id for r in alerts})):
-        off.update(
-            session.execute(
-                sa.select(U.c.subscriber_id, U.c.newsletter_id).where(
-                    U.c.subscriber_id.in_(chunk), U.c.alerts.is_not(True)
-                )
-            ).tuples()
+        found = session.execute(
+            sa.select(U.c.subscriber_id, U.c.newsletter_id).where(
+                U.c.subscriber_id.in_(chunk), U.c.alerts.is_not(True)
+            )
         )
+        off.update((sid, nid) for sid, nid in found)
     return {r.id for r in alerts if (r.subscriber_id, newsletter_of(r.period_key)) in off}
