@@ -200,3 +200,27 @@ def test_the_api_raises_an_alert_and_refuses_a_second_with_409(db: Database, mak
     assert missing.status_code == 404
     assert stranger.status_code == 401
     assert unknown.status_code == 404
+
+
+def test_two_alerts_raised_at_once_count_each_readers_budget_one_after_the_other(
+    db: Database, settings: Settings
+) -> None:
+    import threading
+
+    newsletter_settings(db, quiet_hours="off", alert_budget=1)
+    readers(db, [f"r{i}@example.org" for i in range(50)])
+    posts = [str(post(db, "One")), str(post(db, "Two"))]
+    start = threading.Barrier(2)
+    reports = []
+
+    def raise_one(pid: str) -> None:
+        start.wait()
+        reports.append(raise_alert(db, settings, pid, now=NOON))
+
+    threads = [threading.Thread(target=raise_one, args=(p,)) for p in posts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Whichever went first took each reader's one alert of the day; the other was held.
+    assert sorted((r.queued, r.held_budget) for r in reports) == [(0, 50), (50, 0)]
