@@ -135,10 +135,11 @@ def raise_in(
         U.c.status == SubscriberStatus.ACTIVE.value,
         U.c.alerts.is_(True),
     )
-    zones = session.execute(
-        sa.select(S.c.timezone).select_from(READERS).where(audience).group_by(S.c.timezone)
-    ).scalars()
-    zones = sorted(zones)
+    zones = sorted(
+        session.execute(
+            sa.select(S.c.timezone).select_from(READERS).where(audience).group_by(S.c.timezone)
+        ).scalars()
+    )
     if not zones:
         raise AlertRefused(f"nobody has opted in to alerts from {slug}")
     expires_at = now + newsletter.alert_expiry
