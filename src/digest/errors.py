@@ -82,6 +82,18 @@ class PostNotFound(NotFound):
     """No post with that id, guid or link."""
 
 
+class AlertRefused(DigestError):
+    """A post cannot be sent as an alert: the newsletter is archived or offers no alerts, or
+    nobody has opted in to its alerts."""
+
+    http_status = 409
+    exit_code = 1
+
+
+class AlreadyAlerted(AlertRefused):
+    """The post was sent as an alert in that newsletter before: an alert goes once."""
+
+
 class FeedNotFound(NotFound):
     """No feed with that URL."""
 

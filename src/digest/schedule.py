@@ -9,6 +9,9 @@ fine-grained enough for the zones whose offsets are not whole hours (India +5:30
 and a check that finds nobody due is one indexed query. ``next_runs`` answers from the same
 rules when each slot of subscribers will next get its digest (``digest status``).
 
+Each tick first raises the alerts of posts that arrived in a newsletter's alert categories
+(``alert_triggers``), once per post and newsletter whoever else ticks.
+
 At most one digest per subscriber per period does not depend on this module: the store makes
 ``(subscriber_id, period_key)`` unique, so two schedulers (two ``digest serve`` processes by
 mistake, APScheduler issue #160), a restart, a clock jump or ``digest send`` at the same moment
@@ -32,12 +35,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from digest import editions, newsletters
+from digest.alert_triggers import raise_by_category
 from digest.clock import utcnow
 from digest.compose.render import Renderers
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
-from digest.errors import DigestError, first_line
+from digest.errors import DigestError, StoreUnavailable, first_line
 from digest.models import Subscriber, Subscription
 from digest.newsletter_config import NewsletterConfig, configure
 from digest.periods import period_for
@@ -51,6 +55,7 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 DIGEST_JOB = "digests"
+ALERT_JOB = "alerts"  # alerts by feed category: part of the digest job's tick, first
 POLL_JOB = "feeds"
 LEASE_JOB = "leases"
 LEASE_CHECK_SECONDS = 60
@@ -240,7 +245,8 @@ class Scheduler:
     # -- the jobs ----------------------------------------------------------------------------
 
     async def digests_job(self) -> list[editions.EditionReport]:
-        """Make every edition due now (in a thread: the store is synchronous)."""
+        """Raise the alerts of newly arrived posts in alert categories, then make every edition
+        due now (in a thread: the store is synchronous)."""
         now = self.clock()
         work = asyncio.to_thread(self._digests, now)
         result = await self._guarded(DIGEST_JOB, work)
@@ -248,6 +254,16 @@ class Scheduler:
         return result or []
 
     def _digests(self, now: datetime) -> list[editions.EditionReport]:
+        # Alerts first: breaking news must not wait behind a large edition, and an edition
+        # made after them knows which posts went out as alerts.
+        try:
+            raise_by_category(self.db, self.settings, now)
+        except StoreUnavailable:
+            raise  # the digests cannot be made either: the tick fails, in one line
+        except (DigestError, SQLAlchemyError) as exc:
+            # A broken alert template must not stop the digests.
+            error = f"{type(exc).__name__}: {first_line(exc)}"
+            log.warning("job failed", extra={"job": ALERT_JOB, "error": error})
         if self._renderers is None:
             self._renderers = Renderers(self.settings)
         return run_digests(self.db, self.settings, now, renderers=self._renderers)

@@ -23,12 +23,14 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.models import Delivery, Edition, Feed
+from digest.models_campaigns import Alert
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.subscribers import count_by_status
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 E = Edition.__table__  # type: ignore[attr-defined]
 F = Feed.__table__  # type: ignore[attr-defined]
+AL = Alert.__table__  # type: ignore[attr-defined]
 PROBLEMS = (
     DeliveryStatus.FAILED.value,
     DeliveryStatus.BOUNCED.value,
@@ -73,6 +75,7 @@ class OutboxStatus:
     editions: list[EditionStats] = field(default_factory=list)
     errors: list[ErrorRow] = field(default_factory=list)
     subscribers: dict[str, int] = field(default_factory=dict)
+    alerts: dict[str, int] = field(default_factory=dict)  # see ``alert_counts``
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -88,6 +91,7 @@ class Counts:
     editions: int
     feeds: int
     feeds_failing: int
+    alerts: dict[str, int] = field(default_factory=dict)  # see ``alert_counts``
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ def outbox_status(
         latest_editions(session, editions, newsletter_id),
         last_errors(session, errors, where=mine),
         count_by_status(session, newsletter_id),
+        alert_counts(session, newsletter_id),
     )
 
 
@@ -200,7 +205,30 @@ def counts(session: Session) -> Counts:
         editions=int(editions),
         feeds=int(feeds),
         feeds_failing=int(failing),
+        alerts=alert_counts(session),
     )
+
+
+def alert_counts(session: Session, newsletter_id: int | None = None) -> dict[str, int]:
+    """The breaking-news lane (of one newsletter, or all): alerts sent, held back by readers'
+    budgets and quiet hours, expired unsent, and folded into digests, each counted per reader."""
+    alert = D.c.kind == DeliveryKind.ALERT.value
+    mine = () if newsletter_id is None else (D.c.period_key.startswith(f"{newsletter_id}/"),)
+    by_state = outbox_counts(session, where=sa.and_(alert, *mine))
+    raised = () if newsletter_id is None else (AL.c.newsletter_id == newsletter_id,)
+    budget, quiet = session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(AL.c.held_budget), 0),
+            sa.func.coalesce(sa.func.sum(AL.c.held_quiet), 0),
+        ).where(*raised)
+    ).one()
+    return {
+        "sent": by_state[DeliveryStatus.SENT.value],
+        "held_budget": int(budget),
+        "held_quiet": int(quiet),
+        "expired": by_state[DeliveryStatus.SKIPPED.value],
+        "folded": by_state[DeliveryStatus.FOLDED.value],
+    }
 
 
 def reply_classes(session: Session) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""``digest posts``: import posts from a feed or file, list them, add one, feature or unfeature."""
+"""``digest posts``: import posts from a feed or file, list them, add one, feature or unfeature,
+alert (breaking news)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import click
 
 from digest import newsletters
-from digest.cli.context import AppContext, echo_json, pass_app, shown
+from digest.cli.context import AppContext, echo_json, newsletter_option, pass_app, shown
 from digest.clock import utcnow
 from digest.errors import InvalidInput
 from digest.models import Post
@@ -153,3 +154,20 @@ def unfeature(app: AppContext, post: str, newsletter: str | None) -> None:
         row = store.set_featured(session, post, False, newsletter_id=nid)
     where = f" in {shown(newsletter)}" if newsletter else ""
     click.echo(f"post {row.id} not featured{where}: {shown(row.title)}")
+
+
+@posts.command()
+@click.argument("post")
+@newsletter_option
+@click.option("--json", "as_json", is_flag=True, help="JSON for programs")
+@pass_app
+def alert(app: AppContext, post: str, newsletter: str | None, as_json: bool) -> None:
+    """Queue POST (an id, guid or link) as a breaking-news alert for the readers who opted in;
+    a worker or serve sends it. Each reader's budget and quiet hours may hold it back."""
+    from digest.alerts import raise_alert
+
+    report = raise_alert(app.db, app.settings, post, newsletter=newsletter, source="editor")
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        click.echo(report.summary())

@@ -62,6 +62,11 @@ def status(
         )
     click.echo("subscribers: " + ", ".join(f"{s} {n}" for s, n in report.subscribers.items()))
     click.echo("outbox: " + ", ".join(f"{s} {n}" for s, n in report.counts.items()))
+    a = report.alerts
+    click.echo(
+        f"alerts: sent {a['sent']}, held by budget {a['held_budget']}, held by quiet hours "
+        f"{a['held_quiet']}, expired {a['expired']}, folded into digests {a['folded']}"
+    )
     click.echo("editions:" if report.editions else "editions: none yet")
     for ed in report.editions:
         tally = ", ".join(f"{s} {n}" for s, n in ed.counts.items() if n)

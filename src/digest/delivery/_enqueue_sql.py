@@ -172,7 +172,7 @@ def insert_select(
     *,
     status: str,
     kind: str,
-    edition_id: int,
+    edition_id: int | None,
     body_id: int | None,
     period_key: str | sa.ColumnElement[str] | None,
     send_by: datetime | None,
@@ -180,9 +180,11 @@ def insert_select(
     message_id_prefix: str,
     domain: str,
     reply: str | None,
+    next_attempt_at: datetime | None = None,
 ) -> int:
     """Rows of ``kind`` in ``status`` for every subscriber the filter selects; returns how many
-    were added (a row already there for the edition or the period is left as it is)."""
+    were added (a row already there for the edition or the period is left as it is). They are
+    due at ``next_attempt_at`` (now when not given: an alert may wait for quiet hours to end)."""
     now = utcnow()
     base = _subscriber_ids(subscriber_filter).subquery()
     period = (
@@ -199,7 +201,9 @@ def insert_select(
         base.c.email.label("to_email"),
         sa.literal(status).label("status"),
         sa.literal(0).label("attempts"),
-        sa.bindparam("now1", now, type_=D.c.next_attempt_at.type).label("next_attempt_at"),
+        sa.bindparam("now1", next_attempt_at or now, type_=D.c.next_attempt_at.type).label(
+            "next_attempt_at"
+        ),
         sa.bindparam("p_send_by", send_by, type_=D.c.send_by.type).label("send_by"),
         sa.bindparam("p_reply", reply, type_=sa.String).label("last_reply"),
         digest_message_id_sql(

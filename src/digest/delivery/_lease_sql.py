@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.db import in_batches
+from digest.delivery.outcomes import newsletter_of
 from digest.models import Delivery, Subscriber, Subscription
-from digest.states import DeliveryStatus, SubscriberStatus
+from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
@@ -131,3 +132,20 @@ def people(
             if status == ACTIVE:
                 statuses[(sid, None)] = ACTIVE
     return names, statuses
+
+
+def alerts_off(session: Session, rows: Sequence[sa.Row[Any]]) -> set[int]:
+    """The ids of the leased alert rows whose reader has turned off that newsletter's alerts
+    since the alert was queued (one query, and only when the batch holds alerts)."""
+    alerts = [r for r in rows if r.kind == DeliveryKind.ALERT.value and r.subscriber_id]
+    if not alerts:
+        return set()
+    off: set[tuple[int, int]] = set()
+    for chunk in in_batches(sorted({r.subscriber_id for r in alerts})):
+        found = session.execute(
+            sa.select(U.c.subscriber_id, U.c.newsletter_id).where(
+                U.c.subscriber_id.in_(chunk), U.c.alerts.is_not(True)
+            )
+        )
+        off.update((sid, nid) for sid, nid in found)
+    return {r.id for r in alerts if (r.subscriber_id, newsletter_of(r.period_key)) in off}

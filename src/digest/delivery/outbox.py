@@ -123,6 +123,10 @@ def enqueue_digests(
     )
 
 
+#: Rows of any kind and state (alerts: queued or held) for a set of readers, set-wise.
+enqueue_select = _enqueue_sql.insert_select
+
+
 def record_skips(
     session: Session,
     *,
@@ -179,6 +183,7 @@ def claim(
     sub_ids = {r.subscriber_id for r in rows if r.subscriber_id is not None}
     # (person, newsletter) -> status; (person, None) -> active on any newsletter
     names, statuses = _lease_sql.people(session, sub_ids)
+    muted = _lease_sql.alerts_off(session, rows)  # alerts whose reader turned them off since
     cancelled: list[int] = []
     late: list[int] = []
     out: list[Claimed] = []
@@ -187,6 +192,8 @@ def claim(
         sid = r.subscriber_id or 0
         status = statuses.get((sid, newsletter_id))
         name = names.get(sid, "") if statuses.get((sid, None)) == ACTIVE else ""
+        if r.id in muted:
+            continue
         if r.kind in NEWSLETTER_MAIL:
             if status != ACTIVE:
                 cancelled.append(r.id)
@@ -213,6 +220,7 @@ def claim(
     cancel, skip = DeliveryStatus.CANCELLED.value, DeliveryStatus.SKIPPED.value
     _lease_sql.close(session, cancelled, cancel, "subscriber no longer active", now)
     _lease_sql.close(session, late, skip, "past its send-by time; not sent late", now)
+    _lease_sql.close(session, sorted(muted), cancel, "alerts turned off", now)
     out.sort(key=lambda c: c.id)
     return out
 

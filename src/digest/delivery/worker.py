@@ -145,6 +145,10 @@ class Worker:
             sid, email = item.subscriber_id, item.to_email
             # List mail: its one-click link leaves this newsletter; the footer offers all.
             unsubscribe = links.unsubscribe_url(self.settings, sid, email, item.newsletter_id)
+            if item.kind == DeliveryKind.ALERT.value and item.newsletter_id is not None:
+                # An alert's one click (and its footer's) turns off that newsletter's alerts
+                # and keeps its digest: a reader tired of alerts need not lose the newsletter.
+                unsubscribe = links.alerts_off_url(self.settings, sid, email, item.newsletter_id)
             unsubscribe_all = links.unsubscribe_url(self.settings, sid, email, None)
             preferences = links.preferences_url(self.settings, sid, email)
         personal = Personal(

@@ -123,6 +123,10 @@ class Stats(BaseModel):
     editions: int
     feeds: int
     feeds_failing: int
+    alerts: dict[str, int] = Field(
+        default_factory=dict,
+        description="alerts per reader: sent, held_budget, held_quiet, expired, folded",
+    )
 
 
 class EditionRequest(BaseModel):

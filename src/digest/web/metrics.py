@@ -25,7 +25,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy.exc import SQLAlchemyError
@@ -85,6 +90,15 @@ class StoreCollector(Collector):
             buckets=buckets,
             sum_value=latency.seconds,
         )
+        alerts = CounterMetricFamily(
+            "digest_alerts",
+            "Breaking-news alerts per reader: sent, held by budget or quiet hours, expired "
+            "unsent, folded into a digest.",
+            labels=["outcome"],
+        )
+        for outcome, n in sorted(counts.alerts.items()):
+            alerts.add_metric([outcome], n)
+        yield alerts
         yield GaugeMetricFamily("digest_editions", "Editions made.", value=counts.editions)
         yield GaugeMetricFamily("digest_feeds", "Feeds polled on schedule.", value=counts.feeds)
         yield GaugeMetricFamily(
