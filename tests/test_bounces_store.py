@@ -263,3 +263,39 @@ def test_a_mail_to_the_unsubscribe_address_unsubscribes_the_reader_its_token_nam
     assert status_of(db, "p0@example.org")[0] == "active"
     with pytest.raises(NotAReport, match="nor an unsubscribe request"):
         read_inbound(request.replace(b"Subject: unsubscribe", b"Subject: hello"))
+
+
+def test_a_mail_to_the_unsubscribe_address_from_an_alert_turns_off_alerts_only(
+    db: Database, make_settings: Callable[..., Any], smtp_server: SmtpServer
+) -> None:
+    """An alert's mailto carries its alerts-off token: the reader keeps the digest."""
+    from digest import links
+    from digest.models import Subscriber
+
+    settings, _ids = sent_edition(
+        db, make_settings, smtp_server, unsubscribe_mailto="leave@news.example"
+    )
+    with db.transaction() as session:
+        sid = session.execute(
+            sa.select(Subscriber.id).where(Subscriber.email == "p1@example.org")
+        ).scalar_one()
+        session.execute(sa.update(Subscription).values(alerts=True))
+    url = links.alerts_off_url(settings, sid, "p1@example.org", 1)
+    token = links.unsubscribe_token_in(url)
+    request = (
+        "From: p1@example.org\r\nTo: leave@news.example\r\n"
+        f"Subject: unsubscribe {token}\r\n\r\nplease stop the alerts\r\n"
+    ).encode()
+    with db.transaction() as session:
+        tally = record_reports(session, read_inbound(request), settings)
+    assert tally.stopped == 0
+    assert status_of(db, "p1@example.org")[0] == "active"
+    with db.transaction() as session:
+        alerts = dict(
+            session.execute(
+                sa.select(Subscriber.email, Subscription.alerts).join(
+                    Subscription, Subscription.subscriber_id == Subscriber.id
+                )
+            ).all()
+        )
+    assert alerts["p1@example.org"] is False and alerts["p0@example.org"] is True

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest.alert_timing import once_key
 from digest.clock import utcnow
 from digest.models import Alert, Delivery, Subscriber
 from digest.periods import cadence_length
@@ -103,7 +104,7 @@ def recent_alerts(session: Session, newsletter_id: int, cadence: str, now: datet
         .where(A.c.newsletter_id == newsletter_id, A.c.raised_at > since, A.c.raised_at <= now)
         .order_by(A.c.id)
     ).all()
-    return Alerts(tuple(RecentAlert(i, p, f"{newsletter_id}/alert:{i}") for i, p in rows))
+    return Alerts(tuple(RecentAlert(i, p, once_key(newsletter_id, i)) for i, p in rows))
 
 
 def reader_states(session: Session, alerts: Alerts, subscriber_id: int) -> tuple[int, ...]:

@@ -15,18 +15,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from digest.alert_timing import alert_key_prefix
 from digest.clock import utcnow
 from digest.models import Delivery, Newsletter, Subscriber, Subscription
 from digest.states import DeliveryStatus
 from digest.subscribers import subscription_of
-
-#: What follows a newsletter's id in the once-key of its alerts: ``"2/alert:17"``.
-ALERT_KEY = "alert:"
-
-
-def alert_key_prefix(newsletter_id: int) -> str:
-    """The start of every once-key of the newsletter's alerts (``"2/alert:"``)."""
-    return f"{newsletter_id}/{ALERT_KEY}"
 
 
 def offers_alerts(session: Session, newsletter_id: int) -> bool:

@@ -15,6 +15,19 @@ from datetime import datetime
 
 from digest.quiet_hours import QuietHours, local_day
 
+#: What follows a newsletter's id in the once-key of its alerts' deliveries: ``"2/alert:17"``.
+ALERT_KEY = "alert:"
+
+
+def alert_key_prefix(newsletter_id: int) -> str:
+    """The start of every once-key of the newsletter's alerts (``"2/alert:"``)."""
+    return f"{newsletter_id}/{ALERT_KEY}"
+
+
+def once_key(newsletter_id: int, alert_id: int) -> str:
+    """The once-key of an alert's deliveries: ``"1/alert:3"``."""
+    return f"{alert_key_prefix(newsletter_id)}{alert_id}"
+
 
 @dataclass(frozen=True)
 class ZoneTiming:

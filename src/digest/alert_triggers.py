@@ -69,7 +69,9 @@ def raise_by_category(db: Database, settings: Settings, now: datetime) -> list[A
         except AlreadyAlerted:
             continue  # another scheduler raised it first
         except AlertRefused as exc:
-            log.info(
+            # Tried again each tick until it expires (someone may opt in meanwhile): at info
+            # level that would be a line a minute for hours.
+            log.debug(
                 "category alert not raised",
                 extra={"newsletter": config.slug, "post": post_id, "reason": str(exc)},
             )

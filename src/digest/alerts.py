@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import newsletters
-from digest.alert_timing import ZoneTiming, zone_timing
+from digest.alert_timing import ZoneTiming, alert_key_prefix, once_key, zone_timing
 from digest.clock import utcnow
 from digest.compose.alert_mail import AlertRenderer
 from digest.config import Settings
@@ -82,11 +82,6 @@ class AlertReport:
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
         return asdict(self)
-
-
-def once_key(newsletter_id: int, alert_id: int) -> str:
-    """The once-key of an alert's deliveries: ``"1/alert:3"``."""
-    return f"{newsletter_id}/alert:{alert_id}"
 
 
 def raise_alert(
@@ -237,7 +232,7 @@ class _Queue:
             .select_from(earlier)
             .where(
                 earlier.c.subscriber_id == S.c.id,
-                earlier.c.period_key.like(f"{self.newsletter.id}/alert:%"),
+                earlier.c.period_key.like(f"{alert_key_prefix(self.newsletter.id)}%"),
                 earlier.c.period_key != self.key,
                 earlier.c.status.in_(_COUNTED),
                 earlier.c.send_by > timing.day_start,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest import subscribers, subscriptions
+from digest import alert_optin, subscribers, subscriptions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.delivery.dsn import Kind, Report
@@ -190,6 +190,9 @@ def _unsubscribe(session: Session, settings: Settings, token: str, tally: Bounce
         linked = None  # forged, or signed under another key: nobody to unsubscribe
     if linked is None:
         tally.unmatched += 1
+    elif linked.alerts_only and linked.newsletter_id is not None:
+        # An alert's mailto: it turns off that newsletter's alerts, and keeps the digest.
+        alert_optin.turn_off(session, linked.subscriber, linked.newsletter_id)
     elif subscriptions.unsubscribe(session, linked.subscriber, linked.newsletter_id):
         tally.stopped += 1
 
