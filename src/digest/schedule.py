@@ -31,7 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from digest import editions, newsletters
+from digest import announcements, editions, newsletters
 from digest.clock import utcnow
 from digest.compose.render import Renderers
 from digest.config import Settings
@@ -53,6 +53,7 @@ Clock = Callable[[], datetime]
 DIGEST_JOB = "digests"
 POLL_JOB = "feeds"
 LEASE_JOB = "leases"
+ANNOUNCE_WORK = "announcements"  # part of the digest tick, guarded on its own
 LEASE_CHECK_SECONDS = 60
 STOP_GRACE = 20.0  # a job still running at shutdown gets this long; serve exits within 30 s
 
@@ -244,6 +245,10 @@ class Scheduler:
         now = self.clock()
         work = asyncio.to_thread(self._digests, now)
         result = await self._guarded(DIGEST_JOB, work)
+        # Scheduled announcements ride the same tick (their local hours are checked alike); a
+        # failure of one side does not hold up the other.
+        due = asyncio.to_thread(announcements.queue_due, self.db, self.settings, now)
+        await self._guarded(ANNOUNCE_WORK, due)
         self.ticks += 1
         return result or []
 

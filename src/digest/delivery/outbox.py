@@ -373,10 +373,14 @@ def erase_for(session: Session, *, subscriber_id: int | None, address: str) -> i
     if subscriber_id is not None:
         theirs = sa.or_(D.c.subscriber_id == subscriber_id, theirs)
     # An edition's bodies are shared and name nobody; a transactional one is that mail's alone.
+    # An announcement's or alert's body is shared too (no edition): deleting it would cascade.
+    shared = D.c.kind.in_((DeliveryKind.ANNOUNCEMENT.value, DeliveryKind.ALERT.value))
     own_bodies = [
         r[0]
         for r in session.execute(
-            sa.select(D.c.body_id).where(theirs, D.c.edition_id.is_(None), D.c.body_id.isnot(None))
+            sa.select(D.c.body_id).where(
+                theirs, D.c.edition_id.is_(None), D.c.body_id.isnot(None), ~shared
+            )
         )
     ]
     n = 0
