@@ -29,6 +29,7 @@ def default_routers() -> list[APIRouter]:
     """Every router of the app, in the order they are mounted: public pages, then operators'."""
     from digest.web import (
         admin,
+        admin_announcements,
         admin_newsletters,
         archive,
         assets,
@@ -55,6 +56,7 @@ def default_routers() -> list[APIRouter]:
         esp_hooks.router,  # POST /esp/{service}: 404 unless DIGEST_SMTP_URL's service has one
         admin.router,  # /api/..., off while DIGEST_ADMIN_TOKEN is unset
         admin_newsletters.router,  # /api/newsletters..., the same
+        admin_announcements.router,  # /api/announcements..., the same
     ]
 
 
