@@ -118,7 +118,7 @@ def listed(session: Session) -> list[Announcement]:
     return list(session.exec(select(Announcement).order_by(col(Announcement.id).desc())).all())
 
 
-def currentreach_of(session: Session, row: Announcement) -> Reach:
+def current_reach(session: Session, row: Announcement) -> Reach:
     """Who the announcement would reach if it went now (EmptyAudience when nobody)."""
     return reach_of(session, audience_of(row))
 

@@ -35,6 +35,7 @@ from digest.announcement_store import (
     audience_of,
     body_id,
     create,
+    current_reach,
     deliveries,
     get,
     listed,
@@ -50,7 +51,26 @@ from digest.models_campaigns import Announcement
 from digest.states import DeliveryStatus
 
 # What the faces use of the store, through this one module.
-__all__ = ["Draft", "Reach", "create", "deliveries", "get", "listed", "plan", "summary"]
+__all__ = [
+    "Cancelled",
+    "Draft",
+    "Queued",
+    "Reach",
+    "audience_of",
+    "cancel",
+    "create",
+    "current_reach",
+    "deliveries",
+    "get",
+    "listed",
+    "plan",
+    "queue_due",
+    "schedule_at",
+    "schedule_local",
+    "send",
+    "summary",
+    "tick",
+]
 
 #: Where a day's hour comes first: no zone is further ahead of UTC than +14:00.
 EARLIEST_OFFSET = timedelta(hours=14)
