@@ -187,3 +187,27 @@ def test_preview_shows_the_safe_body_as_a_reader_gets_it(
     assert "<h1" in html.out and "script" not in html.out
     eml = run(capsys, "announce", "preview", str(ident), "--format", "eml")
     assert "Subject: Podcast!" in eml.out and "List-Unsubscribe:" in eml.out
+
+
+def test_an_addresses_file_narrows_the_audience(
+    cli_env: Database, capsys: pytest.CaptureFixture[str], body: str, tmp_path: Path
+) -> None:
+    _readers(cli_env, "a@example.com", "b@example.com", "c@example.com")
+    listed = tmp_path / "list.txt"
+    listed.write_text("# the board\nA@example.com\nc@example.com\nnot-a-reader@example.com\n")
+    ident = _create(capsys, body, "--addresses", str(listed))
+    sent = run(capsys, "announce", "send", str(ident))
+    assert "2 queued now, 2 in all" in sent.out
+    listed.write_text("a@example.com\nbroken\n")
+    bad = run(
+        capsys,
+        "announce",
+        "create",
+        "--subject",
+        "S",
+        "--body-file",
+        body,
+        "--addresses",
+        str(listed),
+    )
+    _one_line_error(bad, "line 2")

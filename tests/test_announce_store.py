@@ -10,7 +10,14 @@ import sqlalchemy as sa
 import time_machine
 from sqlmodel import select
 
-from digest import announcement_audience, announcements, newsletters, subscribers, subscriptions
+from digest import (
+    announcement_audience,
+    announcement_store,
+    announcements,
+    newsletters,
+    subscribers,
+    subscriptions,
+)
 from digest.announcement_rules import Audience, audience
 from digest.config import Settings
 from digest.db import Database
@@ -262,3 +269,30 @@ def test_a_local_hour_past_in_every_readers_zone_is_refused(db: Database) -> Non
         announcements.schedule_local(
             session, ident, 9, date(2026, 12, 2), datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
         )
+
+
+def test_a_template_set_of_the_newsletters_folder_stands_in_for_markdown(
+    db: Database, settings: Settings, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "tech-templates"
+    folder.mkdir()
+    (folder / "fundraiser_subject.txt").write_text("Give to {{ newsletter_name }}: {{ subject }}")
+    (folder / "fundraiser.txt").write_text("Please give. {{ unsubscribe_url }}\n")
+    (folder / "fundraiser.html").write_text(
+        '{% extends "layout.html" %}{% set width = 500 %}'
+        '{% block rows %}<tr><td>Please give. <a href="{{ unsubscribe_url }}">Leave</a>'
+        "</td></tr>{% endblock %}"
+    )
+    with db.transaction() as session:
+        newsletters.add(session, "tech", name="Tech", templates_dir=str(folder))
+    _reader(db, "t@example.com")
+    with db.transaction() as session:
+        subscriptions.add(session, "t@example.com", newsletter_id=2, confirmed=True)
+        draft = announcements.Draft("Winter drive", "", "fundraiser", audience(0))
+        row = announcements.create(session, "tech", draft)
+        content = announcement_store.render(session, settings, row)
+    assert content.subject == "Give to Tech: Winter drive"
+    assert content.text.startswith("Please give. %%UNSUBSCRIBE_URL%%")
+    assert "Please give." in content.html and "%%UNSUBSCRIBE_URL%%" in content.html
+    with db.transaction() as session, pytest.raises(InvalidInput, match="template set"):
+        announcements.create(session, "tech", announcements.Draft("S", "x", "../etc", audience(0)))
