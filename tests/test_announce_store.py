@@ -8,6 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from digest import (
@@ -28,6 +31,7 @@ from digest.errors import (
     InvalidInput,
     NewsletterArchived,
     ScheduleInPast,
+    TemplateProblem,
 )
 from digest.models import Body, Delivery, Subscription
 from digest.states import DeliveryStatus
@@ -296,3 +300,44 @@ def test_a_template_set_of_the_newsletters_folder_stands_in_for_markdown(
     assert "Please give." in content.html and "%%UNSUBSCRIBE_URL%%" in content.html
     with db.transaction() as session, pytest.raises(InvalidInput, match="template set"):
         announcements.create(session, "tech", announcements.Draft("S", "x", "../etc", audience(0)))
+    missing = announcements.Draft("S", "", "gala", audience(0))
+    with db.transaction() as session, pytest.raises(TemplateProblem, match=r"gala.* not found"):
+        announcements.create(session, "tech", missing, settings)
+
+
+READER_TOPICS = [
+    [],
+    ["Sport"],
+    ["sport", "Food"],
+    ["FOOD"],
+    ["travel"],
+    ["Économie"],
+    ["ÉCONOMIE", "x"],
+]
+WORDS = ["sport", "food", "travel", "économie", "music", "x"]
+
+
+def _cased(word: str, how: int) -> str:
+    return (word, word.upper(), word.title(), word.lower())[how]
+
+
+@pytest.fixture
+def topic_readers(db: Database) -> Database:
+    for i, topics in enumerate(READER_TOPICS):
+        _reader(db, f"r{i}@example.com", topics=topics)
+    return db
+
+
+@settings_(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(wanted=st.lists(st.tuples(st.sampled_from(WORDS), st.integers(0, 3)), max_size=3))
+def test_topics_match_any_reader_with_one_in_common_in_any_case(
+    topic_readers: Database, wanted: list[tuple[str, int]]
+) -> None:
+    topics = [_cased(word, how) for word, how in wanted]
+    asked = {t.casefold() for t in topics}
+    expected = [
+        f"r{i}@example.com"
+        for i, theirs in enumerate(READER_TOPICS)
+        if not asked or not theirs or asked & {t.casefold() for t in theirs}
+    ]
+    assert _emails(topic_readers, audience(1, topics=topics)) == sorted(expected)

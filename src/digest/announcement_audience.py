@@ -37,6 +37,20 @@ def _json_param(dialect: str, values: list[str]) -> sa.ColumnElement[object]:
     return sa.cast(text, sa.JSON) if dialect == "postgresql" else text
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _spellings(topics: tuple[str, ...]) -> set[str]:
+    """What SQL ``lower()`` makes of a topic as readers may have written it: PostgreSQL lowers
+    every letter, SQLite only A to Z, so "Économie" stays "Économie" there. Both forms of the
+    usual capitalisations (as typed, lower, upper, title) match, on either store."""
+    found: set[str] = set()
+    for topic in topics:
+        for variant in (topic, topic.lower(), topic.upper(), topic.title(), topic.capitalize()):
+            found.update((variant.lower(), variant.translate(_ASCII_LOWER)))
+    return found
+
+
 def members(session: Session, audience: Audience) -> sa.ColumnElement[bool]:
     """The test "this subscriber, with this subscription, is in the audience"."""
     dialect = session.get_bind().dialect.name
@@ -47,7 +61,7 @@ def members(session: Session, audience: Audience) -> sa.ColumnElement[bool]:
     if audience.topics:
         # A reader who chose no topics takes every topic; others need one in common.
         theirs = _elements(dialect, U.c.topics)
-        wanted = sorted({t.casefold() for t in audience.topics})
+        wanted = sorted(_spellings(audience.topics))
         common = sa.exists(
             sa.select(sa.literal(1))
             .select_from(theirs)

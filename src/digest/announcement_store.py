@@ -3,7 +3,7 @@ into their one shared body, and summed up for the faces. ``announcements.py`` se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlmodel import Session, col, select
 
@@ -65,6 +65,7 @@ def _live(session: Session, slug: str | None) -> Newsletter:
 
 
 def reach_of(session: Session, audience: Audience) -> Reach:
+    """Who the audience reaches now; EmptyAudience when nobody."""
     count = reach.count(session, audience)
     if not count:
         raise EmptyAudience(
@@ -73,11 +74,16 @@ def reach_of(session: Session, audience: Audience) -> Reach:
     return Reach(count, reach.sample(session, audience), reach.zones(session, audience))
 
 
-def plan(session: Session, newsletter: str | None, draft: Draft) -> tuple[Announcement, Reach]:
-    """The announcement ``draft`` would make, checked, and its reach; nothing is written."""
+def plan(
+    session: Session, newsletter: str | None, draft: Draft, settings: Settings | None = None
+) -> tuple[Announcement, Reach]:
+    """The announcement ``draft`` would make, checked, and its reach; nothing is written.
+
+    With ``settings`` it is rendered once too, so a missing or broken template set is
+    refused now rather than when it is sent.
+    """
     found = _live(session, newsletter)
-    base = draft.audience or Audience(0)
-    audience = Audience(int(found.id or 0), *(getattr(base, f) for f in _NARROWING))
+    audience = replace(draft.audience or Audience(0), newsletter_id=int(found.id or 0))
     template = check_template(draft.template)
     row = Announcement(
         newsletter_id=audience.newsletter_id,
@@ -90,15 +96,19 @@ def plan(session: Session, newsletter: str | None, draft: Draft) -> tuple[Announ
         joined_before=audience.joined_before,
         addresses=list(audience.addresses),
     )
+    if settings is not None:
+        AnnouncementRenderer(settings, configure(found, settings)).render(
+            subject=row.subject, markdown=row.body_markdown, template=row.template
+        )
     return row, reach_of(session, audience)
 
 
-_NARROWING = ("topics", "cadence", "joined_after", "joined_before", "addresses")
-
-
-def create(session: Session, newsletter: str | None, draft: Draft) -> Announcement:
-    """A new draft announcement; refused when it is incomplete or would reach nobody."""
-    row, _ = plan(session, newsletter, draft)
+def create(
+    session: Session, newsletter: str | None, draft: Draft, settings: Settings | None = None
+) -> Announcement:
+    """A new draft announcement; refused when it is incomplete or would reach nobody (or,
+    with ``settings``, does not render)."""
+    row, _ = plan(session, newsletter, draft, settings)
     session.add(row)
     session.flush()
     return row

@@ -245,10 +245,12 @@ class Scheduler:
         now = self.clock()
         work = asyncio.to_thread(self._digests, now)
         result = await self._guarded(DIGEST_JOB, work)
-        # Scheduled announcements ride the same tick (their local hours are checked alike); a
-        # failure of one side does not hold up the other.
-        due = asyncio.to_thread(announcements.queue_due, self.db, self.settings, now)
-        await self._guarded(ANNOUNCE_WORK, due)
+        # Scheduled announcements ride the same tick (their local hours are checked alike),
+        # guarded on their own so a bad one never holds up digests; after a failed digest
+        # check (the store down) the next tick tries both, with one line logged, not two.
+        if result is not None:
+            due = asyncio.to_thread(announcements.queue_due, self.db, self.settings, now)
+            await self._guarded(ANNOUNCE_WORK, due)
         self.ticks += 1
         return result or []
 

@@ -96,10 +96,10 @@ def create(
     draft = announcements.Draft(subject, markdown, template, wanted)
     with app.db.transaction() as session:
         if dry_run:
-            _row, found = announcements.plan(session, newsletter, draft)
+            _row, found = announcements.plan(session, newsletter, draft, app.settings)
             _say_reach(found, "it would reach")
             return
-        made = announcements.create(session, newsletter, draft)
+        made = announcements.create(session, newsletter, draft, app.settings)
         reached = announcement_audience.count(session, announcements.audience_of(made))
     click.echo(f"announcement #{made.id}: a draft for {reached} readers", err=True)
     click.echo(str(made.id))

@@ -116,7 +116,9 @@ def _out(session: Session, announcement_id: int) -> AnnouncementOut:
 
 
 @router.post("/announcements", status_code=201, summary="Write an announcement")
-def create_announcement(body: AnnouncementIn, session: SessionDep) -> AnnouncementOut | ReachOut:
+def create_announcement(
+    body: AnnouncementIn, session: SessionDep, settings: SettingsDep
+) -> AnnouncementOut | ReachOut:
     """A draft announcement (201); with ``dry_run`` its audience, nothing written."""
     wanted = audience(
         0,
@@ -128,9 +130,9 @@ def create_announcement(body: AnnouncementIn, session: SessionDep) -> Announceme
     )
     draft = announcements.Draft(body.subject, body.body, body.template, wanted)
     if body.dry_run:
-        _row, found = announcements.plan(session, body.newsletter, draft)
+        _row, found = announcements.plan(session, body.newsletter, draft, settings)
         return ReachOut(count=found.count, sample=found.sample, zones=found.zones)
-    made = announcements.create(session, body.newsletter, draft)
+    made = announcements.create(session, body.newsletter, draft, settings)
     return _out(session, int(made.id or 0))
 
 
