@@ -50,7 +50,8 @@ from digest.errors import AnnouncementClosed
 from digest.models_campaigns import Announcement
 from digest.states import DeliveryStatus
 
-# What the faces use of the store, through this one module.
+# The faces (CLI, API) use announcements through this one module: its own use cases and the
+# store's reads it passes on.
 __all__ = [
     "Cancelled",
     "Draft",
