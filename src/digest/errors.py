@@ -220,3 +220,35 @@ class ConsentNotShown(DigestError):
 
     http_status = 422
     exit_code = 64  # EX_USAGE: run it again with --status
+
+
+class AnnouncementNotFound(NotFound):
+    """No announcement with that id."""
+
+
+class NewsletterArchived(DigestError):
+    """The newsletter is archived: nothing new goes out under its name."""
+
+    http_status = 409
+    exit_code = 65
+
+
+class EmptyAudience(DigestError):
+    """An announcement's audience matches no active reader: nothing would be sent."""
+
+    http_status = 422
+    exit_code = 65
+
+
+class ScheduleInPast(DigestError):
+    """A send time that has already passed (everywhere, for a local hour)."""
+
+    http_status = 422
+    exit_code = 65
+
+
+class AnnouncementClosed(DigestError):
+    """An announcement that was cancelled, or has all its mail out, cannot be changed so."""
+
+    http_status = 409
+    exit_code = 65

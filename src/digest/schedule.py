@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from digest import editions, newsletters
+from digest import announcements, editions, newsletters
 from digest.alert_triggers import raise_by_category
 from digest.clock import utcnow
 from digest.compose.render import Renderers
@@ -58,6 +58,7 @@ DIGEST_JOB = "digests"
 ALERT_JOB = "alerts"  # alerts by feed category: part of the digest job's tick, first
 POLL_JOB = "feeds"
 LEASE_JOB = "leases"
+ANNOUNCE_WORK = "announcements"  # part of the digest tick, guarded on its own
 LEASE_CHECK_SECONDS = 60
 STOP_GRACE = 20.0  # a job still running at shutdown gets this long; serve exits within 30 s
 
@@ -250,6 +251,12 @@ class Scheduler:
         now = self.clock()
         work = asyncio.to_thread(self._digests, now)
         result = await self._guarded(DIGEST_JOB, work)
+        # Scheduled announcements ride the same tick (their local hours are checked alike),
+        # guarded on their own so a bad one never holds up digests; after a failed digest
+        # check (the store down) the next tick tries both, with one line logged, not two.
+        if result is not None:
+            due = asyncio.to_thread(announcements.queue_due, self.db, self.settings, now)
+            await self._guarded(ANNOUNCE_WORK, due)
         self.ticks += 1
         return result or []
 

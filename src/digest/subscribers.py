@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from digest.addresses import normalize_email, spellings
-from digest.delivery import outbox
+from digest.delivery import erasure
 from digest.errors import SubscriberNotFound
 from digest.models import Subscriber, Subscription
 from digest.newsletters import FIRST
@@ -235,7 +235,7 @@ def erase(session: Session, email: str) -> None:
     subscriber = find(session, address)
     if subscriber is None and not is_suppressed(session, address):
         raise SubscriberNotFound(f"no subscriber {address}")
-    outbox.erase_for(
+    erasure.erase_for(
         session, subscriber_id=subscriber.id if subscriber is not None else None, address=address
     )
     if subscriber is not None:

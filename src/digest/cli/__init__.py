@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "check": "digest.cli.check:check",
     "dkim": "digest.cli.dkim:dkim",
     "newsletters": "digest.cli.newsletters:newsletters_",
+    "announce": "digest.cli.announce:announce",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -55,6 +56,7 @@ SHORT_HELP: dict[str, str] = {
     "a sample digest.",
     "dkim": "Make DKIM keys for signing mail.",
     "newsletters": "Manage newsletters: add, list, show, edit, archive.",
+    "announce": "One-off announcements to a newsletter's readers.",
 }
 
 

@@ -368,31 +368,3 @@ def queued_since(session: Session, *, subscriber_id: int, kind: str, since: date
             )
         ).scalar_one()
     )
-
-
-def erase_for(session: Session, *, subscriber_id: int | None, address: str) -> int:
-    """Delete every row of a person's mail: theirs by id, and any addressed to ``address``,
-    with the bodies of their transactional mail (sent or skipped: each has its own).
-
-    Explicit although the foreign key cascades: SQLite without foreign keys, or a row
-    addressed only by email (a test copy), must not keep them. Returns how many rows went.
-    """
-    theirs = D.c.to_email == address
-    if subscriber_id is not None:
-        theirs = sa.or_(D.c.subscriber_id == subscriber_id, theirs)
-    # An edition's bodies are shared and name nobody; a transactional one is that mail's alone.
-    own_bodies = [
-        r[0]
-        for r in session.execute(
-            sa.select(D.c.body_id).where(theirs, D.c.edition_id.is_(None), D.c.body_id.isnot(None))
-        )
-    ]
-    n = 0
-    if subscriber_id is not None:
-        by_id = sa.delete(Delivery).where(col(Delivery.subscriber_id) == subscriber_id)
-        n += int(session.execute(by_id).rowcount or 0)  # type: ignore[attr-defined]
-    to_address = sa.delete(Delivery).where(col(Delivery.to_email) == address)
-    n += int(session.execute(to_address).rowcount or 0)  # type: ignore[attr-defined]
-    for chunk in in_batches(sorted(set(own_bodies))):
-        session.execute(sa.delete(B).where(B.c.id.in_(chunk), B.c.edition_id.is_(None)))
-    return n

@@ -30,6 +30,7 @@ def default_routers() -> list[APIRouter]:
     from digest.web import (
         admin,
         admin_alerts,
+        admin_announcements,
         admin_newsletters,
         archive,
         assets,
@@ -57,6 +58,7 @@ def default_routers() -> list[APIRouter]:
         admin.router,  # /api/..., off while DIGEST_ADMIN_TOKEN is unset
         admin_newsletters.router,  # /api/newsletters..., the same
         admin_alerts.router,  # POST /api/posts/{id}/alert, the same
+        admin_announcements.router,  # /api/announcements..., the same
     ]
 
 
