@@ -38,7 +38,10 @@ from digest.states import DeliveryKind
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-POLL_SECONDS = 1.0
+# An idle worker looks for new mail this often: a breaking-news alert must leave within a
+# second of being queued (bench/alert_latency.py); an empty claim is three index probes.
+POLL_SECONDS = 0.4
+STORE_RETRY_SECONDS = 5.0  # a long-running worker waits this long after a failed claim
 FLUSH_EVERY = 50  # outcomes written at a time while a batch is on the wire
 SHUTDOWN_GRACE = 20.0  # in-flight sends get this long after SIGTERM; the whole exit stays < 30 s
 SENDERS_FRESH_FOR = 60.0  # seconds a newsletter's From and List-Id are kept before re-reading
@@ -317,7 +320,7 @@ class Worker:
                 raise
             # A long-running worker outlives a database restart: wait and claim again.
             log.warning("%s; retrying", exc)
-            await asyncio.sleep(POLL_SECONDS * 5)
+            await asyncio.sleep(STORE_RETRY_SECONDS)
             return []
 
     async def _give_back(self, ids: list[int]) -> None:
