@@ -198,7 +198,7 @@ def claim(
             if status != ACTIVE:
                 cancelled.append(r.id)
                 continue
-            if r.send_by is not None and r.send_by < now:
+            if r.send_by is not None and r.send_by <= now:
                 late.append(r.id)
                 continue
         out.append(
