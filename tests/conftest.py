@@ -8,6 +8,7 @@ several test runs can share one server. It skips when no server answers, except 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -66,6 +67,19 @@ def _pg_database() -> Iterator[str]:
         )
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A command run inside a test puts digest's log handler on that test's captured stderr;
+    it must go with the test, or a server thread still running (an SMTP server whose client
+    was killed) logs through it into a closed stream, into a later test's output."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
