@@ -101,18 +101,18 @@ def _queue(
 ) -> int:
     """Queue the announcement for its audience (in ``zones`` only, unless None); rows added."""
     audience = audience_of(row)
-    key = mail.once_key(row.newsletter_id, int(row.id or 0))
     who = (
         reach.members(session, audience)
         if zones is None
         else reach.in_zones(session, audience, zones)
     )
+    bid = body_id(session, settings, row)
     added = mail.enqueue_announcement(
         session,
         announcement_id=int(row.id or 0),
         newsletter_id=row.newsletter_id,
-        body_id=body_id(session, settings, row),
-        subscriber_filter=sa.and_(who, ~reach.has_key(key)),
+        body_id=bid,
+        subscriber_filter=sa.and_(who, ~reach.queued_before(bid)),
         domain=settings.from_domain,
     )
     row.recipients += added
