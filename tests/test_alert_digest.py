@@ -206,3 +206,26 @@ def test_the_preview_shows_a_reader_what_their_digest_will_carry(world) -> None:
     assert "BREAKING NEWS YOU WERE NOT ALERTED TO" in text("held@example.com")
     alerted = text("alerted@example.com")
     assert "Story breaking" not in alerted and "Story other" in alerted
+
+
+def test_a_held_story_the_reader_already_had_in_a_digest_is_not_carried_again(world) -> None:  # type: ignore[no-untyped-def]
+    """Published at 02:00, in today's digest; alerted at 09:00 and held back from a reader
+    whose budget was spent: tomorrow's digest does not repeat it."""
+    db, settings = world
+    editions.make_edition(db, settings, cadence="daily", now=T0)
+    with db.transaction() as s:
+        story = s.exec(select(Post).where(Post.guid == "other")).one()
+        _alert(s, story, T0 + timedelta(hours=2), {"plain@example.com": DeliveryStatus.HELD.value})
+        _post(s, "next", at=T0 + timedelta(hours=5))
+    editions.make_edition(db, settings, cadence="daily", now=T0 + timedelta(days=1))
+    ids = _story_ids(db)
+    with db.transaction() as s:
+        got = s.exec(
+            select(Body.post_ids)
+            .join(Delivery, Delivery.body_id == Body.id)
+            .where(
+                Delivery.to_email == "plain@example.com",
+                Delivery.period_key == "1/daily:2026-11-30",
+            )
+        ).one()
+    assert got == [ids["next"]]

@@ -75,3 +75,14 @@ async def test_a_newsletter_that_offers_no_alerts_raises_none_by_category(
     post(db, "Storm hits coast", categories=["Breaking"], first_seen_at=NOON)
     await tick(settings, db, NOON)
     assert alerts(db) == []
+
+
+async def test_a_newsletter_of_some_topics_alerts_only_breaking_posts_of_them(
+    db: Database, settings: Settings
+) -> None:
+    newsletter_settings(db, alert_categories=["Breaking"], topics=["Sport"])
+    readers(db, ["fan@example.org"])
+    post(db, "Election called", categories=["Breaking", "Politics"], first_seen_at=NOON)
+    derby = post(db, "Derby abandoned", categories=["Breaking", "sport"], first_seen_at=NOON)
+    await tick(settings, db, NOON)
+    assert alerts(db) == [(1, derby, "category")]

@@ -341,3 +341,44 @@ def test_topics_match_any_reader_with_one_in_common_in_any_case(
         if not asked or not theirs or asked & {t.casefold() for t in theirs}
     ]
     assert _emails(topic_readers, audience(1, topics=topics)) == sorted(expected)
+
+
+def test_an_announcement_scheduled_for_an_archived_newsletter_is_cancelled_not_sent(
+    db: Database, settings: Settings
+) -> None:
+    with db.transaction() as session:
+        sport_id = int(newsletters.add(session, "sport", name="Sport").id or 0)
+    _reader(db, "fan@example.org", newsletter_id=sport_id)
+    with db.transaction() as session:
+        aid = int(announcements.create(session, "sport", _draft()).id or 0)
+        announcements.schedule_at(session, aid, T0 + timedelta(hours=1), T0)
+    with db.transaction() as session:
+        newsletters.archive(session, newsletters.choose(session, "sport", live=False))
+    assert announcements.queue_due(db, settings, T0 + timedelta(hours=2)) == 0
+    assert _rows(db) == []
+    with db.transaction() as session:
+        assert announcement_store.get(session, aid).status == "cancelled"
+        with pytest.raises(AnnouncementClosed):
+            announcements.send(session, settings, aid, T0 + timedelta(hours=2))
+
+
+def test_mail_a_worker_held_when_the_announcement_was_cancelled_never_goes(
+    db: Database, settings: Settings
+) -> None:
+    """Claimed before the cancel, given back after it (a worker stopped): cancelled, not sent."""
+    for who in ("a", "b", "c"):
+        _reader(db, f"{who}@example.org")
+    aid = _create(db)
+    with db.transaction() as session:
+        announcements.send(session, settings, aid, T0)
+    with db.transaction() as session:
+        held = outbox.claim(session, owner="w1", limit=2, lease=timedelta(minutes=5))
+    assert len(held) == 2
+    with db.transaction() as session:
+        done = announcements.cancel(session, aid, T0)
+    assert (done.cancelled, done.in_flight) == (1, 2)
+    with db.transaction() as session:
+        outbox.give_back(session, owner="w1", ids=[c.id for c in held])
+    with db.transaction() as session:
+        assert outbox.claim(session, owner="w2", limit=10, lease=timedelta(minutes=5)) == []
+    assert {r.status for r in _rows(db)} == {DeliveryStatus.CANCELLED.value}

@@ -8,10 +8,11 @@ real SMTP server; these pin the loop's own part of them.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from digest.clock import utcnow
@@ -45,6 +46,7 @@ class Row:
     created_at: datetime = field(default_factory=utcnow)
     leased: bool = False
     last_reply: str = ""
+    send_by: datetime | None = None
 
     @property
     def message_id(self) -> str:
@@ -88,6 +90,8 @@ class MemoryStore:
                 r.message_id,
                 r.attempts,
                 r.created_at,
+                None,
+                r.send_by,
             )
             for r in due
         ]
@@ -283,3 +287,23 @@ def test_a_message_that_cannot_be_built_fails_without_reaching_the_server(
     assert orphan.status == DeliveryStatus.FAILED.value
     assert "its body is missing" in orphan.last_reply
     assert transport.count("lost@example.org") == 0 and store.count(SENT) == 2
+
+
+def test_a_row_whose_send_by_time_passes_while_it_waits_in_the_batch_is_not_sent(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Claimed in time, its turn came after its send-by time (quiet hours began, a slow
+    server): skipped, never put on the wire; the rest of the batch goes."""
+    store, transport = edition(3), MemoryTransport()
+    late = store.rows[2]
+    late.send_by = utcnow() + timedelta(milliseconds=50)
+
+    def slow(n: int) -> None:
+        if n == 1:
+            time.sleep(0.1)  # the first send outlasts the second row's send-by time
+
+    transport.on_send = slow
+    run(make_settings(), store, transport, concurrency=1)
+    assert sorted(s.rcpt for s in transport.sent) == ["p0@example.org", "p2@example.org"]
+    assert late.status == DeliveryStatus.SKIPPED.value
+    assert late.last_reply.startswith("past its send-by time")

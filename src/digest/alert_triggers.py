@@ -14,13 +14,21 @@ import logging
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from digest import newsletters
 from digest.alerts import AlertReport, raise_in
+from digest.compose.select import normalize_topics
 from digest.config import Settings
 from digest.db import Database
-from digest.errors import AlertRefused, AlreadyAlerted
+from digest.errors import (
+    AlertRefused,
+    AlreadyAlerted,
+    DigestError,
+    StoreUnavailable,
+    first_line,
+)
 from digest.models import Post
 from digest.models_campaigns import Alert
 from digest.newsletter_config import NewsletterConfig, configure
@@ -39,7 +47,7 @@ def breaking(session: Session, newsletter: NewsletterConfig, now: datetime) -> l
         return []
     alerted = sa.exists().where(A.c.newsletter_id == newsletter.id, A.c.post_id == P.c.id)
     rows = session.execute(
-        sa.select(P.c.id, P.c.categories)
+        sa.select(P.c.id, P.c.categories, P.c.tags)
         .where(
             P.c.first_seen_at > now - newsletter.alert_expiry,
             P.c.first_seen_at <= now,
@@ -48,7 +56,16 @@ def breaking(session: Session, newsletter: NewsletterConfig, now: datetime) -> l
         .order_by(P.c.first_seen_at, P.c.id)
     )
     # Categories are a JSON list; the few recent posts are matched here, alike on both stores.
-    return [pid for pid, cats in rows if wanted & {str(c).casefold() for c in cats or ()}]
+    # A newsletter that draws on some topics alerts only posts of them ("Breaking" and
+    # "Politics" is not news for the sport newsletter's readers).
+    drawn = normalize_topics(newsletter.topics)
+    found = []
+    for pid, cats, tags in rows:
+        names = {str(c).casefold() for c in cats or ()}
+        topics = normalize_topics([*(cats or ()), *(tags or ())]) - wanted
+        if wanted & names and (not drawn or drawn & topics):
+            found.append(pid)
+    return found
 
 
 def raise_by_category(db: Database, settings: Settings, now: datetime) -> list[AlertReport]:
@@ -74,5 +91,13 @@ def raise_by_category(db: Database, settings: Settings, now: datetime) -> list[A
             log.debug(
                 "category alert not raised",
                 extra={"newsletter": config.slug, "post": post_id, "reason": str(exc)},
+            )
+        except StoreUnavailable:
+            raise
+        except (DigestError, SQLAlchemyError) as exc:
+            # One newsletter's broken alert template must not hold up the others' alerts.
+            log.warning(
+                "category alert failed",
+                extra={"newsletter": config.slug, "post": post_id, "error": first_line(exc)},
             )
     return reports

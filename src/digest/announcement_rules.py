@@ -82,7 +82,10 @@ def parse_moment(value: str) -> datetime:
         raise InvalidInput(
             f"a time is written in ISO 8601 (2026-12-24T09:00Z), not {value!r}"
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last day there is
+        raise InvalidInput(f"{value!r} is out of range") from None
 
 
 def day_start(day: date) -> datetime:

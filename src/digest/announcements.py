@@ -11,13 +11,16 @@ processes sending one announcement queue it once, with one body.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from digest import announcement_audience as reach
+from digest import newsletters
 from digest.announcement_rules import (
     CANCELLED,
     QUEUED,
@@ -46,7 +49,13 @@ from digest.announcement_store import (
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import announcement_outbox as mail
-from digest.errors import AnnouncementClosed
+from digest.errors import (
+    AnnouncementClosed,
+    DigestError,
+    NewsletterArchived,
+    StoreUnavailable,
+    first_line,
+)
 from digest.models_campaigns import Announcement
 from digest.states import DeliveryStatus
 
@@ -77,6 +86,9 @@ __all__ = [
 EARLIEST_OFFSET = timedelta(hours=14)
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class Queued:
     """What one send or tick did: mail added now, and the announcement's total."""
@@ -100,6 +112,10 @@ def _queue(
     session: Session, settings: Settings, row: Announcement, now: datetime, zones: list[str] | None
 ) -> int:
     """Queue the announcement for its audience (in ``zones`` only, unless None); rows added."""
+    if not newsletters.hold_live(session, row.newsletter_id):
+        raise NewsletterArchived(
+            f"announcement #{row.id}'s newsletter is archived; it sends nothing more"
+        )
     audience = audience_of(row)
     who = (
         reach.members(session, audience)
@@ -187,6 +203,11 @@ def tick(session: Session, settings: Settings, announcement_id: int, now: dateti
     row = get(session, announcement_id, lock=True)
     if row.status != SCHEDULED or not _may_be_due(row, now):
         return Queued(0, row.recipients, row.status)
+    if not newsletters.hold_live(session, row.newsletter_id):
+        # Archived while it waited: it sends nothing more, so the announcement is over.
+        row.status, row.cancelled_at, row.updated_at = CANCELLED, now, now
+        log.info("announcement cancelled: its newsletter is archived", extra={"id": row.id})
+        return Queued(0, row.recipients, row.status)
     if row.send_at is not None:
         added = _queue(session, settings, row, now, None)
         _close(row, now)
@@ -209,8 +230,18 @@ def queue_due(db: Database, settings: Settings, now: datetime) -> int:
         ).all()
     added = 0
     for announcement_id in waiting:
-        with db.transaction() as session:
-            added += tick(session, settings, int(announcement_id or 0), now).added
+        try:
+            with db.transaction() as session:
+                added += tick(session, settings, int(announcement_id or 0), now).added
+        except StoreUnavailable:
+            raise
+        except (DigestError, SQLAlchemyError, ValueError) as exc:
+            # A template removed since, a zone the store no longer knows: that one waits,
+            # logged each tick; the others go.
+            log.warning(
+                "announcement not queued",
+                extra={"announcement": announcement_id, "error": first_line(exc)},
+            )
     return added
 
 

@@ -149,10 +149,15 @@ def candidates(
     return CandidatePool.of(posts)
 
 
-def featured_history(session: Session, pool: CandidatePool, newsletter_id: int) -> History:
+def featured_history(
+    session: Session, pool: CandidatePool, newsletter_id: int, also: frozenset[int] = frozenset()
+) -> History:
     """Which bodies of the newsletter's editions carried each of the pool's newest featured
-    posts (another newsletter's digest featuring it does not count)."""
+    posts, and the posts ``also`` names (recent alerts': a story held back from a reader who
+    had it in a digest already is not carried again); another newsletter's digests do not
+    count."""
     featured = [p for p in pool.posts if p.featured][:MAX_FEATURED_CANDIDATES]
+    featured += [p for p in pool.posts if p.id in also and p not in featured]
     if not featured:
         return History({})
     since = min(p.first_seen_at for p in featured) - timedelta(days=1)
@@ -291,7 +296,7 @@ def plan(
     nid = newsletter.id
     alerts = recent_alerts(session, nid, cadence, now)
     pool = candidates(session, newsletter, now, alerts.post_ids)
-    history = replace(featured_history(session, pool, nid), alerts=alerts)
+    history = replace(featured_history(session, pool, nid, alerts.post_ids), alerts=alerts)
     received = history.tests()
     states = alerts.states()
     limits = Limits.from_settings(settings)

@@ -204,7 +204,7 @@ def selection_for(
         profile = Profile(cadence=cadence)
     else:
         had: frozenset[int] = frozenset()
-        tests = featured_history(session, pool, newsletter.id).tests()
+        tests = featured_history(session, pool, newsletter.id, alerts.post_ids).tests()
         if tests:
             flags = session.execute(
                 sa.select(*(t for _, t in tests)).where(S.c.id == subscriber.id)

@@ -28,6 +28,7 @@ from digest.cli.context import (
 )
 from digest.cli.preview import _part
 from digest.clock import utcnow
+from digest.errors import InvalidInput
 from digest.models_campaigns import Announcement
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
@@ -81,10 +82,8 @@ def create(
     dry_run: bool,
 ) -> None:
     """Write an announcement (a draft); prints its id alone on stdout."""
-    markdown = body_file.read_text(encoding="utf-8") if body_file else ""
-    listed = (
-        parse_addresses(addresses.read_text(encoding="utf-8").splitlines()) if addresses else ()
-    )
+    markdown = _text(body_file) if body_file else ""
+    listed = parse_addresses(_text(addresses).splitlines()) if addresses else ()
     wanted = audience(
         0,
         topics=topics,
@@ -262,3 +261,11 @@ def show(app: AppContext, announcement_id: int, as_json: bool) -> None:
         text = ",".join(value) if isinstance(value, list) else value
         click.echo(f"{key:>14}: {shown(text)}")
     click.echo(f"\n{shown_lines(body)}")
+
+
+def _text(path: Path) -> str:
+    """A file the editor names, as UTF-8 text; InvalidInput when it is not."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text") from None

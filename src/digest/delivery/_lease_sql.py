@@ -15,12 +15,13 @@ from sqlmodel import Session
 
 from digest.db import in_batches
 from digest.delivery.outcomes import newsletter_of
-from digest.models import Delivery, Subscriber, Subscription
+from digest.models import Announcement, Delivery, Subscriber, Subscription
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
 U = Subscription.__table__  # type: ignore[attr-defined]
+AN = Announcement.__table__  # type: ignore[attr-defined]
 ACTIVE = SubscriberStatus.ACTIVE.value
 QUEUED = DeliveryStatus.QUEUED.value
 SENDING = DeliveryStatus.SENDING.value
@@ -149,3 +150,24 @@ def alerts_off(session: Session, rows: Sequence[sa.Row[Any]]) -> set[int]:
         )
         off.update((sid, nid) for sid, nid in found)
     return {r.id for r in alerts if (r.subscriber_id, newsletter_of(r.period_key)) in off}
+
+
+def announcements_cancelled(session: Session, rows: Sequence[sa.Row[Any]]) -> set[int]:
+    """The ids of the leased announcement rows whose announcement was cancelled since: a row
+    a worker held when it was cancelled, and gave back, must not go out later."""
+    ids: dict[int, int] = {}
+    for r in rows:
+        if r.kind == DeliveryKind.ANNOUNCEMENT.value and r.period_key:
+            _, _, tail = r.period_key.partition("/a:")
+            if tail.isdigit():
+                ids[r.id] = int(tail)
+    if not ids:
+        return set()
+    cancelled = set(
+        session.execute(
+            sa.select(AN.c.id).where(
+                AN.c.id.in_(sorted(set(ids.values()))), AN.c.status == "cancelled"
+            )
+        ).scalars()
+    )
+    return {row_id for row_id, aid in ids.items() if aid in cancelled}

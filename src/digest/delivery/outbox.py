@@ -24,7 +24,13 @@ from sqlmodel import Session, col
 from digest.clock import utcnow
 from digest.db import in_batches
 from digest.delivery import _enqueue_sql, _lease_sql
-from digest.delivery.outcomes import NEWSLETTER_MAIL, Claimed, Outcome, newsletter_of
+from digest.delivery.outcomes import (
+    LATE_REPLY,
+    NEWSLETTER_MAIL,
+    Claimed,
+    Outcome,
+    newsletter_of,
+)
 from digest.mail.content import MailContent
 from digest.mail.message_id import new_message_id
 from digest.models import MAX_REPLY, Body, Delivery, Subscriber, Subscription
@@ -184,6 +190,7 @@ def claim(
     # (person, newsletter) -> status; (person, None) -> active on any newsletter
     names, statuses = _lease_sql.people(session, sub_ids)
     muted = _lease_sql.alerts_off(session, rows)  # alerts whose reader turned them off since
+    withdrawn = _lease_sql.announcements_cancelled(session, rows)
     cancelled: list[int] = []
     late: list[int] = []
     out: list[Claimed] = []
@@ -192,7 +199,7 @@ def claim(
         sid = r.subscriber_id or 0
         status = statuses.get((sid, newsletter_id))
         name = names.get(sid, "") if statuses.get((sid, None)) == ACTIVE else ""
-        if r.id in muted:
+        if r.id in muted or r.id in withdrawn:
             continue
         if r.kind in NEWSLETTER_MAIL:
             if status != ACTIVE:
@@ -215,12 +222,14 @@ def claim(
                 r.attempts,
                 r.created_at,
                 newsletter_id,
+                r.send_by,
             )
         )
     cancel, skip = DeliveryStatus.CANCELLED.value, DeliveryStatus.SKIPPED.value
     _lease_sql.close(session, cancelled, cancel, "subscriber no longer active", now)
-    _lease_sql.close(session, late, skip, "past its send-by time; not sent late", now)
+    _lease_sql.close(session, late, skip, LATE_REPLY, now)
     _lease_sql.close(session, sorted(muted), cancel, "alerts turned off", now)
+    _lease_sql.close(session, sorted(withdrawn), cancel, "announcement cancelled", now)
     out.sort(key=lambda c: c.id)
     return out
 

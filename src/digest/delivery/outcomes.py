@@ -15,6 +15,8 @@ from digest.delivery.transport import Result
 from digest.mail.headers import printable_line
 from digest.states import DeliveryKind, DeliveryStatus
 
+#: Why a row past its send-by time was not sent.
+LATE_REPLY = "past its send-by time; not sent late"
 #: Mail a reader gets as a reader of one newsletter: it carries that newsletter's From,
 #: List-Id and one-click unsubscribe, and is not sent once they have left it.
 NEWSLETTER_MAIL = frozenset(
@@ -43,6 +45,8 @@ class Claimed:
     created_at: datetime
     # The newsletter it is mail of (its From, List-Id, unsubscribe link); None: the site's.
     newsletter_id: int | None = None
+    # Not to be sent at or after this (an alert's quiet hours, expiry or local day's end).
+    send_by: datetime | None = None
 
 
 def newsletter_of(once_key: str | None) -> int | None:

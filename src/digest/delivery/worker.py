@@ -23,7 +23,7 @@ from datetime import timedelta
 from digest import links
 from digest.clock import utcnow
 from digest.config import Settings
-from digest.delivery.outcomes import NEWSLETTER_MAIL, Claimed, Outcome, outcome_for
+from digest.delivery.outcomes import LATE_REPLY, NEWSLETTER_MAIL, Claimed, Outcome, outcome_for
 from digest.delivery.replies import Stage, Verdict
 from digest.delivery.store import Store
 from digest.delivery.throttle import Breaker, RateLimiter
@@ -33,7 +33,7 @@ from digest.mail.content import MailContent
 from digest.mail.message import Personal, Sender, assemble
 from digest.mail.verp import verp_address
 from digest.newsletter_config import configure
-from digest.states import DeliveryKind
+from digest.states import DeliveryKind, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +184,10 @@ class Worker:
     # -- sending -------------------------------------------------------------------------------
 
     async def _send_one(self, item: Claimed) -> Outcome:
+        if item.send_by is not None and utcnow() >= item.send_by:
+            # Claimed in time but its turn came late (a long batch, a slow server): an alert
+            # must not go out in quiet hours or on another local day; its story is folded.
+            return Outcome(item.id, DeliveryStatus.SKIPPED.value, LATE_REPLY)
         try:
             data = await self._build(item)
         except ValueError as exc:

@@ -8,7 +8,9 @@ archived newsletter or a cancelled announcement a 409.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
 
@@ -18,6 +20,9 @@ from digest.clock import utcnow
 from digest.states import Cadence
 from digest.web.admin import admin_router
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
+
+#: An announcement's id in a path: a 32-bit id, so a huge number is a 422, not a 500.
+AnnouncementId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 router = admin_router("announcements")
 
@@ -146,13 +151,15 @@ def list_announcements(session: SessionDep) -> list[AnnouncementOut]:
 
 
 @router.get("/announcements/{announcement_id}", summary="One announcement")
-def get_announcement(announcement_id: int, session: SessionDep) -> AnnouncementOut:
+def get_announcement(announcement_id: AnnouncementId, session: SessionDep) -> AnnouncementOut:
     """The announcement, with its deliveries by status."""
     return _out(session, announcement_id)
 
 
 @router.post("/announcements/{announcement_id}/schedule", summary="Schedule an announcement")
-def schedule_announcement(announcement_id: int, body: ScheduleIn, session: SessionDep) -> Outcome:
+def schedule_announcement(
+    announcement_id: AnnouncementId, body: ScheduleIn, session: SessionDep
+) -> Outcome:
     """Send at a moment, or at a local hour of each reader's day; 422 when it has passed."""
     now = utcnow()
     if body.at is not None:
@@ -164,14 +171,16 @@ def schedule_announcement(announcement_id: int, body: ScheduleIn, session: Sessi
 
 
 @router.post("/announcements/{announcement_id}/send", summary="Send an announcement now")
-def send_announcement(announcement_id: int, session: SessionDep, settings: SettingsDep) -> Outcome:
+def send_announcement(
+    announcement_id: AnnouncementId, session: SessionDep, settings: SettingsDep
+) -> Outcome:
     """Queue it for every reader now (the delivery worker sends it); again, it adds nothing."""
     done = announcements.send(session, settings, announcement_id, utcnow())
     return Outcome(announcement=_out(session, announcement_id), queued=done.added)
 
 
 @router.post("/announcements/{announcement_id}/cancel", summary="Cancel an announcement")
-def cancel_announcement(announcement_id: int, session: SessionDep) -> Outcome:
+def cancel_announcement(announcement_id: AnnouncementId, session: SessionDep) -> Outcome:
     """What is still queued is not sent; 409 when all of it has gone out already."""
     done = announcements.cancel(session, announcement_id, utcnow())
     return Outcome(
@@ -181,7 +190,7 @@ def cancel_announcement(announcement_id: int, session: SessionDep) -> Outcome:
 
 @router.post("/announcements/{announcement_id}/test", summary="Send a test copy")
 def test_announcement(
-    announcement_id: int, body: TestIn, db: DatabaseDep, settings: SettingsDep
+    announcement_id: AnnouncementId, body: TestIn, db: DatabaseDep, settings: SettingsDep
 ) -> dict[str, str]:
     """One copy, marked as a test, to ``address`` now."""
     sent = announcement_copies.send_test(
