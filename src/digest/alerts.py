@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest import newsletters
+from digest.alert_history import ALERTED_STATES
 from digest.alert_timing import ZoneTiming, alert_key_prefix, once_key, zone_timing
 from digest.clock import utcnow
 from digest.compose.alert_mail import AlertRenderer
@@ -47,15 +48,7 @@ SOURCES = ("editor", "api", "category")
 HELD_BUDGET = "held: interruption budget"
 HELD_QUIET = "held: quiet hours"
 # An alert that counts against a reader's budget: on its way or gone (held ones never go).
-_COUNTED = tuple(
-    s.value
-    for s in (
-        DeliveryStatus.QUEUED,
-        DeliveryStatus.SENDING,
-        DeliveryStatus.SENT,
-        DeliveryStatus.DEFERRED,
-    )
-)
+_COUNTED = ALERTED_STATES
 
 
 @dataclass(frozen=True)

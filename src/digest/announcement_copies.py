@@ -16,9 +16,6 @@ from digest.db import Database
 from digest.delivery.replies import Verdict
 from digest.errors import TestNotSent
 from digest.mail.message import (
-    PREFERENCES_URL,
-    UNSUBSCRIBE_ALL_URL,
-    UNSUBSCRIBE_URL,
     Personal,
     Sender,
     assemble,
@@ -27,7 +24,7 @@ from digest.mail.message_id import new_message_id
 from digest.newsletter_config import configure
 
 # The digest's preview and test copy fill a reader's links and send one copy the same way.
-from digest.previews import SAMPLE_ADDRESS, SAMPLE_NAME, TestSent, _personal_links, _send_once
+from digest.previews import TestSent, personal_links, preview_personal, send_once
 from digest.subscribers import find, reader
 
 
@@ -41,15 +38,8 @@ def preview(
         config = configure(newsletters.by_id(session, row.newsletter_id), settings)
         subscriber = reader(session, address, config.id) if address else None
         content = store.render(session, settings, row)
-    fill = _personal_links(settings, subscriber, config.id)
-    personal = Personal(
-        to_email=subscriber.email if subscriber else SAMPLE_ADDRESS,
-        to_name=subscriber.name if subscriber else SAMPLE_NAME,
-        message_id=new_message_id(settings.from_domain),
-        date=now,
-        unsubscribe_url=fill[UNSUBSCRIBE_URL],
-        preferences_url=fill[PREFERENCES_URL],
-        unsubscribe_all_url=fill[UNSUBSCRIBE_ALL_URL],
+    personal = preview_personal(
+        settings, subscriber, config.id, domain=settings.from_domain, now=now
     )
     sender = Sender.for_newsletter(settings, config)
     return assemble(content.subject, content.text, content.html, personal, sender)
@@ -67,7 +57,7 @@ def send_test(
         row = store.get(session, announcement_id)
         config = configure(newsletters.by_id(session, row.newsletter_id), settings)
         content = store.render(session, settings, row)
-        fill = _personal_links(settings, find(session, to_email), config.id)
+        fill = personal_links(settings, find(session, to_email), config.id)
     text, html = content.text, content.html
     for placeholder, value in fill.items():
         text, html = text.replace(placeholder, value), html.replace(placeholder, value)
@@ -80,7 +70,7 @@ def send_test(
         is_test=True,
     )
     message = assemble(content.subject, text, html, personal, sender)
-    result = _send_once(settings, to_email, message)
+    result = send_once(settings, to_email, message)
     if result.classify().verdict is not Verdict.SENT:
         raise TestNotSent(f"test copy to {to_email} not sent: {result.reply}")
     return TestSent(to_email, 0, result.reply)

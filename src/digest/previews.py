@@ -65,7 +65,7 @@ class TestSent:
     reply: str
 
 
-def _personal_links(
+def personal_links(
     settings: Settings, subscriber: Subscriber | Reader | None, newsletter_id: int
 ) -> dict[str, str]:
     """The footer's links of ``subscriber`` by placeholder (unsubscribe from this newsletter,
@@ -79,6 +79,28 @@ def _personal_links(
         UNSUBSCRIBE_ALL_URL: links.unsubscribe_url(settings, sid, email, None),
         PREFERENCES_URL: links.preferences_url(settings, sid, email),
     }
+
+
+def preview_personal(
+    settings: Settings,
+    subscriber: Subscriber | Reader | None,
+    newsletter_id: int,
+    *,
+    domain: str,
+    now: datetime,
+) -> Personal:
+    """The personal parts of a preview's message: the reader's (or a sample reader's) address,
+    name and footer links, and a fresh Message-ID."""
+    fill = personal_links(settings, subscriber, newsletter_id)
+    return Personal(
+        to_email=subscriber.email if subscriber else SAMPLE_ADDRESS,
+        to_name=subscriber.name if subscriber else SAMPLE_NAME,
+        message_id=new_message_id(domain),
+        date=now,
+        unsubscribe_url=fill[UNSUBSCRIBE_URL],
+        preferences_url=fill[PREFERENCES_URL],
+        unsubscribe_all_url=fill[UNSUBSCRIBE_ALL_URL],
+    )
 
 
 def preview(
@@ -111,16 +133,7 @@ def preview(
         local_date=now.astimezone(ZoneInfo(zone)).date(),
     )
     sender = Sender.for_newsletter(settings, config)
-    fill = _personal_links(settings, subscriber, config.id)
-    personal = Personal(
-        to_email=subscriber.email if subscriber else SAMPLE_ADDRESS,
-        to_name=subscriber.name if subscriber else SAMPLE_NAME,
-        message_id=new_message_id(sender.domain),
-        date=now,
-        unsubscribe_url=fill[UNSUBSCRIBE_URL],
-        preferences_url=fill[PREFERENCES_URL],
-        unsubscribe_all_url=fill[UNSUBSCRIBE_ALL_URL],
-    )
+    personal = preview_personal(settings, subscriber, config.id, domain=sender.domain, now=now)
     mail = body.content
     message = assemble(mail.subject, mail.text, mail.html, personal, sender)
     return Preview(who, len(selection.post_ids), "", message)
@@ -151,7 +164,7 @@ def send_test_copy(
             selection, cadence=cadence, local_date=now.astimezone().date()
         )
         subscriber = find(session, to_email)
-        fill = _personal_links(settings, subscriber, config.id)
+        fill = personal_links(settings, subscriber, config.id)
         text, html = body.content.text, body.content.html
         for placeholder, value in fill.items():
             text, html = text.replace(placeholder, value), html.replace(placeholder, value)
@@ -164,13 +177,13 @@ def send_test_copy(
         is_test=True,
     )
     message = assemble(body.content.subject, text, html, personal, sender)
-    result = _send_once(settings, to_email, message)
+    result = send_once(settings, to_email, message)
     if result.classify().verdict is not Verdict.SENT:
         raise TestNotSent(f"test copy to {to_email} not sent: {result.reply}")
     return TestSent(to_email, len(selection.post_ids), result.reply)
 
 
-def _send_once(settings: Settings, to_email: str, message: bytes) -> Result:
+def send_once(settings: Settings, to_email: str, message: bytes) -> Result:
     # Imported here so that ``digest preview`` does not load the SMTP stack it never uses.
     from digest.delivery.running import run_async, transport_from_settings
 

@@ -26,7 +26,7 @@ from digest.cli.context import (
     shown,
     shown_lines,
 )
-from digest.cli.preview import _part
+from digest.cli.preview import message_part
 from digest.clock import utcnow
 from digest.errors import InvalidInput
 from digest.models_campaigns import Announcement
@@ -116,7 +116,7 @@ def preview(app: AppContext, announcement_id: int, to: str | None, fmt: str) -> 
     message = announcement_copies.preview(
         app.db, app.settings, announcement_id, address=to, now=utcnow()
     )
-    data = message if fmt == "eml" else _part(message, fmt).encode("utf-8")
+    data = message if fmt == "eml" else message_part(message, fmt).encode("utf-8")
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
 

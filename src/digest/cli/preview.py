@@ -39,7 +39,7 @@ def preview(
     if shown.message is None:
         click.echo(f"no digest for {shown.who} now: {shown.reason}", err=True)
         return
-    data = shown.message if fmt == "eml" else _part(shown.message, fmt).encode("utf-8")
+    data = shown.message if fmt == "eml" else message_part(shown.message, fmt).encode("utf-8")
     if output is None:
         if sys.stdout.isatty():  # a person reads it: the feed's text must not drive the terminal
             data = shown_lines(data.decode("utf-8", "replace")).encode("utf-8")
@@ -50,7 +50,7 @@ def preview(
         click.echo(f"wrote {output} ({shown.posts} posts, {fmt})", err=True)
 
 
-def _part(raw: bytes, fmt: str) -> str:
+def message_part(raw: bytes, fmt: str) -> str:
     """The text or HTML part of the assembled message: exactly what a mail client shows."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
     part = message.get_body(preferencelist=("html",) if fmt == "html" else ("plain",))
