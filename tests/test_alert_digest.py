@@ -19,6 +19,7 @@ from sqlmodel import select
 from digest import editions, previews, subscriptions
 from digest.config import Settings
 from digest.db import Database
+from digest.delivery import outbox
 from digest.models import Alert, Body, Delivery, Post, Subscriber
 from digest.states import DeliveryKind, DeliveryStatus
 
@@ -229,3 +230,30 @@ def test_a_held_story_the_reader_already_had_in_a_digest_is_not_carried_again(wo
             )
         ).one()
     assert got == [ids["next"]]
+
+
+def test_a_digest_skipped_unsent_gives_its_held_stories_back_to_the_next_one(world) -> None:  # type: ignore[no-untyped-def]
+    """Workers down all day: today's digest is skipped past its send-by time, so the held
+    story it was to carry waits for tomorrow's instead of being lost."""
+    db, settings = world
+    editions.make_edition(db, settings, cadence="daily", now=T0)
+    with db.transaction() as s:
+        # Claimed now (the real clock), long after the digest's send-by time (11-30 00:00).
+        assert outbox.claim(s, owner="w", limit=100, lease=timedelta(minutes=5)) == []
+        held = s.execute(
+            sa.select(Delivery.status).where(
+                Delivery.kind == DeliveryKind.ALERT.value, Delivery.to_email == "held@example.com"
+            )
+        ).scalar_one()
+    assert held == DeliveryStatus.HELD.value
+    editions.make_edition(db, settings, cadence="daily", now=T0 + timedelta(days=1, hours=2))
+    ids = _story_ids(db)
+    with db.transaction() as s:
+        got = s.exec(
+            select(Body.post_ids)
+            .join(Delivery, Delivery.body_id == Body.id)
+            .where(
+                Delivery.to_email == "held@example.com", Delivery.period_key == "1/daily:2026-11-30"
+            )
+        ).one()
+    assert ids["breaking"] in got

@@ -131,6 +131,30 @@ def fold(session: Session, *, edition_id: int, body_id: int, once_keys: list[str
             D.c.status.in_(HELD_STATES),
             D.c.subscriber_id.in_(readers),
         )
-        .values(status=DeliveryStatus.FOLDED.value, updated_at=utcnow())
+        .values(
+            status=DeliveryStatus.FOLDED.value, updated_at=utcnow(), last_reply=_folded(body_id)
+        )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _folded(body_id: int) -> str:
+    return f"folded into the digest body {body_id}"
+
+
+def unfold(session: Session, late: list[tuple[int, int]]) -> int:
+    """Held alerts again for the (subscriber, body) digests in ``late``, skipped unsent: the
+    stories folded into them wait for the reader's next digest instead. How many rows."""
+    n = 0
+    for subscriber_id, body_id in late:
+        result = session.execute(
+            sa.update(D)
+            .where(
+                D.c.subscriber_id == subscriber_id,
+                D.c.status == DeliveryStatus.FOLDED.value,
+                D.c.last_reply == _folded(body_id),
+            )
+            .values(status=DeliveryStatus.HELD.value, updated_at=utcnow())
+        )
+        n += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return n

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from digest.alert_history import unfold
 from digest.clock import utcnow
 from digest.db import in_batches
 from digest.delivery import _enqueue_sql, _lease_sql
@@ -193,6 +194,7 @@ def claim(
     withdrawn = _lease_sql.announcements_cancelled(session, rows)
     cancelled: list[int] = []
     late: list[int] = []
+    late_digests: set[int] = set()
     out: list[Claimed] = []
     for r in rows:
         newsletter_id = newsletter_of(r.period_key)
@@ -207,6 +209,8 @@ def claim(
                 continue
             if r.send_by is not None and r.send_by <= now:
                 late.append(r.id)
+                if r.kind == DeliveryKind.DIGEST.value and r.body_id and r.subscriber_id:
+                    late_digests.add(r.id)
                 continue
         out.append(
             Claimed(
@@ -228,6 +232,8 @@ def claim(
     cancel, skip = DeliveryStatus.CANCELLED.value, DeliveryStatus.SKIPPED.value
     _lease_sql.close(session, cancelled, cancel, "subscriber no longer active", now)
     _lease_sql.close(session, late, skip, LATE_REPLY, now)
+    # A digest not sent after all gives back the held alerts' stories it was to carry.
+    unfold(session, [(r.subscriber_id, r.body_id) for r in rows if r.id in late_digests])
     _lease_sql.close(session, sorted(muted), cancel, "alerts turned off", now)
     _lease_sql.close(session, sorted(withdrawn), cancel, "announcement cancelled", now)
     out.sort(key=lambda c: c.id)
