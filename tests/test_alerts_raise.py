@@ -175,6 +175,10 @@ def test_the_api_raises_an_alert_and_refuses_a_second_with_409(db: Database, mak
     newsletter_settings(db, quiet_hours="off")
     readers(db, ["a@example.org", "b@example.org"])
     pid = post(db)
+    # A post whose guid is "9999": the API names posts by id, so /api/posts/9999 is not it.
+    decoy = post(db, "Decoy")
+    with db.transaction() as session:
+        session.execute(sa.text("UPDATE posts SET guid = '9999' WHERE id = :i"), {"i": decoy})
     app = create_app(settings, db)
     auth = {"Authorization": "Bearer " + "t" * 32}
 

@@ -29,7 +29,7 @@ from digest.compose.alert_mail import AlertRenderer
 from digest.config import Settings
 from digest.db import Database, dialect_insert
 from digest.delivery import outbox
-from digest.errors import AlertRefused, AlreadyAlerted
+from digest.errors import AlertRefused, AlreadyAlerted, PostNotFound
 from digest.models import Body, Delivery, Newsletter, Post, Subscriber, Subscription
 from digest.models_campaigns import Alert
 from digest.newsletter_config import NewsletterConfig, configure
@@ -80,7 +80,7 @@ class AlertReport:
 def raise_alert(
     db: Database,
     settings: Settings,
-    post: str,
+    post: str | int,
     *,
     newsletter: str | None = None,
     source: str = "editor",
@@ -91,7 +91,10 @@ def raise_alert(
     now = now or utcnow()
     with db.transaction() as session:
         chosen = configure(newsletters.choose(session, newsletter, live=False), settings)
-        found = store.find_post(session, post)
+        # The API names a post by its id alone: a number no post has is not a guid to try.
+        found = store.find_post(session, post) if isinstance(post, str) else session.get(Post, post)
+        if found is None:
+            raise PostNotFound(f"no post with id {post}")
         return raise_in(session, settings, chosen, found, source=source, now=now)
 
 

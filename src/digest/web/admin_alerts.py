@@ -60,6 +60,6 @@ async def alert_post(
     sends it. An alert goes once per newsletter: asking again is a 409."""
     slug = body.newsletter if body is not None else None
     report = await run_in_threadpool(
-        lambda: raise_alert(db, settings, str(post_id), newsletter=slug, source="api")
+        lambda: raise_alert(db, settings, post_id, newsletter=slug, source="api")
     )
     return AlertResult.model_validate(report.as_dict())
