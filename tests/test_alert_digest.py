@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import time_machine
 from sqlmodel import select
 
-from digest import editions, previews, subscriptions
+from digest import editions, previews, stats, subscriptions
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
@@ -257,3 +257,29 @@ def test_a_digest_skipped_unsent_gives_its_held_stories_back_to_the_next_one(wor
             )
         ).one()
     assert ids["breaking"] in got
+
+
+def test_an_expired_alert_stays_counted_as_expired_once_its_story_is_folded(world) -> None:  # type: ignore[no-untyped-def]
+    """/metrics' counts only grow: folding an expired alert's story does not uncount it, and
+    a digest skipped unsent gives each folded row back the state it had."""
+    db, settings = world
+
+    def counts() -> dict[str, int]:
+        with db.transaction() as s:
+            return stats.alert_counts(s)
+
+    assert (counts()["expired"], counts()["folded"]) == (1, 0)
+    editions.make_edition(db, settings, cadence="daily", now=T0)
+    assert (counts()["expired"], counts()["folded"]) == (1, 2)
+    with db.transaction() as s:
+        # Claimed now (the real clock), long after the digest's send-by time: skipped.
+        assert outbox.claim(s, owner="w", limit=100, lease=timedelta(minutes=5)) == []
+        back = dict(
+            s.execute(
+                sa.select(Delivery.to_email, Delivery.status).where(
+                    Delivery.kind == DeliveryKind.ALERT.value
+                )
+            ).all()
+        )
+    assert back["late@example.com"] == "skipped" and back["held@example.com"] == "held"
+    assert (counts()["expired"], counts()["folded"]) == (1, 0)

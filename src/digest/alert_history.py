@@ -131,15 +131,31 @@ def fold(session: Session, *, edition_id: int, body_id: int, once_keys: list[str
             D.c.status.in_(HELD_STATES),
             D.c.subscriber_id.in_(readers),
         )
+        # The state it leaves is kept in front ("skipped -> folded ..."): an expired alert
+        # stays counted as expired, and a digest skipped unsent can give it back as it was.
         .values(
-            status=DeliveryStatus.FOLDED.value, updated_at=utcnow(), last_reply=_folded(body_id)
+            status=DeliveryStatus.FOLDED.value,
+            updated_at=utcnow(),
+            last_reply=D.c.status + sa.literal(_folded(body_id)),
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _folded(body_id: int) -> str:
-    return f"folded into the digest body {body_id}"
+    return f"{FOLDED_MARK}{body_id}"
+
+
+#: What a folded alert row's reply says after the state it was folded from.
+FOLDED_MARK = " -> folded into the digest body "
+
+
+def expired_folded() -> sa.ColumnElement[bool]:
+    """The test "this folded alert row had expired unsent before it was folded"."""
+    return sa.and_(
+        D.c.status == DeliveryStatus.FOLDED.value,
+        D.c.last_reply.startswith(DeliveryStatus.SKIPPED.value + FOLDED_MARK, autoescape=True),
+    )
 
 
 def unfold(session: Session, late: list[tuple[int, int]]) -> int:
@@ -152,9 +168,18 @@ def unfold(session: Session, late: list[tuple[int, int]]) -> int:
             .where(
                 D.c.subscriber_id == subscriber_id,
                 D.c.status == DeliveryStatus.FOLDED.value,
-                D.c.last_reply == _folded(body_id),
+                D.c.last_reply.endswith(_folded(body_id), autoescape=True),
             )
-            .values(status=DeliveryStatus.HELD.value, updated_at=utcnow())
+            .values(
+                status=sa.case(
+                    *(
+                        (D.c.last_reply.startswith(state + FOLDED_MARK), state)
+                        for state in HELD_STATES
+                    ),
+                    else_=DeliveryStatus.HELD.value,
+                ),
+                updated_at=utcnow(),
+            )
         )
         n += int(result.rowcount or 0)  # type: ignore[attr-defined]
     return n

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest.alert_history import expired_folded
 from digest.models import Delivery, Edition, Feed
 from digest.models_campaigns import Alert
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
@@ -222,11 +223,15 @@ def alert_counts(session: Session, newsletter_id: int | None = None) -> dict[str
             sa.func.coalesce(sa.func.sum(AL.c.held_quiet), 0),
         ).where(*raised)
     ).one()
+    expired_then_folded = session.execute(
+        sa.select(sa.func.count()).where(alert, *mine, expired_folded())
+    ).scalar_one()
     return {
         "sent": by_state[DeliveryStatus.SENT.value],
         "held_budget": int(budget),
         "held_quiet": int(quiet),
-        "expired": by_state[DeliveryStatus.SKIPPED.value],
+        # Counted whether or not a digest has taken its story since: the count never falls.
+        "expired": by_state[DeliveryStatus.SKIPPED.value] + int(expired_then_folded),
         "folded": by_state[DeliveryStatus.FOLDED.value],
     }
 
