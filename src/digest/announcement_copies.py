@@ -13,18 +13,14 @@ from digest import newsletters
 from digest.addresses import normalize_email
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.replies import Verdict
-from digest.errors import TestNotSent
 from digest.mail.message import (
-    Personal,
     Sender,
     assemble,
 )
-from digest.mail.message_id import new_message_id
 from digest.newsletter_config import configure
 
 # The digest's preview and test copy fill a reader's links and send one copy the same way.
-from digest.previews import TestSent, personal_links, preview_personal, send_once
+from digest.previews import TestSent, personal_links, preview_personal, send_test_mail
 from digest.subscribers import find, reader
 
 
@@ -58,19 +54,4 @@ def send_test(
         config = configure(newsletters.by_id(session, row.newsletter_id), settings)
         content = store.render(session, settings, row)
         fill = personal_links(settings, find(session, to_email), config.id)
-    text, html = content.text, content.html
-    for placeholder, value in fill.items():
-        text, html = text.replace(placeholder, value), html.replace(placeholder, value)
-    sender = Sender.for_newsletter(settings, config)
-    personal = Personal(
-        to_email=to_email,
-        to_name="",
-        message_id=new_message_id(sender.domain),
-        date=now,
-        is_test=True,
-    )
-    message = assemble(content.subject, text, html, personal, sender)
-    result = send_once(settings, to_email, message)
-    if result.classify().verdict is not Verdict.SENT:
-        raise TestNotSent(f"test copy to {to_email} not sent: {result.reply}")
-    return TestSent(to_email, 0, result.reply)
+    return TestSent(to_email, 0, send_test_mail(settings, config, to_email, content, fill, now))

@@ -27,6 +27,7 @@ from digest.db import Database
 from digest.delivery.replies import Verdict
 from digest.delivery.transport import Result
 from digest.errors import NothingToSend, TestNotSent
+from digest.mail.content import MailContent
 from digest.mail.message import (
     PREFERENCES_URL,
     UNSUBSCRIBE_ALL_URL,
@@ -163,11 +164,24 @@ def send_test_copy(
         body = DigestRenderer(settings, config).render_body(
             selection, cadence=cadence, local_date=now.astimezone().date()
         )
-        subscriber = find(session, to_email)
-        fill = personal_links(settings, subscriber, config.id)
-        text, html = body.content.text, body.content.html
-        for placeholder, value in fill.items():
-            text, html = text.replace(placeholder, value), html.replace(placeholder, value)
+        fill = personal_links(settings, find(session, to_email), config.id)
+    reply = send_test_mail(settings, config, to_email, body.content, fill, now)
+    return TestSent(to_email, len(selection.post_ids), reply)
+
+
+def send_test_mail(
+    settings: Settings,
+    config: NewsletterConfig,
+    to_email: str,
+    content: MailContent,
+    fill: dict[str, str],
+    now: datetime,
+) -> str:
+    """Send ``content``, its placeholders filled from ``fill``, to ``to_email`` now, marked as
+    a test: one attempt, nothing queued; the server's reply, or ``TestNotSent`` with it."""
+    text, html = content.text, content.html
+    for placeholder, value in fill.items():
+        text, html = text.replace(placeholder, value), html.replace(placeholder, value)
     sender = Sender.for_newsletter(settings, config)
     personal = Personal(
         to_email=to_email,
@@ -176,11 +190,11 @@ def send_test_copy(
         date=now,
         is_test=True,
     )
-    message = assemble(body.content.subject, text, html, personal, sender)
+    message = assemble(content.subject, text, html, personal, sender)
     result = send_once(settings, to_email, message)
     if result.classify().verdict is not Verdict.SENT:
         raise TestNotSent(f"test copy to {to_email} not sent: {result.reply}")
-    return TestSent(to_email, len(selection.post_ids), result.reply)
+    return result.reply
 
 
 def send_once(settings: Settings, to_email: str, message: bytes) -> Result:
