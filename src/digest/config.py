@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from digest.alert_settings import AlertSettings
 from digest.delivery.esp_targets import checked_esp_url, is_esp_url
+from digest.desk_settings import DeskSettings
 from digest.dkim_settings import DkimSettings
 from digest.errors import SettingsError
 from digest.mail import headers as h
@@ -41,7 +42,7 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(AlertSettings, DkimSettings, BaseSettings):
+class Settings(AlertSettings, DeskSettings, DkimSettings, BaseSettings):
     """Every setting of digest: the ones operators are told about, and the knobs with defaults
     chosen so that nobody needs to set them."""
 

@@ -252,3 +252,36 @@ class AnnouncementClosed(DigestError):
 
     http_status = 409
     exit_code = 65
+
+
+class Forbidden(DigestError):
+    """A signed-in person asked for something their role does not allow, or a form came
+    without its CSRF token."""
+
+    http_status = 403
+    exit_code = 77  # EX_NOPERM
+
+
+class WeakPassword(DigestError):
+    """A password too short, too common, or made of the account's own address."""
+
+    http_status = 422
+    exit_code = 65
+
+
+class UserNotFound(NotFound):
+    """No desk account with that address."""
+
+
+class UserExists(DigestError):
+    """A desk account with that address exists already."""
+
+    http_status = 409
+    exit_code = 65
+
+
+class LastOwner(DigestError):
+    """The change would leave the desk without an owner."""
+
+    http_status = 409
+    exit_code = 1

@@ -68,6 +68,16 @@ class Subscriber(SQLModel, table=True):
     __table_args__ = (
         # Editions pick their recipients slot by slot (zone, local hour).
         sa.Index("ix_subscribers_zone_hour", "timezone", "send_hour"),
+        # The desk searches by the start of an address or a name (LIKE 'prefix%'); PostgreSQL
+        # uses a btree for that only with the pattern operator class (migration 0010).
+        sa.Index(
+            "ix_subscribers_email_prefix", "email", postgresql_ops={"email": "text_pattern_ops"}
+        ),
+        sa.Index(
+            "ix_subscribers_name_prefix",
+            sa.text("lower(name)"),
+            postgresql_ops={"lower(name)": "text_pattern_ops"},
+        ),
         # Ids are never reused, so an erased person's links never name a newer subscriber
         # (SQLite would otherwise give the next one the highest id again; migration 0006).
         {"sqlite_autoincrement": True},
@@ -312,13 +322,18 @@ class RateHit(SQLModel, table=True):
 # The campaign tables live beside these; importing them here registers them in the metadata
 # that Alembic and the tests read from this module.
 from digest.models_campaigns import Alert, Announcement  # noqa: E402
+from digest.models_desk import AuditEntry, DeskPolicy, DeskSession, DeskUser  # noqa: E402
 
 __all__ = [
     "MAX_REPLY",
     "Alert",
     "Announcement",
+    "AuditEntry",
     "Body",
     "Delivery",
+    "DeskPolicy",
+    "DeskSession",
+    "DeskUser",
     "Edition",
     "Feed",
     "Newsletter",

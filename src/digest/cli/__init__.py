@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "dkim": "digest.cli.dkim:dkim",
     "newsletters": "digest.cli.newsletters:newsletters_",
     "announce": "digest.cli.announce:announce",
+    "users": "digest.cli.users:users",
+    "audit": "digest.cli.audit:audit",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -57,6 +59,8 @@ SHORT_HELP: dict[str, str] = {
     "dkim": "Make DKIM keys for signing mail.",
     "newsletters": "Manage newsletters: add, list, show, edit, archive.",
     "announce": "One-off announcements to a newsletter's readers.",
+    "users": "Desk accounts: add, list, change a role or a password, remove.",
+    "audit": "Show the audit log: who changed what, when, from where, through which face.",
 }
 
 

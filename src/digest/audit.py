@@ -1,0 +1,128 @@
+"""The audit log: every change made through the desk, the admin API or the CLI, with who made
+it, when, from where, what, and the values before and after where they matter.
+
+``record`` writes in the caller's session, so an entry is committed with the change it
+describes or not at all. An erased subscriber appears by the hash the suppression list keeps,
+never by address.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from digest.clock import utcnow
+from digest.models import AuditEntry
+
+#: The most entries one page or ``digest audit`` shows.
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, through which face, from where."""
+
+    via: str  # "desk", "api" or "cli"
+    name: str  # a desk account's address, "admin token", or the OS user of the CLI
+    source: str | None = None  # the client's IP, or the host the CLI ran on
+
+    @classmethod
+    def cli(cls) -> Actor:
+        """The person at this terminal: their OS user name on this host."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return cls("cli", user, socket.gethostname())
+
+    @classmethod
+    def api(cls, ip: str | None) -> Actor:
+        """A program holding the admin token, calling from ``ip``."""
+        return cls("api", "admin token", ip)
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    target: str = "",
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """Add one entry to the log in ``session`` (committed with the change it describes)."""
+    entry = AuditEntry(
+        at=at or utcnow(),
+        via=actor.via,
+        actor=actor.name[:320],
+        source=(actor.source or None) and actor.source[:255],
+        action=action[:64],
+        target=target[:400],
+        before=_jsonable(before),
+        after=_jsonable(after),
+    )
+    session.add(entry)
+    return entry
+
+
+def recent(
+    session: Session,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
+    action: str | None = None,
+) -> Sequence[AuditEntry]:
+    """The newest entries first, at most ``limit``, older than ``before_id`` when given
+    (keyset pagination: each page costs the same however long the log grows)."""
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(min(limit, MAX_LIMIT))
+    if before_id is not None:
+        query = query.where(col(AuditEntry.id) < before_id)
+    if action:
+        query = query.where(col(AuditEntry.action) == action)
+    return session.exec(query).all()
+
+
+def count(session: Session) -> int:
+    """How many entries the log holds."""
+    return int(session.exec(select(sa.func.count()).select_from(AuditEntry)).one())
+
+
+def as_dict(entry: AuditEntry) -> dict[str, Any]:
+    """One entry as the JSON ``digest audit --json`` prints."""
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "via": entry.via,
+        "actor": entry.actor,
+        "source": entry.source,
+        "action": entry.action,
+        "target": entry.target,
+        "before": entry.before,
+        "after": entry.after,
+    }
+
+
+def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {key: _plain(value) for key, value in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
