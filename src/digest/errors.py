@@ -285,3 +285,15 @@ class LastOwner(DigestError):
 
     http_status = 409
     exit_code = 1
+
+
+class SignInRequired(DigestError):
+    """A desk page asked for without a live session: a browser is sent to the sign-in page
+    and comes back to ``next_path`` afterwards; a program gets 401."""
+
+    http_status = 401
+    exit_code = 77
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in to the desk first")
+        self.next_path = next_path

@@ -69,15 +69,11 @@ class Subscriber(SQLModel, table=True):
         # Editions pick their recipients slot by slot (zone, local hour).
         sa.Index("ix_subscribers_zone_hour", "timezone", "send_hour"),
         # The desk searches by the start of an address or a name (LIKE 'prefix%'); PostgreSQL
-        # uses a btree for that only with the pattern operator class (migration 0010).
-        sa.Index(
-            "ix_subscribers_email_prefix", "email", postgresql_ops={"email": "text_pattern_ops"}
-        ),
-        sa.Index(
-            "ix_subscribers_name_prefix",
-            sa.text("lower(name)"),
-            postgresql_ops={"lower(name)": "text_pattern_ops"},
-        ),
+        # uses a btree for that only with the pattern operator class, which migration 0010
+        # gives these there (named here without it: naming it would load the PostgreSQL
+        # dialect into every command, SQLite ones included).
+        sa.Index("ix_subscribers_email_prefix", "email"),
+        sa.Index("ix_subscribers_name_prefix", sa.text("lower(name)")),
         # Ids are never reused, so an erased person's links never name a newer subscriber
         # (SQLite would otherwise give the next one the highest id again; migration 0006).
         {"sqlite_autoincrement": True},

@@ -1,4 +1,5 @@
-"""The app's one script, ``GET /assets/timezone.js``: it fills the subscribe form's timezone.
+"""The app's static files: ``/assets/timezone.js`` fills the subscribe form's timezone;
+``/assets/desk.css`` is the desk's stylesheet.
 
 Served from the package rather than a CDN, so the pages' Content-Security-Policy allows
 scripts from this origin only (``script-src 'self'``) and never inline ones.
@@ -19,16 +20,27 @@ TIMEZONE_SCRIPT = "/assets/timezone.js"
 CACHE = "public, max-age=86400"
 
 
+DESK_STYLESHEET = "/assets/desk.css"
+
+
 @functools.cache
-def _script() -> bytes:
-    return resources.files("digest.web").joinpath("static", "timezone.js").read_bytes()
+def _static(name: str) -> bytes:
+    return resources.files("digest.web").joinpath("static", name).read_bytes()
 
 
 @router.get(TIMEZONE_SCRIPT)
 async def timezone_script() -> Response:
     """The script that puts the browser's timezone into the subscribe form."""
     return Response(
-        _script(),
+        _static("timezone.js"),
         media_type="text/javascript; charset=utf-8",
         headers={"Cache-Control": CACHE},
+    )
+
+
+@router.get(DESK_STYLESHEET)
+async def desk_stylesheet() -> Response:
+    """The desk's stylesheet (its pages allow no inline style)."""
+    return Response(
+        _static("desk.css"), media_type="text/css; charset=utf-8", headers={"Cache-Control": CACHE}
     )

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from digest.errors import DigestError, InvalidToken, RateLimited, StoreUnavailable
+from digest.errors import (
+    DigestError,
+    InvalidToken,
+    RateLimited,
+    SignInRequired,
+    StoreUnavailable,
+)
 from digest.logs import cut_tokens
+from digest.web.desk.render import desk_page, is_desk_path
 from digest.web.pages import Pages, wants_json
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,7 @@ _TITLES = {
 #: database's host, port and user, which are the operator's business (they are in the log).
 STORE_DOWN = "The database is unavailable right now; please try again in a moment."
 SERVER_FAULT = "Something went wrong on our side; please try again."
+_TITLES_DESK = {401: "Sign-in failed", 403: "Not allowed"}
 _HTTP_MESSAGES = {
     404: "There is no page at this address.",
     405: "This address does not accept that kind of request.",
@@ -59,6 +68,11 @@ def error_response(
     """The answer to a failed request, in the form the client reads."""
     if _answers_json(request):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
+    if is_desk_path(request.url.path):
+        title = _TITLES_DESK.get(status) or _TITLES.get(status, "Something went wrong")
+        response = desk_page(request, "error", None, status=status, title=title, message=message)
+        response.headers.update(headers or {})
+        return response
     pages: Pages = request.app.state.pages
     response = pages.render(
         "error",
@@ -119,6 +133,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     return error_response(request, exc.status_code, message, headers=exc.headers)
 
 
+async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+    if _answers_json(request):
+        return JSONResponse({"error": "sign in to the desk first"}, status_code=401)
+    return RedirectResponse("/desk/login?next=" + quote(exc.next_path, safe="/"), status_code=303)
+
+
 async def _client_gone(request: Request, exc: Exception) -> Response:
     # The client hung up while sending its body: nobody reads this answer, nothing to log.
     return Response(status_code=400)
@@ -137,6 +157,7 @@ def install(app: FastAPI) -> None:
         RequestValidationError: _validation_error,
         StarletteHTTPException: _http_error,
         ClientDisconnect: _client_gone,
+        SignInRequired: _sign_in,
         Exception: _unexpected,
     }
     for exc_class, handler in handlers.items():

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.links import TOKEN_PATH_PREFIXES
+from digest.web.desk.render import is_desk_path
 from digest.web.errors import error_response
 from digest.web.pages import SECURITY_HEADERS
 
@@ -44,7 +45,7 @@ class Guard:
         declared = _content_length(scope)
         seen = 0
         # Pages behind a token must not be kept by a shared cache or the browser's history.
-        private = scope["path"].startswith(TOKEN_PATH_PREFIXES)
+        private = scope["path"].startswith(TOKEN_PATH_PREFIXES) or is_desk_path(scope["path"])
         cap = self.max_api_body if scope["path"].startswith(_API_PREFIX) else self.max_body
 
         async def limited_receive() -> Message:
@@ -64,7 +65,7 @@ class Guard:
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 headers += [(k, v) for k, v in self._headers if k not in present]
-                if private:
+                if private and b"cache-control" not in present:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
