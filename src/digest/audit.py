@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -89,6 +89,18 @@ def record_after(
     edition, a feed check): the entry follows in a transaction of its own, right after."""
     with db.transaction() as session:
         record(session, actor, action, target, before=before, after=after)
+
+
+def forget(session: Session, addresses: Iterable[str], digest: str) -> None:
+    """After an erasure: the entries that named the person by address name them by the hash
+    the suppression list keeps, and lose their before/after (which held their name, their
+    choices); that a change was made, when and by whom, stays."""
+    names = sorted({address.lower() for address in addresses if address})
+    session.execute(
+        sa.update(AuditEntry)
+        .where(sa.func.lower(col(AuditEntry.target)).in_(names))
+        .values(target=digest, before=sa.null(), after=sa.null())
+    )
 
 
 def recent(
