@@ -9,6 +9,7 @@ import io
 import json
 import socket
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,9 +21,11 @@ from digest.clock import utcnow
 from digest.db import Database
 from digest.web.app import create_app
 from tests.support.cli import run
+from tests.support.feed_server import FeedServer
 
 TOKEN = "admin-token-0123456789abcdef"
 CLIENT_IP = "203.0.113.5"
+FEEDS = Path(__file__).parent / "feeds"
 
 
 def entries(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
@@ -115,7 +118,10 @@ async def test_api_announcements_and_bounces_are_recorded(
         assert (await http.post(f"{path}/cancel")).is_success
         # Refused (cancelled already): no change, no entry.
         assert (await http.post(f"{path}/cancel")).status_code == 409
+        # A report about an address that is not ours changes nothing: no entry.
         events = {"events": [{"type": "hard", "email": "gone@example.com"}]}
+        assert (await http.post("/api/bounces", json=events)).status_code == 200
+        events = {"events": [{"type": "hard", "email": "b@example.com"}]}
         assert (await http.post("/api/bounces", json=events)).status_code == 200
     rows = entries(capsys)
     target = f"announcement {ident}"
@@ -136,7 +142,7 @@ async def test_api_announcements_and_bounces_are_recorded(
     assert scheduled["after"]["send_at"].startswith(at.replace(tzinfo=None).isoformat())
     assert sent["after"] == {"queued": 2, "recipients": 2}
     assert cancelled["after"] == {"cancelled": 2, "sent": 0}
-    assert bounced["after"]["hard"] == 1 and bounced["after"]["unmatched"] == 1
+    assert (bounced["after"]["hard"], bounced["after"]["stopped"]) == (1, 1)
 
 
 def test_subscriber_changes_from_the_cli(
@@ -232,3 +238,76 @@ def test_desk_accounts_are_recorded_without_their_passwords_and_refusals_are_not
     assert rows[1]["after"] == {"role": "owner"}
     assert password not in json.dumps(rows)
     assert entries(capsys, "--limit", "1") == rows[:1]
+
+
+def test_imports_feeds_and_announcements_from_the_cli(
+    cli_env: Database,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("DIGEST_ALLOW_PRIVATE_FEEDS", "true")
+    people = tmp_path / "people.csv"
+    people.write_text("email,name\nann@example.com,Ann\nbob@example.com,Bob\nnot-an-address,X\n")
+    r = run(capsys, "subscribers", "import", str(people), "--status", "active")
+    assert r.code == 3  # one row rejected; the others went in, and are recorded
+    body = tmp_path / "body.md"
+    body.write_text("We moved.\n")
+    made = run(capsys, "announce", "create", "--subject", "News", "--body-file", str(body))
+    assert made.code == 0, made.err
+    ident = int(made.out)
+    at = (utcnow() + timedelta(hours=3)).replace(microsecond=0).isoformat()
+    assert run(capsys, "announce", "schedule", str(ident), "--at", at).code == 0
+    assert run(capsys, "announce", "cancel", str(ident)).code == 0
+    server = FeedServer().start()
+    try:
+        url = server.route("/feed", body=(FEEDS / "rss2_media.xml").read_bytes())
+        assert run(capsys, "feeds", "add", url).code == 0
+        assert run(capsys, "feeds", "add", url).code == 0  # present already: no change
+        assert run(capsys, "posts", "import", url).code == 0
+        assert run(capsys, "posts", "import", url).code == 0  # nothing new: no entry
+        assert run(capsys, "feeds", "remove", url).code == 0
+    finally:
+        server.stop()
+    rows = entries(capsys)
+    target = f"announcement {ident}"
+    assert [(row["action"], row["target"]) for row in rows] == [
+        ("feed.remove", url),
+        ("post.import", url),
+        ("feed.add", url),
+        ("announcement.cancel", target),
+        ("announcement.schedule", target),
+        ("announcement.create", target),
+        ("subscriber.import", "digest"),
+    ]
+    assert {row["via"] for row in rows} == {"cli"}
+    assert rows[1]["after"] == {"inserted": 3, "updated": 0}
+    assert rows[4]["before"]["status"] == "draft" and rows[4]["after"]["send_at"]
+    assert rows[5]["after"] == {"subject": "News", "readers": 2}
+    assert rows[6]["after"] == {
+        "rows": 3,
+        "added": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "merged": 0,
+        "suppressed": 0,
+        "file": "people.csv",
+    }
+
+
+async def test_an_edition_made_through_the_api_is_recorded(
+    cli_env: Database, make_settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with cli_env.transaction() as session:
+        subscriptions.add(session, "ann@example.com", confirmed=True)
+    async with api(cli_env, make_settings) as http:
+        dry = await http.post("/api/editions", json={"cadence": "daily", "dry_run": True})
+        assert dry.status_code == 200, dry.text
+        made = await http.post("/api/editions", json={"cadence": "daily"})
+        assert made.status_code == 200 and made.json()["made"], made.text
+    rows = entries(capsys)
+    assert [(row["action"], row["target"], row["via"]) for row in rows] == [
+        ("edition.make", made.json()["key"], "api")
+    ]
+    answer = made.json()
+    assert rows[0]["after"] == {"edition": answer["edition_id"], "recipients": answer["recipients"]}

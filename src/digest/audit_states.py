@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from digest.alerts import AlertReport
+    from digest.delivery.bounces import BounceTally
     from digest.models import Post
     from digest.models_campaigns import Announcement
 
@@ -67,6 +68,14 @@ def draft_fields(session: Session, row: Announcement) -> dict[str, Any]:
 
     readers = announcement_audience.count(session, announcements.audience_of(row))
     return {"subject": row.subject, "readers": readers}
+
+
+def bounce_fields(tally: BounceTally) -> dict[str, int] | None:
+    """What recording bounce reports did, for ``bounce.record``; None when every report was
+    about mail or addresses that are not ours (nothing changed: nothing to record)."""
+    if sum(tally.by_kind.values()) <= tally.unmatched:
+        return None
+    return tally.as_dict()
 
 
 def alert_fields(report: AlertReport) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from digest.audit_states import bounce_fields
 from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
@@ -109,7 +110,8 @@ def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
         try:
             with app.db.transaction() as session:
                 done = record_reports(session, reports, app.settings)
-                note(session, "bounce.record", name, after=done.as_dict())
+                if (counts := bounce_fields(done)) is not None:
+                    note(session, "bounce.record", name, after=counts)
                 tally.add(done)
         except (StoreUnavailable, OperationalError, InterfaceError) as exc:
             # The store is down: 75 makes the MTA keep the mail and try again later.

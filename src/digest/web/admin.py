@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from digest import audit, editions, subscribers
 from digest.addresses import normalize_email
 from digest.audit import Actor
+from digest.audit_states import bounce_fields
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -211,7 +212,8 @@ def _record(
 ) -> BounceResult:
     with db.transaction() as session:
         tally = record_reports(session, reports, settings, trusted=trusted)
-        audit.record(session, actor, "bounce.record", "", after=tally.as_dict())
+        if (changed := bounce_fields(tally)) is not None:
+            audit.record(session, actor, "bounce.record", "", after=changed)
         return BounceResult(**tally.as_dict())
 
 
