@@ -12,11 +12,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from digest.audit import Actor
+from digest.web.deps import SettingsDep
+from digest.web.ratelimit import client_ip, forwarded_for
 
 
-async def api_actor(request: Request) -> Actor:
-    """The admin token's holder, calling from the client's IP (as the server sees it)."""
-    return Actor.api(request.client.host if request.client else None)
+async def api_actor(request: Request, settings: SettingsDep) -> Actor:
+    """The admin token's holder, calling from the client's IP (as the trusted proxies in
+    ``DIGEST_TRUSTED_PROXIES`` report it, else as the server sees it)."""
+    peer = request.client.host if request.client else None
+    return Actor.api(client_ip(peer, forwarded_for(request.headers), settings.trusted_proxies))
 
 
 ApiActorDep = Annotated[Actor, Depends(api_actor)]
