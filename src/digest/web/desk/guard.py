@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
@@ -94,7 +95,11 @@ def _signed_in(request: Request, settings: Settings, session: Session) -> Desk:
 def _needs(needed: Role, *, post: bool):  # type: ignore[no-untyped-def]
     async def check(request: Request, settings: SettingsDep, session: SessionDep) -> Desk:
         desk_enabled(settings)
-        desk = _signed_in(request, settings, session)
+        # The store is read in a worker thread, never on the event loop: on SQLite the
+        # session's first query takes the write lock (BEGIN IMMEDIATE) and waits while another
+        # request holds it, and that request needs the loop to finish: a page's charts,
+        # fetched at once, each waited out the busy timeout and failed with 503.
+        desk = await anyio.to_thread.run_sync(_signed_in, request, settings, session)
         if post:
             await require_csrf(request, desk.row)
         if not desk.role.allows(needed):
