@@ -69,7 +69,7 @@ def _looks_right(browser: Browser, width: int, page: str, shots: Path | None) ->
     if shots is not None:
         browser.full_screenshot(shots / f"{page}-{width}.png")
     wrong = []
-    sizes = browser.run("return [window.innerWidth, document.documentElement.scrollWidth]")
+    sizes = browser.run("const d = document.documentElement; return [d.clientWidth, d.scrollWidth]")
     if sizes[1] > sizes[0]:
         wrong.append(f"{page}: scrolls sideways at {width}px ({sizes[1]}px wide)")
     # Images from elsewhere (a post's picture in an edition) cannot load here: no network.

@@ -271,16 +271,26 @@ class Browser:
         path.write_bytes(base64.b64decode(self.cmd("GET", "/screenshot")))
 
     def full_screenshot(self, path: Path) -> None:
-        """A PNG of the whole page, however long it is, as laid out in this window (DevTools)."""
-        size = self.run(
-            "const d = document.documentElement; return [d.scrollWidth, d.scrollHeight]"
+        """A PNG of the whole page, however long: the viewport made as tall as the page for
+        the shot (DevTools), then put back. Not ``captureBeyondViewport``, which leaves a
+        sandboxed frame (the desk's mail previews) blank."""
+        width, height, full, ratio, touch = self.run(
+            "return [innerWidth, innerHeight, document.documentElement.scrollHeight,"
+            " devicePixelRatio, navigator.maxTouchPoints > 0]"
         )
-        clip = {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}
-        params = {"format": "png", "captureBeyondViewport": True, "clip": clip}
-        shot = self.cmd(
-            "POST", "/goog/cdp/execute", {"cmd": "Page.captureScreenshot", "params": params}
+        self._metrics(width, full, ratio, touch)
+        try:
+            self.screenshot(path)
+        finally:
+            self._metrics(width, height, ratio, touch)
+
+    def _metrics(self, width: int, height: int, ratio: float, mobile: bool) -> None:
+        params = {"width": width, "height": height, "deviceScaleFactor": ratio, "mobile": mobile}
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            {"cmd": "Emulation.setDeviceMetricsOverride", "params": params},
         )
-        path.write_bytes(base64.b64decode(shot["data"]))
 
     def close(self) -> None:
         """End the session (the browser quits)."""
