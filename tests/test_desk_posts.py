@@ -4,12 +4,17 @@ all audited; a viewer may look but not change."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, Phase, example, given
+from hypothesis import settings as h_settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from digest import audit
@@ -202,3 +207,64 @@ async def test_viewer_may_look_but_not_change(db: Database, cfg: Settings) -> No
     assert featured_now(db, pid, cfg) == (False, None)
     with db.transaction() as session:
         assert session.exec(select(Alert)).all() == []
+
+
+FIELD_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        ["", "\x00", "daily", "2026-13-45T99:99", "9999-12-31T23:59", "-1", "x" * 3000, "1"]
+    ),
+)
+ACTIONS = [
+    "/desk/posts/{pid}/feature",
+    "/desk/posts/{pid}/unfeature",
+    "/desk/posts/{pid}/alert",
+    "/desk/feeds/poll",
+    "/desk/feeds/remove",
+    "/desk/feeds/add",
+]
+
+
+@h_settings(
+    max_examples=40,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    action=st.sampled_from(ACTIONS),
+    pid=st.one_of(st.sampled_from(["1", "999", "0", "-3", "abc", "99999999999"]), st.text()),
+    fields=st.dictionaries(
+        st.sampled_from(["until", "feature_in", "alert_in", "url", "confirm", "before"]),
+        FIELD_VALUES,
+        max_size=4,
+    ),
+    before=st.one_of(st.none(), FIELD_VALUES),
+)
+@example("/desk/posts/{pid}/feature", "1", {"feature_in": "\x00", "until": "\x00"}, "\x00")
+@example("/desk/posts/{pid}/alert", "1", {"alert_in": "a\x00"}, "0001-01-01T00:00:00+14:00_5")
+@example("/desk/posts/{pid}/unfeature", "1", {}, "9999-12-31T23:59:59-14:00_5")
+@example("/desk/feeds/poll", "1", {"url": "http://a\x00.example/"}, None)
+@example("/desk/feeds/remove", "1", {"url": "\x00", "confirm": "yes"}, None)
+@example("/desk/feeds/add", "1", {"url": "http://\x00/"}, None)
+def test_no_input_makes_a_500(  # type: ignore[no-untyped-def]
+    desk_runner, action: str, pid: str, fields: dict[str, str], before: str | None
+) -> None:
+    run, csrf = desk_runner
+    path = action.format(pid=quote(pid, safe=""))
+    answer = run("POST", path, data={"csrf_token": csrf, **fields})
+    assert answer.status_code < 500, answer.text
+    page = run("GET", "/desk/posts", params={} if before is None else {"before": before})
+    assert page.status_code < 500, page.text
+    shown = run("GET", f"/desk/posts/{quote(pid, safe='')}")
+    assert shown.status_code < 500, shown.text
+
+
+@pytest.fixture
+def desk_runner(db: Database, cfg: Settings):  # type: ignore[no-untyped-def]
+    """An editor's signed-in client on one event loop for every example."""
+    post(db, "Storm closes bridge")
+    with asyncio.Runner() as runner:
+        http, csrf = runner.run(desk_client(make_app(cfg, db), db, "editor"))
+        yield (lambda *a, **kw: runner.run(http.request(*a, **kw))), csrf
+        runner.run(http.aclose())

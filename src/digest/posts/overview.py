@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -89,7 +89,9 @@ def parse_cursor(text: str | None) -> tuple[datetime, int] | None:
     try:
         when = datetime.fromisoformat(at)
         number = int(ident)
-    except ValueError:
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC)  # a year-1 or year-9999 edge does not convert
+    except (ValueError, OverflowError):
         raise InvalidInput("this page link is damaged; start again from the first page") from None
     if when.tzinfo is None or not 0 < number < 2**31:
         raise InvalidInput("this page link is damaged; start again from the first page")

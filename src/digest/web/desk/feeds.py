@@ -118,6 +118,8 @@ def add(request: Request, desk: EditorPost, session: SessionDep, url: Url = "") 
 def _known(desk: Desk, url: str) -> str:
     """``url`` if it is a stored or configured feed; FeedNotFound (404) otherwise."""
     url = url.strip()
+    if not url.isprintable():  # no feed has one, and PostgreSQL refuses to compare a NUL
+        raise FeedNotFound(f"There is no feed {url!r}.")
     configured = {u.strip() for u in desk.settings.feeds}
     if url in configured or feeds.get_feed(desk.session, url) is not None:
         return url

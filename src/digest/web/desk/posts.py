@@ -22,6 +22,7 @@ from digest.clock import utcnow
 from digest.errors import (
     AlertRefused,
     InvalidInput,
+    NewsletterNotFound,
     NewsletterRequired,
     NotFound,
     PostNotFound,
@@ -160,7 +161,15 @@ def _get(session: Any, post_id: int) -> Post:
 
 def _newsletter_id(session: Any, slug: str) -> int | None:
     """The newsletter a form names by slug; empty: every one."""
-    return int(newsletters.get(session, slug.strip()).id or 0) if slug.strip() else None
+    return int(newsletters.get(session, _slug(slug)).id or 0) if slug.strip() else None
+
+
+def _slug(value: str) -> str:
+    """A slug from a form; one no newsletter could have (a NUL, which PostgreSQL refuses to
+    even compare) is not looked up."""
+    if not value.isprintable():
+        raise NewsletterNotFound(f"no newsletter {value!r}")
+    return value.strip()
 
 
 @router.post("/posts/{post_id}/feature")
@@ -231,7 +240,7 @@ def alert(
     before = {"alerted_in": overview.alerted_in(session, [post_id]).get(post_id, [])}
     try:
         # As raise_alert does, in this request's transaction so the audit entry goes with it.
-        chosen = newsletters.choose(session, alert_in.strip() or None, live=False)
+        chosen = newsletters.choose(session, _slug(alert_in) or None, live=False)
         config = configure(chosen, desk.settings)
         report = raise_in(session, desk.settings, config, post, source="editor", now=utcnow())
     except (NotFound, NewsletterRequired) as exc:
