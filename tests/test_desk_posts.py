@@ -113,14 +113,10 @@ async def test_feature_until_then_unfeature_audited(db: Database, cfg: Settings)
     [featured_entry] = entries(db, "post.feature")
     assert featured_entry["actor"] == "editor@newsroom.example"
     assert featured_entry["target"] == f"post {pid}"
-    assert featured_entry["before"]["featured_until"] is None
-    assert datetime.fromisoformat(featured_entry["after"]["featured_until"]) == local_end
-    assert unfeatured["before"]["featured_until"] == featured_entry["after"]["featured_until"]
-    assert unfeatured["after"] == {
-        "editor_featured": False,
-        "featured_until": None,
-        "featured_in": [],
-    }
+    assert featured_entry["before"]["until"] is None
+    assert datetime.fromisoformat(featured_entry["after"]["until"]) == local_end
+    assert unfeatured["before"]["until"] == featured_entry["after"]["until"]
+    assert unfeatured["after"] == {"featured": False, "newsletters": [], "until": None}
 
 
 @pytest.mark.parametrize(
@@ -170,7 +166,7 @@ async def test_mark_breaking_queues_an_alert_once(db: Database, cfg: Settings) -
     assert "already alerted" in again.text and 'id="alert_in-error"' in again.text
     assert "badge warn" in listed.text
     [entry] = entries(db, "post.alert")
-    assert entry["before"] == {"alerted_in": []} and entry["after"]["alert_id"] == row.id
+    assert entry["before"] == {"alerted_in": []} and entry["after"]["alert"] == row.id
 
 
 async def test_alert_refused_when_nobody_opted_in(db: Database, cfg: Settings) -> None:

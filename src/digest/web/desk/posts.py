@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from digest import audit, newsletters
 from digest.alerts import raise_in
+from digest.audit_states import alert_fields, featured_state
 from digest.clock import utcnow
 from digest.errors import (
     AlertRefused,
@@ -68,14 +69,6 @@ def parse_until(value: str, zone: str, now: datetime) -> datetime | None:
 def _local_input(when: datetime | None, zone: str) -> str:
     """``when`` as a datetime-local value in the site's zone."""
     return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M") if when else ""
-
-
-def _state(post: Post) -> dict[str, Any]:
-    return {
-        "editor_featured": post.editor_featured,
-        "featured_until": post.featured_until,
-        "featured_in": list(post.featured_in or []),
-    }
 
 
 @router.get("/posts")
@@ -193,13 +186,13 @@ def feature(
     except NotFound as exc:
         errors = {"feature_in": str(exc)}
         return _post_page(request, desk, post, status=422, errors=errors, typed=typed)
-    before = _state(post)
+    before = featured_state(post)
     try:
         store.set_featured(session, str(post_id), True, until=end, newsletter_id=nid)
     except InvalidInput as exc:
         return _post_page(request, desk, post, status=422, errors={"until": str(exc)}, typed=typed)
-    target = f"post {post_id}"
-    audit.record(session, desk.actor, "post.feature", target, before=before, after=_state(post))
+    after = featured_state(post)
+    audit.record(session, desk.actor, "post.feature", f"post {post_id}", before=before, after=after)
     return RedirectResponse(f"/desk/posts/{post_id}?done=featured", status_code=303)
 
 
@@ -214,15 +207,17 @@ def unfeature(
     """Stop featuring the post (in every newsletter, or in one), whatever the source says."""
     post = _get(session, post_id)
     typed = {"feature_in": feature_in}
-    before = _state(post)
+    before = featured_state(post)
     try:
         nid = _newsletter_id(session, feature_in)
         store.set_featured(session, str(post_id), False, newsletter_id=nid)
     except (NotFound, InvalidInput) as exc:
         errors = {"feature_in": str(exc)}
         return _post_page(request, desk, post, status=422, errors=errors, typed=typed)
-    target = f"post {post_id}"
-    audit.record(session, desk.actor, "post.unfeature", target, before=before, after=_state(post))
+    after = featured_state(post)
+    audit.record(
+        session, desk.actor, "post.unfeature", f"post {post_id}", before=before, after=after
+    )
     return RedirectResponse(f"/desk/posts/{post_id}?done=unfeatured", status_code=303)
 
 
@@ -255,6 +250,6 @@ def alert(
         "post.alert",
         f"post {post_id}",
         before=before,
-        after={"newsletter": report.newsletter, **report.as_dict()},
+        after=alert_fields(report),
     )
     return RedirectResponse(f"/desk/posts/{post_id}?done=alerted", status_code=303)
