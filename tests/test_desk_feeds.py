@@ -177,3 +177,21 @@ async def test_unknown_feed_is_a_404_and_viewer_is_refused(
             answer = await viewer.post(f"/desk/feeds/{action}", data={"csrf_token": vcsrf, **data})
             assert answer.status_code == 403, action
     assert stored_feeds(db) == [feed] and post_count(db) == 0 and server.seen("/feed/") == []
+
+
+async def test_a_feed_from_the_settings_is_not_removed_here(
+    make_settings, db: Database, server: FeedServer
+) -> None:
+    feed = server.route("/feed/", body=RSS)
+    cfg = make_settings(database_url=db.url, allow_private_feeds=True, feeds=feed)
+    http, csrf = await desk_client(make_app(cfg, db), db, "editor")
+    async with aclosing(http):
+        page = await http.get("/desk/feeds")
+        assert feed in page.text and "(DIGEST_FEEDS)" in page.text
+        polled = await http.post("/desk/feeds/poll", data={"csrf_token": csrf, "url": feed})
+        assert "new=3" in polled.headers["location"]
+        refused = await http.post(
+            "/desk/feeds/remove", data={"csrf_token": csrf, "url": feed, "confirm": "yes"}
+        )
+    assert refused.status_code == 422 and "remove it there" in refused.text
+    assert stored_feeds(db) == [feed]  # the poll stored its health; the remove did nothing
