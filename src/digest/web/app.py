@@ -43,8 +43,11 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
+    from digest.web.desk import account as desk_account
     from digest.web.desk import auth as desk_auth
     from digest.web.desk import home as desk_home
+    from digest.web.desk import second_factor as desk_second_factor
+    from digest.web.desk import users as desk_users
 
     return [
         subscribe.router,
@@ -63,6 +66,9 @@ def default_routers() -> list[APIRouter]:
         admin_announcements.router,  # /api/announcements..., the same
         desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
         desk_home.router,  # /desk/: Today
+        desk_second_factor.router,  # /desk/login/code, /desk/login/enrol: TOTP at sign-in
+        desk_account.router,  # /desk/account: own password, TOTP, sessions
+        desk_users.router,  # /desk/users: the owner's accounts page
     ]
 
 
