@@ -180,11 +180,12 @@ async def test_log_out_everywhere_ends_other_browsers(db, settings) -> None:
     make_user(db, EDITOR, "editor")
     app = make_app(settings, db)
     async with client(app, "198.51.100.1") as laptop, client(app, "198.51.100.2") as phone:
+        phone.headers["user-agent"] = "PhoneBrowser/7.1"
         await sign_in(laptop, EDITOR)
         await sign_in(phone, EDITOR)
         page = await laptop.get("/desk/account")
         assert page.text.count('class="session"') == 2
-        assert "198.51.100.2" in page.text
+        assert "198.51.100.2" in page.text and "PhoneBrowser/7.1" in page.text
         out = await laptop.post("/desk/logout-everywhere", data={"csrf_token": csrf_of(page.text)})
         assert out.status_code == 303
         assert (await phone.get("/desk/")).status_code == 303
