@@ -43,10 +43,13 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
+    from digest.web.desk import account as desk_account
     from digest.web.desk import auth as desk_auth
     from digest.web.desk import feeds as desk_feeds
     from digest.web.desk import home as desk_home
     from digest.web.desk import posts as desk_posts
+    from digest.web.desk import second_factor as desk_second_factor
+    from digest.web.desk import users as desk_users
 
     return [
         subscribe.router,
@@ -67,6 +70,9 @@ def default_routers() -> list[APIRouter]:
         desk_home.router,  # /desk/: Today
         desk_posts.router,  # /desk/posts...: latest posts, Don't Miss, feature, alert
         desk_feeds.router,  # /desk/feeds...: health, add, poll now, remove
+        desk_second_factor.router,  # /desk/login/code, /desk/login/enrol: TOTP at sign-in
+        desk_account.router,  # /desk/account: own password, TOTP, sessions
+        desk_users.router,  # /desk/users: the owner's accounts page
     ]
 
 
