@@ -45,6 +45,8 @@ def default_routers() -> list[APIRouter]:
     )
     from digest.web.desk import auth as desk_auth
     from digest.web.desk import home as desk_home
+    from digest.web.desk import subscribers as desk_subscribers
+    from digest.web.desk import subscribers_io as desk_subscribers_io
 
     return [
         subscribe.router,
@@ -63,6 +65,8 @@ def default_routers() -> list[APIRouter]:
         admin_announcements.router,  # /api/announcements..., the same
         desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
         desk_home.router,  # /desk/: Today
+        desk_subscribers_io.router,  # /desk/subscribers/import, export.csv (before /{id})
+        desk_subscribers.router,  # /desk/subscribers: search, a person's page, their actions
     ]
 
 
