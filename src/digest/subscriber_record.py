@@ -15,12 +15,15 @@ from sqlmodel import Session, col, select
 
 from digest import newsletters
 from digest.addresses import hash_normalized
+from digest.errors import SubscriberNotFound
 from digest.models import Delivery, Newsletter, Subscriber, Subscription, Suppression
 from digest.states import DeliveryStatus, SubscriberStatus
 from digest.subscribers import get_by_id, subscriptions_of
 
 #: The most deliveries a person's page lists.
 HISTORY = 100
+#: The largest id a row can have (a 32-bit integer column); a larger number names nobody.
+MAX_ID = 2**31 - 1
 _TROUBLE = (SubscriberStatus.BOUNCED.value, SubscriberStatus.COMPLAINED.value)
 
 
@@ -55,6 +58,21 @@ class Record:
     suppression: Suppression | None
 
 
+def parse_id(value: str | int) -> int | None:
+    """A row id typed in an address or a form (ASCII digits, in range), or None."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+        return None
+    return int(text)
+
+
+def person(session: Session, subscriber_id: int) -> Subscriber:
+    """The person with this id; SubscriberNotFound for any other number, too large included."""
+    if parse_id(subscriber_id) is None:
+        raise SubscriberNotFound(f"no subscriber #{subscriber_id}")
+    return get_by_id(session, subscriber_id)
+
+
 def deliveries_of(session: Session, person: Subscriber, limit: int = HISTORY) -> list[Delivery]:
     """The person's mail, newest first, at most ``limit + 1`` (to tell there is more)."""
     return list(
@@ -85,16 +103,16 @@ def entries_of(session: Session, person: Subscriber) -> list[Entry]:
 
 def record(session: Session, subscriber_id: int, limit: int = HISTORY) -> Record:
     """The person's record for the desk; SubscriberNotFound when there is no such id."""
-    person = get_by_id(session, subscriber_id)
-    entries = entries_of(session, person)
-    mail = deliveries_of(session, person, limit)
+    found = person(session, subscriber_id)
+    entries = entries_of(session, found)
+    mail = deliveries_of(session, found, limit)
     shown = mail[:limit]
     return Record(
-        person=person,
+        person=found,
         entries=entries,
         deliveries=shown,
         more_deliveries=len(mail) > limit,
         bounced=[d for d in shown if d.status == DeliveryStatus.BOUNCED.value],
         troubles=[e for e in entries if e.subscription.status in _TROUBLE],
-        suppression=suppression_of(session, person.email),
+        suppression=suppression_of(session, found.email),
     )

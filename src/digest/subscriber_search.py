@@ -65,6 +65,11 @@ def escape_like(text: str) -> str:
     return text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
 
 
+def _plain(text: str | None) -> str:
+    """``text`` without NUL characters, which no stored text holds (and PostgreSQL refuses)."""
+    return (text or "").replace("\x00", "")
+
+
 def _store_lower(session: Session, text: str) -> str:
     """``text`` lower-cased by the store's own ``lower()``: the function the name index holds,
     so a name and what is typed fold the same way (SQLite folds ASCII only)."""
@@ -74,7 +79,7 @@ def _store_lower(session: Session, text: str) -> str:
 def matching(session: Session, q: str) -> sa.ColumnElement[bool] | None:
     """The condition for people whose address or name starts with ``q`` (any case); None for
     an empty ``q``."""
-    q = q.strip()[:MAX_QUERY]
+    q = _plain(q).strip()[:MAX_QUERY]
     if not q:
         return None
     # Addresses are stored lower-cased by Python (addresses.normalize_email).
@@ -91,7 +96,7 @@ def _where(session: Session, q: str, filters: Filters) -> list[sa.ColumnElement[
     if found is not None:
         where.append(found)
     if filters.zone:
-        where.append(_S.c.timezone == filters.zone)
+        where.append(_S.c.timezone == _plain(filters.zone))
     if filters.on_subscription:
         # One subscription must match every subscription filter: "active on Sports", not
         # "active somewhere and on Sports".
@@ -118,10 +123,10 @@ def statement(
     """The query for one page's ids (one more than ``limit``, to know a next page exists)."""
     query = sa.select(_S.c.id, _S.c.email).where(*_where(session, q, filters))
     if before is not None:
-        query = query.where(_S.c.email < before).order_by(_S.c.email.desc())
+        query = query.where(_S.c.email < _plain(before)).order_by(_S.c.email.desc())
     else:
         if after is not None:
-            query = query.where(_S.c.email > after)
+            query = query.where(_S.c.email > _plain(after))
         query = query.order_by(_S.c.email)
     return query.limit(limit + 1)
 

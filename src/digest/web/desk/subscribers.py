@@ -17,7 +17,6 @@ from digest import newsletters, subscriber_actions, subscriber_record, subscribe
 from digest.errors import DigestError, InvalidInput
 from digest.states import Cadence, SubscriberStatus
 from digest.subscriber_fields import parse_timezone
-from digest.subscribers import get_by_id
 from digest.web.deps import SessionDep
 from digest.web.desk.guard import Desk, EditorPost, Viewer, desk_enabled
 from digest.web.desk.render import desk_page
@@ -160,10 +159,10 @@ def _back(subscriber_id: int, notice: str) -> RedirectResponse:
 
 
 def _newsletter_id(value: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise InvalidInput("Choose one of the person's newsletters.") from None
+    found = subscriber_record.parse_id(value)
+    if found is None:
+        raise InvalidInput("Choose one of the person's newsletters.")
+    return found
 
 
 @router.post("/subscribers/{subscriber_id:int}/unsubscribe")
@@ -174,7 +173,7 @@ def unsubscribe(
     newsletter_id: Annotated[str, Form()] = "",
 ) -> Response:
     """Take the person off one newsletter."""
-    person = get_by_id(session, subscriber_id)
+    person = subscriber_record.person(session, subscriber_id)
     subscriber_actions.unsubscribe(session, desk.actor, person, _newsletter_id(newsletter_id))
     return _back(subscriber_id, "unsubscribed")
 
@@ -190,7 +189,7 @@ def preferences(
     topics: Annotated[str, Form()] = "",
 ) -> Response:
     """Change one subscription's cadence and topics; the form again with the error (422)."""
-    person = get_by_id(session, subscriber_id)
+    person = subscriber_record.person(session, subscriber_id)
     nid = _newsletter_id(newsletter_id)
     try:
         subscriber_actions.change_preferences(
@@ -214,7 +213,7 @@ def erase(
     confirm_email: Annotated[str, Form()] = "",
 ) -> Response:
     """Erase the person once the address typed is theirs; the form again (422) otherwise."""
-    person = get_by_id(session, subscriber_id)
+    person = subscriber_record.person(session, subscriber_id)
     try:
         subscriber_actions.erase(session, desk.actor, person, confirm_email)
     except InvalidInput as exc:

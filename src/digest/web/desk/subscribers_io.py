@@ -27,8 +27,10 @@ from sqlmodel import Session
 from digest import audit, import_formats, newsletters, subscribers_csv
 from digest.clock import utcnow
 from digest.db import Database
-from digest.errors import ConsentNotShown, DigestError, ImportFileError, NotFound
+from digest.errors import ConsentNotShown, DigestError, ImportFileError, NewsletterNotFound
+from digest.models import Newsletter
 from digest.newsletters import FIRST
+from digest.subscriber_record import parse_id
 from digest.web.deps import SessionDep
 from digest.web.desk.guard import Desk, Editor, EditorPost, desk_enabled
 from digest.web.desk.render import desk_page
@@ -69,11 +71,17 @@ def _page(
     )
 
 
+def _newsletter(session: Session, value: str) -> Newsletter | None:
+    """The newsletter a form names by id (newsletter 1 when it names none), or None."""
+    found = parse_id(value) if value.strip() else FIRST
+    return None if found is None else session.get(Newsletter, found)
+
+
 @router.get("/subscribers/import")
 def import_form(request: Request, desk: Editor, session: SessionDep) -> Response:
     """The upload form, or what the last import did."""
     counts = {k: request.query_params.get(k, "") for k in COUNTS}
-    done = {k: int(v) for k, v in counts.items() if v.isdigit()} or None
+    done = {k: int(v[:12]) for k, v in counts.items() if v.isascii() and v.isdigit()} or None
     typed = {"newsletter": "", "status": "", "welcome": False, "csv": ""}
     return _page(request, desk, session, typed=typed, done=done)
 
@@ -124,16 +132,15 @@ def import_file(
         "newsletter": newsletter.strip(),
         "status": status.strip().lower(),
         "welcome": bool(welcome),
-        "csv": csv,
+        "csv": "",  # set once the file reads: what the form carries on
     }
     errors: dict[str, str] = {}
     if typed["status"] and typed["status"] not in STATUSES:
         errors["status"] = f"Status is one of {', '.join(STATUSES)}."
-    try:
-        chosen = newsletters.by_id(session, int(typed["newsletter"] or FIRST))
-    except (ValueError, NotFound):
+    chosen = _newsletter(session, typed["newsletter"])
+    if chosen is None or chosen.archived_at is not None:
         errors["newsletter"] = "Choose one of the newsletters listed."
-    if errors:
+    if errors or chosen is None:
         return _page(request, desk, session, typed=typed, errors=errors)
     try:
         raw, name = _file_text(file, csv)
@@ -255,10 +262,9 @@ def export(
 ) -> Response:
     """The newsletter's readers as ``digest subscribers export`` writes them, as a download."""
     status = status.strip().lower()
-    try:
-        chosen = newsletters.by_id(session, int(newsletter.strip() or FIRST))
-    except (ValueError, NotFound):
-        return RedirectResponse("/desk/subscribers", status_code=303)
+    chosen = _newsletter(session, newsletter)
+    if chosen is None:
+        raise NewsletterNotFound("There is no such newsletter to export.")
     if status and status not in STATUSES:
         status = ""
     audit.record(
