@@ -62,6 +62,17 @@ def _world(db: Database) -> dict[str, int]:
                 created_at=utcnow() - timedelta(hours=1),
             )
         )
+        session.add(
+            Delivery(
+                kind="welcome",
+                subscriber_id=ids["ann@example.org"],
+                to_email="ann@example.org",
+                status="sent",
+                attempts=2,
+                last_reply="250 2.0.0 Ok: queued as 4XyZ",
+                message_id="<w1@example.org>",
+            )
+        )
     return ids
 
 
@@ -130,6 +141,9 @@ async def test_person_page_shows_consent_mail_and_reply(settings: Settings, db: 
         assert "ann@example.org" in text and "Ann Archer" in text
         assert "198.51.100.4" in text and "Firefox/140" in text and "Politics" in text
         assert "Recipient address rejected: mailbox unknown" in text
+        # Newest first: the welcome mail of now before the digest that bounced an hour ago.
+        history = text[text.index("Mail, newest first") :]
+        assert history.index("queued as 4XyZ") < history.index("mailbox unknown")
         assert "Europe/Paris" in text
         # No action for a viewer.
         assert "/erase" not in text and "/unsubscribe" not in text

@@ -54,6 +54,20 @@ def unsubscribe(session: Session, actor: Actor, person: Subscriber, newsletter_i
     return changed
 
 
+def preference_errors(cadence: str, topics: str) -> dict[str, str]:
+    """What is wrong with a cadence and topics typed in a form, by field (empty: nothing)."""
+    errors: dict[str, str] = {}
+    for field, check in (
+        ("cadence", lambda: parse_cadence(cadence)),
+        ("topics", lambda: parse_topics(topics)),
+    ):
+        try:
+            check()
+        except InvalidInput as exc:
+            errors[field] = str(exc)
+    return errors
+
+
 def change_preferences(
     session: Session,
     actor: Actor,
@@ -66,8 +80,9 @@ def change_preferences(
     """Set one subscription's cadence and topics (empty topics: all of them); InvalidInput
     before anything changes when a value is wrong."""
     sub = _subscription(session, person, newsletter_id)
-    parse_cadence(cadence)  # checked before anything changes
-    parse_topics(topics)
+    wrong = preference_errors(cadence, topics)  # checked before anything changes
+    if wrong:
+        raise InvalidInput(" ".join(wrong.values()))
     before = _state(sub)
     subscriptions.update_preferences(session, Reader(person, sub), cadence=cadence, topics=topics)
     audit.record(

@@ -191,16 +191,14 @@ def preferences(
     """Change one subscription's cadence and topics; the form again with the error (422)."""
     person = subscriber_record.person(session, subscriber_id)
     nid = _newsletter_id(newsletter_id)
-    try:
-        subscriber_actions.change_preferences(
-            session, desk.actor, person, nid, cadence=cadence or "", topics=topics
-        )
-    except InvalidInput as exc:
-        field = "cadence" if "cadence" in str(exc) else "topics"
+    wrong = subscriber_actions.preference_errors(cadence, topics)
+    if wrong:
         typed: dict[str, Any] = {f"cadence-{nid}": cadence, f"topics-{nid}": topics}
-        return _person_page(
-            request, desk, session, subscriber_id, errors={f"{field}-{nid}": str(exc)}, typed=typed
-        )
+        errors = {f"{field}-{nid}": message for field, message in wrong.items()}
+        return _person_page(request, desk, session, subscriber_id, errors=errors, typed=typed)
+    subscriber_actions.change_preferences(
+        session, desk.actor, person, nid, cadence=cadence, topics=topics
+    )
     return _back(subscriber_id, "saved")
 
 
