@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from digest import newsletters, subscriber_actions, subscriber_record, subscriber_search
@@ -224,3 +224,12 @@ def erase(
             typed={"confirm_email": confirm_email[:400]},
         )
     return RedirectResponse("/desk/subscribers?notice=erased", status_code=303)
+
+
+@router.get("/subscribers/{rest:path}")
+def no_such_page(desk: Viewer, rest: str) -> Response:
+    """Any other address under /desk/subscribers/: the list for a bare slash, else not found
+    (without this, Starlette would redirect ``/desk/subscribers//`` to the list, unguarded)."""
+    if not rest.strip("/"):
+        return RedirectResponse("/desk/subscribers", status_code=303)
+    raise HTTPException(404, "There is no page at this address.")
