@@ -323,3 +323,20 @@ async def test_export_downloads_the_csv(settings: Settings, db: Database) -> Non
         ]
         assert rows[0]["consent_ip"] == "198.51.100.4"
     assert len(_entries(db, "subscriber.export")) == 1
+
+
+async def test_import_queues_welcome_mail_only_when_asked(settings: Settings, db: Database) -> None:
+    http, csrf = await desk_client(make_app(settings, db), db, "editor")
+    text = b"email,name\nwel@example.org,Wel Come\n"
+    async with aclosing(http):
+        answer = await http.post(
+            "/desk/subscribers/import",
+            data={"csrf_token": csrf, "status": "active", "welcome": "1", "step": "import"},
+            files={"file": ("w.csv", text, "text/csv")},
+        )
+        assert answer.status_code == 303, answer.text
+    with db.transaction() as session:
+        mail = session.exec(select(Delivery)).all()
+        assert [(d.kind, d.to_email) for d in mail] == [("welcome", "wel@example.org")]
+    [entry] = _entries(db, "subscriber.import")
+    assert entry.after is not None and entry.after["welcome_mails"] == 1
