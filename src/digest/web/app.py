@@ -49,6 +49,8 @@ def default_routers() -> list[APIRouter]:
     from digest.web.desk import home as desk_home
     from digest.web.desk import posts as desk_posts
     from digest.web.desk import second_factor as desk_second_factor
+    from digest.web.desk import subscribers as desk_subscribers
+    from digest.web.desk import subscribers_io as desk_subscribers_io
     from digest.web.desk import users as desk_users
 
     return [
@@ -73,6 +75,8 @@ def default_routers() -> list[APIRouter]:
         desk_second_factor.router,  # /desk/login/code, /desk/login/enrol: TOTP at sign-in
         desk_account.router,  # /desk/account: own password, TOTP, sessions
         desk_users.router,  # /desk/users: the owner's accounts page
+        desk_subscribers_io.router,  # /desk/subscribers/import, export.csv (before /{id})
+        desk_subscribers.router,  # /desk/subscribers: search, a person's page, their actions
     ]
 
 
