@@ -43,7 +43,10 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
+    from digest.web.desk import announcement_actions as desk_announcement_actions
+    from digest.web.desk import announcements as desk_announcements
     from digest.web.desk import auth as desk_auth
+    from digest.web.desk import editions as desk_editions
     from digest.web.desk import home as desk_home
 
     return [
@@ -63,6 +66,9 @@ def default_routers() -> list[APIRouter]:
         admin_announcements.router,  # /api/announcements..., the same
         desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
         desk_home.router,  # /desk/: Today
+        desk_editions.router,  # /desk/editions...: counts, preview, test copy, alert form
+        desk_announcements.router,  # /desk/announcements...: list, compose, edit
+        desk_announcement_actions.router,  # /desk/announcements/{id}/...: preview, send, cancel
     ]
 
 
