@@ -147,6 +147,8 @@ async def test_bad_input_re_shows_the_form_with_the_error_beside_the_field(
     empty = await _compose(http, csrf, subject="   ")
     assert empty.status_code == 422
     assert 'id="subject-error"' in empty.text and "# Our new podcast" in empty.text
+    nul = await _compose(http, csrf, body="Hello\x00world", newsletter="digest\x00")
+    assert nul.status_code == 422 and 'id="body-error"' in nul.text
     ident = _ident(await _compose(http, csrf))
     for fields, where in (
         ({"when": "at", "at": "2026-13-45T99:00"}, "at"),
@@ -195,3 +197,33 @@ async def test_a_viewer_reads_but_every_change_is_refused_and_a_form_needs_its_t
     assert server.handler.received == []  # type: ignore[attr-defined]
     page = await editor.get(f"/desk/announcements/{ident}")
     assert 'id="status">draft<' in page.text
+
+
+async def test_hostile_input_gets_a_sentence_never_a_5xx_on_either_store(
+    db: Database, mailer: Settings
+) -> None:
+    # PostgreSQL refuses a NUL byte in text and a number past 32 bits: each must be a 4xx.
+    http, csrf = await desk_client(make_app(mailer, db), db, "editor")
+    ident = _ident(await _compose(http, csrf))
+    for path in (
+        "/desk/editions?newsletter=%00",
+        f"/desk/announcements/{ident}?address=a%00@example.com",
+        f"/desk/announcements/{ident}/preview.html?address=%00",
+        f"/desk/announcements/{ident}/preview.html?address=nobody@example.com",
+    ):
+        answer = await http.get(path)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+    for fields in (
+        {"post": "x\x00"},
+        {"post": "1", "newsletter": "x\x00"},
+        {"post": "99999999999999999999"},
+        {"post": "https://x.example/\x00"},
+    ):
+        answer = await http.post("/desk/editions/alert", data={"csrf_token": csrf, **fields})
+        assert answer.status_code == 422 and 'id="alert-error"' in answer.text, fields
+    topics = await http.post(
+        f"/desk/announcements/{ident}/edit",
+        data={"csrf_token": csrf, "newsletter": "digest", "subject": "S", "body": "B",
+              "topics": "a\x00b"},
+    )  # fmt: skip
+    assert topics.status_code == 422 and 'id="topics-error"' in topics.text

@@ -156,6 +156,8 @@ async def test_the_alert_form_shows_refusals_and_raises_an_alert(
     )
     assert missing.status_code == 422
     assert 'id="alert-error"' in missing.text and 'value="no-such-guid"' in missing.text
+    nul = await http.post("/desk/editions/alert", data={"csrf_token": csrf, "post": "a\x00b"})
+    assert nul.status_code == 422 and 'id="alert-error"' in nul.text
     post_id = alert_support.post(db, "Bridge closed after storm")
     nobody = await http.post(
         "/desk/editions/alert", data={"csrf_token": csrf, "post": str(post_id)}

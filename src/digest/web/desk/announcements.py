@@ -73,6 +73,9 @@ class Typed:
             wanted = audience(0, topics=self.topics)
         except DigestError as exc:
             self.errors["topics"] = first_line(exc)
+        for name in ("newsletter", "subject", "body", "topics"):
+            if "\x00" in getattr(self, name):  # no store keeps it (PostgreSQL refuses it)
+                self.errors[name] = "this field holds a NUL character; remove it"
         if self.errors or wanted is None:
             return None
         return announcements.Draft(self.subject, self.body, None, wanted)

@@ -209,7 +209,7 @@ def raise_alert(
     typed = {"post": post, "newsletter": newsletter}
     session = desk.session
     try:
-        if not post.strip():
+        if not post.strip() or "\x00" in post + newsletter:
             raise InvalidInput("name a post by its id, guid or link")
         with session.begin_nested():  # a refusal leaves nothing of the attempt behind
             report = raise_named(
