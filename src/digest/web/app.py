@@ -47,7 +47,9 @@ def default_routers() -> list[APIRouter]:
     from digest.web.desk import announcements as desk_announcements
     from digest.web.desk import auth as desk_auth
     from digest.web.desk import editions as desk_editions
+    from digest.web.desk import feeds as desk_feeds
     from digest.web.desk import home as desk_home
+    from digest.web.desk import posts as desk_posts
 
     return [
         subscribe.router,
@@ -66,6 +68,8 @@ def default_routers() -> list[APIRouter]:
         admin_announcements.router,  # /api/announcements..., the same
         desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
         desk_home.router,  # /desk/: Today
+        desk_posts.router,  # /desk/posts...: latest posts, Don't Miss, feature, alert
+        desk_feeds.router,  # /desk/feeds...: health, add, poll now, remove
         desk_editions.router,  # /desk/editions...: counts, preview, test copy, alert form
         desk_announcements.router,  # /desk/announcements...: list, compose, edit
         desk_announcement_actions.router,  # /desk/announcements/{id}/...: preview, send, cancel
