@@ -10,7 +10,9 @@ No welcome mail unless asked, as the CLI.
 
 Export is for editors, not viewers: a viewer reads people one at a time on the desk, but the
 whole list in a file (addresses, consent IPs) leaving the system is a bulk disclosure of
-personal data, so it needs the role that may change the list, and it is audited.
+personal data, so it needs the role that may change the list, and it is audited. It is a
+form posted with the desk's CSRF token, never a plain link another site could make a signed-in
+editor's browser follow.
 """
 
 from __future__ import annotations
@@ -260,11 +262,18 @@ def _csv_lines(db: Database, newsletter_id: int, status: str | None) -> Iterator
         yield buffer.getvalue()
 
 
-@router.get("/subscribers/export.csv")
+@router.post("/subscribers/export.csv")
 def export(
-    request: Request, desk: Editor, session: SessionDep, newsletter: str = "", status: str = ""
+    request: Request,
+    desk: EditorPost,
+    session: SessionDep,
+    newsletter: Annotated[str, Form(max_length=64)] = "",
+    status: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """The newsletter's readers as ``digest subscribers export`` writes them, as a download."""
+    """The newsletter's readers as ``digest subscribers export`` writes them, as a download.
+
+    A POST with the form's CSRF token, not a link: the export is audited and discloses the
+    whole list, so no other site may start one in an editor's browser."""
     status = status.strip().lower()
     chosen = _newsletter(session, newsletter)
     if chosen is None:
