@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
+from alembic import command
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from digest import list_counts, newsletters, subscriptions
 from digest import subscribers as store
 from digest.clock import utcnow
-from digest.db import Database
+from digest.db import Database, alembic_config
 from digest.errors import DigestError
 from digest.models import Subscription
 
@@ -141,3 +142,43 @@ def test_joining_and_leaving_are_counted_on_their_day(db: Database) -> None:
         }
         # The existing counts read the kept ones now: the same answer.
         assert store.count_by_status(s) == list_counts.counts_by_status(s)
+
+
+def _at(db: Database, revision: str, direction: str) -> None:
+    cfg = alembic_config(db.url)
+    with db.engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, direction)(cfg, revision)
+        conn.commit()
+
+
+def _triggers(db: Database) -> set[str]:
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        " UNION SELECT proname FROM pg_proc WHERE proname = 'subscriptions_counted'"
+        if db.engine.dialect.name == "postgresql"
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    with db.engine.connect() as conn:
+        return {row[0] for row in conn.exec_driver_sql(query)}
+
+
+def test_0011_counts_the_rows_already_there_and_goes_down_clean(db: Database) -> None:
+    with db.transaction() as s:
+        for name in ("ann", "bob", "cy"):
+            subscriptions.add(s, f"{name}@example.com", confirmed=name != "cy")
+        subscriptions.unsubscribe(s, store.get(s, "bob@example.com"))
+    assert _triggers(db) >= {"subscriptions_counted_insert", "subscriptions_counted_delete"}
+    _at(db, "0010", "downgrade")
+    assert _triggers(db) == set()
+    # Rows written while nothing counted them: the upgrade counts them all.
+    with db.transaction() as s:
+        subscriptions.add(s, "dee@example.com", confirmed=True)
+    _at(db, "head", "upgrade")
+    assert (
+        _kept(db) == _counted(db) == {(1, "active"): 2, (1, "pending"): 1, (1, "unsubscribed"): 1}
+    )
+    with db.transaction() as s:
+        (day,) = list_counts.daily(s, 1)
+    # Joined: ann and dee, active now; bob joined then left (only his leaving is kept).
+    assert (day.joined, day.left) == (2, 1)
