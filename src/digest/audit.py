@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest.clock import utcnow
 from digest.models import AuditEntry
+
+if TYPE_CHECKING:
+    from digest.db import Database
 
 #: The most entries one page or ``digest audit`` shows.
 MAX_LIMIT = 1000
@@ -73,6 +76,33 @@ def record(
     return entry
 
 
+def record_after(
+    db: Database,
+    actor: Actor,
+    action: str,
+    target: str = "",
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Record a change that a function committed in its own transaction (an alert, an
+    edition, a feed check): the entry follows in a transaction of its own, right after."""
+    with db.transaction() as session:
+        record(session, actor, action, target, before=before, after=after)
+
+
+def forget(session: Session, addresses: Iterable[str], digest: str) -> None:
+    """After an erasure: the entries that named the person by address name them by the hash
+    the suppression list keeps, and lose their before/after (which held their name, their
+    choices); that a change was made, when and by whom, stays."""
+    names = sorted({address.lower() for address in addresses if address})
+    session.execute(
+        sa.update(AuditEntry)
+        .where(sa.func.lower(col(AuditEntry.target)).in_(names))
+        .values(target=digest, before=sa.null(), after=sa.null())
+    )
+
+
 def recent(
     session: Session,
     *,
@@ -108,6 +138,21 @@ def as_dict(entry: AuditEntry) -> dict[str, Any]:
         "before": entry.before,
         "after": entry.after,
     }
+
+
+#: Bookkeeping a change sets by itself: not what anyone changed.
+_BOOKKEEPING = frozenset({"id", "created_at", "updated_at"})
+
+
+def changes(
+    before: dict[str, Any] | None, after: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields that differ, as (before, after); every set field of a new row (``before``
+    None) as ``after``."""
+    if before is None:
+        return {}, {k: v for k, v in after.items() if k not in _BOOKKEEPING and v is not None}
+    keys = [k for k in after if k not in _BOOKKEEPING and before.get(k) != after[k]]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
 
 
 def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:

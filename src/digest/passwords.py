@@ -41,7 +41,7 @@ def check_password(password: str, email: str = "") -> str:
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"the password may have at most {MAX_LENGTH} characters")
     lowered = password.lower()
-    if lowered in common_passwords() or lowered.strip("0123456789!.?") in common_passwords():
+    if _is_common(lowered):
         raise WeakPassword("that password is on a list of common passwords; choose another")
     local = email.split("@", maxsplit=1)[0].lower()
     if email and (lowered == email.lower() or (len(local) >= 4 and local in lowered)):
@@ -49,6 +49,22 @@ def check_password(password: str, email: str = "") -> str:
     if len(set(password)) < 4:
         raise WeakPassword("the password repeats too few characters; choose another")
     return password
+
+
+def _is_common(lowered: str) -> bool:
+    """Whether the (lower-cased) password is a common one with padding or none around it.
+
+    Every place the word could sit is tried, not only what is left once the padding is
+    stripped: that would eat the digits of a word that ends in digits ("password1234!")."""
+    size = len(lowered)
+    head = size - len(lowered.lstrip("0123456789!.?"))  # the padding it starts with
+    tail = size - len(lowered.rstrip("0123456789!.?"))  # and ends with
+    for word in common_passwords():
+        # The word must begin within the leading padding and end within the trailing one.
+        first, last = max(0, size - tail - len(word)), min(head, size - len(word))
+        if any(lowered.startswith(word, start) for start in range(first, last + 1)):
+            return True
+    return False
 
 
 def hash_password(password: str) -> str:

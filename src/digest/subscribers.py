@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from digest import list_counts
-from digest.addresses import normalize_email, spellings
+from digest import audit, list_counts
+from digest.addresses import email_hash, normalize_email, spellings
 from digest.delivery import erasure
 from digest.errors import SubscriberNotFound
 from digest.models import Subscriber, Subscription
@@ -236,4 +236,6 @@ def erase(session: Session, email: str) -> None:
         session.execute(sa.delete(_U).where(_U.c.subscriber_id == subscriber.id))
         session.delete(subscriber)
     suppress(session, address, "erased")
+    # The log keeps that changes were made to them, by the hash alone from now on.
+    audit.forget(session, {address, subscriber.email if subscriber else ""}, email_hash(address))
     session.flush()

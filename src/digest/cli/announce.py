@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from digest import announcement_audience, announcement_copies, announcements
+from digest import announcement_copies, announcements
 from digest.announcement_rules import (
     audience,
     check_at,
@@ -18,6 +18,8 @@ from digest.announcement_rules import (
     parse_addresses,
     parse_moment,
 )
+from digest.audit_states import draft_fields, schedule_state
+from digest.cli.audited import note, note_apart
 from digest.cli.context import (
     AppContext,
     echo_json,
@@ -99,8 +101,9 @@ def create(
             _say_reach(found, "it would reach")
             return
         made = announcements.create(session, newsletter, draft, app.settings)
-        reached = announcement_audience.count(session, announcements.audience_of(made))
-    click.echo(f"announcement #{made.id}: a draft for {reached} readers", err=True)
+        fields = draft_fields(session, made)
+        note(session, "announcement.create", f"announcement {made.id}", after=fields)
+    click.echo(f"announcement #{made.id}: a draft for {fields['readers']} readers", err=True)
     click.echo(str(made.id))
 
 
@@ -130,6 +133,7 @@ def test(app: AppContext, announcement_id: int, address: str) -> None:
     sent = announcement_copies.send_test(
         app.db, app.settings, announcement_id, address=address, now=utcnow()
     )
+    note_apart(app.db, "announcement.test", f"announcement {announcement_id}")
     click.echo(f"test copy of announcement #{announcement_id} to {sent.address}: 1 sent")
 
 
@@ -163,6 +167,7 @@ def schedule(
                 check_local(found.zones, int(local_hour or 0), _day(on), now)
             _say_reach(found, "it would reach")
             return
+        before = schedule_state(announcements.get(session, announcement_id))
         if at is not None:
             announcements.schedule_at(session, announcement_id, parse_moment(at), now)
         else:
@@ -170,6 +175,8 @@ def schedule(
                 session, announcement_id, int(local_hour or 0), _day(on), now
             ).late_zones
         row = announcements.get(session, announcement_id)
+        after = schedule_state(row)
+        note(session, "announcement.schedule", f"announcement {row.id}", before=before, after=after)
     click.echo(f"announcement #{announcement_id} scheduled: {_when(row)}")
     if at is None and late:
         click.echo(
@@ -194,6 +201,8 @@ def send(app: AppContext, announcement_id: int, dry_run: bool) -> None:
             _say_reach(announcements.current_reach(session, row), "it would go to")
             return
         done = announcements.send(session, app.settings, announcement_id, utcnow())
+        counts = {"queued": done.added, "recipients": done.recipients}
+        note(session, "announcement.send", f"announcement {announcement_id}", after=counts)
     click.echo(
         f"announcement #{announcement_id}: {done.added} queued now, {done.recipients} in all; "
         "a worker or `digest serve` sends them"
@@ -207,6 +216,8 @@ def cancel(app: AppContext, announcement_id: int) -> None:
     """Cancel the announcement: what is still queued is not sent."""
     with app.db.transaction() as session:
         done = announcements.cancel(session, announcement_id, utcnow())
+        counts = {"cancelled": done.cancelled, "sent": done.sent}
+        note(session, "announcement.cancel", f"announcement {announcement_id}", after=counts)
     flight = f" ({done.in_flight} being sent, which may still arrive)" if done.in_flight else ""
     click.echo(
         f"announcement #{announcement_id} cancelled: {done.cancelled} queued mails cancelled, "

@@ -30,11 +30,13 @@ def audit(app: AppContext, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("the audit log is empty")
     for row in rows:
-        where = f" from {row['source']}" if row["source"] else ""
-        line = f"{row['at'][:19]}Z  {row['via']}  {row['actor']}{where}  {row['action']}"
+        # Each stored value made printable alone: ``shown`` on the whole line would also fold
+        # the two spaces that set the columns apart.
+        who = shown(row["actor"]) + (f" from {shown(row['source'])}" if row["source"] else "")
+        parts = [f"{row['at'][:19]}Z", row["via"], who, shown(row["action"])]
         if row["target"]:
-            line += f"  {row['target']}"
+            parts.append(shown(row["target"]))
         change = {k: row[k] for k in ("before", "after") if row[k] is not None}
         if change:
-            line += "  " + json.dumps(change, ensure_ascii=False, sort_keys=True)
-        click.echo(shown(line))
+            parts.append(shown(json.dumps(change, ensure_ascii=False, sort_keys=True)))
+        click.echo("  ".join(parts))

@@ -25,6 +25,8 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+from digest.audit_states import bounce_fields
+from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, pass_app
 from digest.delivery.bounces import BounceTally, record_reports
 from digest.delivery.dsn import MAX_REPORT_BYTES
@@ -107,7 +109,10 @@ def import_(app: AppContext, paths: tuple[str, ...], as_json: bool) -> None:
         # One transaction per message: one that cannot be recorded does not hold back the rest.
         try:
             with app.db.transaction() as session:
-                tally.add(record_reports(session, reports, app.settings))
+                done = record_reports(session, reports, app.settings)
+                if (counts := bounce_fields(done)) is not None:
+                    note(session, "bounce.record", name, after=counts)
+                tally.add(done)
         except (StoreUnavailable, OperationalError, InterfaceError) as exc:
             # The store is down: 75 makes the MTA keep the mail and try again later.
             raise TryAgainLater(

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from digest.cli.audited import note, note_apart
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.errors import FeedError, InvalidInput
 from digest.posts.discover import add_checked_feed
@@ -58,6 +59,7 @@ def add(app: AppContext, url: str) -> None:
     if found.page is not None:
         click.echo(f"{shown(found.page)} is a web page; its feed is {feed} ({_HOW[found.via]})")
     if added.created:
+        note_apart(app.db, "feed.add", found.url)
         click.echo(f"feed added: {feed} (digest feeds poll fetches it now)")
     else:
         click.echo(f"feed already present: {feed}")
@@ -108,6 +110,7 @@ def remove(app: AppContext, url: str) -> None:
         raise InvalidInput(f"{url.strip()} comes from DIGEST_FEEDS; remove it there")
     with app.db.transaction() as session:
         remove_feed(session, url)
+        note(session, "feed.remove", url.strip())
     click.echo(f"feed removed: {url.strip()}")
 
 
@@ -117,6 +120,9 @@ def remove(app: AppContext, url: str) -> None:
 def poll(app: AppContext, as_json: bool) -> None:
     """Poll every feed now; exits non-zero when any feed failed."""
     results = asyncio.run(_poll_with_progress(app))
+    changed = {key: sum(getattr(r, key) for r in results) for key in ("inserted", "updated")}
+    if any(changed.values()):
+        note_apart(app.db, "feed.poll", f"{len(results)} feeds", after=changed)
     if as_json:
         echo_json([r.__dict__ for r in results])
     elif not results:

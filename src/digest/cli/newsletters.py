@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from digest import newsletters, subscribers
+from digest.audit import changes
+from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.config import Settings
 from digest.models import Newsletter
@@ -151,6 +153,7 @@ def add(app: AppContext, slug: str, name: str, private: bool | None, **options: 
     """Add a newsletter called SLUG (lower-case letters, digits, hyphens)."""
     with app.db.transaction() as session:
         made = newsletters.add(session, slug, name=name, **_given(private, **options))
+        note(session, "newsletter.add", made.slug, after=changes(None, made.model_dump())[1])
         click.echo(f"newsletter added: {made.slug} ({shown(made.name)})")
 
 
@@ -227,8 +230,11 @@ def edit(
     a field follow the settings again."""
     with app.db.transaction() as session:
         found = newsletters.get(session, slug)
-        before = found.slug
+        before, was = found.slug, found.model_dump()
         newsletters.edit(session, found, slug=new_slug, name=name, **_given(private, **options))
+        old, new = changes(was, found.model_dump())
+        if new:
+            note(session, "newsletter.edit", before, before=old, after=new)
         renamed = f" (was {before}, which keeps working)" if found.slug != before else ""
         click.echo(f"newsletter changed: {found.slug}{renamed}")
 
@@ -240,4 +246,5 @@ def archive(app: AppContext, slug: str) -> None:
     """Archive a newsletter: no more editions or sign-ups; its archive pages stay."""
     with app.db.transaction() as session:
         found = newsletters.archive(session, newsletters.get(session, slug))
+        note(session, "newsletter.archive", found.slug)
         click.echo(f"newsletter archived: {found.slug}")

@@ -10,6 +10,8 @@ from typing import Any
 import click
 
 from digest import newsletters
+from digest.audit_states import alert_fields, featured_state
+from digest.cli.audited import note, note_apart
 from digest.cli.context import AppContext, echo_json, newsletter_option, pass_app, shown
 from digest.clock import utcnow
 from digest.errors import InvalidInput
@@ -62,6 +64,9 @@ def posts() -> None:
 def import_(app: AppContext, source: str, as_json: bool) -> None:
     """Import posts from SOURCE: an RSS/Atom/WordPress REST URL or a local file."""
     result = import_source(app.db, app.settings, source)
+    if result.inserted or result.updated:
+        changed = {"inserted": result.inserted, "updated": result.updated}
+        note_apart(app.db, "post.import", source.strip(), after=changed)
     for warning in result.warnings:
         click.echo(f"warning: {shown(warning)}", err=True)
     if as_json:
@@ -121,6 +126,8 @@ def add(app: AppContext, title: str, url: str, summary: str, featured: bool) -> 
             summary=truncate_words(plain_text(summary)),
             featured=featured,
         )
+        fields = {"title": post.title, "url": post.link} | featured_state(post)
+        note(session, "post.add" if created else "post.edit", f"post {post.id}", after=fields)
     click.echo(f"post {post.id} {'added' if created else 'updated'}: {shown(post.title)}")
 
 
@@ -136,7 +143,9 @@ def feature(app: AppContext, post: str, until: str | None, newsletter: str | Non
     end = parse_until(until, app.settings.timezone, now) if until else None
     with app.db.transaction() as session:
         nid = int(newsletters.get(session, newsletter).id or 0) if newsletter else None
+        before = featured_state(store.find_post(session, post))
         row = store.set_featured(session, post, True, until=end, newsletter_id=nid)
+        note(session, "post.feature", f"post {row.id}", before=before, after=featured_state(row))
     suffix = f" until {end.isoformat(timespec='minutes')}" if end else ""
     where = f" in {shown(newsletter)}" if newsletter else ""
     click.echo(f"post {row.id} featured{where}{suffix}: {shown(row.title)}")
@@ -151,7 +160,10 @@ def unfeature(app: AppContext, post: str, newsletter: str | None) -> None:
     --newsletter, take back a feature in that newsletter only."""
     with app.db.transaction() as session:
         nid = int(newsletters.get(session, newsletter).id or 0) if newsletter else None
+        before = featured_state(store.find_post(session, post))
         row = store.set_featured(session, post, False, newsletter_id=nid)
+        after = featured_state(row)
+        note(session, "post.unfeature", f"post {row.id}", before=before, after=after)
     where = f" in {shown(newsletter)}" if newsletter else ""
     click.echo(f"post {row.id} not featured{where}: {shown(row.title)}")
 
@@ -167,6 +179,7 @@ def alert(app: AppContext, post: str, newsletter: str | None, as_json: bool) -> 
     from digest.alerts import raise_alert
 
     report = raise_alert(app.db, app.settings, post, newsletter=newsletter, source="editor")
+    note_apart(app.db, "post.alert", f"post {report.post_id}", after=alert_fields(report))
     if as_json:
         echo_json(report.as_dict())
     else:

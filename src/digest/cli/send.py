@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from digest import editions
+from digest.cli.audited import note_apart
 from digest.cli.context import AppContext, echo_json, newsletter_option, pass_app, shown
 from digest.cli.sending import deliver_now, describe
 from digest.clock import utcnow
@@ -101,6 +102,8 @@ def _send(
     if report is None or not report.groups:
         _nothing(cadence, report or editions.EditionReport("", cadence), as_json)
         return
+    made = {"edition": report.edition_id, "recipients": report.recipients}
+    note_apart(app.db, "edition.make", report.key, after=made)
     delivered = deliver_now(app.settings, app.db, quiet=as_json)
     _say(
         as_json,

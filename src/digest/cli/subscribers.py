@@ -11,13 +11,16 @@ import click
 
 from digest import import_formats, newsletters, subscribers_csv, subscriptions
 from digest import subscribers as store
+from digest.addresses import email_hash
+from digest.audit_states import reader_state, state_of
+from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, newsletter_option, pass_app, shown
+from digest.cli.import_progress import ImportProgress
 from digest.clock import utcnow
 from digest.errors import ConfirmationRequired, ImportFileError, RowsRejected
 from digest.states import SubscriberStatus
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
     from sqlmodel import Session
 
 STATUSES = [s.value for s in SubscriberStatus]
@@ -63,6 +66,7 @@ def add(
     with app.db.transaction() as session:
         chosen = newsletters.choose(session, newsletter)
         started = utcnow()
+        was = reader_state(session, email, int(chosen.id or 0))
         sub = subscriptions.add(
             session,
             email,
@@ -78,6 +82,7 @@ def add(
             default_timezone=settings.timezone,
             default_send_hour=settings.send_hour,
         )
+        note(session, "subscriber.add", sub.email, before=was, after=state_of(sub))
         if welcome:
             _welcome(app, session, int(chosen.id or 0), started)
         click.echo(
@@ -171,13 +176,15 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
 def remove(app: AppContext, email: str, newsletter: str | None, everything: bool) -> None:
     """Unsubscribe someone: no more mail, queued mail cancelled, record and consent kept."""
     with app.db.transaction() as session:
-        nid = (
-            None if everything else int(newsletters.choose(session, newsletter, live=False).id or 0)
-        )
+        chosen = None if everything else newsletters.choose(session, newsletter, live=False)
+        nid = None if chosen is None else int(chosen.id or 0)
         sub = store.get(session, email)
         if nid is not None:
             store.reader(session, email, nid)  # SubscriberNotFound when not on it
         changed = subscriptions.unsubscribe(session, sub, nid)
+        if changed:
+            where = {"newsletter": chosen.slug if chosen else "all"}
+            note(session, "subscriber.unsubscribe", sub.email, after=where)
     click.echo(f"{shown(sub.email)}: {'unsubscribed' if changed else 'already unsubscribed'}")
 
 
@@ -199,6 +206,7 @@ def erase(app: AppContext, email: str, yes: bool) -> None:
         click.confirm(f"Erase every record of {shown(email)}? This cannot be undone", abort=True)
     with app.db.transaction() as session:
         store.erase(session, email)
+        note(session, "subscriber.erase", email_hash(email))  # the hash only: never the address
     click.echo(
         f"erased {shown(email.strip())}: data deleted, address hash kept on the suppression list"
     )
@@ -256,7 +264,7 @@ def import_(
         )
         _echo_preview(layout, shown_rows, len(rows), import_formats.lacking(rows), as_json)
         return
-    with _progress(len(rows), quiet=as_json) as advance, app.db.transaction() as session:
+    with ImportProgress(len(rows), quiet=as_json) as advance, app.db.transaction() as session:
         chosen = newsletters.choose(session, newsletter)
         started = utcnow()
         report = subscribers_csv.import_rows(
@@ -268,6 +276,8 @@ def import_(
             progress=advance,
             status=status,
         )
+        counts = {k: v for k, v in report.__dict__.items() if isinstance(v, int)}
+        note(session, "subscriber.import", chosen.slug, after=counts | {"file": file.name})
         if welcome:
             _welcome(app, session, int(chosen.id or 0), started)
     if as_json:
@@ -353,35 +363,3 @@ def export(app: AppContext, file: Path | None, status: str | None, newsletter: s
         count = subscribers_csv.write_csv(rows, fh)
     tmp.replace(file)  # never leave a half-written export under the real name
     click.echo(f"exported {count} subscribers to {file}", err=True)
-
-
-class _progress:
-    """A rich progress bar on stderr for large files; silent for small ones or --json."""
-
-    def __init__(self, total: int, *, quiet: bool) -> None:
-        self.total = total
-        self.bar: Progress | None = None
-        if not quiet and total >= 1000:
-            # rich only for a bar that is shown: every other command starts without it.
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self.bar = Progress(
-                TextColumn("importing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-
-    def __enter__(self) -> Any:
-        if self.bar is None:
-            return None
-        self.bar.start()
-        task = self.bar.add_task("import", total=self.total)
-        bar = self.bar
-        return lambda n: bar.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()

@@ -18,8 +18,10 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from digest import editions, subscribers
+from digest import audit, editions, subscribers
 from digest.addresses import normalize_email
+from digest.audit import Actor
+from digest.audit_states import bounce_fields
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -31,6 +33,7 @@ from digest.mail.message_id import message_id_in
 from digest.states import Cadence, SubscriberStatus
 from digest.stats import counts
 from digest.subscriber_fields import parse_status
+from digest.web.audited import ApiActorDep
 from digest.web.bearer import require_bearer
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
 from digest.web.errors import API_PREFIX
@@ -205,16 +208,18 @@ def _event_report(event: BounceEvent) -> Report:
 
 
 def _record(
-    db: Database, settings: Settings, reports: list[Report], *, trusted: bool
+    db: Database, settings: Settings, reports: list[Report], actor: Actor, *, trusted: bool
 ) -> BounceResult:
     with db.transaction() as session:
         tally = record_reports(session, reports, settings, trusted=trusted)
+        if (changed := bounce_fields(tally)) is not None:
+            audit.record(session, actor, "bounce.record", "", after=changed)
         return BounceResult(**tally.as_dict())
 
 
-def _read_and_record(db: Database, settings: Settings, raw: bytes) -> BounceResult:
+def _read_and_record(db: Database, settings: Settings, raw: bytes, actor: Actor) -> BounceResult:
     # Parsing a stranger's mail is CPU work: it runs here, off the event loop, with the write.
-    return _record(db, settings, read_inbound(raw), trusted=False)
+    return _record(db, settings, read_inbound(raw), actor, trusted=False)
 
 
 # -- routes ----------------------------------------------------------------------------------
@@ -251,7 +256,7 @@ def stats(session: SessionDep) -> Stats:
 
 @router.post("/bounces", response_model=BounceResult, summary="Record bounces and complaints")
 async def record_bounces(
-    body: BounceEvents, db: DatabaseDep, settings: SettingsDep
+    body: BounceEvents, db: DatabaseDep, settings: SettingsDep, actor: ApiActorDep
 ) -> BounceResult:
     """Record bounce and complaint events, e.g. from a mail service's webhook.
 
@@ -259,7 +264,7 @@ async def record_bounces(
     bounce marks the delivery only. Recording the same event twice changes nothing more.
     """
     reports = [_event_report(event) for event in body.events]
-    return await run_in_threadpool(lambda: _record(db, settings, reports, trusted=True))
+    return await run_in_threadpool(lambda: _record(db, settings, reports, actor, trusted=True))
 
 
 @router.post(
@@ -274,17 +279,19 @@ async def record_bounces(
     },
 )
 async def record_bounce_report(
-    request: Request, db: DatabaseDep, settings: SettingsDep
+    request: Request, db: DatabaseDep, settings: SettingsDep, actor: ApiActorDep
 ) -> BounceResult:
     """The whole mail as the body (``Content-Type: message/rfc822``): a delivery status
     notification (RFC 3464), a feedback-loop complaint (RFC 5965), or a mail to the
     List-Unsubscribe mailto. 422 when it is none of these."""
     raw = await request.body()
-    return await run_in_threadpool(_read_and_record, db, settings, raw)
+    return await run_in_threadpool(_read_and_record, db, settings, raw, actor)
 
 
 @router.post("/editions", response_model=EditionResult, summary="Make an edition now")
-async def make_edition(body: EditionRequest, db: DatabaseDep, settings: SettingsDep) -> Any:
+async def make_edition(
+    body: EditionRequest, db: DatabaseDep, settings: SettingsDep, actor: ApiActorDep
+) -> Any:
     """Make the edition of a cadence now; the running worker delivers it.
 
     At most one digest per subscriber per period still holds: asking twice adds nothing.
@@ -301,6 +308,10 @@ async def make_edition(body: EditionRequest, db: DatabaseDep, settings: Settings
     )
     if report is None:
         return EditionResult(made=False, cadence=body.cadence, dry_run=body.dry_run)
+    if not body.dry_run:
+        made = {"edition": report.edition_id, "recipients": report.recipients}
+        entry = ("edition.make", report.key)
+        await run_in_threadpool(audit.record_after, db, actor, *entry, after=made)
     return EditionResult(
         made=not body.dry_run,
         key=report.key,

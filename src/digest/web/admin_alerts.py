@@ -14,8 +14,11 @@ from fastapi import Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from digest import audit
 from digest.alerts import raise_alert
+from digest.audit_states import alert_fields
 from digest.web.admin import admin_router
+from digest.web.audited import ApiActorDep
 from digest.web.deps import DatabaseDep, SettingsDep
 
 router = admin_router("alerts")
@@ -54,6 +57,7 @@ async def alert_post(
     post_id: Annotated[int, Path(ge=1, le=_MAX_ID)],
     db: DatabaseDep,
     settings: SettingsDep,
+    actor: ApiActorDep,
     body: AlertRequest | None = None,
 ) -> AlertResult:
     """Queue the post as an alert to the newsletter's readers who opted in, at once; a worker
@@ -62,4 +66,6 @@ async def alert_post(
     report = await run_in_threadpool(
         lambda: raise_alert(db, settings, post_id, newsletter=slug, source="api")
     )
+    target, fields = f"post {report.post_id}", alert_fields(report)
+    await run_in_threadpool(audit.record_after, db, actor, "post.alert", target, after=fields)
     return AlertResult.model_validate(report.as_dict())

@@ -14,11 +14,13 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
 
-from digest import announcement_copies, announcements
+from digest import announcement_copies, announcements, audit
 from digest.announcement_rules import audience, parse_addresses
+from digest.audit_states import draft_fields, schedule_state
 from digest.clock import utcnow
 from digest.states import Cadence
 from digest.web.admin import admin_router
+from digest.web.audited import ApiActorDep
 from digest.web.deps import DatabaseDep, SessionDep, SettingsDep
 
 #: An announcement's id in a path: a 32-bit id, so a huge number is a 422, not a 500.
@@ -122,7 +124,7 @@ def _out(session: Session, announcement_id: int) -> AnnouncementOut:
 
 @router.post("/announcements", status_code=201, summary="Write an announcement")
 def create_announcement(
-    body: AnnouncementIn, session: SessionDep, settings: SettingsDep
+    body: AnnouncementIn, session: SessionDep, settings: SettingsDep, actor: ApiActorDep
 ) -> AnnouncementOut | ReachOut:
     """A draft announcement (201); with ``dry_run`` its audience, nothing written."""
     wanted = audience(
@@ -138,6 +140,8 @@ def create_announcement(
         _row, found = announcements.plan(session, body.newsletter, draft, settings)
         return ReachOut(count=found.count, sample=found.sample, zones=found.zones)
     made = announcements.create(session, body.newsletter, draft, settings)
+    fields = draft_fields(session, made)
+    audit.record(session, actor, "announcement.create", f"announcement {made.id}", after=fields)
     return _out(session, int(made.id or 0))
 
 
@@ -158,31 +162,43 @@ def get_announcement(announcement_id: AnnouncementId, session: SessionDep) -> An
 
 @router.post("/announcements/{announcement_id}/schedule", summary="Schedule an announcement")
 def schedule_announcement(
-    announcement_id: AnnouncementId, body: ScheduleIn, session: SessionDep
+    announcement_id: AnnouncementId, body: ScheduleIn, session: SessionDep, actor: ApiActorDep
 ) -> Outcome:
     """Send at a moment, or at a local hour of each reader's day; 422 when it has passed."""
     now = utcnow()
+    before = schedule_state(announcements.get(session, announcement_id))
     if body.at is not None:
         done = announcements.schedule_at(session, announcement_id, _utc(body.at), now)
     else:
         hour, day = int(body.local_hour or 0), body.on or date.min
         done = announcements.schedule_local(session, announcement_id, hour, day, now)
+    after = schedule_state(announcements.get(session, announcement_id))
+    target = f"announcement {announcement_id}"
+    audit.record(session, actor, "announcement.schedule", target, before=before, after=after)
     return Outcome(announcement=_out(session, announcement_id), late_zones=done.late_zones)
 
 
 @router.post("/announcements/{announcement_id}/send", summary="Send an announcement now")
 def send_announcement(
-    announcement_id: AnnouncementId, session: SessionDep, settings: SettingsDep
+    announcement_id: AnnouncementId, session: SessionDep, settings: SettingsDep, actor: ApiActorDep
 ) -> Outcome:
     """Queue it for every reader now (the delivery worker sends it); again, it adds nothing."""
     done = announcements.send(session, settings, announcement_id, utcnow())
+    counts = {"queued": done.added, "recipients": done.recipients}
+    target = f"announcement {announcement_id}"
+    audit.record(session, actor, "announcement.send", target, after=counts)
     return Outcome(announcement=_out(session, announcement_id), queued=done.added)
 
 
 @router.post("/announcements/{announcement_id}/cancel", summary="Cancel an announcement")
-def cancel_announcement(announcement_id: AnnouncementId, session: SessionDep) -> Outcome:
+def cancel_announcement(
+    announcement_id: AnnouncementId, session: SessionDep, actor: ApiActorDep
+) -> Outcome:
     """What is still queued is not sent; 409 when all of it has gone out already."""
     done = announcements.cancel(session, announcement_id, utcnow())
+    counts = {"cancelled": done.cancelled, "sent": done.sent}
+    target = f"announcement {announcement_id}"
+    audit.record(session, actor, "announcement.cancel", target, after=counts)
     return Outcome(
         announcement=_out(session, announcement_id), cancelled=done.cancelled, sent=done.sent
     )
@@ -190,12 +206,17 @@ def cancel_announcement(announcement_id: AnnouncementId, session: SessionDep) ->
 
 @router.post("/announcements/{announcement_id}/test", summary="Send a test copy")
 def test_announcement(
-    announcement_id: AnnouncementId, body: TestIn, db: DatabaseDep, settings: SettingsDep
+    announcement_id: AnnouncementId,
+    body: TestIn,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    actor: ApiActorDep,
 ) -> dict[str, str]:
     """One copy, marked as a test, to ``address`` now."""
     sent = announcement_copies.send_test(
         db, settings, announcement_id, address=body.address, now=utcnow()
     )
+    audit.record_after(db, actor, "announcement.test", f"announcement {announcement_id}")
     return {"address": sent.address, "reply": sent.reply}
 
 

@@ -12,10 +12,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from digest import newsletters, subscribers
+from digest import audit, newsletters, subscribers
+from digest.audit import changes
 from digest.models import Newsletter
 from digest.states import Cadence, SubscriberStatus
 from digest.web.admin import admin_router
+from digest.web.audited import ApiActorDep
 from digest.web.deps import SessionDep
 
 router = admin_router("newsletters")
@@ -162,11 +164,14 @@ def list_newsletters(session: SessionDep, archived: bool = False) -> list[Newsle
 
 
 @router.post("/newsletters", status_code=201, summary="Add a newsletter", **_OUT)
-def add_newsletter(body: NewsletterIn, session: SessionDep) -> NewsletterOut:
+def add_newsletter(body: NewsletterIn, session: SessionDep, actor: ApiActorDep) -> NewsletterOut:
     """A new newsletter; 422 when its slug is taken (now or before a rename) or a field is bad."""
     fields = body.given()
     slug = fields.pop("slug")
-    return _out(session, newsletters.add(session, slug, name=body.name, **fields))
+    made = newsletters.add(session, slug, name=body.name, **fields)
+    after = changes(None, made.model_dump())[1]
+    audit.record(session, actor, "newsletter.add", made.slug, after=after)
+    return _out(session, made)
 
 
 @router.get("/newsletters/{slug}", summary="One newsletter", **_OUT)
@@ -176,18 +181,27 @@ def get_newsletter(slug: str, session: SessionDep) -> NewsletterOut:
 
 
 @router.patch("/newsletters/{slug}", summary="Change a newsletter", **_OUT)
-def edit_newsletter(slug: str, body: NewsletterPatch, session: SessionDep) -> NewsletterOut:
+def edit_newsletter(
+    slug: str, body: NewsletterPatch, session: SessionDep, actor: ApiActorDep
+) -> NewsletterOut:
     """Change the fields given; a new slug keeps the old one finding it."""
     found = newsletters.get(session, slug)
+    target, was = found.slug, found.model_dump()
     fields = body.given()
     new_slug = fields.pop("slug", None)
-    return _out(session, newsletters.edit(session, found, slug=new_slug, name=body.name, **fields))
+    newsletters.edit(session, found, slug=new_slug, name=body.name, **fields)
+    before, after = changes(was, found.model_dump())
+    if after:
+        audit.record(session, actor, "newsletter.edit", target, before=before, after=after)
+    return _out(session, found)
 
 
 @router.post("/newsletters/{slug}/archive", summary="Archive a newsletter", **_OUT)
-def archive_newsletter(slug: str, session: SessionDep) -> NewsletterOut:
+def archive_newsletter(slug: str, session: SessionDep, actor: ApiActorDep) -> NewsletterOut:
     """No more editions or sign-ups; 409 while an edition of it is still being sent."""
-    return _out(session, newsletters.archive(session, newsletters.get(session, slug)))
+    found = newsletters.archive(session, newsletters.get(session, slug))
+    audit.record(session, actor, "newsletter.archive", found.slug)
+    return _out(session, found)
 
 
 @router.get(
