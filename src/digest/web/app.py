@@ -43,8 +43,7 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
-    from digest.web.desk import auth as desk_auth
-    from digest.web.desk import home as desk_home
+    from digest.web.desk import desk_routers
 
     return [
         subscribe.router,
@@ -61,8 +60,7 @@ def default_routers() -> list[APIRouter]:
         admin_newsletters.router,  # /api/newsletters..., the same
         admin_alerts.router,  # POST /api/posts/{id}/alert, the same
         admin_announcements.router,  # /api/announcements..., the same
-        desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
-        desk_home.router,  # /desk/: Today
+        *desk_routers(),  # /desk/...: off (404) with DIGEST_DESK=false
     ]
 
 
