@@ -15,12 +15,17 @@ from pathlib import Path
 import pytest
 
 from digest.db import Database
+from digest.models import Post
 from tests.support.browser import MISSING, Browser, browser_missing, start_driver
 from tests.support.desk_site import (
     EDITOR,
+    OWNER,
+    READER,
+    VIEWER,
     DeskSite,
     desk_site,
     sign_in,
+    signed_in,
 )
 from tests.support.smtp_server import smtp_server  # noqa: F401  (a fixture)
 
@@ -64,7 +69,7 @@ def _without_token_submit(browser: Browser, form: str) -> None:
 
 def test_sign_in_refusals_and_csrf(site: DeskSite, browser: Browser) -> None:
     # A page of the desk, not signed in: the sign-in form, which then goes back to that page.
-    browser.go(site.url + "/desk/?from=test")
+    browser.go(site.url + "/desk/subscribers")
     browser.title_becomes("Sign in")
     assert "/desk/login" in browser.url()
     sign_in(browser, site.url, EDITOR, password="not-the-password-at-all")
@@ -78,8 +83,8 @@ def test_sign_in_refusals_and_csrf(site: DeskSite, browser: Browser) -> None:
     browser.text_shows(WRONG)
     browser.clear("#email")
     sign_in(browser, site.url, EDITOR)
-    browser.title_becomes("Today")
-    assert browser.url().endswith("/desk/?from=test")
+    browser.title_becomes("Subscribers")
+    assert browser.url().endswith("/desk/subscribers")
     assert EDITOR in browser.source()
 
     # The header's sign-out form, its token taken out: refused, and still signed in.
@@ -93,3 +98,92 @@ def test_sign_in_refusals_and_csrf(site: DeskSite, browser: Browser) -> None:
     browser.title_becomes("Sign in")
     browser.go(site.url + "/desk/")
     browser.title_becomes("Sign in")
+
+
+def _featured(db: Database, post_id: int) -> bool:
+    with db.transaction() as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        return bool(post.editor_featured)
+
+
+def test_a_viewer_is_refused_an_editors_action(site: DeskSite, browser: Browser) -> None:
+    signed_in(browser, site.url, VIEWER)
+    browser.go(f"{site.url}/desk/posts/{site.post_id}")
+    browser.title_becomes(site.post_title)
+    # The viewer sees no feature form; one posted anyway, token and all, is refused.
+    assert 'action="/desk/posts/' not in browser.source()
+    browser.run(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];"
+        "const t = document.querySelector('input[name=csrf_token]').cloneNode();"
+        "f.appendChild(t); document.body.appendChild(f); f.submit();",
+        f"/desk/posts/{site.post_id}/feature",
+    )
+    browser.title_becomes("Not allowed")
+    browser.text_shows("Your role (viewer) does not allow this.")
+    assert not _featured(site.db, site.post_id)
+    # An owner's page, opened by address: refused too.
+    browser.go(site.url + "/desk/users")
+    browser.title_becomes("Not allowed")
+
+
+def test_an_editor_works_the_desk(site: DeskSite, browser: Browser) -> None:
+    signed_in(browser, site.url, EDITOR)
+    # Subscribers: search by the start of an address, then open the person.
+    browser.click('nav a[href="/desk/subscribers"]')
+    browser.title_becomes("Subscribers")
+    browser.type("#q", "kenji")
+    browser.click('form[role="search"] button[type="submit"]')
+    browser.text_shows(f">{READER}</a>")
+    assert "maria@example.com" not in browser.source()
+    browser.click(f'a[href="/desk/subscribers/{site.reader_id}"]')
+    browser.title_becomes(READER)
+    browser.text_shows("Kenji Sato")
+
+    # Posts: feature one until an end time.
+    browser.click('nav a[href="/desk/posts"]')
+    browser.title_becomes("Posts")
+    browser.click(f'a[href="/desk/posts/{site.post_id}"]')
+    browser.text_shows("Feature under Don't Miss")
+    assert not _featured(site.db, site.post_id)
+    browser.run("document.querySelector('#until').value = '2099-01-02T09:30'")
+    browser.click(f'form[action="/desk/posts/{site.post_id}/feature"] button[type="submit"]')
+    browser.text_shows("The post is featured.")
+    browser.text_shows("until 2099-01-02")
+    assert _featured(site.db, site.post_id)
+
+    # Announcements: write one, then see its preview.
+    browser.go(site.url + "/desk/announcements/new")
+    browser.title_becomes("New announcement")
+    browser.type("#subject", "A word from the editor")
+    browser.type("#body", "Thanks for **reading** us this year.")
+    browser.click('form[action="/desk/announcements"] button[type="submit"]')
+    browser.title_becomes("Announcement #")
+    browser.text_shows("A word from the editor")
+    frame = browser.run("const f = document.querySelector('iframe'); return f && f.src;")
+    assert frame, "no preview frame on the announcement's page"
+    browser.go(frame)  # what the frame shows, opened on its own with the same cookies
+    preview = browser.source()
+    assert "<strong>reading</strong>" in preview
+    browser.cmd("POST", "/back", {})
+    browser.title_becomes("Announcement #")
+
+    # Editions: a test copy to yourself, which the SMTP server receives.
+    browser.click('nav a[href="/desk/editions"]')
+    browser.title_becomes("Editions")
+    browser.click(f'a[href="/desk/editions/{site.edition_id}"]')
+    browser.title_becomes("Edition")
+    before = len(site.smtp.handler.received)
+    browser.click(f'form[action="/desk/editions/{site.edition_id}/test"] button[type="submit"]')
+    browser.text_shows("A test copy went to your address.")
+    arrived = site.smtp.handler.received[before:]
+    assert [m.rcpt_tos for m in arrived] == [(EDITOR,)]
+    assert b"Subject:" in arrived[0].data
+
+
+def test_an_owner_sees_the_accounts_page(site: DeskSite, browser: Browser) -> None:
+    signed_in(browser, site.url, OWNER)
+    browser.click('nav a[href="/desk/users"]')
+    browser.title_becomes("Accounts")
+    for email in (OWNER, EDITOR, VIEWER):
+        browser.text_shows(email)

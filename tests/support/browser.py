@@ -32,7 +32,12 @@ CHROMEDRIVER = find("chromedriver")
 AXE = axe_script()
 #: Where screenshots are kept: DIGEST_SCREENSHOTS=docs refreshes the committed ones (a plain
 #: test run must not leave the checkout changed).
-SHOTS = os.environ.get("DIGEST_SCREENSHOTS")
+#: Resolved here, at collection: the tests' settings fixture moves into a temporary folder.
+SHOTS = (
+    Path(os.environ["DIGEST_SCREENSHOTS"]).resolve()
+    if os.environ.get("DIGEST_SCREENSHOTS")
+    else None
+)
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 #: WCAG 2.1 A and AA, as axe-core tags its rules.
 WCAG21AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
@@ -46,7 +51,7 @@ def browser_missing() -> bool:
 
 def shots_folder(tmp_path: Path, under: str = "") -> Path:
     """The folder screenshots go to: DIGEST_SCREENSHOTS (plus ``under``) or the test's own."""
-    folder = Path(SHOTS) / under if SHOTS else tmp_path / (under or "shots")
+    folder = SHOTS / under if SHOTS else tmp_path / (under or "shots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -270,15 +275,16 @@ class Browser:
         """A PNG of the window as it shows the page."""
         path.write_bytes(base64.b64decode(self.cmd("GET", "/screenshot")))
 
-    def full_screenshot(self, path: Path) -> None:
+    def full_screenshot(self, path: Path, scale: float | None = None) -> None:
         """A PNG of the whole page, however long: the viewport made as tall as the page for
-        the shot (DevTools), then put back. Not ``captureBeyondViewport``, which leaves a
-        sandboxed frame (the desk's mail previews) blank."""
+        the shot (DevTools), then put back; ``scale`` pixels per CSS pixel (else the
+        device's). Not ``captureBeyondViewport``, which leaves a sandboxed frame (the desk's
+        mail previews) blank."""
         width, height, full, ratio, touch = self.run(
             "return [innerWidth, innerHeight, document.documentElement.scrollHeight,"
             " devicePixelRatio, navigator.maxTouchPoints > 0]"
         )
-        self._metrics(width, full, ratio, touch)
+        self._metrics(width, full, scale or ratio, touch)
         try:
             self.screenshot(path)
         finally:

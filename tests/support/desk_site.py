@@ -9,9 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 from sqlmodel import col, select
 
+from digest import desk_accounts, desk_totp
 from digest.announcement_store import Draft, create
+from digest.audit import Actor
+from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.demo import run_demo
@@ -25,6 +29,8 @@ from tests.support.smtp_server import SmtpServer
 OWNER = "olga.owner@newsroom.example"
 EDITOR = "ed.editor@newsroom.example"
 VIEWER = "vi.viewer@newsroom.example"
+#: An editor with a second factor: after the password, the sign-in asks for a code.
+TWO_FACTOR = "tess.totp@newsroom.example"
 SITE_NAME = "The Daily Brief"
 #: One of the demo's readers (digest.demo.SAMPLE_SUBSCRIBERS): the one the tests look up.
 READER = "kenji@example.com"
@@ -41,11 +47,12 @@ class DeskSite:
     smtp: SmtpServer
     reader_id: int
     post_id: int
+    post_title: str
     edition_id: int
     announcement_id: int
 
 
-def _seed(db: Database, settings: Settings, folder: Path) -> tuple[int, int, int, int]:
+def _seed(db: Database, settings: Settings, folder: Path) -> tuple[int, int, str, int, int]:
     run_demo(db, settings, folder)
     with db.transaction() as session:
         add_feed(session, "https://news.example/feed.xml")
@@ -55,10 +62,16 @@ def _seed(db: Database, settings: Settings, folder: Path) -> tuple[int, int, int
         post = session.exec(select(Post).order_by(col(Post.id))).first()
         edition = session.exec(select(Edition).order_by(col(Edition.id))).first()
         assert post is not None and edition is not None, "the demo made no post or edition"
-        ids = (reader.id, post.id, edition.id, announcement.id)
+        ids = (int(reader.id or 0), int(post.id or 0), post.title, edition.id, announcement.id)
     for email, role in ((OWNER, "owner"), (EDITOR, "editor"), (VIEWER, "viewer")):
         make_user(db, email, role)
-    return tuple(int(i or 0) for i in ids)  # type: ignore[return-value]
+    make_user(db, TWO_FACTOR, "editor")
+    with db.transaction() as session:
+        secret = pyotp.random_base32()
+        user = desk_accounts.get(session, TWO_FACTOR)
+        code = pyotp.TOTP(secret).now()
+        assert desk_totp.enrol(session, Actor.cli(), user, secret, code, utcnow())
+    return (ids[0], ids[1], ids[2], int(ids[3] or 0), int(ids[4] or 0))
 
 
 @contextmanager
