@@ -1,7 +1,8 @@
 """The editor's desk in a real browser, as its users work it: headless Chromium signs in (and
 fails to), is refused a form posted without its CSRF token and, as a viewer, an editor's
 action; an editor searches the subscribers, opens a person, features a post, previews an
-announcement and sends themself a test copy of an edition that arrives at a real SMTP server.
+announcement and sends themself a test copy of an edition that arrives at a real SMTP server;
+and the sign-in, the sections and the search work from the keyboard alone.
 
 The app runs on uvicorn over an SQLite store seeded as ``digest demo`` seeds one
 (tests/support/desk_site.py). Skips only when Chromium is missing and CI is unset.
@@ -16,7 +17,8 @@ import pytest
 
 from digest.db import Database
 from digest.models import Post
-from tests.support.browser import MISSING, Browser, browser_missing, start_driver
+from tests.support.browser import ENTER, MISSING, TAB, Browser, browser_missing, start_driver
+from tests.support.desk import PASSWORD
 from tests.support.desk_site import (
     EDITOR,
     OWNER,
@@ -187,3 +189,45 @@ def test_an_owner_sees_the_accounts_page(site: DeskSite, browser: Browser) -> No
     browser.title_becomes("Accounts")
     for email in (OWNER, EDITOR, VIEWER):
         browser.text_shows(email)
+
+
+def _tab_to(browser: Browser, element_id: str, most: int = 10) -> None:
+    """Press Tab until the element with this id has the focus (fails after ``most``)."""
+    for _ in range(most):
+        browser.press(TAB)
+        if browser.focused()["id"] == element_id:
+            return
+    raise AssertionError(f"#{element_id} never took the focus; last: {browser.focused()}")
+
+
+def test_the_desk_from_the_keyboard_alone(site: DeskSite, browser: Browser) -> None:
+    browser.go(site.url + "/desk/login")
+    browser.title_becomes("Sign in")
+    # The first Tab reaches the skip link, which is shown and outlined when focused.
+    browser.press(TAB)
+    first = browser.focused()
+    assert first["text"] == "Skip to content" and first["outline"] != "none", first
+    _tab_to(browser, "email")
+    browser.press(*EDITOR)
+    browser.press(TAB)
+    assert browser.focused()["id"] == "password"
+    browser.press(*PASSWORD, ENTER)
+    browser.title_becomes("Today")
+    # On a signed-in page: skip to the content, then the sections one Tab after another.
+    browser.press(TAB)
+    assert browser.focused()["text"] == "Skip to content"
+    browser.press(ENTER)
+    assert browser.url().endswith("#main")
+    browser.go(site.url + "/desk/")
+    browser.title_becomes("Today")
+    browser.press(TAB, TAB, TAB)  # the skip link, the desk's name, then the first section
+    assert browser.focused()["text"] == "Today"
+    browser.press(TAB)
+    assert browser.focused()["text"] == "Subscribers"
+    browser.press(ENTER)
+    browser.title_becomes("Subscribers")
+    # The search, typed and sent with Enter.
+    _tab_to(browser, "q", most=30)
+    browser.press(*"maria", ENTER)
+    browser.text_shows(">maria@example.com</a>")
+    assert READER not in browser.source()

@@ -39,6 +39,8 @@ SHOTS = (
     else None
 )
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+#: WebDriver's codes for the keys the tests press.
+TAB, ENTER = "\ue004", "\ue007"
 #: WCAG 2.1 A and AA, as axe-core tags its rules.
 WCAG21AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 MISSING = "chromium and chromium-driver are not installed"
@@ -199,6 +201,25 @@ class Browser:
     def click(self, css: str) -> None:
         """Click the element ``css`` matches."""
         self.cmd("POST", f"/element/{self.find(css)}/click", {})
+
+    def press(self, *keys: str) -> None:
+        """Press and release each key in turn, on whatever has the focus (``TAB``, ``ENTER``
+        or plain characters)."""
+        actions: list[dict[str, str]] = []
+        for key in keys:
+            actions += [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]
+        keyboard = {"type": "key", "id": "keys", "actions": actions}
+        self.cmd("POST", "/actions", {"actions": [keyboard]})
+
+    def focused(self) -> dict[str, str]:
+        """What has the keyboard focus: its tag, id, text and outline style."""
+        return dict(
+            self.run(
+                "const e = document.activeElement; const s = getComputedStyle(e);"
+                "return {tag: e.tagName.toLowerCase(), id: e.id, text: e.textContent.trim(),"
+                " outline: s.outlineStyle};"
+            )
+        )
 
     def title_becomes(self, wanted: str, seconds: float = 60.0) -> str:
         """Wait for a navigation to show a page whose title holds ``wanted``; return the title.
