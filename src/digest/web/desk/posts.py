@@ -34,6 +34,7 @@ from digest.posts.featuring import parse_until
 from digest.web.deps import SessionDep
 from digest.web.desk.guard import Desk, EditorPost, Viewer, desk_enabled
 from digest.web.desk.render import desk_page
+from digest.web.desk.strip import moves
 
 router = APIRouter(
     prefix="/desk", tags=["desk"], include_in_schema=False, dependencies=[Depends(desk_enabled)]
@@ -62,6 +63,7 @@ def posts_page(
 ) -> Response:
     """The latest posts, newest first, and the "Don't Miss" strips."""
     now = utcnow()
+    strips = overview.dont_miss(session, desk.settings, now)
     lines, next_cursor = overview.latest(
         session, desk.settings, now, limit=PAGE, before=overview.parse_cursor(before)
     )
@@ -73,7 +75,8 @@ def posts_page(
         lines=lines,
         next_cursor=next_cursor,
         first_page=before is None,
-        strips=overview.dont_miss(session, desk.settings, now),
+        strips=strips,
+        strip_moves={s.slug: moves([p.id or 0 for p in s.posts]) for s in strips},
         zone=desk.settings.timezone,
     )
 
