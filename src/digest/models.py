@@ -318,6 +318,7 @@ class RateHit(SQLModel, table=True):
 # The campaign tables live beside these; importing them here registers them in the metadata
 # that Alembic and the tests read from this module.
 from digest.models_campaigns import Alert, Announcement  # noqa: E402
+from digest.models_counts import SubscriptionCount, SubscriptionDay  # noqa: E402
 from digest.models_desk import AuditEntry, DeskPolicy, DeskSession, DeskUser  # noqa: E402
 
 __all__ = [
@@ -337,6 +338,8 @@ __all__ = [
     "RateHit",
     "Subscriber",
     "Subscription",
+    "SubscriptionCount",
+    "SubscriptionDay",
     "Suppression",
     "UTCDateTime",
 ]

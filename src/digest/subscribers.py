@@ -16,15 +16,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
-from digest import audit
+from digest import audit, list_counts
 from digest.addresses import email_hash, normalize_email, spellings
 from digest.delivery import erasure
 from digest.errors import SubscriberNotFound
 from digest.models import Subscriber, Subscription
 from digest.newsletters import FIRST
-from digest.states import SubscriberStatus
 from digest.subscriber_fields import parse_status
 from digest.suppressions import is_suppressed, suppress
 
@@ -193,14 +192,8 @@ def list_readers(
 
 def count_by_status(session: Session, newsletter_id: int | None = None) -> dict[str, int]:
     """How many subscriptions are in each status (every status present, zeros included), of
-    one newsletter or of all."""
-    counts = {s.value: 0 for s in SubscriberStatus}
-    query = select(Subscription.status, func.count()).group_by(Subscription.status)
-    if newsletter_id is not None:
-        query = query.where(Subscription.newsletter_id == newsletter_id)
-    for status, n in session.exec(query):
-        counts[status] = n
-    return counts
+    one newsletter or of all: the counts the store keeps (``list_counts``), not a scan."""
+    return list_counts.counts_by_status(session, newsletter_id)
 
 
 @dataclass(frozen=True)

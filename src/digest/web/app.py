@@ -43,8 +43,11 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
+    from digest.web.desk import audit_page as desk_audit
     from digest.web.desk import auth as desk_auth
+    from digest.web.desk import charts as desk_charts
     from digest.web.desk import home as desk_home
+    from digest.web.desk import settings_page as desk_settings
 
     return [
         subscribe.router,
@@ -63,6 +66,9 @@ def default_routers() -> list[APIRouter]:
         admin_announcements.router,  # /api/announcements..., the same
         desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
         desk_home.router,  # /desk/: Today
+        desk_charts.router,  # /desk/charts/growth-30.svg...: Today's charts
+        desk_settings.router,  # /desk/settings, POST /desk/settings/check (owners)
+        desk_audit.router,  # /desk/audit
     ]
 
 

@@ -1,0 +1,39 @@
+"""The list's counts kept as it changes: subscriptions by newsletter and status, and per day how
+many readers joined and left each newsletter.
+
+Database triggers on ``subscriptions`` keep both tables (migration 0011), so every way a row
+changes (a signup, an import, the bounce handler's bulk SQL, an erasure's cascade) keeps them
+right without code of its own, and the desk's Today page reads a few rows instead of counting a
+list of a million readers on every view. ``list_counts`` reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class SubscriptionCount(SQLModel, table=True):
+    """How many subscriptions of one newsletter are in one status."""
+
+    __tablename__ = "subscription_counts"
+
+    # No foreign key: the triggers write here inside any change to subscriptions, and a count
+    # must never stop a newsletter's removal (its counts are all zero by then).
+    newsletter_id: int = Field(primary_key=True)
+    status: str = Field(primary_key=True, max_length=16)
+    n: int = Field(default=0)
+
+
+class SubscriptionDay(SQLModel, table=True):
+    """One newsletter's readers on one day (UTC): how many became active, how many left
+    (unsubscribed, bounced, complained or erased while active)."""
+
+    __tablename__ = "subscription_days"
+
+    day: date = Field(sa_column=sa.Column(sa.Date(), primary_key=True))
+    newsletter_id: int = Field(primary_key=True)
+    joined: int = Field(default=0)
+    departed: int = Field(default=0)
