@@ -141,15 +141,20 @@ def open_csv(path: Path) -> TextIO:
         raise ImportFileError(f"no such file: {path}")
     if path.is_dir():
         raise ImportFileError(f"{path} is a folder, not a CSV file")
-    raw = path.read_bytes()
+    return decode_csv(path.read_bytes(), str(path))
+
+
+def decode_csv(raw: bytes, name: str) -> TextIO:
+    """An uploaded or read file's bytes as CSV text (UTF-8, with or without a byte-order
+    mark); a clear error naming ``name`` otherwise."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportFileError(
-            f"{path} is not UTF-8 (byte {exc.start}); save it as UTF-8 CSV"
+            f"{name} is not UTF-8 (byte {exc.start}); save it as UTF-8 CSV"
         ) from None
     if "\x00" in text:
-        raise ImportFileError(f"{path} is not a text CSV file")
+        raise ImportFileError(f"{name} is not a text CSV file")
     return io.StringIO(text, newline="")
 
 

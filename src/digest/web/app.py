@@ -48,6 +48,8 @@ def default_routers() -> list[APIRouter]:
     from digest.web.desk import charts as desk_charts
     from digest.web.desk import home as desk_home
     from digest.web.desk import settings_page as desk_settings
+    from digest.web.desk import subscribers as desk_subscribers
+    from digest.web.desk import subscribers_io as desk_subscribers_io
 
     return [
         subscribe.router,
@@ -69,6 +71,8 @@ def default_routers() -> list[APIRouter]:
         desk_charts.router,  # /desk/charts/growth-30.svg...: Today's charts
         desk_settings.router,  # /desk/settings, POST /desk/settings/check (owners)
         desk_audit.router,  # /desk/audit
+        desk_subscribers_io.router,  # /desk/subscribers/import, export.csv (before /{id})
+        desk_subscribers.router,  # /desk/subscribers: search, a person's page, their actions
     ]
 
 
