@@ -121,14 +121,22 @@ def statement(
     limit: int = 50,
 ) -> sa.Select[tuple[int]]:
     """The query for one page's ids (one more than ``limit``, to know a next page exists)."""
-    query = sa.select(_S.c.id, _S.c.email).where(*_where(session, q, filters))
+    where = _where(session, q, filters)
     if before is not None:
-        query = query.where(_S.c.email < _plain(before)).order_by(_S.c.email.desc())
-    else:
-        if after is not None:
-            query = query.where(_S.c.email > _plain(after))
-        query = query.order_by(_S.c.email)
-    return query.limit(limit + 1)
+        where.append(_S.c.email < _plain(before))
+    elif after is not None:
+        where.append(_S.c.email > _plain(after))
+    found = sa.select(_S.c.id, _S.c.email).where(*where)
+    email = _S.c.email
+    if matching(session, q) is not None:
+        # Found through the prefix indexes, then sorted: OFFSET 0 keeps PostgreSQL from
+        # walking the address index in order and filtering (it takes the matches for spread
+        # evenly, but they sit together: 'olivia' read 771,000 rows of a million, 2.3 s), so a
+        # search costs what it finds, not where its prefix falls in the alphabet.
+        fenced = found.offset(0).subquery("found")
+        found, email = sa.select(fenced.c.id, fenced.c.email), fenced.c.email
+    order = email.desc() if before is not None else email
+    return found.order_by(order).limit(limit + 1)
 
 
 def search(
