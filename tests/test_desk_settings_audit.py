@@ -82,6 +82,10 @@ async def test_the_check_is_for_owners_and_only_on_post(
         assert spf, findings.group(1)
         assert re.search(r'data-label="Fix">[^<]+</td>', spf.group(0))
         assert "Some checks failed" in ran.text
+        # Clicked again within the minute: the same check shown, not another round of lookups.
+        stamp = re.search(r"Checked at ([^;]+);", ran.text)
+        again = await http.post("/desk/settings/check", data={"csrf_token": csrf})
+        assert stamp and f"Checked at {stamp.group(1)};" in again.text
 
 
 async def test_audit_log_newest_first_in_pages_and_by_action(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, time
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from digest.config import Settings
 from digest.db import Database
 from digest.models import Delivery
 from digest.posts.feeds import add_feed, record_failure
+from digest.schedule import next_runs
+from digest.upcoming import next_editions
 from digest.web.desk.render import DESK_HEADERS
 from tests.support.desk import desk_client
 from tests.support.web import client, make_app
@@ -145,3 +148,32 @@ async def test_every_page_has_the_desk_headers_and_no_inline_code(
                 assert answer.headers[header] == value, (path, header)
             assert "unsafe-inline" not in answer.headers["content-security-policy"]
             assert not re.search(r"<script|<style|\sstyle=", answer.text), path
+
+
+def test_next_editions_read_from_the_kept_counts_agree_with_digest_status(
+    settings: Settings, db: Database
+) -> None:
+    """Before any send hour of the day, the desk's list (the kept slot counts and the clock)
+    and ``digest status``'s (the readers and their outbox rows) are the same."""
+    with db.transaction() as s:
+        second = newsletters.add(s, "evening", name="Evening brief", weekly_day="friday")
+        for i, (zone, hour, cadence) in enumerate(
+            [("UTC", 7, "daily"), ("Europe/Berlin", 7, "daily"), ("Asia/Kolkata", 9, "weekly")] * 3
+        ):
+            subscriptions.add(
+                s,
+                f"r{i}@example.com",
+                timezone=zone,
+                send_hour=hour,
+                cadence=cadence,
+                confirmed=i != 8,
+                newsletter_id=int(second.id or 0) if i % 2 else 1,
+            )
+        # Someone moves to another zone: their readers move with them.
+        store.get(s, "r0@example.com").timezone = "Asia/Kolkata"
+    now = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+    with db.transaction() as s:
+        desk = next_editions(s, settings, now, limit=20)
+        status = next_runs(s, settings, now, limit=20)
+    assert desk == status
+    assert sum(r.subscribers for r in desk) == 8

@@ -15,9 +15,10 @@ from digest import subscribers as store
 from digest.clock import utcnow
 from digest.db import Database, alembic_config
 from digest.errors import DigestError
-from digest.models import Subscription
+from digest.models import Subscriber, Subscription
 
 U = Subscription.__table__  # type: ignore[attr-defined]
+S = Subscriber.__table__  # type: ignore[attr-defined]
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 PEOPLE = 6
 
@@ -30,6 +31,16 @@ ops = st.lists(
         st.tuples(st.just("sql"), st.sampled_from(STATUSES), st.sampled_from(STATUSES)),
         st.tuples(st.just("delete"), st.integers(0, PEOPLE - 1)),
         st.tuples(st.just("erase"), st.integers(0, PEOPLE - 1)),
+        st.tuples(
+            st.just("move"),
+            st.integers(0, PEOPLE - 1),
+            st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata"]),
+            st.integers(6, 8),
+        ),
+        st.tuples(
+            st.just("cadence"), st.integers(0, PEOPLE - 1), st.sampled_from(["daily", "weekly"])
+        ),
+        st.tuples(st.just("drop"), st.integers(0, PEOPLE - 1)),
     ),
     max_size=12,
 )
@@ -56,6 +67,14 @@ def _apply(s, op: tuple, second: int) -> None:  # type: ignore[no-untyped-def]
         s.execute(sa.delete(U).where(U.c.subscriber_id == person.id))
     elif kind == "erase" and person is not None:
         store.erase(s, email)
+    elif kind == "move" and person is not None:  # a zone or hour changed in plain SQL
+        s.execute(
+            sa.update(S).where(S.c.id == person.id).values(timezone=args[1], send_hour=args[2])
+        )
+    elif kind == "cadence" and person is not None:
+        s.execute(sa.update(U).where(U.c.subscriber_id == person.id).values(cadence=args[1]))
+    elif kind == "drop" and person is not None:  # the subscriber's row alone: the rest cascades
+        s.execute(sa.delete(S).where(S.c.id == person.id))
 
 
 def _counted(db: Database) -> dict[tuple[int, str], int]:
@@ -66,6 +85,26 @@ def _counted(db: Database) -> dict[tuple[int, str], int]:
             )
         )
         return {(nl, status): n for nl, status, n in rows}
+
+
+def _slots_counted(db: Database) -> dict[tuple[int, str, str, int], int]:
+    with db.transaction() as s:
+        key = (U.c.newsletter_id, U.c.cadence, S.c.timezone, S.c.send_hour)
+        rows = s.execute(
+            sa.select(*key, sa.func.count())
+            .select_from(U.join(S, S.c.id == U.c.subscriber_id))
+            .where(U.c.status == "active")
+            .group_by(*key)
+        )
+        return {tuple(row[:4]): row[4] for row in rows}
+
+
+def _slots_kept(db: Database) -> dict[tuple[int, str, str, int], int]:
+    with db.transaction() as s:
+        return {
+            (x.newsletter_id, x.cadence, x.timezone, x.send_hour): x.readers
+            for x in list_counts.slots(s)
+        }
 
 
 def _kept(db: Database) -> dict[tuple[int, str], int]:
@@ -106,6 +145,7 @@ def test_kept_counts_equal_the_rows_after_any_changes(
             except DigestError:
                 pass
     assert _kept(db) == _counted(db)
+    assert _slots_kept(db) == _slots_counted(db)
     with db.transaction() as s:
         totals = list_counts.counts_by_status(s)
     assert totals == {
@@ -155,7 +195,8 @@ def _at(db: Database, revision: str, direction: str) -> None:
 def _triggers(db: Database) -> set[str]:
     query = (
         "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-        " UNION SELECT proname FROM pg_proc WHERE proname = 'subscriptions_counted'"
+        " UNION SELECT proname FROM pg_proc WHERE proname IN"
+        " ('subscriptions_counted', 'subscriptions_slotted', 'subscribers_slotted')"
         if db.engine.dialect.name == "postgresql"
         else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
     )
@@ -168,7 +209,7 @@ def test_0011_counts_the_rows_already_there_and_goes_down_clean(db: Database) ->
         for name in ("ann", "bob", "cy"):
             subscriptions.add(s, f"{name}@example.com", confirmed=name != "cy")
         subscriptions.unsubscribe(s, store.get(s, "bob@example.com"))
-    assert _triggers(db) >= {"subscriptions_counted_insert", "subscriptions_counted_delete"}
+    assert _triggers(db) >= {"subscriptions_counted_insert", "subscribers_slotted_delete"}
     _at(db, "0010", "downgrade")
     assert _triggers(db) == set()
     # Rows written while nothing counted them: the upgrade counts them all.

@@ -1,11 +1,12 @@
-"""Counts of the list kept by the store itself: subscriptions by newsletter and status, and per
-day the readers each newsletter gained and lost, maintained by triggers on ``subscriptions``.
+"""Counts of the list kept by the store itself: subscriptions by newsletter and status, per day
+the readers each newsletter gained and lost, and active readers by slot (newsletter, cadence,
+zone, send hour), maintained by triggers on ``subscriptions`` and ``subscribers``.
 
 The desk's Today page must not count a list of a million readers on every view (issue 14): it
 reads these few rows instead. Triggers, not application code, keep them, so every write path
 (signup, import, the bounce handler, erasure's cascade, an operator's SQL) keeps them right.
 The upgrade fills both tables from the rows already stored; the downgrade drops the triggers,
-PostgreSQL's trigger function and both tables.
+PostgreSQL's trigger functions and the tables.
 
 A day is the UTC date of the row's ``updated_at`` (every status change stamps it), or of the
 deletion. Joined: a row inserted active or becoming active. Left: an active row becoming
@@ -147,11 +148,105 @@ _SQLITE_TRIGGERS = (
 )
 
 
+# Active readers by (newsletter, cadence, zone, send hour): the Today page's next editions.
+# The zone and hour are the subscriber's, so ``subscribers`` has triggers too: a change of zone
+# or hour moves their active subscriptions between slots, and deleting a subscriber first
+# deletes their subscriptions (while the subscriber is still there to say which slot they
+# were in) instead of leaving it to the foreign key's cascade.
+_SLOT_KEY = "(newsletter_id, cadence, timezone, send_hour)"
+_SLOT_UPSERT = f" ON CONFLICT {_SLOT_KEY} DO UPDATE SET n = subscription_slots.n + excluded.n;"
+
+
+def _slot(row: str, n: int) -> str:
+    """``row``'s subscription (active) counted ``n`` in its subscriber's slot."""
+    return (
+        f"INSERT INTO subscription_slots {_SLOT_KEY[:-1]}, n)"  # noqa: S608
+        f" SELECT {row}.newsletter_id, {row}.cadence, s.timezone, s.send_hour, {n}"
+        f" FROM subscribers s WHERE s.id = {row}.subscriber_id" + _SLOT_UPSERT
+    )
+
+
+def _moved(row: str, sign: str) -> str:
+    """A subscriber's active subscriptions counted ``sign`` in ``row``'s zone and hour."""
+    return (
+        f"INSERT INTO subscription_slots {_SLOT_KEY[:-1]}, n)"  # noqa: S608
+        f" SELECT u.newsletter_id, u.cadence, {row}.timezone, {row}.send_hour, {sign}count(*)"
+        f" FROM subscriptions u WHERE u.subscriber_id = {row}.id AND u.status = 'active'"
+        " GROUP BY u.newsletter_id, u.cadence" + _SLOT_UPSERT
+    )
+
+
+_SLOT_CHANGE = (
+    "OLD.status IS DISTINCT FROM NEW.status OR OLD.newsletter_id IS DISTINCT FROM"
+    " NEW.newsletter_id OR OLD.cadence IS DISTINCT FROM NEW.cadence"
+    " OR OLD.subscriber_id IS DISTINCT FROM NEW.subscriber_id"
+)
+_PERSON_CHANGE = (
+    "OLD.timezone IS DISTINCT FROM NEW.timezone OR OLD.send_hour IS DISTINCT FROM NEW.send_hour"
+)
+_PG_SLOTS = (
+    # Nested IFs: plpgsql does not promise to stop at the first false AND, and OLD is null in
+    # an insert's trigger (NEW in a delete's).
+    "CREATE FUNCTION subscriptions_slotted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    " IF TG_OP IN ('UPDATE', 'DELETE') THEN IF OLD.status = 'active' THEN "
+    + _slot("OLD", -1)
+    + " END IF; END IF; IF TG_OP IN ('UPDATE', 'INSERT') THEN IF NEW.status = 'active' THEN "
+    + _slot("NEW", 1)
+    + " END IF; END IF; RETURN NULL; END; $$",
+    "CREATE FUNCTION subscribers_slotted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"  # noqa: S608
+    " IF TG_OP = 'DELETE' THEN DELETE FROM subscriptions WHERE subscriber_id = OLD.id;"
+    " RETURN OLD; END IF; " + _moved("OLD", "-") + _moved("NEW", "") + " RETURN NULL; END; $$",
+    "CREATE TRIGGER subscriptions_slotted_insert AFTER INSERT ON subscriptions"
+    " FOR EACH ROW WHEN (NEW.status = 'active') EXECUTE FUNCTION subscriptions_slotted()",
+    "CREATE TRIGGER subscriptions_slotted_update AFTER UPDATE OF status, newsletter_id, cadence,"
+    f" subscriber_id ON subscriptions FOR EACH ROW WHEN ({_SLOT_CHANGE})"
+    " EXECUTE FUNCTION subscriptions_slotted()",
+    "CREATE TRIGGER subscriptions_slotted_delete AFTER DELETE ON subscriptions"
+    " FOR EACH ROW WHEN (OLD.status = 'active') EXECUTE FUNCTION subscriptions_slotted()",
+    "CREATE TRIGGER subscribers_slotted_update AFTER UPDATE OF timezone, send_hour"
+    f" ON subscribers FOR EACH ROW WHEN ({_PERSON_CHANGE}) EXECUTE FUNCTION subscribers_slotted()",
+    "CREATE TRIGGER subscribers_slotted_delete BEFORE DELETE ON subscribers"
+    " FOR EACH ROW EXECUTE FUNCTION subscribers_slotted()",
+)
+_SQLITE_SLOTS = (
+    "CREATE TRIGGER subscriptions_slotted_insert AFTER INSERT ON subscriptions"
+    " WHEN NEW.status = 'active' BEGIN " + _slot("NEW", 1) + " END",
+    "CREATE TRIGGER subscriptions_slotted_update AFTER UPDATE OF status, newsletter_id, cadence,"
+    f" subscriber_id ON subscriptions WHEN {_SLOT_CHANGE.replace('IS DISTINCT FROM', 'IS NOT')}"
+    " BEGIN "
+    + _slot("OLD", -1).replace(" WHERE ", " WHERE OLD.status = 'active' AND ", 1)
+    + _slot("NEW", 1).replace(" WHERE ", " WHERE NEW.status = 'active' AND ", 1)
+    + " END",
+    "CREATE TRIGGER subscriptions_slotted_delete AFTER DELETE ON subscriptions"
+    " WHEN OLD.status = 'active' BEGIN " + _slot("OLD", -1) + " END",
+    "CREATE TRIGGER subscribers_slotted_update AFTER UPDATE OF timezone, send_hour"
+    f" ON subscribers WHEN {_PERSON_CHANGE.replace('IS DISTINCT FROM', 'IS NOT')} BEGIN "
+    + _moved("OLD", "-")
+    + _moved("NEW", "")
+    + " END",
+    "CREATE TRIGGER subscribers_slotted_delete BEFORE DELETE ON subscribers"
+    " BEGIN DELETE FROM subscriptions WHERE subscriber_id = OLD.id; END",
+)
+_SLOT_TRIGGERS = (
+    ("subscriptions_slotted_insert", "subscriptions"),
+    ("subscriptions_slotted_update", "subscriptions"),
+    ("subscriptions_slotted_delete", "subscriptions"),
+    ("subscribers_slotted_update", "subscribers"),
+    ("subscribers_slotted_delete", "subscribers"),
+)
+
+
 def _backfill(postgres: bool) -> None:
     op.execute(
         "INSERT INTO subscription_counts (newsletter_id, status, n)"
         " SELECT newsletter_id, status, count(*) FROM subscriptions"
         " GROUP BY newsletter_id, status"
+    )
+    op.execute(
+        "INSERT INTO subscription_slots (newsletter_id, cadence, timezone, send_hour, n)"
+        " SELECT u.newsletter_id, u.cadence, s.timezone, s.send_hour, count(*)"
+        " FROM subscriptions u JOIN subscribers s ON s.id = u.subscriber_id"
+        " WHERE u.status = 'active' GROUP BY u.newsletter_id, u.cadence, s.timezone, s.send_hour"
     )
 
     def day(column: str) -> str:
@@ -190,16 +285,25 @@ def upgrade() -> None:
         sa.Column("departed", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("day", "newsletter_id"),
     )
+    op.create_table(
+        "subscription_slots",
+        sa.Column("newsletter_id", sa.Integer(), nullable=False),
+        sa.Column("cadence", _STR(length=16), nullable=False),
+        sa.Column("timezone", _STR(length=64), nullable=False),
+        sa.Column("send_hour", sa.Integer(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("newsletter_id", "cadence", "timezone", "send_hour"),
+    )
     postgres = op.get_bind().dialect.name == "postgresql"
     # Filled before the triggers exist, in the migration's transaction: on PostgreSQL the
     # table is locked against writers meanwhile (the DDL took its lock), so nothing is counted
     # twice or missed.
     if postgres:
-        op.execute("LOCK TABLE subscriptions IN SHARE ROW EXCLUSIVE MODE")
+        op.execute("LOCK TABLE subscriptions, subscribers IN SHARE ROW EXCLUSIVE MODE")
     _backfill(postgres)
     if postgres:
         op.execute(_PG_FUNCTION)
-    for statement in _PG_TRIGGERS if postgres else _SQLITE_TRIGGERS:
+    for statement in (_PG_TRIGGERS + _PG_SLOTS) if postgres else (_SQLITE_TRIGGERS + _SQLITE_SLOTS):
         op.execute(statement)
 
 
@@ -207,7 +311,11 @@ def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     for name in _TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON subscriptions" if postgres else ""))
+    for name, table in _SLOT_TRIGGERS:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
     if postgres:
-        op.execute("DROP FUNCTION IF EXISTS subscriptions_counted()")
+        for function in ("subscriptions_counted", "subscriptions_slotted", "subscribers_slotted"):
+            op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    op.drop_table("subscription_slots")
     op.drop_table("subscription_days")
     op.drop_table("subscription_counts")

@@ -15,12 +15,13 @@ from sqlmodel import Session
 
 from digest.clock import utcnow
 from digest.models import Newsletter
-from digest.models_counts import SubscriptionCount, SubscriptionDay
+from digest.models_counts import SubscriptionCount, SubscriptionDay, SubscriptionSlot
 from digest.states import SubscriberStatus
 
 C = SubscriptionCount.__table__  # type: ignore[attr-defined]
 DAYS = SubscriptionDay.__table__  # type: ignore[attr-defined]
 N = Newsletter.__table__  # type: ignore[attr-defined]
+SLOTS = SubscriptionSlot.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,17 @@ class NewsletterCounts:
     def total(self) -> int:
         """Every subscription of the newsletter, whatever its status."""
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Active readers of one newsletter in one cadence, zone and local send hour."""
+
+    newsletter_id: int
+    cadence: str
+    timezone: str
+    send_hour: int
+    readers: int
 
 
 @dataclass(frozen=True)
@@ -95,3 +107,15 @@ def daily(
     found = {d: (int(j or 0), int(gone or 0)) for d, j, gone in session.execute(query)}
     span = (first + timedelta(days=i) for i in range((last - first).days + 1))
     return [Day(d, *found.get(d, (0, 0))) for d in span]
+
+
+def slots(session: Session) -> list[Slot]:
+    """Every (newsletter, cadence, zone, send hour) that has active readers, with how many."""
+    rows = session.execute(
+        sa.select(
+            SLOTS.c.newsletter_id, SLOTS.c.cadence, SLOTS.c.timezone, SLOTS.c.send_hour, SLOTS.c.n
+        )
+        .where(SLOTS.c.n > 0)
+        .order_by(SLOTS.c.newsletter_id, SLOTS.c.cadence, SLOTS.c.timezone, SLOTS.c.send_hour)
+    )
+    return [Slot(*row) for row in rows]

@@ -318,7 +318,11 @@ class RateHit(SQLModel, table=True):
 # The campaign tables live beside these; importing them here registers them in the metadata
 # that Alembic and the tests read from this module.
 from digest.models_campaigns import Alert, Announcement  # noqa: E402
-from digest.models_counts import SubscriptionCount, SubscriptionDay  # noqa: E402
+from digest.models_counts import (  # noqa: E402
+    SubscriptionCount,
+    SubscriptionDay,
+    SubscriptionSlot,
+)
 from digest.models_desk import AuditEntry, DeskPolicy, DeskSession, DeskUser  # noqa: E402
 
 __all__ = [
@@ -340,6 +344,7 @@ __all__ = [
     "Subscription",
     "SubscriptionCount",
     "SubscriptionDay",
+    "SubscriptionSlot",
     "Suppression",
     "UTCDateTime",
 ]

@@ -1,9 +1,9 @@
-"""The list's counts kept as it changes: subscriptions by newsletter and status, and per day how
-many readers joined and left each newsletter.
+"""The list's counts kept as it changes: subscriptions by newsletter and status, per day how
+many readers joined and left each newsletter, and active readers by cadence, zone and hour.
 
-Database triggers on ``subscriptions`` keep both tables (migration 0011), so every way a row
-changes (a signup, an import, the bounce handler's bulk SQL, an erasure's cascade) keeps them
-right without code of its own, and the desk's Today page reads a few rows instead of counting a
+Database triggers on ``subscriptions`` and ``subscribers`` keep the tables (migration 0011), so
+every way a row changes (a signup, an import, the bounce handler's bulk SQL, an erasure) keeps
+them right without code of its own, and the desk's Today page reads a few rows instead of counting a
 list of a million readers on every view. ``list_counts`` reads them.
 """
 
@@ -37,3 +37,16 @@ class SubscriptionDay(SQLModel, table=True):
     newsletter_id: int = Field(primary_key=True)
     joined: int = Field(default=0)
     departed: int = Field(default=0)
+
+
+class SubscriptionSlot(SQLModel, table=True):
+    """How many active readers one newsletter has in one cadence, zone and send hour: one
+    edition's send, as the Today page lists the next ones."""
+
+    __tablename__ = "subscription_slots"
+
+    newsletter_id: int = Field(primary_key=True)
+    cadence: str = Field(primary_key=True, max_length=16)
+    timezone: str = Field(primary_key=True, max_length=64)
+    send_hour: int = Field(primary_key=True)
+    n: int = Field(default=0)

@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from digest import announcements, editions, newsletters
+from digest import announcements, desk_sessions, editions, newsletters
 from digest.alert_triggers import raise_by_category
 from digest.clock import utcnow
 from digest.compose.render import Renderers
@@ -154,6 +154,14 @@ def take_back_leases(db: Database, now: datetime) -> int:
     if n:
         log.info("expired leases taken back", extra={"deliveries": n})
     return n
+
+
+def sweep_desk_sessions(db: Database, settings: Settings, now: datetime) -> int:
+    """Delete the desk sessions that ran out (a session is also refused and deleted when it
+    comes back late; this clears those that never come back)."""
+    idle = timedelta(minutes=settings.desk_idle_minutes)
+    with db.transaction() as session:
+        return desk_sessions.sweep(session, now, idle=idle)
 
 
 async def poll_feeds(db: Database, settings: Settings) -> tuple[int, int]:
@@ -276,11 +284,13 @@ class Scheduler:
         return run_digests(self.db, self.settings, now, renderers=self._renderers)
 
     async def leases_job(self) -> int:
-        """Take back the leases that ran out."""
+        """Take back the leases that ran out; clear the desk sessions that did."""
         now = self.clock()
-        return (
-            await self._guarded(LEASE_JOB, asyncio.to_thread(take_back_leases, self.db, now)) or 0
-        )
+        taken = await self._guarded(LEASE_JOB, asyncio.to_thread(take_back_leases, self.db, now))
+        if taken is not None:  # with the store down, one line logged, not two
+            sweep = asyncio.to_thread(sweep_desk_sessions, self.db, self.settings, now)
+            await self._guarded(LEASE_JOB, sweep)
+        return taken or 0
 
     async def poll_job(self) -> tuple[int, int]:
         """Poll the feeds."""

@@ -15,6 +15,8 @@ from html.parser import HTMLParser
 from typing import Literal
 from urllib.parse import urljoin
 
+from sqlmodel import Session
+
 from digest.config import Settings
 from digest.db import Database
 from digest.errors import FeedError
@@ -131,4 +133,16 @@ def add_checked_feed(db: Database, settings: Settings, url: str) -> AddedFeed:
     found = asyncio.run(find_feed(settings, url))
     with db.transaction() as session:
         _row, created = feeds.add_feed(session, found.url)
+    return AddedFeed(found, created)
+
+
+def add_feed_in(session: Session, settings: Settings, url: str) -> AddedFeed:
+    """``add_checked_feed`` within the caller's transaction (the desk's request holds one, and
+    on SQLite a second would wait for it). Not for a running event loop: it runs the fetch in
+    one of its own."""
+    check_url(url, policy_for(settings))
+    if feeds.get_feed(session, url) is not None:
+        return AddedFeed(FoundFeed(url=url.strip()), created=False)
+    found = asyncio.run(find_feed(settings, url))
+    _row, created = feeds.add_feed(session, found.url)
     return AddedFeed(found, created)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlmodel import Session
+
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -191,6 +193,43 @@ async def poll_feed(db: Database, settings: Settings, url: str) -> PollResult:
         return result
     await asyncio.to_thread(_record_failure, db, url, now, error)
     return PollResult(url=url, ok=False, error=error)
+
+
+def poll_feed_in(session: Session, settings: Settings, url: str, now: datetime) -> PollResult:
+    """Poll one feed now within the caller's transaction (the desk's "poll now", whose request
+    already holds one); never raises for the feed's own faults, which go on its row. Not for a
+    running event loop: it runs the fetch in one of its own."""
+    row = feeds.get_feed(session, url)
+    etag, modified = (row.etag, row.last_modified) if row else (None, None)
+    try:
+        fetched = asyncio.run(fetch_source(settings, url, etag=etag, last_modified=modified))
+        if fetched.not_modified:
+            feeds.record_success(session, url, now=now, not_modified=True)
+            return PollResult(url=url, not_modified=True)
+        parsed = parse_source(
+            fetched.body, source=url, content_type=fetched.content_type, base_url=fetched.url
+        )
+        with session.begin_nested():  # a store fault undoes the posts, not the failure note
+            counts = store.upsert_posts(session, parsed.posts, source=url, now=now)
+    except FeedError as exc:
+        feeds.record_failure(session, url, now=now, error=str(exc))
+        return PollResult(url=url, ok=False, error=str(exc))
+    feeds.record_success(
+        session,
+        url,
+        now=now,
+        title=parsed.title,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+    )
+    return PollResult(
+        url=url,
+        inserted=counts.inserted,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        skipped=parsed.skipped,
+        warnings=parsed.warnings,
+    )
 
 
 def feed_urls(db: Database, settings: Settings) -> list[str]:

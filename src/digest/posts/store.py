@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, and_, col, or_, select
 
 from digest.clock import utcnow
 from digest.errors import InvalidInput, PostNotFound
@@ -161,11 +161,26 @@ def set_featured(
     return row
 
 
-def list_posts(session: Session, *, limit: int = 50, since: datetime | None = None) -> list[Post]:
-    """The newest posts first."""
+def list_posts(
+    session: Session,
+    *,
+    limit: int = 50,
+    since: datetime | None = None,
+    before: tuple[datetime, int] | None = None,
+) -> list[Post]:
+    """The newest posts first; ``before`` (published_at, id) of the last post of a page gives
+    the next page (keyset: every page costs the same however many posts there are)."""
     query = select(Post).order_by(col(Post.published_at).desc(), col(Post.id).desc())
     if since is not None:
         query = query.where(col(Post.published_at) >= since)
+    if before is not None:
+        at, last_id = before
+        query = query.where(
+            or_(
+                col(Post.published_at) < at,
+                and_(col(Post.published_at) == at, col(Post.id) < last_id),
+            )
+        )
     return list(session.exec(query.limit(limit)))
 
 

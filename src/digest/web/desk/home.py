@@ -14,8 +14,8 @@ from fastapi.responses import Response
 from digest import list_counts, stats
 from digest.clock import utcnow
 from digest.posts.feeds import list_feeds
-from digest.schedule import next_runs
 from digest.states import SubscriberStatus
+from digest.upcoming import next_editions
 from digest.web.deps import SessionDep
 from digest.web.desk.charts import SPANS, chart_of
 from digest.web.desk.guard import Viewer, desk_enabled
@@ -53,7 +53,7 @@ def today(request: Request, desk: Viewer, session: SessionDep) -> Response:
         newsletters=list_counts.by_newsletter(session),
         charts=charts,
         spans=[{"days": days, "series": list(reversed(spans[days]))} for days in SPANS],
-        runs=next_runs(session, desk.settings, now, limit=NEXT_RUNS),
+        runs=next_editions(session, desk.settings, now, limit=NEXT_RUNS),
         outbox=stats.outbox_counts(session),
         failures=stats.last_errors(session, FAILURES),
         feeds=list_feeds(session),

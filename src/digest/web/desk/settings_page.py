@@ -9,10 +9,15 @@ request's transaction is closed so the store is not held while it waits on the n
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from digest.clock import utcnow
 from digest.db import Database
 from digest.deliverability.report import MARKS, Report
 from digest.deliverability.run import run_checks
@@ -25,8 +30,31 @@ router = APIRouter(
     prefix="/desk", tags=["desk"], include_in_schema=False, dependencies=[Depends(desk_enabled)]
 )
 
+#: A check this recent is shown again rather than run again: a reload or a second owner's click
+#: does not send another round of DNS lookups and SMTP connections.
+REUSE_FOR = timedelta(minutes=1)
 
-def _page(request: Request, desk: Desk, report: Report | None) -> Response:
+
+@dataclass
+class _Checks:
+    """The app's last check and the lock that lets one run at a time."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    at: datetime | None = None
+    report: Report | None = None
+
+
+def _checks(request: Request) -> _Checks:
+    # Made on first use, on the event loop (no await between the test and the set).
+    state = getattr(request.app.state, "desk_checks", None)
+    if state is None:
+        state = request.app.state.desk_checks = _Checks()
+    return state  # type: ignore[no-any-return]
+
+
+def _page(
+    request: Request, desk: Desk, report: Report | None, at: datetime | None = None
+) -> Response:
     findings = [
         {
             "mark": MARKS[f.level],
@@ -46,6 +74,7 @@ def _page(request: Request, desk: Desk, report: Report | None) -> Response:
         findings=findings,
         checked=report is not None,
         passed=report.passed if report is not None else False,
+        checked_at=at.strftime("%Y-%m-%d %H:%M:%S UTC") if at is not None else "",
     )
 
 
@@ -63,5 +92,11 @@ async def run_check(request: Request, desk: OwnerPost, session: SessionDep) -> R
     session.commit()
     db: Database = request.app.state.db
     resolver = getattr(request.app.state, "check_resolver", None)
-    report = await run_in_threadpool(run_checks, desk.settings, lambda: db, resolver=resolver)
-    return _page(request, desk, report)
+    checks = _checks(request)
+    async with checks.lock:
+        if checks.report is None or checks.at is None or utcnow() - checks.at >= REUSE_FOR:
+            checks.report = await run_in_threadpool(
+                run_checks, desk.settings, lambda: db, resolver=resolver
+            )
+            checks.at = utcnow()
+        return _page(request, desk, checks.report, checks.at)
