@@ -62,6 +62,17 @@ def _world(db: Database) -> dict[str, int]:
                 created_at=utcnow() - timedelta(hours=1),
             )
         )
+        session.add(
+            Delivery(
+                kind="welcome",
+                subscriber_id=ids["ann@example.org"],
+                to_email="ann@example.org",
+                status="sent",
+                attempts=2,
+                last_reply="250 2.0.0 Ok: queued as 4XyZ",
+                message_id="<w1@example.org>",
+            )
+        )
     return ids
 
 
@@ -130,10 +141,14 @@ async def test_person_page_shows_consent_mail_and_reply(settings: Settings, db: 
         assert "ann@example.org" in text and "Ann Archer" in text
         assert "198.51.100.4" in text and "Firefox/140" in text and "Politics" in text
         assert "Recipient address rejected: mailbox unknown" in text
+        # Newest first: the welcome mail of now before the digest that bounced an hour ago.
+        history = text[text.index("Mail, newest first") :]
+        assert history.index("queued as 4XyZ") < history.index("mailbox unknown")
         assert "Europe/Paris" in text
         # No action for a viewer.
         assert "/erase" not in text and "/unsubscribe" not in text
-        assert (await http.get("/desk/subscribers/999999")).status_code == 404
+        for nobody in ("999999", "99999999999999999999", "abc", "1/x"):
+            assert (await http.get(f"/desk/subscribers/{nobody}")).status_code == 404, nobody
 
 
 async def test_editor_unsubscribes_and_changes_cadence(settings: Settings, db: Database) -> None:
@@ -165,7 +180,7 @@ async def test_editor_unsubscribes_and_changes_cadence(settings: Settings, db: D
         )
     [prefs] = _entries(db, "subscriber.preferences")
     assert prefs.before["cadence"] == "daily" and prefs.after["cadence"] == "weekly"
-    assert prefs.actor == "editor@newsroom.example" and prefs.target == f"subscriber:{pid}"
+    assert prefs.actor == "editor@newsroom.example" and prefs.target == "bob@example.org"
     [left] = _entries(db, "subscriber.unsubscribe")
     assert (left.before["status"], left.after["status"]) == ("active", "unsubscribed")
 
@@ -175,6 +190,9 @@ async def test_erase_needs_the_address_typed(settings: Settings, db: Database) -
     pid = ids["ann@example.org"]
     http, csrf = await desk_client(make_app(settings, db), db, "editor")
     async with aclosing(http):
+        data = {"csrf_token": csrf, "newsletter_id": "1", "cadence": "weekly", "topics": ""}
+        changed = await http.post(f"/desk/subscribers/{pid}/preferences", data=data)
+        assert changed.status_code == 303
         wrong = await http.post(
             f"/desk/subscribers/{pid}/erase",
             data={"csrf_token": csrf, "confirm_email": "anne@example.org"},
@@ -197,8 +215,12 @@ async def test_erase_needs_the_address_typed(settings: Settings, db: Database) -
         assert is_suppressed(session, "ann@example.org")
         assert all(d.to_email != "ann@example.org" for d in session.exec(select(Delivery)))
     [entry] = _entries(db, "subscriber.erase")
-    assert email_hash("ann@example.org") in entry.target
-    written = str(audit.as_dict(entry))
+    assert entry.target == email_hash("ann@example.org")
+    # Nothing in the log names her any more: her earlier change is under the hash too.
+    [earlier] = _entries(db, "subscriber.preferences")
+    assert earlier.target == entry.target and earlier.before is None
+    with db.transaction() as session:
+        written = str([audit.as_dict(e) for e in audit.recent(session)])
     assert "ann@" not in written.lower() and "Ann Archer" not in written
 
 
@@ -257,7 +279,7 @@ async def test_import_preview_then_import(settings: Settings, db: Database) -> N
         assert subscribers.reader(session, "new2@example.org").status == "pending"
         assert subscribers.get(session, "new2@example.org").name == "Ned Two"
         assert not session.exec(select(Delivery)).all()  # no welcome mail unasked
-    [entry] = _entries(db, "subscribers.import")
+    [entry] = _entries(db, "subscriber.import")
     assert entry.after is not None and entry.after["added"] == 2
 
 
@@ -300,4 +322,21 @@ async def test_export_downloads_the_csv(settings: Settings, db: Database) -> Non
             "carl@example.net",
         ]
         assert rows[0]["consent_ip"] == "198.51.100.4"
-    assert len(_entries(db, "subscribers.export")) == 1
+    assert len(_entries(db, "subscriber.export")) == 1
+
+
+async def test_import_queues_welcome_mail_only_when_asked(settings: Settings, db: Database) -> None:
+    http, csrf = await desk_client(make_app(settings, db), db, "editor")
+    text = b"email,name\nwel@example.org,Wel Come\n"
+    async with aclosing(http):
+        answer = await http.post(
+            "/desk/subscribers/import",
+            data={"csrf_token": csrf, "status": "active", "welcome": "1", "step": "import"},
+            files={"file": ("w.csv", text, "text/csv")},
+        )
+        assert answer.status_code == 303, answer.text
+    with db.transaction() as session:
+        mail = session.exec(select(Delivery)).all()
+        assert [(d.kind, d.to_email) for d in mail] == [("welcome", "wel@example.org")]
+    [entry] = _entries(db, "subscriber.import")
+    assert entry.after is not None and entry.after["welcome_mails"] == 1

@@ -2,8 +2,9 @@
 and after, in the caller's transaction: unsubscribe from a newsletter, change a subscription's
 cadence and topics, erase the person.
 
-The audit names a person by id (``subscriber:12``), never by address: an entry outlives an
-erasure, and the erasure's own entry keeps only the hash the suppression list keeps.
+The audit names a person by address, as the CLI and the admin API do (``audit_states``), and
+an erasure renames those entries to the hash and drops their before/after (``audit.forget``);
+the erasure's own entry names only the hash the suppression list keeps.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlmodel import Session
 from digest import audit, subscribers, subscriptions
 from digest.addresses import email_hash, normalize_email
 from digest.audit import Actor
+from digest.audit_states import state_of
 from digest.errors import InvalidEmail, InvalidInput, SubscriberNotFound
 from digest.models import Subscriber, Subscription
 from digest.subscriber_fields import parse_cadence, parse_topics
@@ -22,8 +24,8 @@ from digest.subscribers import Reader
 
 
 def target(person: Subscriber) -> str:
-    """How the audit log names a person: by id, which is never reused."""
-    return f"subscriber:{person.id}"
+    """How the audit log names a person until they are erased: their address."""
+    return person.email
 
 
 def _subscription(session: Session, person: Subscriber, newsletter_id: int) -> Subscription:
@@ -33,25 +35,35 @@ def _subscription(session: Session, person: Subscriber, newsletter_id: int) -> S
     return found
 
 
-def _state(sub: Subscription) -> dict[str, Any]:
-    return {
-        "newsletter_id": sub.newsletter_id,
-        "status": sub.status,
-        "cadence": sub.cadence,
-        "topics": list(sub.topics or []),
-    }
+def _state(person: Subscriber, sub: Subscription) -> dict[str, Any]:
+    # What the CLI and the API record of a reader, and which newsletter.
+    return {"newsletter_id": sub.newsletter_id} | state_of(Reader(person, sub))
 
 
 def unsubscribe(session: Session, actor: Actor, person: Subscriber, newsletter_id: int) -> bool:
     """Take the person off one newsletter (their queued mail of it cancelled); True when this
     changed their status. Audited either way: someone asked for it."""
     sub = _subscription(session, person, newsletter_id)
-    before = _state(sub)
+    before = _state(person, sub)
     changed = subscriptions.unsubscribe(session, person, newsletter_id)
-    audit.record(
-        session, actor, "subscriber.unsubscribe", target(person), before=before, after=_state(sub)
-    )
+    after = _state(person, sub)
+    who = target(person)
+    audit.record(session, actor, "subscriber.unsubscribe", who, before=before, after=after)
     return changed
+
+
+def preference_errors(cadence: str, topics: str) -> dict[str, str]:
+    """What is wrong with a cadence and topics typed in a form, by field (empty: nothing)."""
+    errors: dict[str, str] = {}
+    for field, check in (
+        ("cadence", lambda: parse_cadence(cadence)),
+        ("topics", lambda: parse_topics(topics)),
+    ):
+        try:
+            check()
+        except InvalidInput as exc:
+            errors[field] = str(exc)
+    return errors
 
 
 def change_preferences(
@@ -66,13 +78,14 @@ def change_preferences(
     """Set one subscription's cadence and topics (empty topics: all of them); InvalidInput
     before anything changes when a value is wrong."""
     sub = _subscription(session, person, newsletter_id)
-    parse_cadence(cadence)  # checked before anything changes
-    parse_topics(topics)
-    before = _state(sub)
+    wrong = preference_errors(cadence, topics)  # checked before anything changes
+    if wrong:
+        raise InvalidInput(" ".join(wrong.values()))
+    before = _state(person, sub)
     subscriptions.update_preferences(session, Reader(person, sub), cadence=cadence, topics=topics)
-    audit.record(
-        session, actor, "subscriber.preferences", target(person), before=before, after=_state(sub)
-    )
+    after = _state(person, sub)
+    who = target(person)
+    audit.record(session, actor, "subscriber.preferences", who, before=before, after=after)
     return sub
 
 
@@ -91,17 +104,13 @@ def erase(session: Session, actor: Actor, person: Subscriber, typed: str) -> str
     if not confirms(person, typed):
         raise InvalidInput("Type the person's address exactly to confirm the erasure.")
     hashed = email_hash(person.email)
-    before = {
-        "subscriber": person.id,
-        "email_hash": hashed,
-        "subscriptions": len(subscribers.subscriptions_of(session, int(person.id or 0))),
-    }
+    before = {"subscriptions": len(subscribers.subscriptions_of(session, int(person.id or 0)))}
     subscribers.erase(session, person.email)
     audit.record(
         session,
         actor,
         "subscriber.erase",
-        f"email_hash:{hashed}",
+        hashed,
         before=before,
         after={"suppressed": "erased"},
     )

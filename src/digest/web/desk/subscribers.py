@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from digest import newsletters, subscriber_actions, subscriber_record, subscriber_search
@@ -191,16 +191,14 @@ def preferences(
     """Change one subscription's cadence and topics; the form again with the error (422)."""
     person = subscriber_record.person(session, subscriber_id)
     nid = _newsletter_id(newsletter_id)
-    try:
-        subscriber_actions.change_preferences(
-            session, desk.actor, person, nid, cadence=cadence or "", topics=topics
-        )
-    except InvalidInput as exc:
-        field = "cadence" if "cadence" in str(exc) else "topics"
+    wrong = subscriber_actions.preference_errors(cadence, topics)
+    if wrong:
         typed: dict[str, Any] = {f"cadence-{nid}": cadence, f"topics-{nid}": topics}
-        return _person_page(
-            request, desk, session, subscriber_id, errors={f"{field}-{nid}": str(exc)}, typed=typed
-        )
+        errors = {f"{field}-{nid}": message for field, message in wrong.items()}
+        return _person_page(request, desk, session, subscriber_id, errors=errors, typed=typed)
+    subscriber_actions.change_preferences(
+        session, desk.actor, person, nid, cadence=cadence, topics=topics
+    )
     return _back(subscriber_id, "saved")
 
 
@@ -226,3 +224,12 @@ def erase(
             typed={"confirm_email": confirm_email[:400]},
         )
     return RedirectResponse("/desk/subscribers?notice=erased", status_code=303)
+
+
+@router.get("/subscribers/{rest:path}")
+def no_such_page(desk: Viewer, rest: str) -> Response:
+    """Any other address under /desk/subscribers/: the list for a bare slash, else not found
+    (without this, Starlette would redirect ``/desk/subscribers//`` to the list, unguarded)."""
+    if not rest.strip("/"):
+        return RedirectResponse("/desk/subscribers", status_code=303)
+    raise HTTPException(404, "There is no page at this address.")

@@ -155,7 +155,7 @@ def import_file(
         if step != "import":
             preview = _preview(desk, layout, rows, typed["status"] or None)
             return _page(request, desk, session, typed=typed, preview=preview)
-        return _import(request, desk, session, int(chosen.id or 0), rows, typed)
+        return _import(request, desk, session, int(chosen.id or 0), rows, typed, chosen.slug)
     except ConsentNotShown as exc:
         errors["status"] = str(exc).replace("--status", "a status")
     except DigestError as exc:
@@ -208,6 +208,7 @@ def _import(
     newsletter_id: int,
     rows: list[Any],
     typed: dict[str, Any],
+    slug: str,
 ) -> Response:
     settings = desk.settings
     started = utcnow()
@@ -233,8 +234,8 @@ def _import(
     audit.record(
         session,
         desk.actor,
-        "subscribers.import",
-        f"newsletter:{newsletter_id}",
+        "subscriber.import",
+        slug,
         after=counts | {"status": typed["status"] or None, "welcome_mails": welcomed},
     )
     query = "&".join(f"{k}={counts[k]}" for k in COUNTS)
@@ -270,8 +271,8 @@ def export(
     audit.record(
         session,
         desk.actor,
-        "subscribers.export",
-        f"newsletter:{chosen.id}",
+        "subscriber.export",
+        chosen.slug,
         after={"status": status or None},
     )
     stamp = utcnow().strftime("%Y%m%d")
