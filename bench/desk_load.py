@@ -7,7 +7,7 @@ own migrations and counted by migration 0011's backfill, then ``VACUUM ANALYZE``
 is served by ``uvicorn`` in a process of its own on loopback; one client per store signs in
 through ``/desk/login`` as an editor would (its CSRF token, its cookie) and times GETs of:
 
-- ``/desk/`` (Today),
+- ``/desk/`` (Today), and one of the four charts it shows (``/desk/charts/churn-90.svg``),
 - ``/desk/subscribers?q=ada.lovelace`` (a prefix only a few people have, in both stores),
 - ``/desk/subscribers?q=olivia`` (a first name: thousands at 1M, a full page either way),
 - ``/desk/subscribers`` (the first page of the list),
@@ -153,6 +153,7 @@ def pages(db: Database) -> dict[str, str]:
     """The pages timed, by label, for one store."""
     return {
         "Today": "/desk/",
+        "Today's chart (churn, 90 days)": "/desk/charts/churn-90.svg",
         f"search '{data.RARE}' (a few)": f"/desk/subscribers?q={data.RARE}",
         "search 'olivia' (a full page)": "/desk/subscribers?q=olivia",
         "list, first page": "/desk/subscribers",
