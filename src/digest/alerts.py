@@ -90,12 +90,25 @@ def raise_alert(
     the only one) and queue its mail, in one transaction; AlertRefused says why not."""
     now = now or utcnow()
     with db.transaction() as session:
-        chosen = configure(newsletters.choose(session, newsletter, live=False), settings)
-        # The API names a post by its id alone: a number no post has is not a guid to try.
-        found = store.find_post(session, post) if isinstance(post, str) else session.get(Post, post)
-        if found is None:
-            raise PostNotFound(f"no post with id {post}")
-        return raise_in(session, settings, chosen, found, source=source, now=now)
+        return raise_named(session, settings, post, newsletter=newsletter, source=source, now=now)
+
+
+def raise_named(
+    session: Session,
+    settings: Settings,
+    post: str | int,
+    *,
+    newsletter: str | None,
+    source: str,
+    now: datetime,
+) -> AlertReport:
+    """``raise_alert`` within the caller's transaction (the desk's request)."""
+    chosen = configure(newsletters.choose(session, newsletter, live=False), settings)
+    # The API names a post by its id alone: a number no post has is not a guid to try.
+    found = store.find_post(session, post) if isinstance(post, str) else session.get(Post, post)
+    if found is None:
+        raise PostNotFound(f"no post with id {post}")
+    return raise_in(session, settings, chosen, found, source=source, now=now)
 
 
 def raise_in(

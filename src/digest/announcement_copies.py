@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlmodel import Session
+
 from digest import announcement_store as store
 from digest import newsletters
 from digest.addresses import normalize_email
@@ -20,7 +22,13 @@ from digest.mail.message import (
 from digest.newsletter_config import configure
 
 # The digest's preview and test copy fill a reader's links and send one copy the same way.
-from digest.previews import TestSent, personal_links, preview_personal, send_test_mail
+from digest.previews import (
+    TestCopy,
+    TestSent,
+    personal_links,
+    preview_personal,
+    send_test_mail,
+)
 from digest.subscribers import find, reader
 
 
@@ -30,10 +38,22 @@ def preview(
     """The whole message the reader at ``address`` (or a sample reader) would get; writes
     nothing. ``SubscriberNotFound`` when the address is not a reader of its newsletter."""
     with db.transaction() as session:
-        row = store.get(session, announcement_id)
-        config = configure(newsletters.by_id(session, row.newsletter_id), settings)
-        subscriber = reader(session, address, config.id) if address else None
-        content = store.render(session, settings, row)
+        return preview_in(session, settings, announcement_id, address=address, now=now)
+
+
+def preview_in(
+    session: Session,
+    settings: Settings,
+    announcement_id: int,
+    *,
+    address: str | None,
+    now: datetime,
+) -> bytes:
+    """``preview`` within the caller's transaction (the desk's request)."""
+    row = store.get(session, announcement_id)
+    config = configure(newsletters.by_id(session, row.newsletter_id), settings)
+    subscriber = reader(session, address, config.id) if address else None
+    content = store.render(session, settings, row)
     personal = preview_personal(
         settings, subscriber, config.id, domain=settings.from_domain, now=now
     )
@@ -50,8 +70,17 @@ def send_test(
     """
     to_email = normalize_email(address)
     with db.transaction() as session:
-        row = store.get(session, announcement_id)
-        config = configure(newsletters.by_id(session, row.newsletter_id), settings)
-        content = store.render(session, settings, row)
-        fill = personal_links(settings, find(session, to_email), config.id)
-    return TestSent(to_email, 0, send_test_mail(settings, config, to_email, content, fill, now))
+        copy = prepare_test(session, settings, announcement_id, to_email=to_email)
+    reply = send_test_mail(settings, copy.config, to_email, copy.content, copy.fill, now)
+    return TestSent(to_email, 0, reply)
+
+
+def prepare_test(
+    session: Session, settings: Settings, announcement_id: int, *, to_email: str
+) -> TestCopy:
+    """The test copy ``send_test`` sends, rendered in the caller's transaction."""
+    row = store.get(session, announcement_id)
+    config = configure(newsletters.by_id(session, row.newsletter_id), settings)
+    content = store.render(session, settings, row)
+    fill = personal_links(settings, find(session, to_email), config.id)
+    return TestCopy(config, content, fill, 0)

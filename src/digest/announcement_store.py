@@ -10,19 +10,39 @@ from sqlmodel import Session, col, select
 from digest import announcement_audience as reach
 from digest import newsletters
 from digest.announcement_rules import (
+    DRAFT,
     Audience,
     check_body,
     check_subject,
     check_template,
 )
+from digest.clock import utcnow
 from digest.compose.announcement import AnnouncementRenderer
 from digest.config import Settings
 from digest.delivery import announcement_outbox as mail
-from digest.errors import AnnouncementNotFound, EmptyAudience, NewsletterArchived
+from digest.errors import (
+    AnnouncementClosed,
+    AnnouncementNotFound,
+    EmptyAudience,
+    NewsletterArchived,
+)
 from digest.mail.content import MailContent
 from digest.models import Body, Newsletter
 from digest.models_campaigns import Announcement
 from digest.newsletter_config import configure
+
+#: What an editor writes of an announcement (the rest is its schedule and its mail).
+_WRITTEN = (
+    "newsletter_id",
+    "subject",
+    "body_markdown",
+    "template",
+    "topics",
+    "cadence",
+    "joined_after",
+    "joined_before",
+    "addresses",
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,29 @@ def create(
     """A new draft announcement; refused when it is incomplete or would reach nobody (or,
     with ``settings``, does not render)."""
     row, _ = plan(session, newsletter, draft, settings)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def revise(
+    session: Session,
+    announcement_id: int,
+    newsletter: str | None,
+    draft: Draft,
+    settings: Settings | None = None,
+) -> Announcement:
+    """The draft rewritten: checked as a new one is; AnnouncementClosed once it is scheduled,
+    queued or cancelled (its mail may be on its way)."""
+    row = get(session, announcement_id, lock=True)
+    if row.status != DRAFT:
+        raise AnnouncementClosed(
+            f"announcement #{announcement_id} is {row.status}; only a draft can be edited"
+        )
+    made, _ = plan(session, newsletter, draft, settings)
+    for name in _WRITTEN:
+        setattr(row, name, getattr(made, name))
+    row.updated_at = utcnow()
     session.add(row)
     session.flush()
     return row

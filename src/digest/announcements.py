@@ -44,6 +44,7 @@ from digest.announcement_store import (
     listed,
     plan,
     reach_of,
+    revise,
     summary,
 )
 from digest.config import Settings
@@ -75,6 +76,7 @@ __all__ = [
     "listed",
     "plan",
     "queue_due",
+    "revise",
     "schedule_at",
     "schedule_local",
     "send",

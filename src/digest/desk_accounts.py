@@ -138,6 +138,25 @@ def policy(session: Session) -> DeskPolicy:
     return row
 
 
+def set_require_totp(session: Session, actor: Actor, on: bool) -> DeskPolicy:
+    """Require (or stop requiring) a second factor of every account at sign-in."""
+    row = policy(session)
+    before = row.require_totp
+    if before != on:
+        row.require_totp = on
+        row.updated_at = utcnow()
+        session.add(row)
+        audit.record(
+            session,
+            actor,
+            "policy.require_totp",
+            "desk",
+            before={"require_totp": before},
+            after={"require_totp": on},
+        )
+    return row
+
+
 def _owners(session: Session) -> int:
     return int(
         session.exec(

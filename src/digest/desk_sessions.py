@@ -104,3 +104,14 @@ def sweep(session: Session, now: datetime, *, idle: timedelta) -> int:
 def csrf_ok(row: DeskSession, token: str | None) -> bool:
     """Whether ``token`` is this session's CSRF token."""
     return bool(token) and hmac.compare_digest(row.csrf_token.encode(), str(token).encode())
+
+
+def of_user(session: Session, user_id: int | None) -> list[DeskSession]:
+    """The account's signed-in sessions (not those half-way through sign-in), latest first."""
+    return list(
+        session.exec(
+            select(DeskSession)
+            .where(col(DeskSession.user_id) == user_id, col(DeskSession.pending_totp).is_(False))
+            .order_by(col(DeskSession.last_seen_at).desc(), col(DeskSession.id).desc())
+        ).all()
+    )

@@ -92,7 +92,7 @@ def by_id(session: Session, newsletter_id: int) -> Newsletter:
 def find(session: Session, slug: str) -> Newsletter | None:
     """The newsletter this slug names now, or named before a rename; None when none does."""
     text = (slug or "").strip().lower()
-    if not text:
+    if not text or "\x00" in text:  # no slug holds one, and PostgreSQL refuses to compare it
         return None
     found = session.exec(select(Newsletter).where(Newsletter.slug == text)).first()
     if found is not None:

@@ -119,11 +119,26 @@ def preview(
     Raises ``SubscriberNotFound`` for an address that is not on it; writes nothing.
     """
     with db.transaction() as session:
-        config = configure(newsletters.choose(session, newsletter), settings)
-        subscriber = reader(session, address, config.id) if address else None
-        selection = selection_for(
-            session, settings, config, now=now, subscriber=subscriber, cadence=cadence
+        return preview_in(
+            session, settings, address=address, cadence=cadence, now=now, newsletter=newsletter
         )
+
+
+def preview_in(
+    session: Session,
+    settings: Settings,
+    *,
+    address: str | None,
+    cadence: str | None,
+    now: datetime,
+    newsletter: str | None = None,
+) -> Preview:
+    """``preview`` within the caller's transaction (the desk's request)."""
+    config = configure(newsletters.choose(session, newsletter), settings)
+    subscriber = reader(session, address, config.id) if address else None
+    selection = selection_for(
+        session, settings, config, now=now, subscriber=subscriber, cadence=cadence
+    )
     who = subscriber.email if subscriber else "a new subscriber"
     if selection.skip:
         return Preview(who, 0, selection.reason, None)
@@ -157,16 +172,43 @@ def send_test_copy(
     """
     to_email = normalize_email(address)
     with db.transaction() as session:
-        config = configure(newsletters.choose(session, newsletter), settings)
-        selection = selection_for(session, settings, config, now=now, cadence=cadence)
-        if selection.skip:
-            raise NothingToSend(f"no test sent: {selection.reason} for a {cadence} digest")
-        body = DigestRenderer(settings, config).render_body(
-            selection, cadence=cadence, local_date=now.astimezone().date()
+        copy = prepare_test_copy(
+            session, settings, cadence=cadence, to_email=to_email, now=now, newsletter=newsletter
         )
-        fill = personal_links(settings, find(session, to_email), config.id)
-    reply = send_test_mail(settings, config, to_email, body.content, fill, now)
-    return TestSent(to_email, len(selection.post_ids), reply)
+    reply = send_test_mail(settings, copy.config, to_email, copy.content, copy.fill, now)
+    return TestSent(to_email, copy.posts, reply)
+
+
+@dataclass(frozen=True)
+class TestCopy:
+    """A test copy rendered, to send: its newsletter, content, footer links and posts."""
+
+    config: NewsletterConfig
+    content: MailContent
+    fill: dict[str, str]
+    posts: int
+
+
+def prepare_test_copy(
+    session: Session,
+    settings: Settings,
+    *,
+    cadence: str,
+    to_email: str,
+    now: datetime,
+    newsletter: str | None = None,
+) -> TestCopy:
+    """The test copy ``send_test_copy`` sends, rendered in the caller's transaction;
+    ``NothingToSend`` when no post is new."""
+    config = configure(newsletters.choose(session, newsletter), settings)
+    selection = selection_for(session, settings, config, now=now, cadence=cadence)
+    if selection.skip:
+        raise NothingToSend(f"no test sent: {selection.reason} for a {cadence} digest")
+    body = DigestRenderer(settings, config).render_body(
+        selection, cadence=cadence, local_date=now.astimezone().date()
+    )
+    fill = personal_links(settings, find(session, to_email), config.id)
+    return TestCopy(config, body.content, fill, len(selection.post_ids))
 
 
 def send_test_mail(

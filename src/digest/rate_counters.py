@@ -56,6 +56,9 @@ class StoreCounter:
             set_={"hits": H.c.hits + 1},
             where=H.c.hits < sa.bindparam("limit"),
         ).returning(H.c.hits)
+        self._count = sa.select(H.c.hits).where(
+            H.c.key == sa.bindparam("k"), H.c.slot == sa.bindparam("s")
+        )
         self._forget = sa.delete(H).where(H.c.slot < sa.bindparam("before"))
         # A count lost in a crash costs nothing, so the commit need not wait for the disk:
         # waiting for the flush made each count about 8x slower (3.9 ms against 0.5 ms).
@@ -85,6 +88,23 @@ class StoreCounter:
                 f"cannot use the database: {first_line(exc.orig or exc)}"
             ) from exc
         if counted is not None:
+            return None
+        return max(1, math.ceil((slot + 1) * self.window - now))
+
+    def peek(self, key: str) -> int | None:
+        """Like ``hit`` without counting: None while ``key`` is under its limit, else seconds
+        until the next slot (a login limit counts failures only, but checks before each try)."""
+        now = self._clock()
+        slot = int(now // self.window)
+        try:
+            with self.db.engine.connect() as conn:
+                hits = conn.execute(self._count, {"k": f"{self.prefix}{key}"[:64], "s": slot})
+                counted = hits.scalar()
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot use the database: {first_line(exc.orig or exc)}"
+            ) from exc
+        if counted is None or counted < self.limit:
             return None
         return max(1, math.ceil((slot + 1) * self.window - now))
 

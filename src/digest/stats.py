@@ -149,7 +149,20 @@ def latest_editions(
     ).all()
     if not editions:
         return []
-    counts: dict[int, dict[str, int]] = {e.id: _zeroes() for e in editions}
+    counts = edition_counts(session, [e.id for e in editions])
+    return [
+        EditionStats(
+            e.id, e.key, e.created_at, e.recipients or sum(counts[e.id].values()), counts[e.id]
+        )
+        for e in editions
+    ]
+
+
+def edition_counts(session: Session, edition_ids: list[int]) -> dict[int, dict[str, int]]:
+    """The deliveries of each edition by state (every state present), in one query."""
+    counts: dict[int, dict[str, int]] = {i: _zeroes() for i in edition_ids}
+    if not counts:
+        return counts
     rows = session.execute(
         sa.select(D.c.edition_id, D.c.status, sa.func.count())
         .where(D.c.edition_id.in_(list(counts)))
@@ -157,12 +170,7 @@ def latest_editions(
     )
     for edition_id, status, n in rows:
         counts[edition_id][status] = int(n)
-    return [
-        EditionStats(
-            e.id, e.key, e.created_at, e.recipients or sum(counts[e.id].values()), counts[e.id]
-        )
-        for e in editions
-    ]
+    return counts
 
 
 def last_errors(

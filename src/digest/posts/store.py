@@ -108,10 +108,15 @@ def add_post(
     return row, created
 
 
+#: The largest id the posts table can hold (a 32-bit integer on PostgreSQL).
+MAX_POST_ID = 2**31 - 1
+
+
 def find_post(session: Session, ident: str) -> Post:
     """The post with that id, guid or link; PostNotFound otherwise."""
     text = ident.strip()
-    if text.isdigit():
+    # ASCII digits only ("²" is a digit to isdigit, not to int), within the 32-bit id column.
+    if text.isascii() and text.isdigit() and int(text) <= MAX_POST_ID:
         row = session.get(Post, int(text))
         if row is not None:
             return row

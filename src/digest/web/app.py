@@ -43,15 +43,7 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
-    from digest.web.desk import audit_page as desk_audit
-    from digest.web.desk import auth as desk_auth
-    from digest.web.desk import charts as desk_charts
-    from digest.web.desk import feeds as desk_feeds
-    from digest.web.desk import home as desk_home
-    from digest.web.desk import posts as desk_posts
-    from digest.web.desk import settings_page as desk_settings
-    from digest.web.desk import subscribers as desk_subscribers
-    from digest.web.desk import subscribers_io as desk_subscribers_io
+    from digest.web.desk import desk_routers
 
     return [
         subscribe.router,
@@ -68,15 +60,7 @@ def default_routers() -> list[APIRouter]:
         admin_newsletters.router,  # /api/newsletters..., the same
         admin_alerts.router,  # POST /api/posts/{id}/alert, the same
         admin_announcements.router,  # /api/announcements..., the same
-        desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
-        desk_home.router,  # /desk/: Today
-        desk_posts.router,  # /desk/posts...: latest posts, Don't Miss, feature, alert
-        desk_feeds.router,  # /desk/feeds...: health, add, poll now, remove
-        desk_charts.router,  # /desk/charts/growth-30.svg...: Today's charts
-        desk_settings.router,  # /desk/settings, POST /desk/settings/check (owners)
-        desk_audit.router,  # /desk/audit
-        desk_subscribers_io.router,  # /desk/subscribers/import, export.csv (before /{id})
-        desk_subscribers.router,  # /desk/subscribers: search, a person's page, their actions
+        *desk_routers(),  # /desk/...: off (404) with DIGEST_DESK=false
     ]
 
 

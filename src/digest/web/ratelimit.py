@@ -66,6 +66,17 @@ class SlidingWindow:
             hits.append(now)
             return None
 
+    def peek(self, key: str) -> int | None:
+        """Like ``hit`` without counting: None while ``key`` is under its limit."""
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.get(key)
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if hits is None or len(hits) < self.limit:
+                return None
+            return max(1, math.ceil(hits[0] + self.window - now))
+
     async def check(self, key: str) -> int | None:
         """``hit``, for a route: memory only, so no thread hop."""
         return self.hit(key)

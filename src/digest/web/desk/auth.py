@@ -15,15 +15,17 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import quote
 
-import anyio.from_thread
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from digest import audit, desk_accounts, desk_sessions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.errors import Forbidden
+from digest.models import DeskUser
 from digest.web.deps import SessionDep, SettingsDep
 from digest.web.desk.guard import (
     COOKIE,
@@ -32,17 +34,17 @@ from digest.web.desk.guard import (
     request_ip,
     safe_next,
 )
+from digest.web.desk.limits import login_limits, too_many
 from digest.web.desk.render import desk_page
-from digest.web.ratelimit import client_key, limiter_for
 
 router = APIRouter(
     prefix="/desk", tags=["desk"], include_in_schema=False, dependencies=[Depends(desk_enabled)]
 )
 
 LOGIN_COOKIE = "digest_desk_login"
-LOGIN_WINDOW_SECONDS = 15 * 60
 WRONG = "That address and password do not match an account."
-TOO_MANY = "Too many sign-in attempts. Wait {minutes} minutes, then try again."
+#: How long the second step of signing in (a code, or enrolling) may take.
+PENDING_LIFETIME = timedelta(minutes=10)
 
 
 def _login_token(settings: Settings, nonce: str) -> str:
@@ -54,16 +56,47 @@ def _secure(settings: Settings) -> bool:
     return settings.base_url.lower().startswith("https://")
 
 
-def _limiters(request: Request, settings: Settings):  # type: ignore[no-untyped-def]
-    state = request.app.state
-    if not hasattr(state, "desk_login_limits"):
-        db = state.db
-        limit = settings.desk_login_limit
-        state.desk_login_limits = (
-            limiter_for(db, limit, LOGIN_WINDOW_SECONDS, name="desk-login-account"),
-            limiter_for(db, limit, LOGIN_WINDOW_SECONDS, name="desk-login-ip"),
-        )
-    return state.desk_login_limits
+def set_session_cookie(response: Response, settings: Settings, cookie: str) -> None:
+    """Hand the browser its session id: HttpOnly, SameSite=Lax, Secure on an https desk."""
+    response.set_cookie(
+        COOKIE, cookie, httponly=True, samesite="lax", secure=_secure(settings), path="/desk"
+    )
+
+
+def begin(
+    request: Request,
+    settings: Settings,
+    session: Session,
+    user: DeskUser,
+    *,
+    pending: bool = False,
+) -> desk_sessions.Opened:
+    """A new session for ``user`` (the browser's old one, if any, ends): a full one, or, with
+    ``pending``, one good only for the second step of signing in."""
+    desk_sessions.close(session, request.cookies.get(COOKIE))
+    lifetime = PENDING_LIFETIME if pending else timedelta(hours=settings.desk_session_hours)
+    return desk_sessions.open_session(
+        session,
+        user,
+        utcnow(),
+        lifetime=lifetime,
+        ip=request_ip(request, settings),
+        user_agent=request.headers.get("user-agent"),
+        pending_totp=pending,
+    )
+
+
+def signed_in(
+    request: Request, settings: Settings, session: Session, user: DeskUser, next_path: str
+) -> Response:
+    """Open a full session for ``user``, record the sign-in, and go to ``next_path``."""
+    opened = begin(request, settings, session, user)
+    ip = request_ip(request, settings)
+    audit.record(session, audit.Actor("desk", user.email, ip), "user.login", user.email)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    set_session_cookie(response, settings, opened.cookie)
+    response.delete_cookie(LOGIN_COOKIE, path="/desk")
+    return response
 
 
 def _form(
@@ -119,39 +152,26 @@ def login(
     """Check the address and password; on success a new session and the page asked for."""
     nonce = request.cookies.get(LOGIN_COOKIE) or ""
     expected = _login_token(settings, nonce) if nonce else ""
-    if not nonce or not hmac.compare_digest(expected, csrf_token):
+    if not nonce or not expected or not hmac.compare_digest(expected, csrf_token):
         raise Forbidden("This form has expired or did not come from the desk; reload and retry.")
     ip = request_ip(request, settings)
-    by_account, by_ip = _limiters(request, settings)
-    wait = anyio.from_thread.run(by_ip.check, client_key(ip)) or anyio.from_thread.run(
-        by_account.check, email.strip().lower()[:320]
-    )
+    limits = login_limits(request, settings)
+    wait = limits.wait(email, ip)
     if wait:
-        message = TOO_MANY.format(minutes=max(1, -(-wait // 60)))
+        message = too_many(wait)
         return _form(request, settings, email=email, error=message, status=429, next_path=next)
-    now = utcnow()
-    user = desk_accounts.authenticate(session, email, password, now)
+    user = desk_accounts.authenticate(session, email, password, utcnow())
     if user is None:
+        limits.failed(email, ip)
         return _form(request, settings, email=email, error=WRONG, status=401, next_path=next)
-    desk_sessions.close(session, request.cookies.get(COOKIE))
-    opened = desk_sessions.open_session(
-        session,
-        user,
-        now,
-        lifetime=timedelta(hours=settings.desk_session_hours),
-        ip=ip,
-        user_agent=request.headers.get("user-agent"),
-    )
-    audit.record(session, audit.Actor("desk", user.email, ip), "user.login", user.email)
-    response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(
-        COOKIE,
-        opened.cookie,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(settings),
-        path="/desk",
-    )
+    if user.totp_secret is None and not desk_accounts.policy(session).require_totp:
+        return signed_in(request, settings, session, user, next)
+    # The password was right; the second factor (or enrolling one) is still to come.
+    opened = begin(request, settings, session, user, pending=True)
+    step = "code" if user.totp_secret else "enrol"
+    target = f"/desk/login/{step}?next=" + quote(safe_next(next), safe="/")
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, settings, opened.cookie)
     response.delete_cookie(LOGIN_COOKIE, path="/desk")
     return response
 

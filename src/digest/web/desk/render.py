@@ -23,7 +23,9 @@ DESK_PREFIX = "/desk"
 DESK_HEADERS: dict[str, str] = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; "
+        # Mail previews only: their HTML at its own desk URL, with its own sandboxing CSP.
+        "frame-src 'self'"
     ),
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
