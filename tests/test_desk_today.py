@@ -123,7 +123,7 @@ async def test_charts_are_svg_documents_with_title_and_no_script(
         growth = await http.get("/desk/charts/growth-30.svg")
         assert "5 readers joined in the last 30 days" in growth.text
         churn = await http.get("/desk/charts/churn-90.svg")
-        assert "1 readers left in the last 90 days" in churn.text
+        assert "1 reader left in the last 90 days" in churn.text
         for wrong in ("growth-31", "sales-30", "growth-30.png"):
             assert (await http.get(f"/desk/charts/{wrong}.svg")).status_code == 404
 

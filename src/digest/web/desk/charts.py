@@ -9,6 +9,7 @@ page anything to run. pygal's scripts (its tooltips and a CDN file) are left out
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from html import escape
@@ -40,14 +41,18 @@ SVG_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
-_STYLE = Style(
+_COLOURS = {"growth": "#1a7f37", "churn": "#cf222e"}
+_STYLE = dict(
     background="#ffffff",
     plot_background="#ffffff",
     foreground="#1f2328",
     foreground_strong="#1f2328",
     foreground_subtle="#59636e",
-    colors=("#1a7f37", "#cf222e"),
     font_family="system-ui, sans-serif",
+    guide_stroke_color="#d0d7de",
+    major_guide_stroke_color="#d0d7de",
+    guide_stroke_dasharray="2,2",
+    major_guide_stroke_dasharray="2,2",
 )
 
 
@@ -71,7 +76,8 @@ def chart_of(kind: str, days: int, series: list[Day]) -> Chart:
         return Chart(kind, days, title, f"No reader {verb} in the last {days} days.")
     peak = max(range(len(values)), key=lambda i: (values[i], i))
     summary = (
-        f"{total} readers {verb} in the last {days} days; the most on "
+        f"{total} {'reader' if total == 1 else 'readers'} {verb} in the last {days} days; "
+        "the most on "
         f"{series[peak].day.isoformat()} ({values[peak]})."
     )
     return Chart(kind, days, title, summary)
@@ -79,9 +85,13 @@ def chart_of(kind: str, days: int, series: list[Day]) -> Chart:
 
 def draw(chart: Chart, series: list[Day]) -> str:
     """The chart as a standalone SVG document with its title and description, no script."""
+    values = [getattr(d, KINDS[chart.kind]) for d in series]
+    # Whole readers only on the axis: at most about eight steps up to the highest bar.
+    top = max([*values, 1])
+    step = max(1, math.ceil(top / 8))
     bars = pygal.Bar(
         js=[],
-        style=_STYLE,
+        style=Style(colors=(_COLOURS[chart.kind],), **_STYLE),
         width=800,
         height=300,
         show_legend=False,
@@ -93,7 +103,8 @@ def draw(chart: Chart, series: list[Day]) -> str:
         print_values=False,
     )
     bars.x_labels = [d.day.strftime("%d %b") for d in series]
-    bars.add(KINDS[chart.kind], [getattr(d, KINDS[chart.kind]) for d in series])
+    bars.y_labels = list(range(0, top + step, step))
+    bars.add(KINDS[chart.kind], values)
     svg = _SCRIPT.sub("", bars.render(is_unicode=True))
     root = _ROOT.search(svg)
     assert root is not None  # pygal always writes its root element
