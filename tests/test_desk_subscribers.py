@@ -241,7 +241,8 @@ async def test_viewer_and_missing_token_get_403(settings: Settings, db: Database
             refused = await viewer.post(path, data=data | {"csrf_token": viewer_csrf})
             assert refused.status_code == 403, path
             assert (await editor.post(path, data=data)).status_code == 403, path
-        assert (await viewer.get("/desk/subscribers/export.csv")).status_code == 403
+        export = {"csrf_token": viewer_csrf}
+        assert (await viewer.post("/desk/subscribers/export.csv", data=export)).status_code == 403
         assert (await viewer.get("/desk/subscribers/import")).status_code == 403
     with db.transaction() as session:
         assert subscribers.reader(session, "carl@example.net").status == "active"
@@ -310,7 +311,15 @@ async def test_export_downloads_the_csv(settings: Settings, db: Database) -> Non
     _world(db)
     http, _ = await desk_client(make_app(settings, db), db, "editor")
     async with aclosing(http):
-        answer = await http.get("/desk/subscribers/export.csv")
+        # Not a link any site could make an editor's browser follow: GET is refused, and a
+        # POST without the session's CSRF token too, neither audited.
+        assert (await http.get("/desk/subscribers/export.csv")).status_code in (404, 405)
+        assert (await http.post("/desk/subscribers/export.csv")).status_code == 403
+        assert not _entries(db, "subscriber.export")
+        page = await http.get("/desk/subscribers")
+        fields = form_fields(page.text, "/desk/subscribers/export.csv")
+        assert any(k == "csrf_token" and v for k, v in fields)
+        answer = await http.post("/desk/subscribers/export.csv", data=dict(fields))
         assert answer.status_code == 200
         assert answer.headers["content-disposition"].startswith("attachment; filename=")
         assert answer.headers["content-type"].startswith("text/csv")

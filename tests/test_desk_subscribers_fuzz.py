@@ -73,9 +73,13 @@ async def _requests(
         data.pop("csv")
         answer = await http.post("/desk/subscribers/import", data=data | {"csv": values["zone"]})
         answers.append(("import-carried", answer.status_code))
-        export = await http.get(
+        export = await http.post(
             "/desk/subscribers/export.csv",
-            params={"newsletter": values["newsletter"], "status": values["status"]},
+            data={
+                "csrf_token": csrf,
+                "newsletter": values["newsletter"],
+                "status": values["status"],
+            },
         )
         answers.append(("export", export.status_code))
         done = await http.get("/desk/subscribers/import", params={"added": values["after"]})

@@ -4,8 +4,15 @@ zone, send hour), maintained by triggers on ``subscriptions`` and ``subscribers`
 
 The desk's Today page must not count a list of a million readers on every view (issue 14): it
 reads these few rows instead. Triggers, not application code, keep them, so every write path
-(signup, import, the bounce handler, erasure's cascade, an operator's SQL) keeps them right.
-The upgrade fills both tables from the rows already stored; the downgrade drops the triggers,
+(signup, import, the bounce handler, erasure, an operator's SQL) keeps them right.
+
+Each change appends a row of differences (+1 here, -1 there) rather than updating one row per
+count: an import of 100,000 readers in one transaction would otherwise update the same row
+100,000 times, and PostgreSQL walks every earlier version of that row on each update (the
+import becomes quadratic), while concurrent signups would queue on that row's lock. Readers
+sum the rows; ``list_counts.compact`` folds them back into one row per key now and then.
+
+The upgrade fills the tables from the rows already stored; the downgrade drops the triggers,
 PostgreSQL's trigger functions and the tables.
 
 A day is the UTC date of the row's ``updated_at`` (every status change stamps it), or of the
@@ -32,234 +39,103 @@ depends_on: str | Sequence[str] | None = None
 
 _STR = sqlmodel.sql.sqltypes.AutoString
 _GONE = "('unsubscribed', 'bounced', 'complained')"
-_TRIGGERS = (
-    "subscriptions_counted_insert",
-    "subscriptions_counted_update",
-    "subscriptions_counted_delete",
-)
-
-# PostgreSQL: one plpgsql function for the three triggers. Both count rows of an update are
-# upserted in one statement in key order, so two single-row transactions never lock them in
-# opposite orders (no deadlock between a confirmation and an unsubscription).
-_PG_FUNCTION = """
-CREATE FUNCTION subscriptions_counted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    INSERT INTO subscription_counts (newsletter_id, status, n)
-      VALUES (NEW.newsletter_id, NEW.status, 1)
-      ON CONFLICT (newsletter_id, status) DO UPDATE SET n = subscription_counts.n + 1;
-    IF NEW.status = 'active' THEN
-      INSERT INTO subscription_days (day, newsletter_id, joined, departed)
-        VALUES ((NEW.updated_at AT TIME ZONE 'UTC')::date, NEW.newsletter_id, 1, 0)
-        ON CONFLICT (day, newsletter_id) DO UPDATE SET joined = subscription_days.joined + 1;
-    END IF;
-    RETURN NULL;
-  ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO subscription_counts (newsletter_id, status, n)
-      VALUES (OLD.newsletter_id, OLD.status, -1)
-      ON CONFLICT (newsletter_id, status) DO UPDATE SET n = subscription_counts.n - 1;
-    IF OLD.status = 'active' THEN
-      INSERT INTO subscription_days (day, newsletter_id, joined, departed)
-        VALUES ((now() AT TIME ZONE 'UTC')::date, OLD.newsletter_id, 0, 1)
-        ON CONFLICT (day, newsletter_id) DO UPDATE SET departed = subscription_days.departed + 1;
-    END IF;
-    RETURN NULL;
-  END IF;
-  INSERT INTO subscription_counts (newsletter_id, status, n)
-    SELECT k.newsletter_id, k.status, k.n
-    FROM (VALUES (OLD.newsletter_id, OLD.status::text, -1),
-                 (NEW.newsletter_id, NEW.status::text, 1)) AS k (newsletter_id, status, n)
-    ORDER BY k.newsletter_id, k.status
-    ON CONFLICT (newsletter_id, status) DO UPDATE SET n = subscription_counts.n + excluded.n;
-  IF NEW.status = 'active' AND OLD.status <> 'active' THEN
-    INSERT INTO subscription_days (day, newsletter_id, joined, departed)
-      VALUES ((NEW.updated_at AT TIME ZONE 'UTC')::date, NEW.newsletter_id, 1, 0)
-      ON CONFLICT (day, newsletter_id) DO UPDATE SET joined = subscription_days.joined + 1;
-  ELSIF OLD.status = 'active' AND NEW.status IN ('unsubscribed', 'bounced', 'complained') THEN
-    INSERT INTO subscription_days (day, newsletter_id, joined, departed)
-      VALUES ((NEW.updated_at AT TIME ZONE 'UTC')::date, NEW.newsletter_id, 0, 1)
-      ON CONFLICT (day, newsletter_id) DO UPDATE SET departed = subscription_days.departed + 1;
-  END IF;
-  RETURN NULL;
-END;
-$$
-"""
-_PG_TRIGGERS = (
-    "CREATE TRIGGER subscriptions_counted_insert AFTER INSERT ON subscriptions"
-    " FOR EACH ROW EXECUTE FUNCTION subscriptions_counted()",
-    "CREATE TRIGGER subscriptions_counted_update AFTER UPDATE OF status, newsletter_id"
-    " ON subscriptions FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status"
-    " OR OLD.newsletter_id IS DISTINCT FROM NEW.newsletter_id)"
-    " EXECUTE FUNCTION subscriptions_counted()",
-    "CREATE TRIGGER subscriptions_counted_delete AFTER DELETE ON subscriptions"
-    " FOR EACH ROW EXECUTE FUNCTION subscriptions_counted()",
-)
+_COUNTS = "INSERT INTO subscription_counts (newsletter_id, status, n)"
+_DAYS = "INSERT INTO subscription_days (day, newsletter_id, joined, departed)"
+_SLOTS = "INSERT INTO subscription_slots (newsletter_id, cadence, timezone, send_hour, n)"
 
 
-def _bump(row: str, status: str, n: int) -> str:
-    # Only this module's constant fragments go into these statements.
+def _day(column: str, postgres: bool) -> str:
+    """The UTC day of a timestamp column (SQLite keeps 'YYYY-MM-DD HH:MM:SS' in UTC)."""
+    return f"({column} AT TIME ZONE 'UTC')::date" if postgres else f"substr({column}, 1, 10)"
+
+
+def _differs(a: str, b: str, postgres: bool) -> str:
+    return f"{a} IS DISTINCT FROM {b}" if postgres else f"{a} IS NOT {b}"
+
+
+def _slot(row: str, n: int, when: str) -> str:
+    """``row``'s subscription counted ``n`` in its subscriber's slot, when ``when`` holds."""
     return (
-        "INSERT INTO subscription_counts (newsletter_id, status, n)"  # noqa: S608
-        f" VALUES ({row}.newsletter_id, {status}, {n})"
-        f" ON CONFLICT (newsletter_id, status) DO UPDATE SET n = n + ({n});"
-    )
-
-
-def _day(day: str, newsletter: str, column: str, when: str) -> str:
-    # SELECT ... WHERE rather than VALUES: the WHERE also tells SQLite's parser where the
-    # SELECT ends and the upsert clause begins.
-    joined, departed = (1, 0) if column == "joined" else (0, 1)
-    return (
-        "INSERT INTO subscription_days (day, newsletter_id, joined, departed)"
-        f" SELECT {day}, {newsletter}, {joined}, {departed} WHERE {when}"
-        f" ON CONFLICT (day, newsletter_id) DO UPDATE SET {column} = {column} + 1;"
-    )
-
-
-# SQLite keeps timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the first ten characters are
-# the day. Writers are serialised there, so the order of the upserts does not matter.
-_SQLITE_TRIGGERS = (
-    "CREATE TRIGGER subscriptions_counted_insert AFTER INSERT ON subscriptions BEGIN "
-    + _bump("NEW", "NEW.status", 1)
-    + _day("substr(NEW.updated_at, 1, 10)", "NEW.newsletter_id", "joined", "NEW.status = 'active'")
-    + " END",
-    "CREATE TRIGGER subscriptions_counted_update AFTER UPDATE OF status, newsletter_id"
-    " ON subscriptions WHEN OLD.status IS NOT NEW.status"
-    " OR OLD.newsletter_id IS NOT NEW.newsletter_id BEGIN "
-    + _bump("OLD", "OLD.status", -1)
-    + _bump("NEW", "NEW.status", 1)
-    + _day(
-        "substr(NEW.updated_at, 1, 10)",
-        "NEW.newsletter_id",
-        "joined",
-        "NEW.status = 'active' AND OLD.status <> 'active'",
-    )
-    + _day(
-        "substr(NEW.updated_at, 1, 10)",
-        "NEW.newsletter_id",
-        "departed",
-        f"OLD.status = 'active' AND NEW.status IN {_GONE}",
-    )
-    + " END",
-    "CREATE TRIGGER subscriptions_counted_delete AFTER DELETE ON subscriptions BEGIN "
-    + _bump("OLD", "OLD.status", -1)
-    + _day("date('now')", "OLD.newsletter_id", "departed", "OLD.status = 'active'")
-    + " END",
-)
-
-
-# Active readers by (newsletter, cadence, zone, send hour): the Today page's next editions.
-# The zone and hour are the subscriber's, so ``subscribers`` has triggers too: a change of zone
-# or hour moves their active subscriptions between slots, and deleting a subscriber first
-# deletes their subscriptions (while the subscriber is still there to say which slot they
-# were in) instead of leaving it to the foreign key's cascade.
-_SLOT_KEY = "(newsletter_id, cadence, timezone, send_hour)"
-_SLOT_UPSERT = f" ON CONFLICT {_SLOT_KEY} DO UPDATE SET n = subscription_slots.n + excluded.n;"
-
-
-def _slot(row: str, n: int) -> str:
-    """``row``'s subscription (active) counted ``n`` in its subscriber's slot."""
-    return (
-        f"INSERT INTO subscription_slots {_SLOT_KEY[:-1]}, n)"  # noqa: S608
-        f" SELECT {row}.newsletter_id, {row}.cadence, s.timezone, s.send_hour, {n}"
-        f" FROM subscribers s WHERE s.id = {row}.subscriber_id" + _SLOT_UPSERT
+        f"{_SLOTS} SELECT {row}.newsletter_id, {row}.cadence, s.timezone, s.send_hour, {n}"  # noqa: S608
+        f" FROM subscribers s WHERE s.id = {row}.subscriber_id AND {when};"
     )
 
 
 def _moved(row: str, sign: str) -> str:
     """A subscriber's active subscriptions counted ``sign`` in ``row``'s zone and hour."""
     return (
-        f"INSERT INTO subscription_slots {_SLOT_KEY[:-1]}, n)"  # noqa: S608
-        f" SELECT u.newsletter_id, u.cadence, {row}.timezone, {row}.send_hour, {sign}count(*)"
-        f" FROM subscriptions u WHERE u.subscriber_id = {row}.id AND u.status = 'active'"
-        " GROUP BY u.newsletter_id, u.cadence" + _SLOT_UPSERT
+        f"{_SLOTS} SELECT u.newsletter_id, u.cadence, {row}.timezone, {row}.send_hour,"  # noqa: S608
+        f" {sign}count(*) FROM subscriptions u WHERE u.subscriber_id = {row}.id"
+        " AND u.status = 'active' GROUP BY u.newsletter_id, u.cadence;"
     )
 
 
-_SLOT_CHANGE = (
-    "OLD.status IS DISTINCT FROM NEW.status OR OLD.newsletter_id IS DISTINCT FROM"
-    " NEW.newsletter_id OR OLD.cadence IS DISTINCT FROM NEW.cadence"
-    " OR OLD.subscriber_id IS DISTINCT FROM NEW.subscriber_id"
-)
-_PERSON_CHANGE = (
-    "OLD.timezone IS DISTINCT FROM NEW.timezone OR OLD.send_hour IS DISTINCT FROM NEW.send_hour"
-)
-_PG_SLOTS = (
-    # Nested IFs: plpgsql does not promise to stop at the first false AND, and OLD is null in
-    # an insert's trigger (NEW in a delete's).
-    "CREATE FUNCTION subscriptions_slotted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-    " IF TG_OP IN ('UPDATE', 'DELETE') THEN IF OLD.status = 'active' THEN "
-    + _slot("OLD", -1)
-    + " END IF; END IF; IF TG_OP IN ('UPDATE', 'INSERT') THEN IF NEW.status = 'active' THEN "
-    + _slot("NEW", 1)
-    + " END IF; END IF; RETURN NULL; END; $$",
-    "CREATE FUNCTION subscribers_slotted() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"  # noqa: S608
-    " IF TG_OP = 'DELETE' THEN DELETE FROM subscriptions WHERE subscriber_id = OLD.id;"
-    " RETURN OLD; END IF; " + _moved("OLD", "-") + _moved("NEW", "") + " RETURN NULL; END; $$",
-    "CREATE TRIGGER subscriptions_slotted_insert AFTER INSERT ON subscriptions"
-    " FOR EACH ROW WHEN (NEW.status = 'active') EXECUTE FUNCTION subscriptions_slotted()",
-    "CREATE TRIGGER subscriptions_slotted_update AFTER UPDATE OF status, newsletter_id, cadence,"
-    f" subscriber_id ON subscriptions FOR EACH ROW WHEN ({_SLOT_CHANGE})"
-    " EXECUTE FUNCTION subscriptions_slotted()",
-    "CREATE TRIGGER subscriptions_slotted_delete AFTER DELETE ON subscriptions"
-    " FOR EACH ROW WHEN (OLD.status = 'active') EXECUTE FUNCTION subscriptions_slotted()",
-    "CREATE TRIGGER subscribers_slotted_update AFTER UPDATE OF timezone, send_hour"
-    f" ON subscribers FOR EACH ROW WHEN ({_PERSON_CHANGE}) EXECUTE FUNCTION subscribers_slotted()",
-    "CREATE TRIGGER subscribers_slotted_delete BEFORE DELETE ON subscribers"
-    " FOR EACH ROW EXECUTE FUNCTION subscribers_slotted()",
-)
-_SQLITE_SLOTS = (
-    "CREATE TRIGGER subscriptions_slotted_insert AFTER INSERT ON subscriptions"
-    " WHEN NEW.status = 'active' BEGIN " + _slot("NEW", 1) + " END",
-    "CREATE TRIGGER subscriptions_slotted_update AFTER UPDATE OF status, newsletter_id, cadence,"
-    f" subscriber_id ON subscriptions WHEN {_SLOT_CHANGE.replace('IS DISTINCT FROM', 'IS NOT')}"
-    " BEGIN "
-    + _slot("OLD", -1).replace(" WHERE ", " WHERE OLD.status = 'active' AND ", 1)
-    + _slot("NEW", 1).replace(" WHERE ", " WHERE NEW.status = 'active' AND ", 1)
-    + " END",
-    "CREATE TRIGGER subscriptions_slotted_delete AFTER DELETE ON subscriptions"
-    " WHEN OLD.status = 'active' BEGIN " + _slot("OLD", -1) + " END",
-    "CREATE TRIGGER subscribers_slotted_update AFTER UPDATE OF timezone, send_hour"
-    f" ON subscribers WHEN {_PERSON_CHANGE.replace('IS DISTINCT FROM', 'IS NOT')} BEGIN "
-    + _moved("OLD", "-")
-    + _moved("NEW", "")
-    + " END",
-    "CREATE TRIGGER subscribers_slotted_delete BEFORE DELETE ON subscribers"
-    " BEGIN DELETE FROM subscriptions WHERE subscriber_id = OLD.id; END",
-)
-_SLOT_TRIGGERS = (
-    ("subscriptions_slotted_insert", "subscriptions"),
-    ("subscriptions_slotted_update", "subscriptions"),
-    ("subscriptions_slotted_delete", "subscriptions"),
-    ("subscribers_slotted_update", "subscribers"),
-    ("subscribers_slotted_delete", "subscribers"),
-)
+def _triggers(pg: bool) -> list[tuple[str, str, str, str, list[str]]]:
+    """(name, table, when it fires, condition, statements) of every trigger."""
+    changed = " OR ".join(
+        _differs(f"OLD.{c}", f"NEW.{c}", pg)
+        for c in ("status", "newsletter_id", "cadence", "subscriber_id")
+    )
+    moved = " OR ".join(_differs(f"OLD.{c}", f"NEW.{c}", pg) for c in ("timezone", "send_hour"))
+    counted = " OR ".join(_differs(f"OLD.{c}", f"NEW.{c}", pg) for c in ("status", "newsletter_id"))
+    new_day, today = (
+        _day("NEW.updated_at", pg),
+        ("(now() AT TIME ZONE 'UTC')::date" if pg else "date('now')"),
+    )
+    return [
+        ("subscriptions_counted_insert", "subscriptions", "AFTER INSERT", "", [
+            f"{_COUNTS} VALUES (NEW.newsletter_id, NEW.status, 1);",
+            f"{_DAYS} SELECT {new_day}, NEW.newsletter_id, 1, 0 WHERE NEW.status = 'active';",
+            _slot("NEW", 1, "NEW.status = 'active'"),
+        ]),
+        (
+            "subscriptions_counted_update",
+            "subscriptions",
+            "AFTER UPDATE OF status, newsletter_id, cadence, subscriber_id",
+            changed,
+            [
+                f"{_COUNTS} SELECT OLD.newsletter_id, OLD.status, -1 WHERE {counted};",
+                f"{_COUNTS} SELECT NEW.newsletter_id, NEW.status, 1 WHERE {counted};",
+                f"{_DAYS} SELECT {new_day}, NEW.newsletter_id, 1, 0"
+                " WHERE NEW.status = 'active' AND OLD.status <> 'active';",
+                f"{_DAYS} SELECT {new_day}, NEW.newsletter_id, 0, 1"
+                f" WHERE OLD.status = 'active' AND NEW.status IN {_GONE};",
+                _slot("OLD", -1, "OLD.status = 'active'"),
+                _slot("NEW", 1, "NEW.status = 'active'"),
+            ],
+        ),
+        ("subscriptions_counted_delete", "subscriptions", "AFTER DELETE", "", [
+            f"{_COUNTS} VALUES (OLD.newsletter_id, OLD.status, -1);",
+            f"{_DAYS} SELECT {today}, OLD.newsletter_id, 0, 1 WHERE OLD.status = 'active';",
+            _slot("OLD", -1, "OLD.status = 'active'"),
+        ]),
+        # A zone or hour change moves the person's active subscriptions between slots.
+        ("subscribers_counted_update", "subscribers", "AFTER UPDATE OF timezone, send_hour",
+         moved, [_moved("OLD", "-"), _moved("NEW", "")]),
+        # Deleting a person deletes their subscriptions first, while the person is still there
+        # to say which slot they were in (the foreign key's cascade would come after).
+        ("subscribers_counted_delete", "subscribers", "BEFORE DELETE", "", [
+            "DELETE FROM subscriptions WHERE subscriber_id = OLD.id;",
+        ]),
+    ]  # fmt: skip
 
 
 def _backfill(postgres: bool) -> None:
     op.execute(
-        "INSERT INTO subscription_counts (newsletter_id, status, n)"
-        " SELECT newsletter_id, status, count(*) FROM subscriptions"
+        f"{_COUNTS} SELECT newsletter_id, status, count(*) FROM subscriptions"  # noqa: S608
         " GROUP BY newsletter_id, status"
     )
     op.execute(
-        "INSERT INTO subscription_slots (newsletter_id, cadence, timezone, send_hour, n)"
-        " SELECT u.newsletter_id, u.cadence, s.timezone, s.send_hour, count(*)"
+        f"{_SLOTS} SELECT u.newsletter_id, u.cadence, s.timezone, s.send_hour, count(*)"  # noqa: S608
         " FROM subscriptions u JOIN subscribers s ON s.id = u.subscriber_id"
         " WHERE u.status = 'active' GROUP BY u.newsletter_id, u.cadence, s.timezone, s.send_hour"
     )
-
-    def day(column: str) -> str:
-        return f"({column} AT TIME ZONE 'UTC')::date" if postgres else f"substr({column}, 1, 10)"
-
-    # History as well as the rows tell it: readers now active joined when they last became
-    # active; readers who left, when they were last changed. Earlier comings and goings of
-    # the same reader are not kept anywhere, so they are not counted.
-    joined = day("coalesce(active_since, confirmed_at, created_at)")
-    left = day("coalesce(unsubscribed_at, updated_at)")
+    # Readers now active joined when they last became active; readers who left, when they
+    # were last changed. Earlier comings and goings are kept nowhere, so are not counted.
+    joined = _day("coalesce(active_since, confirmed_at, created_at)", postgres)
+    left = _day("coalesce(unsubscribed_at, updated_at)", postgres)
     op.execute(
-        "INSERT INTO subscription_days (day, newsletter_id, joined, departed)"  # noqa: S608
-        " SELECT d, newsletter_id, sum(j), sum(l) FROM ("
+        f"{_DAYS} SELECT d, newsletter_id, sum(j), sum(l) FROM ("  # noqa: S608
         f"  SELECT {joined} AS d, newsletter_id, 1 AS j, 0 AS l FROM subscriptions"
         "   WHERE status = 'active'"
         "  UNION ALL"
@@ -272,50 +148,60 @@ def _backfill(postgres: bool) -> None:
 def upgrade() -> None:
     op.create_table(
         "subscription_counts",
+        sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("newsletter_id", sa.Integer(), nullable=False),
         sa.Column("status", _STR(length=16), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("newsletter_id", "status"),
     )
     op.create_table(
         "subscription_days",
+        sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("newsletter_id", sa.Integer(), nullable=False),
         sa.Column("joined", sa.Integer(), nullable=False),
         sa.Column("departed", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", "newsletter_id"),
     )
+    op.create_index("ix_subscription_days_day", "subscription_days", ["day"])
     op.create_table(
         "subscription_slots",
+        sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("newsletter_id", sa.Integer(), nullable=False),
         sa.Column("cadence", _STR(length=16), nullable=False),
         sa.Column("timezone", _STR(length=64), nullable=False),
         sa.Column("send_hour", sa.Integer(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("newsletter_id", "cadence", "timezone", "send_hour"),
     )
     postgres = op.get_bind().dialect.name == "postgresql"
-    # Filled before the triggers exist, in the migration's transaction: on PostgreSQL the
-    # table is locked against writers meanwhile (the DDL took its lock), so nothing is counted
-    # twice or missed.
+    # Filled before the triggers exist, with writers kept out meanwhile (PostgreSQL; SQLite's
+    # migration holds the write lock), so nothing is counted twice or missed.
     if postgres:
         op.execute("LOCK TABLE subscriptions, subscribers IN SHARE ROW EXCLUSIVE MODE")
     _backfill(postgres)
-    if postgres:
-        op.execute(_PG_FUNCTION)
-    for statement in (_PG_TRIGGERS + _PG_SLOTS) if postgres else (_SQLITE_TRIGGERS + _SQLITE_SLOTS):
-        op.execute(statement)
+    for name, table, timing, when, statements in _triggers(postgres):
+        body = " ".join(statements)
+        if postgres:
+            back = "OLD" if timing.startswith("BEFORE") else "NULL"
+            op.execute(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$"
+                f" BEGIN {body} RETURN {back}; END; $$"
+            )
+            condition = f" WHEN ({when})" if when else ""
+            op.execute(
+                f"CREATE TRIGGER {name} {timing} ON {table} FOR EACH ROW{condition}"
+                f" EXECUTE FUNCTION {name}()"
+            )
+        else:
+            condition = f" WHEN {when}" if when else ""
+            op.execute(f"CREATE TRIGGER {name} {timing} ON {table}{condition} BEGIN {body} END")
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for name in _TRIGGERS:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (" ON subscriptions" if postgres else ""))
-    for name, table in _SLOT_TRIGGERS:
+    for name, table, *_ in _triggers(postgres):
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
-    if postgres:
-        for function in ("subscriptions_counted", "subscriptions_slotted", "subscribers_slotted"):
-            op.execute(f"DROP FUNCTION IF EXISTS {function}()")
+        if postgres:
+            op.execute(f"DROP FUNCTION IF EXISTS {name}()")
     op.drop_table("subscription_slots")
+    op.drop_index("ix_subscription_days_day", table_name="subscription_days")
     op.drop_table("subscription_days")
     op.drop_table("subscription_counts")

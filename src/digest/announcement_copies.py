@@ -36,9 +36,10 @@ def preview(
     db: Database, settings: Settings, announcement_id: int, *, address: str | None, now: datetime
 ) -> bytes:
     """The whole message the reader at ``address`` (or a sample reader) would get; writes
-    nothing. ``SubscriberNotFound`` when the address is not a reader of its newsletter."""
+    nothing. ``SubscriberNotFound`` when the address is not a reader of its newsletter. The
+    reader's real footer links are kept: the operator at the terminal holds the secret."""
     with db.transaction() as session:
-        return preview_in(session, settings, announcement_id, address=address, now=now)
+        return preview_in(session, settings, announcement_id, address=address, now=now, inert=False)
 
 
 def preview_in(
@@ -48,14 +49,16 @@ def preview_in(
     *,
     address: str | None,
     now: datetime,
+    inert: bool = True,
 ) -> bytes:
-    """``preview`` within the caller's transaction (the desk's request)."""
+    """``preview`` within the caller's transaction (the desk's request), with inert footer
+    links (``previews.INERT_LINKS``) unless ``inert`` is False."""
     row = store.get(session, announcement_id)
     config = configure(newsletters.by_id(session, row.newsletter_id), settings)
     subscriber = reader(session, address, config.id) if address else None
     content = store.render(session, settings, row)
     personal = preview_personal(
-        settings, subscriber, config.id, domain=settings.from_domain, now=now
+        settings, subscriber, config.id, domain=settings.from_domain, now=now, inert=inert
     )
     sender = Sender.for_newsletter(settings, config)
     return assemble(content.subject, content.text, content.html, personal, sender)

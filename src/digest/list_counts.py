@@ -79,7 +79,9 @@ def by_newsletter(session: Session) -> list[NewsletterCounts]:
     """Every newsletter, in the order readers see them, with its subscriptions by status."""
     found: dict[int, dict[str, int]] = {}
     for newsletter_id, status, n in session.execute(
-        sa.select(C.c.newsletter_id, C.c.status, C.c.n)
+        sa.select(C.c.newsletter_id, C.c.status, sa.func.sum(C.c.n)).group_by(
+            C.c.newsletter_id, C.c.status
+        )
     ):
         found.setdefault(newsletter_id, _zeroes())[status] = int(n)
     rows = session.execute(sa.select(N.c.id, N.c.slug, N.c.name).order_by(N.c.position, N.c.id))
@@ -111,11 +113,47 @@ def daily(
 
 def slots(session: Session) -> list[Slot]:
     """Every (newsletter, cadence, zone, send hour) that has active readers, with how many."""
-    rows = session.execute(
-        sa.select(
-            SLOTS.c.newsletter_id, SLOTS.c.cadence, SLOTS.c.timezone, SLOTS.c.send_hour, SLOTS.c.n
-        )
-        .where(SLOTS.c.n > 0)
-        .order_by(SLOTS.c.newsletter_id, SLOTS.c.cadence, SLOTS.c.timezone, SLOTS.c.send_hour)
-    )
-    return [Slot(*row) for row in rows]
+    key = (SLOTS.c.newsletter_id, SLOTS.c.cadence, SLOTS.c.timezone, SLOTS.c.send_hour)
+    n = sa.func.sum(SLOTS.c.n)
+    rows = session.execute(sa.select(*key, n).group_by(*key).having(n > 0).order_by(*key))
+    return [Slot(nl, cadence, tz, hour, int(readers)) for nl, cadence, tz, hour, readers in rows]
+
+
+# Each table's key and summed columns: ``compact`` folds its rows into one per key.
+_FOLDS = {
+    "subscription_counts": (("newsletter_id", "status"), ("n",)),
+    "subscription_days": (("day", "newsletter_id"), ("joined", "departed")),
+    "subscription_slots": (("newsletter_id", "cadence", "timezone", "send_hour"), ("n",)),
+}
+
+
+def compact(session: Session) -> None:
+    """Fold the rows of differences the triggers appended into one row per key (keys whose
+    sums are all zero go), so reads stay a few rows however many changes were made.
+
+    On PostgreSQL one statement deletes the rows it sees and inserts their sums, so a change
+    committed meanwhile is neither lost nor counted twice; SQLite serialises writers, and this
+    transaction holds its write lock.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for table, (key, summed) in _FOLDS.items():
+        keys, sums = ", ".join(key), ", ".join(f"sum({c})" for c in summed)
+        nonzero = " OR ".join(f"sum({c}) <> 0" for c in summed)
+        columns = f"{keys}, {', '.join(summed)}"
+        folded = f"SELECT {keys}, {sums} FROM {{source}} GROUP BY {keys} HAVING {nonzero}"  # noqa: S608
+        if postgres:
+            session.execute(
+                sa.text(
+                    f"WITH gone AS (DELETE FROM {table} RETURNING {columns}) "  # noqa: S608
+                    f"INSERT INTO {table} ({columns}) " + folded.format(source="gone")
+                )
+            )
+        else:
+            rows = session.execute(sa.text(folded.format(source=table))).all()
+            session.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608
+            if rows:
+                marks = ", ".join(f":{c}" for c in (*key, *summed))
+                session.execute(
+                    sa.text(f"INSERT INTO {table} ({columns}) VALUES ({marks})"),  # noqa: S608
+                    [dict(zip((*key, *summed), row, strict=True)) for row in rows],
+                )

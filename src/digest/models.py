@@ -188,6 +188,9 @@ class Post(SQLModel, table=True):
     # The editor's word, which wins over the source: None follows the source and categories.
     editor_featured: bool | None = Field(default=None)
     featured_until: datetime | None = _ts()
+    # Its place in the "Don't Miss" strip an editor set (1 first); None: after the placed
+    # ones, newest published first.
+    strip_position: int | None = Field(default=None)
     # The newsletters the editor featured it in; empty: every one.
     featured_in: list[int] = Field(
         default_factory=list,

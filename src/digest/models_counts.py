@@ -4,7 +4,8 @@ many readers joined and left each newsletter, and active readers by cadence, zon
 Database triggers on ``subscriptions`` and ``subscribers`` keep the tables (migration 0011), so
 every way a row changes (a signup, an import, the bounce handler's bulk SQL, an erasure) keeps
 them right without code of its own, and the desk's Today page reads a few rows instead of counting a
-list of a million readers on every view. ``list_counts`` reads them.
+list of a million readers on every view. Each change appends its differences (+1, -1) as rows,
+which ``list_counts`` sums and, now and then, folds into one row per key (``compact``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ class SubscriptionCount(SQLModel, table=True):
 
     # No foreign key: the triggers write here inside any change to subscriptions, and a count
     # must never stop a newsletter's removal (its counts are all zero by then).
-    newsletter_id: int = Field(primary_key=True)
-    status: str = Field(primary_key=True, max_length=16)
+    id: int | None = Field(default=None, primary_key=True)
+    newsletter_id: int
+    status: str = Field(max_length=16)
     n: int = Field(default=0)
 
 
@@ -33,8 +35,9 @@ class SubscriptionDay(SQLModel, table=True):
 
     __tablename__ = "subscription_days"
 
-    day: date = Field(sa_column=sa.Column(sa.Date(), primary_key=True))
-    newsletter_id: int = Field(primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(sa_column=sa.Column(sa.Date(), nullable=False, index=True))
+    newsletter_id: int
     joined: int = Field(default=0)
     departed: int = Field(default=0)
 
@@ -45,8 +48,9 @@ class SubscriptionSlot(SQLModel, table=True):
 
     __tablename__ = "subscription_slots"
 
-    newsletter_id: int = Field(primary_key=True)
-    cadence: str = Field(primary_key=True, max_length=16)
-    timezone: str = Field(primary_key=True, max_length=64)
-    send_hour: int = Field(primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
+    newsletter_id: int
+    cadence: str = Field(max_length=16)
+    timezone: str = Field(max_length=64)
+    send_hour: int
     n: int = Field(default=0)

@@ -139,6 +139,7 @@ def candidates(
             published_at=p.published_at,
             first_seen_at=p.first_seen_at,
             featured=is_featured(p, newsletter.featured_categories, now, newsletter.id),
+            strip_position=p.strip_position,
             image_url=p.image_url,
             image_alt=p.image_alt,
             author=p.author,

@@ -45,6 +45,14 @@ from digest.subscribers import Reader, find, reader
 #: Who a preview is addressed to when no subscriber is named.
 SAMPLE_ADDRESS = "reader@example.com"
 SAMPLE_NAME = "Reader"
+#: The footer's links in a preview shown on the desk: inert fragments, clearly marked, that no
+#: route accepts. A reader's real links are signed capabilities (one click unsubscribes, the
+#: other changes their preferences) and the desk shows previews to any role, read-only too.
+INERT_LINKS = {
+    UNSUBSCRIBE_URL: "#preview-unsubscribe",
+    UNSUBSCRIBE_ALL_URL: "#preview-unsubscribe-all",
+    PREFERENCES_URL: "#preview-preferences",
+}
 
 
 @dataclass(frozen=True)
@@ -89,10 +97,11 @@ def preview_personal(
     *,
     domain: str,
     now: datetime,
+    inert: bool = False,
 ) -> Personal:
     """The personal parts of a preview's message: the reader's (or a sample reader's) address,
-    name and footer links, and a fresh Message-ID."""
-    fill = personal_links(settings, subscriber, newsletter_id)
+    name and footer links (``INERT_LINKS`` when ``inert``), and a fresh Message-ID."""
+    fill = INERT_LINKS if inert else personal_links(settings, subscriber, newsletter_id)
     return Personal(
         to_email=subscriber.email if subscriber else SAMPLE_ADDRESS,
         to_name=subscriber.name if subscriber else SAMPLE_NAME,
@@ -116,11 +125,18 @@ def preview(
     """The digest the reader at ``address`` (or a new reader of every topic) would get now
     from the newsletter (its slug; None: the only one).
 
-    Raises ``SubscriberNotFound`` for an address that is not on it; writes nothing.
+    Raises ``SubscriberNotFound`` for an address that is not on it; writes nothing. The
+    reader's real footer links are kept: the operator at the terminal already holds the secret.
     """
     with db.transaction() as session:
         return preview_in(
-            session, settings, address=address, cadence=cadence, now=now, newsletter=newsletter
+            session,
+            settings,
+            address=address,
+            cadence=cadence,
+            now=now,
+            newsletter=newsletter,
+            inert=False,
         )
 
 
@@ -132,8 +148,10 @@ def preview_in(
     cadence: str | None,
     now: datetime,
     newsletter: str | None = None,
+    inert: bool = True,
 ) -> Preview:
-    """``preview`` within the caller's transaction (the desk's request)."""
+    """``preview`` within the caller's transaction (the desk's request); its footer links are
+    ``INERT_LINKS`` unless ``inert`` is False, so a page showing it hands out no capability."""
     config = configure(newsletters.choose(session, newsletter), settings)
     subscriber = reader(session, address, config.id) if address else None
     selection = selection_for(
@@ -149,7 +167,9 @@ def preview_in(
         local_date=now.astimezone(ZoneInfo(zone)).date(),
     )
     sender = Sender.for_newsletter(settings, config)
-    personal = preview_personal(settings, subscriber, config.id, domain=sender.domain, now=now)
+    personal = preview_personal(
+        settings, subscriber, config.id, domain=sender.domain, now=now, inert=inert
+    )
     mail = body.content
     message = assemble(mail.subject, mail.text, mail.html, personal, sender)
     return Preview(who, len(selection.post_ids), "", message)

@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from digest import announcements, desk_sessions, editions, newsletters
+from digest import announcements, desk_sessions, editions, list_counts, newsletters
 from digest.alert_triggers import raise_by_category
 from digest.clock import utcnow
 from digest.compose.render import Renderers
@@ -153,6 +153,9 @@ def take_back_leases(db: Database, now: datetime) -> int:
         n = outbox.requeue_expired_leases(session, now)
     if n:
         log.info("expired leases taken back", extra={"deliveries": n})
+    # The same minute's housekeeping: the list's counts folded back to one row per key.
+    with db.transaction() as session:
+        list_counts.compact(session)
     return n
 
 

@@ -3,8 +3,6 @@ alert (breaking news)."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -16,34 +14,10 @@ from digest.cli.context import AppContext, echo_json, newsletter_option, pass_ap
 from digest.clock import utcnow
 from digest.errors import InvalidInput
 from digest.models import Post
-from digest.periods import check_timezone
 from digest.posts import store
 from digest.posts.entries import is_http_url
-from digest.posts.featuring import is_featured
+from digest.posts.featuring import is_featured, parse_until
 from digest.posts.poll import import_source
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.I)
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_until(value: str, timezone: str, now: datetime) -> datetime:
-    """An end time from ISO 8601 (no zone: the site's DIGEST_TIMEZONE) or a duration (36h, 2d)."""
-    match = _DURATION.match(value)
-    if match:
-        when = now + timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
-    else:
-        try:
-            when = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidInput(
-                f"--until must be a date and time like 2026-12-01T18:00 or a duration "
-                f"like 36h or 2d, not {value!r}"
-            ) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=check_timezone(timezone))
-    if when <= now:
-        raise InvalidInput(f"--until {value!r} is in the past")
-    return when
 
 
 def _as_dict(post: Post, featured: bool) -> dict[str, Any]:
@@ -140,7 +114,7 @@ def feature(app: AppContext, post: str, until: str | None, newsletter: str | Non
     """Feature POST (an id, guid or link) under Don't Miss, optionally until a time, in every
     newsletter or in one."""
     now = utcnow()
-    end = parse_until(until, app.settings.timezone, now) if until else None
+    end = parse_until(until or "", app.settings.timezone, now, name="--until")
     with app.db.transaction() as session:
         nid = int(newsletters.get(session, newsletter).id or 0) if newsletter else None
         before = featured_state(store.find_post(session, post))

@@ -32,6 +32,8 @@ class Candidate:
     published_at: datetime
     first_seen_at: datetime
     featured: bool = False
+    # An editor's place for it in the Don't Miss strip (1 first); None: after the placed ones.
+    strip_position: int | None = None
     image_url: str | None = None
     image_alt: str = ""
     author: str = ""
@@ -114,6 +116,17 @@ class CandidatePool:
         return cls(tuple(ordered))
 
 
+def strip_order(featured: Iterable[Candidate]) -> list[Candidate]:
+    """Featured posts in the order of the Don't Miss strip: the places an editor set first
+    (1, 2, ...), then the rest as they come (the pool's newest published first)."""
+    posts = list(featured)
+    placed = [p for p in posts if p.strip_position is not None]
+    if not placed:
+        return posts
+    rest = [p for p in posts if p.strip_position is None]
+    return sorted(placed, key=lambda p: p.strip_position or 0) + rest
+
+
 def window_start(profile: Profile, now: datetime) -> datetime:
     """Where this subscriber's window opens: their previous digest, or one period back.
 
@@ -139,7 +152,8 @@ def select(
     """The posts of one subscriber's digest at ``now``, or a skip saying why.
 
     Held back: the stories whose alert their budget or quiet hours held (or that came too
-    late), all of them, first. Don't Miss: featured posts not yet received, newest first.
+    late), all of them, first. Don't Miss: featured posts not yet received, in the strip's
+    order (an editor's places first, then newest first).
     Latest Posts: posts of their topics that arrived in the window, newest first, not already
     under Don't Miss and not already sent to them as an alert. When more arrived than
     ``max_latest``, the oldest are left out for good: a digest is news, and the next one
@@ -149,14 +163,19 @@ def select(
     start = window_start(profile, now)
     received = profile.received
     held = [p for p in pool.posts if p.id in profile.held and p.id not in received]
-    featured: list[Candidate] = []
+    open_posts = [
+        p
+        for p in pool.posts
+        if p.id not in received and p.id not in profile.held and p.arrived_at <= now
+    ]
+    featured = strip_order(p for p in open_posts if p.featured)[: limits.max_featured]
+    chosen = {p.id for p in featured}
     latest: list[Candidate] = []
-    for post in pool.posts:
-        if post.id in received or post.id in profile.held or post.arrived_at > now:
+    for post in open_posts:
+        if post.id in chosen:
             continue
-        if post.featured and len(featured) < limits.max_featured:
-            featured.append(post)
-        elif (
+        # A featured post the strip has no room for may still be news in Latest Posts.
+        if (
             len(latest) < limits.max_latest
             and start < post.arrived_at
             and post.id not in profile.alerted

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from digest.errors import InvalidInput
+from digest.periods import check_timezone
 
 # Curly and modifier apostrophes: "Don’t Miss" in a feed must match "Don't Miss" in settings.
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u0060": "'"})
 _SPACE = re.compile(r"\s+")
+_DURATION = re.compile(r"^\s*(\d{1,9})\s*([mhdw])\s*$", re.I)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class FeaturablePost(Protocol):
@@ -66,3 +71,34 @@ def is_featured(
     if post.sticky:
         return True
     return in_featured_category(post.categories or [], featured_categories)
+
+
+def parse_until(
+    value: str, zone: str, now: datetime, *, name: str = "The end time"
+) -> datetime | None:
+    """A feature's end time (aware: in the zone it was written in, the site's ``zone`` when it
+    names none, UTC for a duration), as the CLI's ``--until`` and the desk's form give it: ISO
+    8601 (no zone: the site's ``zone``) or a duration from ``now`` (36h, 2d); empty: no end.
+
+    ``InvalidInput`` (its sentence starting with ``name``) for text that is neither, or a time
+    that has passed."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        match = _DURATION.match(text)
+        if match:
+            when = now + timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+        else:
+            when = datetime.fromisoformat(text)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=check_timezone(zone))
+        when.astimezone(UTC)  # a year 1 or 9999 read in a zone may leave the calendar
+    except (ValueError, OverflowError):
+        raise InvalidInput(
+            f"{name} must be a date and time like 2026-12-01T18:00 or a duration like 36h "
+            f"or 2d, not {value!r}"
+        ) from None
+    if when <= now:
+        raise InvalidInput(f"{name} {value!r} is in the past: that time has passed")
+    return when

@@ -210,3 +210,26 @@ def featured_posts(
         query = query.where(col(Post.published_at) >= since)
     found = [p for p in session.exec(query) if is_featured(p, featured_categories, now)]
     return found[:limit] if limit is not None else found
+
+
+def set_strip_order(session: Session, post_ids: Sequence[int]) -> list[int]:
+    """Give these posts the places 1, 2, ... of the Don't Miss strip in this order; every other
+    post loses its place (it follows the placed ones, newest first). The previous order (the
+    ids that had a place, by place) comes back, for the audit log."""
+    ids = list(dict.fromkeys(post_ids))
+    found = {p.id: p for p in session.exec(select(Post).where(col(Post.id).in_(ids)))}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise PostNotFound(f"no post with id {missing[0]}")
+    placed = session.exec(
+        select(Post).where(col(Post.strip_position).is_not(None)).order_by(col(Post.strip_position))
+    ).all()
+    before = [p.id for p in placed if p.id is not None]
+    for post in placed:
+        post.strip_position = None
+        session.add(post)
+    for place, post_id in enumerate(ids, start=1):
+        found[post_id].strip_position = place
+        session.add(found[post_id])
+    session.flush()
+    return before

@@ -20,6 +20,24 @@ MAX_BODY_BYTES = 16 * 1024
 # event batches; only they get the larger cap, every other route keeps the small one.
 MAX_API_BODY_BYTES = 1024 * 1024
 _API_PREFIX = "/api/bounces"
+#: The desk's routes that take more than a small form, each with its own cap (first match):
+#: the import's upload (the file as large as ``subscribers_io.MAX_UPLOAD``, 20 MB, and room for
+#: the form around it) and the announcement forms, whose body may be a long text.
+DESK_BODY_CAPS: tuple[tuple[str, int], ...] = (
+    ("/desk/subscribers/import", 20 * 1024 * 1024 + 64 * 1024),
+    ("/desk/announcements", 256 * 1024),
+)
+
+
+def _too_large(path: str, cap: int) -> str:
+    """Why a body was refused; on the desk, also how to get back what was typed."""
+    said = f"the request body is over {cap // 1024} KB"
+    if is_desk_path(path):
+        return (
+            f"What you sent is over {cap // 1024} KB, more than this form takes. Go back "
+            "with your browser: what you typed is still in the form; shorten it and send again."
+        )
+    return said
 
 
 class Guard:
@@ -46,7 +64,7 @@ class Guard:
         seen = 0
         # Pages behind a token must not be kept by a shared cache or the browser's history.
         private = scope["path"].startswith(TOKEN_PATH_PREFIXES) or is_desk_path(scope["path"])
-        cap = self.max_api_body if scope["path"].startswith(_API_PREFIX) else self.max_body
+        cap = self._cap(scope["path"])
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -57,7 +75,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > cap:
-                    raise HTTPException(413, f"the request body is over {cap // 1024} KB")
+                    raise HTTPException(413, _too_large(scope["path"], cap))
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -73,10 +91,19 @@ class Guard:
         if declared is not None and declared > cap:
             # Refused before the route runs: a route whose body FastAPI parses itself would
             # turn an error raised while reading into a vague 400.
-            too_large = f"the request body is over {cap // 1024} KB"
+            too_large = _too_large(scope["path"], cap)
             await error_response(Request(scope), 413, too_large)(scope, receive, guarded_send)
             return
         await self.app(scope, limited_receive, guarded_send)
+
+    def _cap(self, path: str) -> int:
+        """The body cap of a request to ``path``."""
+        if path.startswith(_API_PREFIX):
+            return self.max_api_body
+        for prefix, cap in DESK_BODY_CAPS:
+            if path == prefix or path.startswith(prefix + "/"):
+                return cap
+        return self.max_body
 
 
 def _content_length(scope: Scope) -> int | None:

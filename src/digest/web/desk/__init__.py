@@ -25,6 +25,7 @@ def desk_routers() -> list[APIRouter]:
     from digest.web.desk import posts as desk_posts
     from digest.web.desk import second_factor as desk_second_factor
     from digest.web.desk import settings_page as desk_settings
+    from digest.web.desk import strip as desk_strip
     from digest.web.desk import subscribers as desk_subscribers
     from digest.web.desk import subscribers_io as desk_subscribers_io
     from digest.web.desk import users as desk_users
@@ -32,11 +33,12 @@ def desk_routers() -> list[APIRouter]:
     return [
         desk_auth.router,  # /desk/login, /desk/logout...: off (404) with DIGEST_DESK=false
         desk_home.router,  # /desk/: Today
+        desk_strip.router,  # POST /desk/posts/strip: the Don't Miss order (before /{id})
+        desk_posts.router,  # /desk/posts...: latest posts, Don't Miss, feature, alert
+        desk_feeds.router,  # /desk/feeds...: health, add, poll now, remove
         desk_charts.router,  # /desk/charts/growth-30.svg...: Today's charts
         desk_settings.router,  # /desk/settings, POST /desk/settings/check (owners)
         desk_audit.router,  # /desk/audit
-        desk_posts.router,  # /desk/posts...: latest posts, Don't Miss, feature, alert
-        desk_feeds.router,  # /desk/feeds...: health, add, poll now, remove
         desk_second_factor.router,  # /desk/login/code, /desk/login/enrol: TOTP at sign-in
         desk_account.router,  # /desk/account: own password, TOTP, sessions
         desk_users.router,  # /desk/users: the owner's accounts page

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from digest import audit, newsletters
-from digest.alerts import raise_in
+from digest.alerts import raise_named
 from digest.audit_states import alert_fields, featured_state
 from digest.clock import utcnow
 from digest.errors import (
@@ -29,11 +29,12 @@ from digest.errors import (
     PostNotFound,
 )
 from digest.models import Post
-from digest.newsletter_config import configure
 from digest.posts import overview, store
+from digest.posts.featuring import parse_until
 from digest.web.deps import SessionDep
 from digest.web.desk.guard import Desk, EditorPost, Viewer, desk_enabled
 from digest.web.desk.render import desk_page
+from digest.web.desk.strip import moves
 
 router = APIRouter(
     prefix="/desk", tags=["desk"], include_in_schema=False, dependencies=[Depends(desk_enabled)]
@@ -46,24 +47,6 @@ DONE = {
     "unfeatured": "The post is no longer featured.",
     "alerted": "The alert is queued; a worker sends it.",
 }
-
-
-def parse_until(value: str, zone: str, now: datetime) -> datetime | None:
-    """A datetime-local value read in the site's zone ``zone``; empty: no end time."""
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        local = datetime.fromisoformat(text)
-        if local.tzinfo is None:
-            local = local.replace(tzinfo=ZoneInfo(zone))
-        when = local.astimezone(UTC)
-    except (ValueError, OverflowError):
-        message = "Give a date and time like 2026-12-01T18:00, or leave it empty."
-        raise InvalidInput(message) from None
-    if when <= now:
-        raise InvalidInput("This time has passed; give one in the future, or leave it empty.")
-    return when
 
 
 def _local_input(when: datetime | None, zone: str) -> str:
@@ -80,6 +63,7 @@ def posts_page(
 ) -> Response:
     """The latest posts, newest first, and the "Don't Miss" strips."""
     now = utcnow()
+    strips = overview.dont_miss(session, desk.settings, now)
     lines, next_cursor = overview.latest(
         session, desk.settings, now, limit=PAGE, before=overview.parse_cursor(before)
     )
@@ -91,7 +75,8 @@ def posts_page(
         lines=lines,
         next_cursor=next_cursor,
         first_page=before is None,
-        strips=overview.dont_miss(session, desk.settings, now),
+        strips=strips,
+        strip_moves={s.slug: moves([p.id or 0 for p in s.posts]) for s in strips},
         zone=desk.settings.timezone,
     )
 
@@ -179,6 +164,7 @@ def feature(
     typed = {"until": until, "feature_in": feature_in}
     try:
         end = parse_until(until, desk.settings.timezone, utcnow())
+        end = end.astimezone(UTC) if end else None
     except InvalidInput as exc:
         return _post_page(request, desk, post, status=422, errors={"until": str(exc)}, typed=typed)
     try:
@@ -234,10 +220,17 @@ def alert(
     typed = {"alert_in": alert_in}
     before = {"alerted_in": overview.alerted_in(session, [post_id]).get(post_id, [])}
     try:
-        # As raise_alert does, in this request's transaction so the audit entry goes with it.
-        chosen = newsletters.choose(session, _slug(alert_in) or None, live=False)
-        config = configure(chosen, desk.settings)
-        report = raise_in(session, desk.settings, config, post, source="editor", now=utcnow())
+        # In this request's transaction so the audit entry goes with it, inside a savepoint so
+        # that a refusal met after the first writes leaves nothing of the attempt behind.
+        with session.begin_nested():
+            report = raise_named(
+                session,
+                desk.settings,
+                post_id,
+                newsletter=_slug(alert_in) or None,
+                source="editor",
+                now=utcnow(),
+            )
     except (NotFound, NewsletterRequired) as exc:
         errors = {"alert_in": str(exc)}
         return _post_page(request, desk, post, status=422, errors=errors, typed=typed)

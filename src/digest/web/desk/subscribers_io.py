@@ -3,18 +3,20 @@ as ``digest subscribers import`` and ``export`` do.
 
 Import is two steps, as ``import --dry-run --map`` then ``import``: the uploaded file's column
 mapping and first rows as they would be stored, then, with the mappings and the status chosen,
-the import in one transaction. The file travels between the steps inside the form (base64),
-so nothing is kept on the server between them. No welcome mail unless asked, as the CLI.
+the import in one transaction. Between the steps the file is kept on the server
+(``import_uploads``: for the uploading desk session only, an hour at most, deleted by the
+import); the form carries its random id, since a text field could not carry a real list.
+No welcome mail unless asked, as the CLI.
 
 Export is for editors, not viewers: a viewer reads people one at a time on the desk, but the
 whole list in a file (addresses, consent IPs) leaving the system is a bulk disclosure of
-personal data, so it needs the role that may change the list, and it is audited.
+personal data, so it needs the role that may change the list, and it is audited. It is a
+form posted with the desk's CSRF token, never a plain link another site could make a signed-in
+editor's browser follow.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv as csv_module
 import io
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from digest.models import Newsletter
 from digest.newsletters import FIRST
 from digest.subscriber_record import parse_id
 from digest.web.deps import SessionDep
+from digest.web.desk import import_uploads
 from digest.web.desk.guard import Desk, Editor, EditorPost, desk_enabled
 from digest.web.desk.render import desk_page
 from digest.web.desk.subscribers import STATUSES
@@ -40,6 +43,7 @@ router = APIRouter(
     prefix="/desk", tags=["desk"], include_in_schema=False, dependencies=[Depends(desk_enabled)]
 )
 
+#: The largest file an import takes (the Guard middleware lets this route's body be as large).
 MAX_UPLOAD = 20 * 1024 * 1024
 PREVIEW = 10
 COUNTS = ("rows", "added", "updated", "unchanged", "merged", "suppressed", "rejected")
@@ -86,22 +90,21 @@ def import_form(request: Request, desk: Editor, session: SessionDep) -> Response
     return _page(request, desk, session, typed=typed, done=done)
 
 
-def _file_text(upload: UploadFile | None, carried: str) -> tuple[bytes, str]:
-    """The file's bytes: the upload when there is one, else what the preview carried."""
+def _file_text(desk: Desk, upload: UploadFile | None, carried: str) -> tuple[bytes, str, str]:
+    """The file's bytes, name and kept id: the upload when there is one (kept for the next
+    step), else the file the preview kept."""
+    owner = int(desk.row.id or 0)
     if upload is not None and upload.filename:
         raw = upload.file.read(MAX_UPLOAD + 1)
-        name = upload.filename[:200]
-    elif carried:
-        try:
-            raw = base64.b64decode(carried.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise ImportFileError("The file did not come back intact; choose it again.") from None
-        name = "the file"
-    else:
-        raise ImportFileError("Choose a CSV file to import.")
-    if len(raw) > MAX_UPLOAD:
-        raise ImportFileError(f"The file is over {MAX_UPLOAD // (1024 * 1024)} MB; split it.")
-    return raw, name
+        if len(raw) > MAX_UPLOAD:
+            raise ImportFileError(f"The file is over {MAX_UPLOAD // (1024 * 1024)} MB; split it.")
+        return raw, upload.filename[:200], import_uploads.keep(desk.settings, owner, raw)
+    if carried:
+        kept = import_uploads.load(desk.settings, owner, carried)
+        if kept is None:
+            raise ImportFileError("The file previewed is no longer kept; choose it again.")
+        return kept, "the file", carried
+    raise ImportFileError("Choose a CSV file to import.")
 
 
 def _maps(headers: list[str], choices: list[str]) -> list[str]:
@@ -122,7 +125,7 @@ def import_file(
     newsletter: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
     welcome: Annotated[str, Form()] = "",
-    csv: Annotated[str, Form()] = "",
+    csv: Annotated[str, Form(max_length=64)] = "",  # the kept file's id
     header: Annotated[list[str] | None, Form()] = None,
     field: Annotated[list[str] | None, Form()] = None,
     file: Annotated[UploadFile | None, File()] = None,
@@ -132,8 +135,9 @@ def import_file(
         "newsletter": newsletter.strip(),
         "status": status.strip().lower(),
         "welcome": bool(welcome),
-        "csv": "",  # set once the file reads: what the form carries on
+        "csv": "",  # set once the file reads: the kept file's id, carried on
     }
+    raw = b""
     errors: dict[str, str] = {}
     if typed["status"] and typed["status"] not in STATUSES:
         errors["status"] = f"Status is one of {', '.join(STATUSES)}."
@@ -143,8 +147,7 @@ def import_file(
     if errors or chosen is None:
         return _page(request, desk, session, typed=typed, errors=errors)
     try:
-        raw, name = _file_text(file, csv)
-        typed["csv"] = base64.b64encode(raw).decode("ascii")
+        raw, name, typed["csv"] = _file_text(desk, file, csv)
         maps = _maps(header or [], field or [])
         parsed = import_formats.parse_maps(maps, subscribers_csv.COLUMNS)
         layout, read = subscribers_csv.read_layout(subscribers_csv.decode_csv(raw, name), parsed)
@@ -155,13 +158,15 @@ def import_file(
         if step != "import":
             preview = _preview(desk, layout, rows, typed["status"] or None)
             return _page(request, desk, session, typed=typed, preview=preview)
-        return _import(request, desk, session, int(chosen.id or 0), rows, typed, chosen.slug)
+        done = _import(request, desk, session, int(chosen.id or 0), rows, typed, chosen.slug)
+        import_uploads.drop(desk.settings, int(desk.row.id or 0), typed["csv"])
+        return done
     except ConsentNotShown as exc:
         errors["status"] = str(exc).replace("--status", "a status")
     except DigestError as exc:
         errors["file"] = str(exc)
     # The columns still, so that one digest does not know can be named (as --map does).
-    header = _header(base64.b64decode(typed["csv"])) if typed["csv"] else []
+    header = _header(raw) if raw else []
     unread = {"format": "", "columns": [(h, "?") for h in header], "total": None, "rows": []}
     return _page(request, desk, session, typed=typed, errors=errors, preview=unread)
 
@@ -257,11 +262,18 @@ def _csv_lines(db: Database, newsletter_id: int, status: str | None) -> Iterator
         yield buffer.getvalue()
 
 
-@router.get("/subscribers/export.csv")
+@router.post("/subscribers/export.csv")
 def export(
-    request: Request, desk: Editor, session: SessionDep, newsletter: str = "", status: str = ""
+    request: Request,
+    desk: EditorPost,
+    session: SessionDep,
+    newsletter: Annotated[str, Form(max_length=64)] = "",
+    status: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """The newsletter's readers as ``digest subscribers export`` writes them, as a download."""
+    """The newsletter's readers as ``digest subscribers export`` writes them, as a download.
+
+    A POST with the form's CSRF token, not a link: the export is audited and discloses the
+    whole list, so no other site may start one in an editor's browser."""
     status = status.strip().lower()
     chosen = _newsletter(session, newsletter)
     if chosen is None:
