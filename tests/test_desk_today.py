@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import httpx
 import pytest
@@ -171,7 +171,10 @@ def test_next_editions_read_from_the_kept_counts_agree_with_digest_status(
             )
         # Someone moves to another zone: their readers move with them.
         store.get(s, "r0@example.com").timezone = "Asia/Kolkata"
-    now = datetime.combine(utcnow().date(), time(0), tzinfo=UTC)
+    # Tomorrow's midnight: every reader joined before it, so each one's first digest is due at
+    # their next send hour (today's midnight would, after 01:30 UTC, fall before the joining
+    # of readers whose first digest then waits a day).
+    now = datetime.combine(utcnow().date() + timedelta(days=1), time(0), tzinfo=UTC)
     with db.transaction() as s:
         desk = next_editions(s, settings, now, limit=20)
         status = next_runs(s, settings, now, limit=20)

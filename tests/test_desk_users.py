@@ -37,6 +37,7 @@ ACTIONS = [
     ("/desk/users/role", {"email": OWNER, "role": "viewer"}),
     ("/desk/users/remove", {"email": OWNER}),
     ("/desk/users/require-totp", {"on": "1"}),
+    ("/desk/users/totp-reset", {"email": OWNER}),
 ]
 
 

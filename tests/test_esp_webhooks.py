@@ -78,6 +78,10 @@ def test_mailgun_events_signed_with_the_key_are_recorded_and_forged_ones_are_not
     assert forged.status_code == 401
     unsigned = _post(app, "/esp/mailgun", {"event-data": failed})
     assert unsigned.status_code == 401
+    # A signature of characters no hex digest has is refused like any wrong one, not a 500.
+    odd = mailgun_post(failed)
+    odd["signature"]["signature"] = "é" * 64
+    assert _post(app, "/esp/mailgun", odd).status_code == 401
     assert status_of(db, "p0@example.org") == ("active", "sent")
 
     answer = _post(app, "/esp/mailgun", mailgun_post(failed))

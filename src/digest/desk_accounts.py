@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, func, select
+from sqlmodel import Session, col, delete, select
 
 from digest import audit
 from digest.addresses import normalize_email
@@ -64,11 +64,12 @@ def add(session: Session, actor: Actor, email: str, role: str, password: str) ->
 
 def set_role(session: Session, actor: Actor, email: str, role: str) -> DeskUser:
     """Give the account another role; LastOwner if it is the last owner losing that role."""
+    owners = _lock_owners(session)
     user = get(session, email)
     chosen = parse_role(role)
     if user.role == chosen.value:
         return user
-    if user.role == Role.OWNER and _owners(session) <= 1:
+    if user.role == Role.OWNER and owners <= 1:
         raise LastOwner("the desk needs an owner: make another owner first")
     before = user.role
     user.role = chosen.value
@@ -100,12 +101,35 @@ def set_password(session: Session, actor: Actor, email: str, password: str) -> D
 def remove(session: Session, actor: Actor, email: str) -> None:
     """Delete the account and its sessions; LastOwner if it is the last owner while other
     accounts remain (the CLI can always make a new owner, so the last account may go)."""
+    owners = _lock_owners(session)
     user = get(session, email)
-    if user.role == Role.OWNER and _owners(session) <= 1 and len(listed(session)) > 1:
+    if user.role == Role.OWNER and owners <= 1 and len(listed(session)) > 1:
         raise LastOwner("the desk needs an owner: make another owner first")
     end_sessions(session, user.id)
     session.delete(user)
     audit.record(session, actor, "user.remove", user.email, before={"role": user.role})
+
+
+def reset_totp(session: Session, actor: Actor, email: str) -> DeskUser:
+    """Remove the account's second factor (its owner lost it) and end its sessions: at the
+    next sign-in it signs in with the password alone, or enrols anew if the desk requires a
+    second factor."""
+    user = get(session, email)
+    before = user.totp_secret is not None
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.updated_at = utcnow()
+    session.add(user)
+    ended = end_sessions(session, user.id)
+    audit.record(
+        session,
+        actor,
+        "user.totp_reset",
+        user.email,
+        before={"totp": before},
+        after={"totp": False, "sessions_ended": ended},
+    )
+    return user
 
 
 def authenticate(session: Session, email: str, password: str, now: datetime) -> DeskUser | None:
@@ -157,9 +181,15 @@ def set_require_totp(session: Session, actor: Actor, on: bool) -> DeskPolicy:
     return row
 
 
-def _owners(session: Session) -> int:
-    return int(
-        session.exec(
-            select(func.count()).select_from(DeskUser).where(col(DeskUser.role) == Role.OWNER)
-        ).one()
-    )
+def _lock_owners(session: Session) -> int:
+    """How many owners there are, their rows locked until the transaction ends: two owners
+    demoting (or removing) each other at once on PostgreSQL would each count two owners and
+    leave none; the second now waits, then counts again. (SQLite's transactions hold the
+    write lock from their start, which serialises them already.)"""
+    rows = session.exec(
+        select(DeskUser)
+        .where(col(DeskUser.role) == Role.OWNER)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the roles as they are now, not as loaded
+    ).all()
+    return len(rows)

@@ -15,7 +15,9 @@ import hmac
 from datetime import datetime
 
 import pyotp
-from sqlmodel import Session
+from sqlalchemy import or_, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
 from digest import audit
 from digest.audit import Actor
@@ -42,14 +44,15 @@ def provisioning_uri(secret: str, email: str, issuer: str) -> str:
 def matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code ``code`` is (within ``VALID_WINDOW`` steps of ``now``)."""
     typed = "".join(code.split())
-    if not (typed.isdigit() and len(typed) == 6):
+    # isdigit() alone takes Arabic-Indic or fullwidth digits, which no authenticator shows.
+    if not (typed.isascii() and typed.isdigit() and len(typed) == 6):
         return None
     totp = pyotp.TOTP(secret)
     current = int(now.timestamp()) // STEP_SECONDS
     found = None
     for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
         # Every candidate is compared (no early exit), in constant time.
-        if hmac.compare_digest(totp.at(step * STEP_SECONDS), typed):
+        if hmac.compare_digest(totp.at(step * STEP_SECONDS).encode(), typed.encode()):
             found = step
     return found
 
@@ -62,8 +65,17 @@ def check(session: Session, user: DeskUser, code: str, now: datetime) -> bool:
     step = matching_step(user.totp_secret, code, now)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
         return False
-    user.totp_last_step = step
-    session.add(user)
+    # One conditional write, not read-then-write: of two sign-ins racing with the same code,
+    # the second waits for the first's row lock, then finds the step taken and matches no row.
+    last = col(DeskUser.totp_last_step)
+    taken = session.exec(  # type: ignore[call-overload]
+        update(DeskUser)
+        .where(col(DeskUser.id) == user.id, or_(last.is_(None), last < step))
+        .values(totp_last_step=step)
+    )
+    if taken.rowcount != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)  # the object agrees with its row
     return True
 
 

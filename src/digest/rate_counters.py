@@ -59,6 +59,11 @@ class StoreCounter:
         self._count = sa.select(H.c.hits).where(
             H.c.key == sa.bindparam("k"), H.c.slot == sa.bindparam("s")
         )
+        self._uncount = (
+            sa.update(H)
+            .where(H.c.key == sa.bindparam("k"), H.c.slot == sa.bindparam("s"), H.c.hits > 0)
+            .values(hits=H.c.hits - 1)
+        )
         self._forget = sa.delete(H).where(H.c.slot < sa.bindparam("before"))
         # A count lost in a crash costs nothing, so the commit need not wait for the disk:
         # waiting for the flush made each count about 8x slower (3.9 ms against 0.5 ms).
@@ -107,6 +112,18 @@ class StoreCounter:
         if counted is None or counted < self.limit:
             return None
         return max(1, math.ceil((slot + 1) * self.window - now))
+
+    def give_back(self, key: str) -> None:
+        """Uncount one hit of ``key`` in the current slot (a sign-in counted before checking
+        it, that succeeded; past the slot's end there is nothing left to give back)."""
+        slot = int(self._clock() // self.window)
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(self._uncount, {"k": f"{self.prefix}{key}"[:64], "s": slot})
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot use the database: {first_line(exc.orig or exc)}"
+            ) from exc
 
     def _first_in(self, slot: int) -> bool:
         with self._lock:

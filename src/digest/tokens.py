@@ -136,4 +136,6 @@ def verify_scoped(
 
 def matches(tag: str, email: str, bound_to: datetime | None = None) -> bool:
     """Whether a verified token's tag belongs to this (current) address and bound moment."""
-    return hmac.compare_digest(tag, _address_tag(email, bound_to))
+    # As bytes: compare_digest refuses a str with non-ASCII characters.
+    expected = _address_tag(email, bound_to).encode()
+    return hmac.compare_digest(tag.encode("utf-8", "replace"), expected)

@@ -117,3 +117,13 @@ def remove(app: AppContext, email: str) -> None:
     with app.db.transaction() as session:
         desk_accounts.remove(session, Actor.cli(), email)
     click.echo(f"removed {shown(email.strip())}")
+
+
+@users.command("totp-reset")
+@click.argument("email")
+@pass_app
+def totp_reset(app: AppContext, email: str) -> None:
+    """Remove EMAIL's second factor (lost phone) and end its sessions."""
+    with app.db.transaction() as session:
+        user = desk_accounts.reset_totp(session, Actor.cli(), email)
+        click.echo(f"second factor removed for {shown(user.email)}; its sessions have ended")

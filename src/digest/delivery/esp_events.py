@@ -67,7 +67,8 @@ def mailgun_signed(signature: Any, key: str) -> bool:
     if not (timestamp and token and given and key):
         return False
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given.lower())
+    # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500).
+    return hmac.compare_digest(expected.encode(), given.lower().encode("utf-8", "replace"))
 
 
 def mailgun_reports(body: Any) -> list[Report]:

@@ -79,14 +79,24 @@ def _store(
     with db.transaction() as session:
         counts = store.upsert_posts(session, parsed.posts, source=url, now=now)
         if record:
-            feeds.record_success(
-                session,
-                url,
-                now=now,
-                title=parsed.title,
-                etag=fetched.etag if fetched else None,
-                last_modified=fetched.last_modified if fetched else None,
-            )
+            _record_ok(session, url, parsed, fetched, now)
+    return _result(url, counts, parsed)
+
+
+def _record_ok(
+    session: Session, url: str, parsed: ParsedFeed, fetched: FetchResult | None, now: datetime
+) -> None:
+    feeds.record_success(
+        session,
+        url,
+        now=now,
+        title=parsed.title,
+        etag=fetched.etag if fetched else None,
+        last_modified=fetched.last_modified if fetched else None,
+    )
+
+
+def _result(url: str, counts: store.UpsertCounts, parsed: ParsedFeed) -> PollResult:
     return PollResult(
         url=url,
         inserted=counts.inserted,
@@ -214,22 +224,8 @@ def poll_feed_in(session: Session, settings: Settings, url: str, now: datetime) 
     except FeedError as exc:
         feeds.record_failure(session, url, now=now, error=str(exc))
         return PollResult(url=url, ok=False, error=str(exc))
-    feeds.record_success(
-        session,
-        url,
-        now=now,
-        title=parsed.title,
-        etag=fetched.etag,
-        last_modified=fetched.last_modified,
-    )
-    return PollResult(
-        url=url,
-        inserted=counts.inserted,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        skipped=parsed.skipped,
-        warnings=parsed.warnings,
-    )
+    _record_ok(session, url, parsed, fetched, now)
+    return _result(url, counts, parsed)
 
 
 def feed_urls(db: Database, settings: Settings) -> list[str]:

@@ -77,6 +77,13 @@ class SlidingWindow:
                 return None
             return max(1, math.ceil(hits[0] + self.window - now))
 
+    def give_back(self, key: str) -> None:
+        """Uncount ``key``'s latest hit (a sign-in counted before checking it, that succeeded)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+
     async def check(self, key: str) -> int | None:
         """``hit``, for a route: memory only, so no thread hop."""
         return self.hit(key)

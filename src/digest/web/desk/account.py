@@ -20,6 +20,7 @@ from digest.passwords import check_password, verify_password
 from digest.web.deps import SessionDep
 from digest.web.desk.auth import begin, set_session_cookie
 from digest.web.desk.guard import Desk, Viewer, ViewerPost, desk_enabled
+from digest.web.desk.limits import login_limits, too_many
 from digest.web.desk.render import desk_page
 
 router = APIRouter(
@@ -63,6 +64,20 @@ def _page(
     )
 
 
+def _current_password_wait(request: Request, desk: Desk) -> int | None:
+    """Count a try of the current password in the account's sign-in count (before checking
+    it, as a sign-in is): None when allowed, else seconds to wait, the password unchecked."""
+    return login_limits(request, desk.settings).account_attempt(desk.user.email)
+
+
+def _current_password_ok(request: Request, desk: Desk, password: str) -> bool:
+    """Whether ``password`` is the account's; a right one is not counted as a failure."""
+    if not verify_password(desk.user.password_hash, password):
+        return False
+    login_limits(request, desk.settings).account_succeeded(desk.user.email)
+    return True
+
+
 @router.get("/account")
 def account(request: Request, desk: Viewer, notice: str = "") -> Response:
     """The person's own account."""
@@ -79,8 +94,11 @@ def change_password(
     repeat: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     """A new password (the current one first); the other sessions end."""
+    wait = _current_password_wait(request, desk)
+    if wait:
+        return _page(request, desk, errors={"current": too_many(wait)}, status=429)
     errors: dict[str, str] = {}
-    if not verify_password(desk.user.password_hash, current):
+    if not _current_password_ok(request, desk, current):
         errors["current"] = WRONG_PASSWORD
     try:
         check_password(new, desk.user.email)
@@ -122,7 +140,10 @@ def remove_totp(
     password: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     """Remove this account's second factor (the current password first)."""
-    if not verify_password(desk.user.password_hash, password):
+    wait = _current_password_wait(request, desk)
+    if wait:
+        return _page(request, desk, errors={"remove": too_many(wait)}, status=429)
+    if not _current_password_ok(request, desk, password):
         return _page(request, desk, errors={"remove": WRONG_PASSWORD}, status=422)
     if desk_accounts.policy(session).require_totp:
         message = "This desk requires a second factor of every account; it cannot be removed."

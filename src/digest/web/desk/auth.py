@@ -152,18 +152,20 @@ def login(
     """Check the address and password; on success a new session and the page asked for."""
     nonce = request.cookies.get(LOGIN_COOKIE) or ""
     expected = _login_token(settings, nonce) if nonce else ""
-    if not nonce or not expected or not hmac.compare_digest(expected, csrf_token):
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a TypeError).
+    if not nonce or not expected or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
         raise Forbidden("This form has expired or did not come from the desk; reload and retry.")
     ip = request_ip(request, settings)
     limits = login_limits(request, settings)
-    wait = limits.wait(email, ip)
+    # Counted before the (slow) check, so guesses sent at once are each counted.
+    wait = limits.attempt(email, ip)
     if wait:
         message = too_many(wait)
         return _form(request, settings, email=email, error=message, status=429, next_path=next)
     user = desk_accounts.authenticate(session, email, password, utcnow())
     if user is None:
-        limits.failed(email, ip)
         return _form(request, settings, email=email, error=WRONG, status=401, next_path=next)
+    limits.succeeded(email, ip)  # only failures count
     if user.totp_secret is None and not desk_accounts.policy(session).require_totp:
         return signed_in(request, settings, session, user, next)
     # The password was right; the second factor (or enrolling one) is still to come.

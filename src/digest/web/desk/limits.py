@@ -1,11 +1,16 @@
 """The desk's sign-in limits: failed attempts counted per account and per client address.
 
 Only failures count (a wrong password, a wrong second-factor code), so a person who signs in
-and out all day is never locked out; every attempt is checked against the counts first, so
-once an account or an address has had ``DIGEST_DESK_LOGIN_LIMIT`` failures in the window,
-even the right password is refused until the window passes. The account's count is kept
-under a hash of the address as typed, whether or not it has an account: the answer "too many
-attempts" tells nothing about which addresses exist.
+and out all day is never locked out; once an account or an address has had
+``DIGEST_DESK_LOGIN_LIMIT`` failures in the window, even the right password is refused until
+the window passes. Each attempt is counted *before* it is checked and given back when it
+succeeds: checking a password takes a tenth of a second, and guesses sent all at once must
+each be counted, not all pass a look at the count taken before any of them failed. The
+account's count is kept under a hash of the address as the account lookup reads it (so
+``Ann@Example.com`` and its fullwidth spelling share one count), whether or not it has an
+account: the answer "too many attempts" tells nothing about which addresses exist.
+
+The same per-account count guards the current-password checks of /desk/account.
 
 On PostgreSQL the counts live in the store (``rate_hits``), shared by every web process; on
 SQLite (one machine) a sliding window in process memory keeps them.
@@ -19,8 +24,10 @@ from typing import Protocol
 
 from fastapi import Request
 
+from digest import desk_accounts
 from digest.config import Settings
 from digest.db import Database
+from digest.errors import InvalidEmail
 from digest.rate_counters import StoreCounter
 from digest.web.ratelimit import SlidingWindow, client_key
 
@@ -31,7 +38,7 @@ TOO_MANY = "Too many sign-in attempts. Wait {minutes} minutes, then try again."
 class _Counter(Protocol):
     def hit(self, key: str) -> int | None: ...
 
-    def peek(self, key: str) -> int | None: ...
+    def give_back(self, key: str) -> None: ...
 
 
 def _counter(db: Database, limit: int, name: str) -> _Counter:
@@ -42,8 +49,13 @@ def _counter(db: Database, limit: int, name: str) -> _Counter:
 
 
 def account_key(email: str) -> str:
-    """The key an address's failures are counted under: short, whatever was typed."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    """The key an address's failures are counted under: short, the address as the account
+    lookup files it (or, for no valid address, what was typed, lower-cased)."""
+    try:
+        address = desk_accounts.normal_address(email)
+    except InvalidEmail:
+        address = email.strip().lower()
+    return hashlib.sha256(address.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 class LoginLimits:
@@ -53,14 +65,32 @@ class LoginLimits:
         self.by_account = _counter(db, limit, "desk-fail-account")
         self.by_ip = _counter(db, limit, "desk-fail-ip")
 
-    def wait(self, email: str, ip: str) -> int | None:
-        """None while both counts are under the limit, else seconds until a try is allowed."""
-        return self.by_ip.peek(client_key(ip)) or self.by_account.peek(account_key(email))
+    def attempt(self, email: str, ip: str) -> int | None:
+        """Count an attempt for the address typed and the client, before checking it: None
+        when allowed (``succeeded`` gives it back if it was right), else seconds to wait
+        (and nothing counted)."""
+        ip_key = client_key(ip)
+        wait = self.by_ip.hit(ip_key)
+        if wait:
+            return wait
+        wait = self.by_account.hit(account_key(email))
+        if wait:
+            self.by_ip.give_back(ip_key)
+        return wait
 
-    def failed(self, email: str, ip: str) -> None:
-        """Count one failed attempt for the address typed and for the client."""
-        self.by_ip.hit(client_key(ip))
-        self.by_account.hit(account_key(email))
+    def succeeded(self, email: str, ip: str) -> None:
+        """The attempt counted by ``attempt`` was right: it is not a failure."""
+        self.by_ip.give_back(client_key(ip))
+        self.by_account.give_back(account_key(email))
+
+    def account_attempt(self, email: str) -> int | None:
+        """Like ``attempt``, for the account's count only (a signed-in person's current
+        password: the session already names the account)."""
+        return self.by_account.hit(account_key(email))
+
+    def account_succeeded(self, email: str) -> None:
+        """The attempt counted by ``account_attempt`` was right."""
+        self.by_account.give_back(account_key(email))
 
 
 def login_limits(request: Request, settings: Settings) -> LoginLimits:

@@ -86,7 +86,7 @@ def _answer(
     enrolling = user.totp_secret is None
     ip = request_ip(request, settings)
     limits = login_limits(request, settings)
-    wait = limits.wait(user.email, ip)
+    wait = limits.attempt(user.email, ip)  # counted before the check: see limits.py
     if wait:
         return _page(
             request, settings, row, user, enrol=enrolling, next_path=next_path,
@@ -99,11 +99,11 @@ def _answer(
     else:
         ok = desk_totp.check(session, user, code, now)
     if not ok:
-        limits.failed(user.email, ip)
         return _page(
             request, settings, row, user, enrol=enrolling, next_path=next_path,
             error=WRONG_CODE, status=401,
         )  # fmt: skip
+    limits.succeeded(user.email, ip)
     return signed_in(request, settings, session, user, next_path)
 
 

@@ -1,5 +1,6 @@
 """``/desk/users``: the owner's page of accounts: who may sign in, with what role and
-whether they have a second factor; add, change role, remove; require a second factor of all.
+whether they have a second factor; add, change role, remove, reset a lost second factor;
+require a second factor of all.
 
 Owners only (``Owner``/``OwnerPost``). The changes are digest.desk_accounts' functions, each
 writing the audit log with the owner as actor; removing an account ends its sessions.
@@ -27,6 +28,7 @@ NOTICES = {
     "added": "The account is made; tell its owner their password by a safe way.",
     "role": "The role is changed.",
     "removed": "The account is removed and its sessions have ended.",
+    "totp-reset": "The second factor is removed and the account's sessions have ended.",
     "totp-on": "Every account now needs a second factor at sign-in.",
     "totp-off": "A second factor is now up to each account.",
 }
@@ -121,6 +123,21 @@ def remove_user(
     except DigestError as exc:
         return _page(request, desk, error=_sentence(exc), status=exc.http_status)
     return RedirectResponse("/desk/users?notice=removed", status_code=303)
+
+
+@router.post("/users/totp-reset")
+def reset_totp(
+    request: Request,
+    desk: OwnerPost,
+    session: SessionDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    """Remove an account's lost second factor; its sessions end."""
+    try:
+        desk_accounts.reset_totp(session, desk.actor, email)
+    except DigestError as exc:
+        return _page(request, desk, error=_sentence(exc), status=exc.http_status)
+    return RedirectResponse("/desk/users?notice=totp-reset", status_code=303)
 
 
 @router.post("/users/require-totp")
