@@ -4,12 +4,13 @@ narrow it, keyset pages cover everyone once, and on PostgreSQL it reads the pref
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from digest import newsletters, subscriptions
+from digest import newsletters, subscriber_search, subscriptions
 from digest.db import Database
 from digest.models import Subscriber, Subscription
 from digest.newsletters import FIRST
@@ -164,3 +165,43 @@ def test_postgres_reads_the_prefix_indexes(db: Database) -> None:
         assert "Seq Scan" not in plan, plan
         # The typed % is a literal: the index range is of names starting 'rea%d', not 'rea'.
         assert "~>=~ 'rea%d'" in plan, plan
+
+
+def test_pages_are_the_same_read_in_order_or_through_the_indexes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search reads on in address order first and turns to the prefix indexes when the page
+    is not within reach (subscriber_search.WALK): the pages it shows are the same either way,
+    names matching far from their addresses included."""
+    everyone = _people(db, 23)
+    with db.transaction() as session:
+        for local in ("aaron", "zed"):
+            session.add(Subscriber(email=f"{local}@example.org", name="Reader Far"))
+    monkeypatch.setattr(subscriber_search, "WALK", 6)
+    walked: list[bool] = []
+    real = subscriber_search._walked
+
+    def spy(*args: object) -> object:
+        found = real(*args)  # type: ignore[arg-type]
+        walked.append(found is not None)
+        return found
+
+    monkeypatch.setattr(subscriber_search, "_walked", spy)
+    cases = {
+        "reader": sorted([*everyone, "aaron@example.org", "zed@example.org"]),
+        "reader1": [e for e in everyone if e.startswith("reader1")],
+        "READER F": ["aaron@example.org", "zed@example.org"],
+    }
+    with db.transaction() as session:
+        for q, expected in cases.items():
+            page = search(session, q, limit=3)
+            seen = _emails(page.rows)
+            while page.next_after:
+                page = search(session, q, after=page.next_after, limit=3)
+                seen += _emails(page.rows)
+            assert seen == expected, q
+        paris = Filters(zone="Europe/Paris")
+        assert _all(session, "reader", paris) == [
+            f"reader{i:02d}@example.org" for i in range(1, 23, 2)
+        ]
+    assert True in walked and False in walked
