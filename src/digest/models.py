@@ -272,6 +272,10 @@ class Delivery(SQLModel, table=True):
         # (postgresql_where=), which loads its whole PostgreSQL dialect into every command,
         # SQLite's included, and Alembic does not compare where clauses anyway.
         sa.Index("ix_deliveries_message_id", "message_id"),
+        # The latest failures (deferred, bounced, failed) newest first, for the desk and
+        # ``digest status``: partial, WHERE status IN those three (migration 0013), so a page
+        # reads ten index entries, not every failure ever recorded.
+        sa.Index("ix_deliveries_problems", "updated_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -322,6 +326,7 @@ class RateHit(SQLModel, table=True):
 # that Alembic and the tests read from this module.
 from digest.models_campaigns import Alert, Announcement  # noqa: E402
 from digest.models_counts import (  # noqa: E402
+    OutboxTally,
     SubscriptionCount,
     SubscriptionDay,
     SubscriptionSlot,
@@ -341,6 +346,7 @@ __all__ = [
     "Edition",
     "Feed",
     "Newsletter",
+    "OutboxTally",
     "Post",
     "RateHit",
     "Subscriber",

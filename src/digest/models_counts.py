@@ -10,10 +10,12 @@ which ``list_counts`` sums and, now and then, folds into one row per key (``comp
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from digest.columns import _ts
 
 
 class SubscriptionCount(SQLModel, table=True):
@@ -54,3 +56,14 @@ class SubscriptionSlot(SQLModel, table=True):
     timezone: str = Field(max_length=64)
     send_hour: int
     n: int = Field(default=0)
+
+
+class OutboxTally(SQLModel, table=True):
+    """The outbox by state as the scheduler last counted it (once a minute): what the desk's
+    Today page shows, instead of counting a million deliveries on every view."""
+
+    __tablename__ = "outbox_tally"
+
+    status: str = Field(max_length=16, primary_key=True)
+    n: int = Field(default=0)
+    counted_at: datetime = _ts(nullable=False)

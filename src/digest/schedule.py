@@ -34,7 +34,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from digest import announcements, desk_sessions, editions, list_counts, newsletters
+from digest import announcements, desk_sessions, editions, list_counts, newsletters, outbox_tally
 from digest.alert_triggers import raise_by_category
 from digest.clock import utcnow
 from digest.compose.render import Renderers
@@ -161,9 +161,11 @@ def take_back_leases(db: Database, now: datetime) -> int:
 
 def sweep_desk_sessions(db: Database, settings: Settings, now: datetime) -> int:
     """Delete the desk sessions that ran out (a session is also refused and deleted when it
-    comes back late; this clears those that never come back)."""
+    comes back late; this clears those that never come back), and count the outbox for the
+    desk's Today page (``outbox_tally``): once a minute here rather than on every view."""
     idle = timedelta(minutes=settings.desk_idle_minutes)
     with db.transaction() as session:
+        outbox_tally.refresh(session, now)
         return desk_sessions.sweep(session, now, idle=idle)
 
 

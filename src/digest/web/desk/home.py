@@ -1,9 +1,10 @@
 """``/desk/``: the page an editor lands on after signing in ("Today"): the list by status and
 newsletter, growth and churn, the next editions, the outbox, recent failures, the feeds.
 
-The list's figures come from the counts the store keeps (``list_counts``), so the page costs
-the same at a million readers as at ten thousand. Charts are images at their own addresses
-(``charts``); their numbers are on the page as tables too, for readers without images.
+The list's figures come from the counts the store keeps (``list_counts``), the outbox's from
+the scheduler's tally of the last minute (``outbox_tally``), the latest failures from a partial
+index: the page costs the same at a million readers as at ten thousand. Charts are images at
+their own addresses (``charts``); their numbers are on the page as tables too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from digest import list_counts, stats
+from digest import list_counts, outbox_tally, stats
 from digest.clock import utcnow
 from digest.posts.feeds import list_feeds
 from digest.states import SubscriberStatus
@@ -54,7 +55,7 @@ def today(request: Request, desk: Viewer, session: SessionDep) -> Response:
         charts=charts,
         spans=[{"days": days, "series": list(reversed(spans[days]))} for days in SPANS],
         runs=next_editions(session, desk.settings, now, limit=NEXT_RUNS),
-        outbox=stats.outbox_counts(session),
+        outbox=outbox_tally.current(session, now),
         failures=stats.last_errors(session, FAILURES),
         feeds=list_feeds(session),
     )
