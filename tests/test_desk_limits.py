@@ -84,9 +84,12 @@ async def test_the_locked_answer_does_not_tell_if_the_address_exists(limited, fr
     assert known.text.replace(EDITOR, "@") == unknown.text.replace("nobody@newsroom.example", "@")
 
 
+# PostgreSQL only: SQLite runs one web process, whose counts stay in that process's memory.
+@pytest.mark.parametrize(
+    "db", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_on_postgresql_the_count_is_shared_by_processes(db, make_settings, frozen) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite runs one web process; its counts stay in that process's memory")
+    assert db.dialect == "postgresql"
     make_user(db, EDITOR, "editor")
     settings = make_settings(database_url=db.url, desk_login_limit=LIMIT)
     one, two = make_app(settings, db), make_app(settings, db)  # two processes' apps
