@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from digest.config import Settings
 from digest.periods import cadence_length
@@ -115,6 +116,12 @@ class CandidatePool:
         ordered = sorted(unique.values(), key=lambda p: (p.published_at, p.id), reverse=True)
         return cls(tuple(ordered))
 
+    @cached_property
+    def strip(self) -> tuple[Candidate, ...]:
+        """The featured posts in the Don't Miss strip's order, worked out once per edition
+        rather than once per subscriber."""
+        return tuple(strip_order(p for p in self.posts if p.featured))
+
 
 def strip_order(featured: Iterable[Candidate]) -> list[Candidate]:
     """Featured posts in the order of the Don't Miss strip: the places an editor set first
@@ -163,20 +170,25 @@ def select(
     start = window_start(profile, now)
     received = profile.received
     held = [p for p in pool.posts if p.id in profile.held and p.id not in received]
-    open_posts = [
-        p
-        for p in pool.posts
-        if p.id not in received and p.id not in profile.held and p.arrived_at <= now
-    ]
-    featured = strip_order(p for p in open_posts if p.featured)[: limits.max_featured]
+
+    def is_open(post: Candidate) -> bool:
+        return post.id not in received and post.id not in profile.held and post.arrived_at <= now
+
+    featured: list[Candidate] = []
+    for post in pool.strip:
+        if len(featured) == limits.max_featured:
+            break
+        if is_open(post):
+            featured.append(post)
     chosen = {p.id for p in featured}
     latest: list[Candidate] = []
-    for post in open_posts:
-        if post.id in chosen:
-            continue
+    for post in pool.posts:
+        if len(latest) == limits.max_latest:
+            break
         # A featured post the strip has no room for may still be news in Latest Posts.
         if (
-            len(latest) < limits.max_latest
+            post.id not in chosen
+            and is_open(post)
             and start < post.arrived_at
             and post.id not in profile.alerted
             and matches_topics(post, profile.topics)

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from digest import newsletters
-from digest.compose.select import strip_order
 from digest.config import Settings
 from digest.errors import InvalidInput
 from digest.models import AuditEntry, Newsletter, Post
@@ -168,8 +167,7 @@ def dont_miss(session: Session, settings: Settings, now: datetime) -> list[Strip
     for row in newsletters.listed(session):
         config = configure(row, settings)
         pool = candidates(session, config, now)
-        ids = [p.id for p in strip_order(p for p in pool.posts if p.featured)]
-        ids = ids[: settings.max_featured]
+        ids = [p.id for p in pool.strip][: settings.max_featured]
         by_id = {p.id: p for p in session.exec(select(Post).where(col(Post.id).in_(ids)))}
         posts = [by_id[i] for i in ids if i in by_id]
         strips.append(Strip(row.slug, _name(row), posts, settings.max_featured))

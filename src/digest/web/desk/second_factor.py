@@ -128,6 +128,7 @@ def enrol_form(
 
 
 @router.post("/login/code")
+@router.post("/login/enrol")
 def code(
     request: Request,
     settings: SettingsDep,
@@ -136,18 +137,6 @@ def code(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/desk/",
 ) -> Response:
-    """Check the code; if right, a new full session and the page asked for."""
-    return _answer(request, settings, session, code, csrf_token, next)
-
-
-@router.post("/login/enrol")
-def enrol(
-    request: Request,
-    settings: SettingsDep,
-    session: SessionDep,
-    code: Annotated[str, Form(max_length=20)] = "",
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/desk/",
-) -> Response:
-    """Save the second factor if its first code is right, then sign in."""
+    """Check the code (at enrolment, the first one, which saves the second factor); if right,
+    a new full session and the page asked for."""
     return _answer(request, settings, session, code, csrf_token, next)
