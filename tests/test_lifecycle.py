@@ -18,6 +18,7 @@ ACTIVE = "active"
 UNSUBSCRIBED = "unsubscribed"
 BOUNCED = "bounced"
 COMPLAINED = "complained"
+INACTIVE = "inactive"
 
 # status -> {event: next status}, every pair.
 TABLE: dict[str, dict[str, str]] = {
@@ -28,6 +29,8 @@ TABLE: dict[str, dict[str, str]] = {
         "unsubscribe": UNSUBSCRIBED,
         "bounce": BOUNCED,
         "complain": COMPLAINED,
+        "retire": PENDING,
+        "stay": PENDING,
     },
     ACTIVE: {
         "subscribe": ACTIVE,
@@ -36,6 +39,8 @@ TABLE: dict[str, dict[str, str]] = {
         "unsubscribe": UNSUBSCRIBED,
         "bounce": BOUNCED,
         "complain": COMPLAINED,
+        "retire": INACTIVE,
+        "stay": ACTIVE,
     },
     UNSUBSCRIBED: {
         "subscribe": PENDING,
@@ -44,6 +49,8 @@ TABLE: dict[str, dict[str, str]] = {
         "unsubscribe": UNSUBSCRIBED,
         "bounce": UNSUBSCRIBED,
         "complain": COMPLAINED,
+        "retire": UNSUBSCRIBED,
+        "stay": UNSUBSCRIBED,
     },
     BOUNCED: {
         "subscribe": PENDING,
@@ -52,6 +59,8 @@ TABLE: dict[str, dict[str, str]] = {
         "unsubscribe": BOUNCED,
         "bounce": BOUNCED,
         "complain": BOUNCED,
+        "retire": BOUNCED,
+        "stay": BOUNCED,
     },
     COMPLAINED: {
         "subscribe": PENDING,  # only the person asking again, and confirming, brings them back
@@ -60,6 +69,18 @@ TABLE: dict[str, dict[str, str]] = {
         "unsubscribe": COMPLAINED,
         "bounce": COMPLAINED,
         "complain": COMPLAINED,
+        "retire": COMPLAINED,
+        "stay": COMPLAINED,
+    },
+    INACTIVE: {
+        "subscribe": PENDING,  # a stranger's request cannot bring them back: it needs confirming
+        "confirm": INACTIVE,
+        "add_confirmed": ACTIVE,
+        "unsubscribe": UNSUBSCRIBED,
+        "bounce": BOUNCED,
+        "complain": COMPLAINED,
+        "retire": INACTIVE,
+        "stay": ACTIVE,  # their answer to "still want this?"
     },
 }
 
@@ -71,12 +92,13 @@ CONFIRMATION_MAIL: dict[str | None, bool] = {
     UNSUBSCRIBED: True,
     BOUNCED: True,
     COMPLAINED: True,
+    INACTIVE: True,
 }
 
 PAIRS = [(status, event, after) for status, row in TABLE.items() for event, after in row.items()]
 STATUSES = st.sampled_from(list(SubscriberStatus))
 EVENTS = st.sampled_from(list(Event))
-REVIVING = {Event.CONFIRM, Event.ADD_CONFIRMED}
+REVIVING = {Event.CONFIRM, Event.ADD_CONFIRMED, Event.STAY}
 
 
 def test_the_table_covers_every_status_and_event() -> None:
@@ -121,8 +143,10 @@ def test_every_way_into_active_is_a_confirmation_or_an_operator_add(
     seen = _run(start, events)
     for before, event, after in zip(seen[:-1], events, seen[1:], strict=True):
         if after is SubscriberStatus.ACTIVE and before is not SubscriberStatus.ACTIVE:
-            assert (before, event) == (SubscriberStatus.PENDING, Event.CONFIRM) or (
-                event is Event.ADD_CONFIRMED
+            assert (
+                (before, event) == (SubscriberStatus.PENDING, Event.CONFIRM)
+                or (before, event) == (SubscriberStatus.INACTIVE, Event.STAY)
+                or event is Event.ADD_CONFIRMED
             )
 
 

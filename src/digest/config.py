@@ -24,6 +24,7 @@ from digest.alert_settings import AlertSettings
 from digest.delivery.esp_targets import checked_esp_url, is_esp_url
 from digest.desk_settings import DeskSettings
 from digest.dkim_settings import DkimSettings
+from digest.engagement_settings import EngagementSettings
 from digest.errors import SettingsError
 from digest.mail import headers as h
 from digest.periods import WEEKDAYS, check_timezone
@@ -42,7 +43,7 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(AlertSettings, DeskSettings, DkimSettings, BaseSettings):
+class Settings(AlertSettings, DeskSettings, DkimSettings, EngagementSettings, BaseSettings):
     """Every setting of digest: the ones operators are told about, and the knobs with defaults
     chosen so that nobody needs to set them."""
 

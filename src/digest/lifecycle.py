@@ -19,6 +19,8 @@ class Event(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     BOUNCE = "bounce"  # a hard bounce
     COMPLAIN = "complain"  # a spam complaint (feedback loop)
+    RETIRE = "retire"  # list hygiene: no reading for long, no answer to "still want this?"
+    STAY = "stay"  # the reader answered "still want this?" (or came back after retiring)
 
 
 # (from, event) -> to. A pair not listed leaves the status as it is: unsubscribing twice, or
@@ -40,6 +42,15 @@ _TRANSITIONS: dict[tuple[S, Event], S] = {
     (S.BOUNCED, Event.ADD_CONFIRMED): S.ACTIVE,
     (S.COMPLAINED, Event.SUBSCRIBE): S.PENDING,
     (S.UNSUBSCRIBED, Event.COMPLAIN): S.COMPLAINED,
+    # Retiring is the list's decision, not the reader's: their own word brings them back at
+    # once (their consent was never withdrawn), and they still leave or complain as anyone.
+    (S.ACTIVE, Event.RETIRE): S.INACTIVE,
+    (S.INACTIVE, Event.STAY): S.ACTIVE,
+    (S.INACTIVE, Event.SUBSCRIBE): S.PENDING,
+    (S.INACTIVE, Event.ADD_CONFIRMED): S.ACTIVE,
+    (S.INACTIVE, Event.UNSUBSCRIBE): S.UNSUBSCRIBED,
+    (S.INACTIVE, Event.BOUNCE): S.BOUNCED,
+    (S.INACTIVE, Event.COMPLAIN): S.COMPLAINED,
 }
 
 
@@ -55,4 +66,10 @@ def needs_confirmation_mail(status: S | str | None) -> bool:
     A new, pending or unsubscribed address gets one; an active one gets nothing new, and the
     answer to the request is the same either way.
     """
-    return status is None or S(status) in (S.PENDING, S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED)
+    return status is None or S(status) in (
+        S.PENDING,
+        S.UNSUBSCRIBED,
+        S.BOUNCED,
+        S.COMPLAINED,
+        S.INACTIVE,
+    )

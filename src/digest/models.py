@@ -57,6 +57,15 @@ class Newsletter(SQLModel, table=True):
     quiet_hours: str | None = Field(default=None, max_length=16)
     alert_expiry_hours: float | None = Field(default=None)
     alert_categories: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    # UTM parameters on post links (utm_source = the slug, utm_medium=email, utm_campaign =
+    # the edition), for the site's analytics.
+    utm: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # List hygiene (off while None): readers sent the last ``hygiene_digests`` digests over
+    # ``hygiene_weeks`` weeks without a human click get "still want this?", and are retired
+    # (status inactive) when they do not answer within ``hygiene_grace_days``.
+    hygiene_digests: int | None = Field(default=None)
+    hygiene_weeks: int | None = Field(default=None)
+    hygiene_grace_days: int | None = Field(default=None)
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow)
 
@@ -84,6 +93,9 @@ class Subscriber(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
     send_hour: int = Field(default=7)
+    # Asked in the preference centre not to have their clicks or opens counted, in any mode:
+    # their mail links straight to the site.
+    tracking_opt_out: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = _ts(nullable=False, default=utcnow)
     updated_at: datetime = _ts(nullable=False, default=utcnow)
 
@@ -128,6 +140,10 @@ class Subscription(SQLModel, table=True):
     active_since: datetime | None = _ts()
     # Opted in to the newsletter's breaking-news alerts (off until they ask).
     alerts: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    # Per-reader tracking: their last human click on this newsletter's mail (list hygiene).
+    last_click_at: datetime | None = _ts()
+    # List hygiene sent them "still want this?" at this time; cleared when they answer.
+    repermission_sent_at: datetime | None = _ts()
 
 
 class Suppression(SQLModel, table=True):
@@ -227,6 +243,8 @@ class Edition(SQLModel, table=True):
     post_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
     recipients: int = Field(default=0)
     skipped: int = Field(default=0)
+    # When its last delivery reached a final state and ``edition.sent`` was reported.
+    completed_at: datetime | None = _ts()
 
 
 class Body(SQLModel, table=True):
@@ -332,6 +350,14 @@ from digest.models_counts import (  # noqa: E402
     SubscriptionSlot,
 )
 from digest.models_desk import AuditEntry, DeskPolicy, DeskSession, DeskUser  # noqa: E402
+from digest.models_engagement import (  # noqa: E402
+    ClickEvent,
+    LinkClick,
+    MailCopy,
+    ReaderClick,
+    Webhook,
+    WebhookDelivery,
+)
 
 __all__ = [
     "MAX_REPLY",
@@ -339,16 +365,20 @@ __all__ = [
     "Announcement",
     "AuditEntry",
     "Body",
+    "ClickEvent",
     "Delivery",
     "DeskPolicy",
     "DeskSession",
     "DeskUser",
     "Edition",
     "Feed",
+    "LinkClick",
+    "MailCopy",
     "Newsletter",
     "OutboxTally",
     "Post",
     "RateHit",
+    "ReaderClick",
     "Subscriber",
     "Subscription",
     "SubscriptionCount",
@@ -356,4 +386,6 @@ __all__ = [
     "SubscriptionSlot",
     "Suppression",
     "UTCDateTime",
+    "Webhook",
+    "WebhookDelivery",
 ]

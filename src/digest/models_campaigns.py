@@ -52,6 +52,8 @@ class Announcement(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False, default=utcnow)
     queued_at: datetime | None = _ts()
     cancelled_at: datetime | None = _ts()
+    # When its last delivery reached a final state.
+    completed_at: datetime | None = _ts()
 
 
 class Alert(SQLModel, table=True):
@@ -85,3 +87,5 @@ class Alert(SQLModel, table=True):
     queued: int = Field(default=0)
     held_budget: int = Field(default=0)
     held_quiet: int = Field(default=0)
+    # When its last delivery reached a final state and ``alert.sent`` was reported.
+    completed_at: datetime | None = _ts()

@@ -19,6 +19,9 @@ class SubscriberStatus(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    # Retired by list hygiene: received many digests without reading any and did not answer
+    # "still want this?". Mail stops; the record stays, and they can come back.
+    INACTIVE = "inactive"
 
 
 class Cadence(StrEnum):

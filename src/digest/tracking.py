@@ -1,0 +1,189 @@
+"""Tracked links: the signed token of ``/r/TOKEN`` and what it tells the redirect.
+
+A tracked link is ``BASE/r/LINK.MAC`` followed by the copy's own part, ``.COPY``:
+
+- ``LINK`` (URL-safe base64) names the mail (an edition, an announcement or an alert) and the
+  exact URL the mail linked to, and ``MAC`` signs both: the redirect goes only to a URL that
+  was in that mail, and a tampered or truncated token is refused (never an open redirect).
+  It is the same for every copy of the mail, so it is written once into the shared body.
+- ``COPY`` is filled per message at send time (the ``%%TRACK%%`` placeholder). With aggregate
+  tracking it is a random tag kept nowhere, so clicks from one copy can be told apart (unique
+  clicks, a scanner opening every link of one mail) without anything linking them to a
+  reader; with per-reader tracking it is the subscriber's id and a MAC binding it to that
+  mail; ``t`` marks a test copy and ``n`` a reader who asked not to be counted: neither is
+  counted.
+
+Pure functions: no store, no settings object, no clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from digest.errors import InvalidToken
+
+TRACK_PATH = "/r/{token}"
+OPEN_PATH = "/o/{token}.gif"
+#: Longest token accepted: a URL of 2,048 characters and its parts, base64-encoded.
+MAX_TOKEN_LENGTH = 3000
+_LINK_MAC_BYTES = 16  # 128 bits: forging one is out of reach, and it is one per link
+_READER_MAC_BYTES = 9
+TEST_COPY = "t"
+UNCOUNTED_COPY = "n"
+_COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+class TrackingMode(StrEnum):
+    """``DIGEST_TRACKING``: what a click leaves behind."""
+
+    OFF = "off"
+    AGGREGATE = "aggregate"
+    PER_READER = "per-reader"
+
+
+class MailKind(StrEnum):
+    """Which table a tracked mail's id is in (one letter, as it travels in the token)."""
+
+    EDITION = "e"
+    ANNOUNCEMENT = "a"
+    ALERT = "l"
+
+
+@dataclass(frozen=True, order=True)
+class MailRef:
+    """One mail whose copies carry tracked links: a digest edition, an announcement, an alert."""
+
+    kind: MailKind
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> MailRef:
+        """``e12`` -> ``MailRef(EDITION, 12)``; ValueError for anything else."""
+        kind, number = MailKind(text[:1]), text[1:]
+        if not number.isdigit() or len(number) > 12 or (number[0] == "0" and number != "0"):
+            raise ValueError(f"not a mail reference: {text!r}")
+        return cls(kind, int(number))
+
+
+@dataclass(frozen=True)
+class TrackedLink:
+    """What a valid ``/r/`` token says.
+
+    ``copy`` is the copy's tag (None when the token came without one, e.g. a link copied out of
+    the web version); ``reader`` the subscriber's id under per-reader tracking; ``counted``
+    is False for test copies and readers who opted out.
+    """
+
+    mail: MailRef
+    url: str
+    copy: str | None = None
+    reader: int | None = None
+    counted: bool = True
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidToken("not a link token") from exc
+
+
+def _mac(secret: bytes, label: str, payload: bytes, size: int) -> bytes:
+    return hmac.new(secret, b"digest-" + label.encode() + b"/" + payload, hashlib.sha256).digest()[
+        :size
+    ]
+
+
+def link_token(secret: bytes, mail: MailRef, url: str) -> str:
+    """The shared part of a tracked link to ``url`` in ``mail``: ``LINK.MAC``."""
+    payload = f"{mail}\n{url}".encode()
+    return _b64(payload) + "." + _b64(_mac(secret, "link", payload, _LINK_MAC_BYTES))
+
+
+def tracked_url(base_url: str, secret: bytes, mail: MailRef, url: str, copy_part: str) -> str:
+    """The whole tracked link; ``copy_part`` is ``"." + COPY`` or the placeholder for it."""
+    return base_url + TRACK_PATH.format(token=link_token(secret, mail, url) + copy_part)
+
+
+def aggregate_copy() -> str:
+    """A copy's part under aggregate tracking: ``.`` and 12 random letters, kept nowhere."""
+    return "." + "".join(secrets.choice(_COPY_ALPHABET) for _ in range(12))
+
+
+def reader_copy(secret: bytes, mail: MailRef, subscriber_id: int) -> str:
+    """A copy's part under per-reader tracking: the reader's id, signed for this mail."""
+    number = _base36(subscriber_id)
+    mac = _mac(secret, "reader", f"{mail}/{number}".encode(), _READER_MAC_BYTES)
+    return f".{number}-{_b64(mac)}"
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out
+
+
+def read_token(secret: bytes, token: str) -> TrackedLink:
+    """What a ``/r/`` token says, or InvalidToken when it is malformed, truncated or altered.
+
+    The link's MAC is checked first and in constant time; a copy part that does not verify
+    (an altered reader MAC, a garbled tag) still redirects, since the URL is proven, but is
+    not counted: nobody can make digest count a click as someone else's.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        raise InvalidToken("not a link token")
+    parts = token.split(".")
+    if len(parts) < 2 or len(parts) > 3:
+        raise InvalidToken("not a link token")
+    payload, mac = _unb64(parts[0]), _unb64(parts[1])
+    if len(mac) != _LINK_MAC_BYTES or not hmac.compare_digest(
+        mac, _mac(secret, "link", payload, _LINK_MAC_BYTES)
+    ):
+        raise InvalidToken("not a link token")
+    try:
+        ref, url = payload.decode("utf-8").split("\n", 1)
+        mail = MailRef.parse(ref)
+    except ValueError as exc:  # signed by us, so only an older format could get here
+        raise InvalidToken("not a link token") from exc
+    if len(parts) == 2:
+        return TrackedLink(mail, url)
+    return _with_copy(secret, TrackedLink(mail, url), parts[2])
+
+
+def _with_copy(secret: bytes, link: TrackedLink, copy: str) -> TrackedLink:
+    if copy in (TEST_COPY, UNCOUNTED_COPY):
+        return TrackedLink(link.mail, link.url, copy=None, counted=False)
+    if "-" in copy:
+        number = copy.partition("-")[0]
+        if number.isalnum() and len(number) <= 12 and number == number.lower():
+            subscriber_id = int(number, 36)
+            if hmac.compare_digest(
+                reader_copy(secret, link.mail, subscriber_id).encode(), f".{copy}".encode()
+            ):
+                return TrackedLink(link.mail, link.url, copy=number, reader=subscriber_id)
+        return TrackedLink(link.mail, link.url, counted=False)
+    if len(copy) == 12 and all(c in _COPY_ALPHABET for c in copy):
+        return TrackedLink(link.mail, link.url, copy=copy)
+    return TrackedLink(link.mail, link.url, counted=False)
+
+
+def url_key(url: str) -> str:
+    """A link's key in the click counts: 32 hex digits of SHA-256, the same on every store."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
