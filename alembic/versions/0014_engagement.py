@@ -43,6 +43,8 @@ _COLUMNS = (
     ("subscriptions", sa.Column("last_click_at", _TS, nullable=True)),
     ("subscriptions", sa.Column("repermission_sent_at", _TS, nullable=True)),
     ("editions", sa.Column("completed_at", _TS, nullable=True)),
+    ("bodies", sa.Column("tracked_text", sa.Text(), nullable=True)),
+    ("bodies", sa.Column("tracked_html", sa.Text(), nullable=True)),
     ("alerts", sa.Column("completed_at", _TS, nullable=True)),
     ("announcements", sa.Column("completed_at", _TS, nullable=True)),
 )

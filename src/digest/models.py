@@ -268,6 +268,11 @@ class Body(SQLModel, table=True):
     subject: str = Field(default="", max_length=998)
     text: str = Field(default="", sa_type=sa.Text, nullable=False)
     html: str = Field(default="", sa_type=sa.Text, nullable=False)
+    # The same two parts with every outside link through ``/r/`` (``tracking.py``) and a
+    # ``%%TRACK%%`` placeholder for each copy's part; None when links are not tracked. Readers
+    # who opted out, and every reader with DIGEST_TRACKING=off, get ``text`` and ``html``.
+    tracked_text: str | None = Field(default=None, sa_type=sa.Text)
+    tracked_html: str | None = Field(default=None, sa_type=sa.Text)
     post_ids: list[int] = Field(default_factory=list, sa_type=sa.JSON, nullable=False)
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
