@@ -70,8 +70,9 @@ def _moved(row: str, sign: str) -> str:
     )
 
 
-def _triggers(pg: bool) -> list[tuple[str, str, str, str, list[str]]]:
-    """(name, table, when it fires, condition, statements) of every trigger."""
+def _triggers(pg: bool, gone: str = _GONE) -> list[tuple[str, str, str, str, list[str]]]:
+    """(name, table, when it fires, condition, statements) of every trigger; ``gone``: the
+    statuses whose coming from active counts as leaving (migration 0014 adds one)."""
     changed = " OR ".join(
         _differs(f"OLD.{c}", f"NEW.{c}", pg)
         for c in ("status", "newsletter_id", "cadence", "subscriber_id")
@@ -99,7 +100,7 @@ def _triggers(pg: bool) -> list[tuple[str, str, str, str, list[str]]]:
                 f"{_DAYS} SELECT {new_day}, NEW.newsletter_id, 1, 0"
                 " WHERE NEW.status = 'active' AND OLD.status <> 'active';",
                 f"{_DAYS} SELECT {new_day}, NEW.newsletter_id, 0, 1"
-                f" WHERE OLD.status = 'active' AND NEW.status IN {_GONE};",
+                f" WHERE OLD.status = 'active' AND NEW.status IN {gone};",
                 _slot("OLD", -1, "OLD.status = 'active'"),
                 _slot("NEW", 1, "NEW.status = 'active'"),
             ],
@@ -177,30 +178,42 @@ def upgrade() -> None:
     if postgres:
         op.execute("LOCK TABLE subscriptions, subscribers IN SHARE ROW EXCLUSIVE MODE")
     _backfill(postgres)
-    for name, table, timing, when, statements in _triggers(postgres):
-        body = " ".join(statements)
-        if postgres:
-            back = "OLD" if timing.startswith("BEFORE") else "NULL"
-            op.execute(
-                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$"
-                f" BEGIN {body} RETURN {back}; END; $$"
-            )
-            condition = f" WHEN ({when})" if when else ""
-            op.execute(
-                f"CREATE TRIGGER {name} {timing} ON {table} FOR EACH ROW{condition}"
-                f" EXECUTE FUNCTION {name}()"
-            )
-        else:
-            condition = f" WHEN {when}" if when else ""
-            op.execute(f"CREATE TRIGGER {name} {timing} ON {table}{condition} BEGIN {body} END")
+    for trigger in _triggers(postgres):
+        create_trigger(postgres, *trigger)
+
+
+def create_trigger(
+    postgres: bool, name: str, table: str, timing: str, when: str, statements: list[str]
+) -> None:
+    """One trigger (and on PostgreSQL its function); migration 0014 remakes one with this."""
+    body = " ".join(statements)
+    if postgres:
+        back = "OLD" if timing.startswith("BEFORE") else "NULL"
+        op.execute(
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN {body} RETURN {back}; END; $$"
+        )
+        condition = f" WHEN ({when})" if when else ""
+        op.execute(
+            f"CREATE TRIGGER {name} {timing} ON {table} FOR EACH ROW{condition}"
+            f" EXECUTE FUNCTION {name}()"
+        )
+    else:
+        condition = f" WHEN {when}" if when else ""
+        op.execute(f"CREATE TRIGGER {name} {timing} ON {table}{condition} BEGIN {body} END")
+
+
+def drop_trigger(postgres: bool, name: str, table: str) -> None:
+    """One trigger and on PostgreSQL its function."""
+    op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+    if postgres:
+        op.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     for name, table, *_ in _triggers(postgres):
-        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
-        if postgres:
-            op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+        drop_trigger(postgres, name, table)
     op.drop_table("subscription_slots")
     op.drop_index("ix_subscription_days_day", table_name="subscription_days")
     op.drop_table("subscription_days")

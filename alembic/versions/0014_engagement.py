@@ -11,7 +11,10 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
 import sqlmodel
@@ -25,6 +28,31 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TS = digest.models.UTCDateTime(timezone=True)
+_COUNTED = "subscriptions_counted_update"
+
+
+def _counts_migration() -> ModuleType:
+    """Migration 0011, whose triggers keep the list's counts: one of them learns a status."""
+    path = Path(__file__).with_name("0011_subscription_counts.py")
+    spec = importlib.util.spec_from_file_location("digest_migration_0011", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _remake_counted_update(gone: str) -> None:
+    """Readers retired by list hygiene (``inactive``) leave the per-day counts like those who
+    unsubscribe; a retired reader coming back already counts as joining."""
+    m = _counts_migration()
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for name, table, timing, when, statements in m._triggers(postgres, gone):
+        if name == _COUNTED:
+            m.drop_trigger(postgres, name, table)
+            m.create_trigger(postgres, name, table, timing, when, statements)
+
+
+_GONE = "('unsubscribed', 'bounced', 'complained', 'inactive')"
 
 
 def _s(n: int) -> sqlmodel.sql.sqltypes.AutoString:
@@ -53,6 +81,7 @@ _COLUMNS = (
 def upgrade() -> None:
     for table, column in _COLUMNS:
         op.add_column(table, column)
+    _remake_counted_update(_GONE)
     op.create_table(
         "click_events",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -137,6 +166,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _remake_counted_update(_counts_migration()._GONE)
     op.drop_index("ix_webhook_deliveries_due", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhooks")
