@@ -124,6 +124,20 @@ def _list(db: Database, make_settings: Any, server: SmtpServer) -> Settings:
     return settings
 
 
+def _asked(
+    db: Database, make_settings: Any, server: SmtpServer, hygiene_text: str, sent_at: datetime
+) -> Settings:
+    """The list above with hygiene on, the silent reader asked at T0 and the question sent by
+    the worker at ``sent_at``."""
+    settings = _list(db, make_settings, server)
+    _turn_on(db, hygiene_text)
+    (asked,) = hygiene.run(db, settings, T0)
+    assert asked.asked == [SILENT]
+    with time_machine.travel(sent_at, tick=True):
+        assert drain(settings, db).sent == 1
+    return settings
+
+
 def _parsed(data: bytes) -> EmailMessage:
     return BytesParser(policy=policy.default).parsebytes(data)  # type: ignore[return-value]
 
@@ -181,13 +195,8 @@ async def test_a_silent_reader_is_asked_once_and_the_button_keeps_them(
 async def test_an_unanswered_reader_is_retired_after_d_days_and_can_come_back(
     db: Database, make_settings: Any, server: SmtpServer
 ) -> None:
-    settings = await asyncio.to_thread(_list, db, make_settings, server)
-    _turn_on(db, "3:2:7")
-    (asked,) = hygiene.run(db, settings, T0)
-    assert asked.asked == [SILENT]
     sent_at = T0 + timedelta(hours=1)
-    with time_machine.travel(sent_at, tick=True):
-        assert (await asyncio.to_thread(drain, settings, db)).sent == 1
+    settings = await asyncio.to_thread(_asked, db, make_settings, server, "3:2:7", sent_at)
     link = STAY_LINK.search(_text(server.handler.received[0].data))
     assert link is not None
     # Six days after it went out: still waiting.
@@ -228,12 +237,9 @@ async def test_an_unanswered_reader_is_retired_after_d_days_and_can_come_back(
 async def test_a_click_after_the_question_answers_it_and_a_reader_who_clicked_is_never_asked(
     db: Database, make_settings: Any, server: SmtpServer
 ) -> None:
-    settings = await asyncio.to_thread(_list, db, make_settings, server)
-    _turn_on(db, "3:2:1")
-    (asked,) = hygiene.run(db, settings, T0)
-    assert asked.asked == [SILENT]  # never the reader who clicked, the newcomer or the opted out
-    with time_machine.travel(T0 + timedelta(minutes=1), tick=True):
-        assert (await asyncio.to_thread(drain, settings, db)).sent == 1
+    # Never the reader who clicked, the newcomer or the one opted out of tracking.
+    sent_at = T0 + timedelta(minutes=1)
+    settings = await asyncio.to_thread(_asked, db, make_settings, server, "3:2:1", sent_at)
     _set(db, SILENT, last_click_at=T0 + timedelta(hours=5))
     (answered,) = hygiene.run(db, settings, T0 + timedelta(days=3))
     assert answered.answered == [SILENT] and answered.retired == []
