@@ -5,6 +5,7 @@ HTTP (GET asks, only POST keeps), retiring after D days, coming back, dry runs, 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -398,5 +399,9 @@ def test_cli_retires_and_status_counts_them(
     done = run(capsys, "hygiene")
     assert done.code == 0 and "retired 1" in done.out
     assert "inactive 1" in run(capsys, "status").out
+    entries = json.loads(run(capsys, "audit", "--json").out)
+    passes = [e for e in entries if e["action"] == "hygiene.run"]
+    assert sorted((p["after"]["asked"], p["after"]["retired"]) for p in passes) == [(0, 1), (1, 0)]
+    assert SILENT not in json.dumps(passes)  # counts, never addresses
     listed = run(capsys, "subscribers", "list", "--json").out
     assert SILENT in listed and '"inactive"' in listed  # the record stays

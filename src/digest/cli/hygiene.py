@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from digest import hygiene as hygiene_store
+from digest.cli.audited import note_apart
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 
 
@@ -20,6 +21,11 @@ def hygiene(app: AppContext, newsletter: str | None, dry_run: bool, as_json: boo
     Only newsletters with --hygiene N:M[:D], and only with DIGEST_TRACKING=per-reader.
     """
     reports = hygiene_store.run(app.db, app.settings, slug=newsletter, dry_run=dry_run)
+    for report in reports:
+        if not dry_run and (report.asked or report.retired or report.answered):
+            # Counts only: an address in the log would outlive that person's erasure.
+            counts = {k: len(v) for k, v in report.as_dict().items() if isinstance(v, list)}
+            note_apart(app.db, "hygiene.run", report.newsletter, after=counts)
     if as_json:
         echo_json([r.as_dict() for r in reports])
         return
