@@ -405,3 +405,19 @@ def test_cli_retires_and_status_counts_them(
     assert SILENT not in json.dumps(passes)  # counts, never addresses
     listed = run(capsys, "subscribers", "list", "--json").out
     assert SILENT in listed and '"inactive"' in listed  # the record stays
+
+
+async def test_the_admin_api_sets_and_shows_it_as_the_command_line_does(
+    db: Database, make_settings: Any
+) -> None:
+    settings = make_settings(database_url=db.url, admin_token="t" * 32)
+    auth = {"authorization": f"Bearer {'t' * 32}"}
+    async with client(make_app(settings, db)) as http:
+        shown = await http.get("/api/newsletters/digest", headers=auth)
+        assert shown.json()["hygiene"] == "off"
+        on = await http.patch("/api/newsletters/digest", json={"hygiene": "8:6"}, headers=auth)
+        assert on.status_code == 200 and on.json()["hygiene"] == "8:6:14"
+        bad = await http.patch("/api/newsletters/digest", json={"hygiene": "0:6"}, headers=auth)
+        assert bad.status_code == 422 and "digests (N) must be 1-1000" in bad.text
+        off = await http.patch("/api/newsletters/digest", json={"hygiene": "off"}, headers=auth)
+        assert off.json()["hygiene"] == "off"

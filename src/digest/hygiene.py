@@ -29,7 +29,7 @@ from digest.config import Settings
 from digest.db import Database, in_batches
 from digest.delivery import outbox
 from digest.errors import HygieneUnavailable, InvalidInput
-from digest.hygiene_rules import Policy, ReaderFacts, Verdict, stored_policy, verdict
+from digest.hygiene_rules import OFF, Policy, ReaderFacts, Verdict, stored_policy, verdict
 from digest.links import stay_url
 from digest.links_auth import Linked
 from digest.models import Delivery, Edition, Newsletter, Subscriber, Subscription
@@ -56,6 +56,12 @@ def policy_of(newsletter: Newsletter) -> Policy | None:
     return stored_policy(
         newsletter.hygiene_digests, newsletter.hygiene_weeks, newsletter.hygiene_grace_days
     )
+
+
+def hygiene_text(newsletter: Newsletter) -> str:
+    """The newsletter's policy as ``--hygiene`` takes it: ``"8:8:14"`` or ``"off"``."""
+    policy = policy_of(newsletter)
+    return policy.text if policy is not None else OFF
 
 
 def why_not(settings: Settings) -> str | None:

@@ -15,8 +15,8 @@ from digest.audit import changes
 from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.config import Settings
-from digest.hygiene import policy_of, why_not
-from digest.hygiene_rules import DEFAULT_GRACE_DAYS, OFF
+from digest.hygiene import hygiene_text, policy_of, why_not
+from digest.hygiene_rules import DEFAULT_GRACE_DAYS
 from digest.models import Newsletter
 from digest.newsletter_config import configure
 
@@ -146,8 +146,7 @@ def _as_dict(newsletter: Newsletter, settings: Settings, counts: dict[str, int])
     stored = newsletter.model_dump()
     stored["from"] = stored.pop("sender")
     stored["archived"] = newsletter.archived_at is not None
-    policy = policy_of(newsletter)
-    stored["hygiene"] = policy.text if policy is not None else OFF
+    stored["hygiene"] = hygiene_text(newsletter)
     config = configure(newsletter, settings)
     effective = asdict(config)
     # As they are written: "22:00-07:00", and hours like --alert-expiry-hours takes.
