@@ -421,3 +421,30 @@ async def test_the_admin_api_sets_and_shows_it_as_the_command_line_does(
         assert bad.status_code == 422 and "digests (N) must be 1-1000" in bad.text
         off = await http.patch("/api/newsletters/digest", json={"hygiene": "off"}, headers=auth)
         assert off.json()["hygiene"] == "off"
+
+
+async def test_a_retired_reader_brought_back_by_an_operator_or_an_import_is_not_retired_again(
+    cli_env: Database, make_settings: Any, server: SmtpServer, tmp_path: Any, capsys: Any
+) -> None:
+    db = cli_env
+    sent_at = T0 + timedelta(hours=1)
+    settings = await asyncio.to_thread(_asked, db, make_settings, server, "3:2:7", sent_at)
+    gone = sent_at + timedelta(days=8)
+    (retired,) = hygiene.run(db, settings, gone)
+    assert retired.retired == [SILENT] and _sub(db, SILENT).status == "inactive"
+    # An import that makes them active again leaves the question's time as it was; the rule
+    # takes their return as the answer instead of retiring them again at the next pass.
+    rows = tmp_path / "back.csv"
+    rows.write_text(f"email,status\n{SILENT},active\n")
+    with time_machine.travel(gone + timedelta(hours=1), tick=False):
+        assert run(capsys, "subscribers", "import", str(rows), "--status", "active").code == 0
+    assert _sub(db, SILENT).status == "active"
+    assert _sub(db, SILENT).repermission_sent_at is not None
+    (later,) = hygiene.run(db, settings, gone + timedelta(days=1))
+    assert later.retired == [] and later.answered == [SILENT]
+    assert _sub(db, SILENT).repermission_sent_at is None
+    # An operator's add (as every return to active through the state machine) closes it too.
+    _set(db, READER, status="inactive", repermission_sent_at=T0)
+    _join(db, READER, gone + timedelta(days=1))
+    assert _sub(db, READER).status == "active"
+    assert _sub(db, READER).repermission_sent_at is None
