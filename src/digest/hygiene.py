@@ -1,5 +1,5 @@
 """List hygiene in the store: one pass over a newsletter's readers (ask "still want this?",
-retire the unanswered, close questions answered by a click), and the reader's answer.
+retire the unanswered, close questions answered by a click).
 
 The rule is ``hygiene_rules`` (pure); this module gathers each active reader's facts in one
 query, applies the verdict and writes it. A pass is one transaction per newsletter and safe to
@@ -8,9 +8,8 @@ and queued under the once-key ``"N/repermission:YYYY-MM-DD"``, so nobody gets tw
 
 Clicks are known per reader only under ``DIGEST_TRACKING=per-reader``; in another mode a pass
 refuses (``HygieneUnavailable``) rather than take every reader for a silent one. Readers who
-opted out of tracking are never judged: their clicks are not counted. Pressing "Yes, keep
-sending" counts for the rule as a click now (``last_click_at``), so whoever answers starts a
-fresh window of M weeks rather than being asked again at the next pass.
+opted out of tracking are never judged: their clicks are not counted. The reader's answer,
+the "Yes, keep sending" button, is ``hygiene_answer``.
 """
 
 from __future__ import annotations
@@ -31,12 +30,9 @@ from digest.delivery import outbox
 from digest.errors import HygieneUnavailable, InvalidInput
 from digest.hygiene_rules import OFF, Policy, ReaderFacts, Verdict, stored_policy, verdict
 from digest.links import stay_url
-from digest.links_auth import Linked
 from digest.models import Delivery, Edition, Newsletter, Subscriber, Subscription
 from digest.newsletter_config import configure
-from digest.newsletters import FIRST
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
-from digest.subscribers import subscription_of
 from digest.tracking import TrackingMode
 
 U = Subscription.__table__  # type: ignore[attr-defined]
@@ -289,47 +285,3 @@ def run(
             newsletter = newsletters.by_id(session, newsletter_id)
             reports.append(run_pass(session, settings, newsletter, at, dry_run=dry_run))
     return reports
-
-
-# -- the reader's answer -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the "keep sending" pages say: whose subscription to what, and where it stands."""
-
-    email: str
-    newsletter: str  # its name
-    status: str | None  # the subscription's status; None: they never had one
-    came_back: bool = False  # retired, and active again now
-
-
-def answer_state(session: Session, linked: Linked) -> Answer:
-    """Where the link's reader stands on its newsletter (for the page; changes nothing)."""
-    sub, name = _linked_subscription(session, linked)
-    return Answer(linked.subscriber.email, name, sub.status if sub else None)
-
-
-def keep_sending(session: Session, linked: Linked, now: datetime | None = None) -> Answer:
-    """The reader pressed "Yes, keep sending": a retired reader is active again, an asked one
-    is asked no more. Someone who left, bounced or complained since is not brought back."""
-    at = now or utcnow()
-    sub, name = _linked_subscription(session, linked)
-    if sub is None:
-        return Answer(linked.subscriber.email, name, None)
-    came_back = subscriptions.stay(session, sub)
-    if sub.status == ACTIVE:
-        sub.repermission_sent_at = None
-        if not linked.subscriber.tracking_opt_out:
-            # The answer starts a fresh window: asked again only after M more silent weeks.
-            sub.last_click_at = max(sub.last_click_at or at, at)
-        sub.updated_at = at
-        session.add(sub)
-        session.flush()
-    return Answer(linked.subscriber.email, name, sub.status, came_back)
-
-
-def _linked_subscription(session: Session, linked: Linked) -> tuple[Subscription | None, str]:
-    newsletter_id = linked.newsletter_id or FIRST
-    name = newsletters.by_id(session, newsletter_id).name
-    return subscription_of(session, linked.id, newsletter_id), name

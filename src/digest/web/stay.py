@@ -1,5 +1,5 @@
 """List hygiene's answer: ``GET /stay/{token}`` shows a "Yes, keep sending" button, only the
-``POST`` acts (``hygiene.keep_sending``).
+``POST`` acts (``hygiene_answer.keep_sending``).
 
 Link scanners open every link in a mail with a GET; if that kept a reader, hygiene would keep
 everyone whose provider scans links, so the button is a form posting back here. The token is
@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from digest import hygiene
+from digest import hygiene_answer
 from digest.links_auth import linked_subscriber
 from digest.tokens import Purpose
 from digest.web.deps import PagesDep, SessionDep, SettingsDep
@@ -25,7 +25,7 @@ def stay_page(token: str, session: SessionDep, settings: SettingsDep, pages: Pag
     linked = linked_subscriber(session, settings, token, Purpose.STAY)
     if linked is None:
         return pages.render("gone")
-    answer = hygiene.answer_state(session, linked)
+    answer = hygiene_answer.answer_state(session, linked)
     return pages.render("stay", action=f"/stay/{token}", answer=answer)
 
 
@@ -35,5 +35,5 @@ def stay(token: str, session: SessionDep, settings: SettingsDep, pages: PagesDep
     linked = linked_subscriber(session, settings, token, Purpose.STAY)
     if linked is None:
         return pages.render("gone")
-    answer = hygiene.keep_sending(session, linked)
+    answer = hygiene_answer.keep_sending(session, linked)
     return pages.render("stayed", answer=answer)
