@@ -297,3 +297,10 @@ class SignInRequired(DigestError):
     def __init__(self, next_path: str) -> None:
         super().__init__("sign in to the desk first")
         self.next_path = next_path
+
+
+class HygieneUnavailable(DigestError):
+    """List hygiene was asked for where it cannot judge readers (tracking not per-reader)."""
+
+    http_status = 409
+    exit_code = 78  # EX_CONFIG: a setting has to change first

@@ -14,9 +14,10 @@ CONFIRM_PATH = "/confirm/{token}"
 UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
 PREFERENCES_PATH = "/preferences/{token}"
 ARCHIVE_PATH = "/archive/{edition_id}"
+STAY_PATH = "/stay/{token}"
 #: Paths whose last segment is a capability token (whoever holds it acts as the reader): kept
 #: out of every log line and every shared cache. ``/r/`` is the tracked links' redirect.
-TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/")
+TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/", "/stay/")
 
 
 def _token(settings: Settings, purpose: Purpose, subscriber_id: int, email: str) -> str:
@@ -78,6 +79,13 @@ def preferences_url(settings: Settings, subscriber_id: int, email: str) -> str:
     """The preference centre of this subscriber."""
     token = _token(settings, Purpose.PREFERENCES, subscriber_id, email)
     return settings.base_url + PREFERENCES_PATH.format(token=token)
+
+
+def stay_url(settings: Settings, subscriber_id: int, email: str, newsletter_id: int) -> str:
+    """List hygiene's "Yes, keep sending" link for one newsletter (its GET shows a button;
+    only the POST keeps them, or brings back a reader it retired)."""
+    token = sign(settings.secret, Purpose.STAY, subscriber_id, email, scope=str(newsletter_id))
+    return settings.base_url + STAY_PATH.format(token=token)
 
 
 def archive_url(settings: Settings, edition_id: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import InvalidInput
+from digest.hygiene_rules import Policy
 from digest.mail.headers import LIST_ID, check_sender
 from digest.periods import WEEKDAYS
 from digest.quiet_hours import QuietHours
@@ -110,6 +111,14 @@ def _alert_expiry_hours(value: float | str) -> float:
     return hours
 
 
+def _hygiene(value: str) -> tuple[int | None, int | None, int | None]:
+    """``"N:M[:D]"`` as the three stored numbers; ``"off"`` (or empty) as three Nones."""
+    policy = Policy.parse(str(value))
+    if policy is None:
+        return (None, None, None)
+    return (policy.digests, policy.weeks, policy.grace_days)
+
+
 _CHECKS: dict[str, Any] = {
     "sender": _address("From"),
     "reply_to": _address("Reply-To"),
@@ -126,4 +135,5 @@ _CHECKS: dict[str, Any] = {
     "quiet_hours": _quiet_hours,
     "alert_expiry_hours": _alert_expiry_hours,
     "alert_categories": parse_topics,
+    "hygiene": _hygiene,
 }

@@ -44,6 +44,8 @@ EDITABLE = (
     "quiet_hours",
     "alert_expiry_hours",
     "alert_categories",
+    # List hygiene: "N:M[:D]" or "off", stored in hygiene_digests / _weeks / _grace_days.
+    "hygiene",
 )
 
 
@@ -225,6 +227,11 @@ def _set(newsletter: Newsletter, fields: dict[str, Any]) -> None:
         if key not in EDITABLE:
             raise InvalidInput(f"a newsletter has no field {key!r}")
     for key, value in check_fields(fields).items():
+        if key == "hygiene":
+            newsletter.hygiene_digests, newsletter.hygiene_weeks, newsletter.hygiene_grace_days = (
+                value
+            )
+            continue
         setattr(newsletter, key, parse_cadences(value) if key == "cadences" else value)
     if newsletter.default_cadence not in (newsletter.cadences or []):
         newsletter.default_cadence = (newsletter.cadences or [Cadence.DAILY.value])[0]

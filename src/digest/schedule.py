@@ -42,6 +42,8 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery import outbox
 from digest.errors import DigestError, StoreUnavailable, first_line
+from digest.hygiene import PassReport, why_not
+from digest.hygiene import run as hygiene_pass
 from digest.models import Subscriber, Subscription
 from digest.newsletter_config import NewsletterConfig, configure
 from digest.periods import period_for
@@ -60,6 +62,11 @@ POLL_JOB = "feeds"
 LEASE_JOB = "leases"
 ANNOUNCE_WORK = "announcements"  # part of the digest tick, guarded on its own
 LEASE_CHECK_SECONDS = 60
+# List hygiene: hourly (a reader is asked or retired within the hour it falls due), only
+# under per-reader tracking; the first pass waits a few minutes after a start.
+HYGIENE_JOB = "hygiene"
+HYGIENE_EVERY = timedelta(hours=1)
+HYGIENE_FIRST_AFTER = timedelta(minutes=5)
 STOP_GRACE = 20.0  # a job still running at shutdown gets this long; serve exits within 30 s
 
 # coalesce: after the loop was blocked or the machine suspended, the backlog of missed ticks
@@ -169,6 +176,24 @@ def sweep_desk_sessions(db: Database, settings: Settings, now: datetime) -> int:
         return desk_sessions.sweep(session, now, idle=idle)
 
 
+def run_hygiene(db: Database, settings: Settings, now: datetime) -> list[PassReport]:
+    """List hygiene's pass at ``now``: each newsletter's questions and retirements, logged in
+    one line where it did something."""
+    reports = hygiene_pass(db, settings, now)
+    for report in reports:
+        if report.asked or report.retired or report.answered:
+            log.info(
+                "list hygiene",
+                extra={
+                    "newsletter": report.newsletter,
+                    "asked": len(report.asked),
+                    "retired": len(report.retired),
+                    "answered": len(report.answered),
+                },
+            )
+    return reports
+
+
 async def poll_feeds(db: Database, settings: Settings) -> tuple[int, int]:
     """Poll every feed once; returns (ok, failed). One bad feed never stops the others."""
     results = await poll_all(db, settings)
@@ -231,6 +256,15 @@ class Scheduler:
                 id=POLL_JOB,
                 name="feed polls",
                 next_run_time=start,
+            )
+        # List hygiene, in a block of its own.
+        if why_not(self.settings) is None:
+            self.scheduler.add_job(
+                self.hygiene_job,
+                IntervalTrigger(seconds=HYGIENE_EVERY.total_seconds(), timezone=UTC),
+                id=HYGIENE_JOB,
+                name="list hygiene",
+                next_run_time=start + HYGIENE_FIRST_AFTER,
             )
         self.scheduler.start()
         log.info(
@@ -300,6 +334,12 @@ class Scheduler:
     async def poll_job(self) -> tuple[int, int]:
         """Poll the feeds."""
         return await self._guarded(POLL_JOB, poll_feeds(self.db, self.settings)) or (0, 0)
+
+    async def hygiene_job(self) -> list[PassReport]:
+        """One pass of list hygiene over every newsletter that has it on."""
+        now = self.clock()
+        work = asyncio.to_thread(run_hygiene, self.db, self.settings, now)
+        return await self._guarded(HYGIENE_JOB, work) or []
 
     async def _guarded(self, name: str, work: Awaitable[T]) -> T | None:
         """Run one job's work to the end and log its failure in one line instead of raising.

@@ -58,3 +58,4 @@ class DeliveryKind(StrEnum):
     WELCOME = "welcome"  # once per reader and newsletter, when they confirm
     ANNOUNCEMENT = "announcement"  # a one-off campaign to a newsletter's readers
     ALERT = "alert"  # a breaking-news alert to the readers who opted in
+    REPERMISSION = "repermission"  # list hygiene's "still want this?", once per question

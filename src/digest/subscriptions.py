@@ -177,6 +177,22 @@ def record_bounce(
     return mark_bounced(session, person, complaint=complaint)
 
 
+def retire(session: Session, sub: Subscription) -> bool:
+    """List hygiene retires the reader from this newsletter (status inactive): its queued mail
+    is cancelled, the record and their "still want this?" time stay. True when it changed."""
+    changed = _apply(session, sub, Event.RETIRE, utcnow())
+    session.flush()
+    return changed
+
+
+def stay(session: Session, sub: Subscription) -> bool:
+    """The reader answered "still want this?": a retired one is active again (which clears the
+    question, as every return does). True when the status changed."""
+    changed = _apply(session, sub, Event.STAY, utcnow())
+    session.flush()
+    return changed
+
+
 def update_preferences(
     session: Session,
     reader: Reader,
@@ -232,7 +248,10 @@ def stamps(after: SubscriberStatus, now: datetime) -> dict[str, object]:
     """The columns that change with a move to ``after``, besides the status itself."""
     stamps: dict[str, object] = {"status": after.value, "updated_at": now}
     if after is SubscriberStatus.ACTIVE:
-        stamps.update(confirmed_at=now, unsubscribed_at=None, active_since=now)
+        # Becoming active again answers list hygiene's question, whichever way they came.
+        stamps.update(
+            confirmed_at=now, unsubscribed_at=None, active_since=now, repermission_sent_at=None
+        )
     elif after is SubscriberStatus.PENDING:
         stamps["confirmed_at"] = None
     elif after is SubscriberStatus.UNSUBSCRIBED:

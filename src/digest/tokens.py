@@ -1,4 +1,4 @@
-"""Signed tokens for the links in mail: confirm, unsubscribe, preferences.
+"""Signed tokens for the links in mail: confirm, unsubscribe, preferences, stay.
 
 A token names a subscriber, is bound to one purpose and to the subscriber's address (so a
 token for an erased person never acts on whoever gets their id next), carries the time it was
@@ -29,6 +29,7 @@ class Purpose(StrEnum):
     CONFIRM = "confirm"
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
+    STAY = "stay"  # list hygiene's "Yes, keep sending" (``hygiene.py``)
 
 
 #: How long each kind of link works. Unsubscribe links never expire (RFC 8058 and the law
@@ -37,6 +38,8 @@ LIFETIMES: dict[Purpose, timedelta | None] = {
     Purpose.CONFIRM: timedelta(days=7),
     Purpose.UNSUBSCRIBE: None,
     Purpose.PREFERENCES: None,
+    # A retired reader may come back by the same button, however late.
+    Purpose.STAY: None,
 }
 
 

@@ -15,6 +15,8 @@ from digest.audit import changes
 from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.config import Settings
+from digest.hygiene import hygiene_text, policy_of, why_not
+from digest.hygiene_rules import DEFAULT_GRACE_DAYS
 from digest.models import Newsletter
 from digest.newsletter_config import configure
 
@@ -51,6 +53,7 @@ def _fields(f: Any) -> Any:
         ),
         click.option("--position", type=int, help="its place in lists (lower first)"),
         *ALERT_OPTIONS,
+        HYGIENE_OPTION,
     ]
     for option in reversed(options):
         f = option(f)
@@ -85,6 +88,22 @@ ALERT_OPTIONS = [
 ]
 
 
+#: List hygiene (off unless given; needs DIGEST_TRACKING=per-reader to do anything).
+HYGIENE_OPTION = click.option(
+    "--hygiene",
+    metavar="N:M[:D]|off",
+    help="ask readers sent N digests over M weeks without a click whether they still want it; "
+    f"retire those who do not answer within D days (default {DEFAULT_GRACE_DAYS})",
+)
+
+
+def _warn_hygiene(settings: Settings, newsletter: Newsletter, hygiene: str | None) -> None:
+    """Say so when hygiene was turned on where it cannot judge anyone yet."""
+    reason = why_not(settings)
+    if hygiene is not None and policy_of(newsletter) is not None and reason is not None:
+        click.echo(f"warning: {reason}; it does nothing until then", err=True)
+
+
 def _given(private: bool | None, **options: Any) -> dict[str, Any]:
     """The store's fields from the options given; None (not given) stays None."""
     return {**options, "public": None if private is None else not private}
@@ -114,6 +133,7 @@ _ORDER = (
     "quiet_hours",
     "alert_expiry_hours",
     "alert_categories",
+    "hygiene",
     "former_slugs",
     "created_at",
     "updated_at",
@@ -126,6 +146,7 @@ def _as_dict(newsletter: Newsletter, settings: Settings, counts: dict[str, int])
     stored = newsletter.model_dump()
     stored["from"] = stored.pop("sender")
     stored["archived"] = newsletter.archived_at is not None
+    stored["hygiene"] = hygiene_text(newsletter)
     config = configure(newsletter, settings)
     effective = asdict(config)
     # As they are written: "22:00-07:00", and hours like --alert-expiry-hours takes.
@@ -155,6 +176,7 @@ def add(app: AppContext, slug: str, name: str, private: bool | None, **options: 
         made = newsletters.add(session, slug, name=name, **_given(private, **options))
         note(session, "newsletter.add", made.slug, after=changes(None, made.model_dump())[1])
         click.echo(f"newsletter added: {made.slug} ({shown(made.name)})")
+        _warn_hygiene(app.settings, made, options.get("hygiene"))
 
 
 @newsletters_.command(name="list")
@@ -237,6 +259,7 @@ def edit(
             note(session, "newsletter.edit", before, before=old, after=new)
         renamed = f" (was {before}, which keeps working)" if found.slug != before else ""
         click.echo(f"newsletter changed: {found.slug}{renamed}")
+        _warn_hygiene(app.settings, found, options.get("hygiene"))
 
 
 @newsletters_.command()

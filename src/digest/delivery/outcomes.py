@@ -26,6 +26,7 @@ NEWSLETTER_MAIL = frozenset(
         DeliveryKind.WELCOME,
         DeliveryKind.ANNOUNCEMENT,
         DeliveryKind.ALERT,
+        DeliveryKind.REPERMISSION,
     )
 )
 

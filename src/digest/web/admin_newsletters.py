@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from digest import audit, newsletters, subscribers
 from digest.audit import changes
+from digest.hygiene import hygiene_text
 from digest.models import Newsletter
 from digest.states import Cadence, SubscriberStatus
 from digest.web.admin import admin_router
@@ -56,6 +57,10 @@ class NewsletterFields(BaseModel):
     alert_expiry_hours: float | None = Field(None, description="more than 0, at most 48")
     alert_categories: list[str] | None = Field(
         None, description="feed categories that make a post breaking"
+    )
+    # List hygiene; checked in ``newsletter_fields`` like the command line's --hygiene.
+    hygiene: str | None = Field(
+        None, max_length=32, description='"N:M[:D]" (N digests over M weeks, D days) or "off"'
     )
 
     def given(self) -> dict[str, Any]:
@@ -108,6 +113,7 @@ class NewsletterOut(BaseModel):
     quiet_hours: str | None
     alert_expiry_hours: float | None
     alert_categories: list[str] | None
+    hygiene: str = Field(description='list hygiene: "N:M:D" or "off"')
     former_slugs: list[str]
     created_at: datetime
     updated_at: datetime
@@ -149,6 +155,7 @@ def _out(session: Session, newsletter: Newsletter) -> NewsletterOut:
         newsletter.model_dump()
         | {"archived": newsletter.archived_at is not None}
         | {"subscribers": counts}
+        | {"hygiene": hygiene_text(newsletter)}
     )
 
 

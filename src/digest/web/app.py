@@ -43,6 +43,7 @@ def default_routers() -> list[APIRouter]:
         unsubscribe,
         zone_choice,
     )
+    from digest.web import stay as hygiene_stay
     from digest.web.desk import desk_routers
 
     return [
@@ -61,6 +62,8 @@ def default_routers() -> list[APIRouter]:
         admin_alerts.router,  # POST /api/posts/{id}/alert, the same
         admin_announcements.router,  # /api/announcements..., the same
         *desk_routers(),  # /desk/...: off (404) with DIGEST_DESK=false
+        # List hygiene: GET /stay/{token} shows "Yes, keep sending", POST keeps the reader.
+        hygiene_stay.router,
     ]
 
 
