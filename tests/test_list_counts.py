@@ -243,3 +243,24 @@ def test_0011_counts_the_rows_already_there_and_goes_down_clean(db: Database) ->
         (day,) = list_counts.daily(s, 1)
     # Joined: ann and dee, active now; bob joined then left (only his leaving is kept).
     assert (day.joined, day.left) == (2, 1)
+
+
+def test_retiring_counts_as_leaving_and_coming_back_as_joining(db: Database) -> None:
+    with db.transaction() as s:
+        subscriptions.add(s, "ann@example.com", confirmed=True)
+    with db.transaction() as s:
+        sub = s.exec(sa.select(Subscription)).scalars().one()
+        assert subscriptions.retire(s, sub)
+    today = utcnow().date()
+    with db.transaction() as s:
+        (day,) = list_counts.daily(s, 1, today=today)
+        assert (day.joined, day.left) == (1, 1)
+        assert list_counts.counts_by_status(s)["inactive"] == 1
+    with db.transaction() as s:
+        sub = s.exec(sa.select(Subscription)).scalars().one()
+        assert subscriptions.stay(s, sub)
+    with db.transaction() as s:
+        (day,) = list_counts.daily(s, 1, today=today)
+        assert (day.joined, day.left) == (2, 1)
+        assert list_counts.counts_by_status(s)["active"] == 1
+    assert _kept(db) == _counted(db)
