@@ -15,8 +15,9 @@ UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
 PREFERENCES_PATH = "/preferences/{token}"
 ARCHIVE_PATH = "/archive/{edition_id}"
 #: Paths whose last segment is a capability token (whoever holds it acts as the reader): kept
-#: out of every log line and every shared cache. ``/r/`` is the tracked links' redirect.
-TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/")
+#: out of every log line and every shared cache. ``/r/`` is the tracked links' redirect, ``/o/``
+#: the open pixel (under per-reader tracking both name the reader).
+TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/", "/o/")
 
 
 def _token(settings: Settings, purpose: Purpose, subscriber_id: int, email: str) -> str:
