@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,13 +60,19 @@ def fold_in(session: Session, settings: Settings, now: datetime) -> Folded:
     """``fold`` in the caller's transaction."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK})
-    rows = session.execute(sa.select(_EVENTS)).mappings().all()
-    if not rows:
-        return Folded(0, 0)
+    total = session.execute(sa.select(sa.func.count()).select_from(_EVENTS)).scalar_one()
+    rows = _candidates(session, now) if total else []
+    if settings.tracking != TrackingMode.PER_READER:
+        # Recorded under per-reader tracking, folded after it was turned off: the reader's id
+        # (and the tag that is the id) go with it.
+        rows = [
+            {**r, "copy_tag": None, "subscriber_id": None} if r["subscriber_id"] else r
+            for r in rows
+        ]
     machine, ready = _judge(rows, now.timestamp())
     done = [r for r in rows if ready[r["id"]]]
     if not done:
-        return Folded(0, len(rows))
+        return Folded(0, total)
     counted = _without_opted_out(session, done)
     _count_links(session, [r for r in counted if r["kind"] == "click"], machine)
     _count_copies(session, counted, machine)
@@ -74,14 +80,37 @@ def fold_in(session: Session, settings: Settings, now: datetime) -> Folded:
         _count_readers(session, [r for r in counted if r["kind"] == "click"], machine)
     for ids in in_batches([r["id"] for r in done]):
         session.execute(sa.delete(_EVENTS).where(_EVENTS.c.id.in_(ids)))
-    return Folded(len(counted), len(rows) - len(done))
+    return Folded(len(counted), total - len(done))
+
+
+def _candidates(session: Session, now: datetime) -> list[Any]:
+    """The events that may be due at ``now``, each with every other event of its copy (the
+    context its burst is judged in): only about a second's worth of events is read per fold,
+    not every event still waiting for its burst to end."""
+    cutoff = now - timedelta(seconds=click_rules.SETTLE_SECONDS)
+    settled = sa.select(_EVENTS.c.copy_tag).where(_EVENTS.c.at <= cutoff).distinct()
+    tags = sorted(t for t in session.execute(settled).scalars() if t is not None)
+    rows = list(
+        session.execute(
+            sa.select(_EVENTS).where(_EVENTS.c.copy_tag.is_(None), _EVENTS.c.at <= cutoff)
+        ).mappings()
+    )
+    for chunk in in_batches(tags):
+        rows += session.execute(sa.select(_EVENTS).where(_EVENTS.c.copy_tag.in_(chunk))).mappings()
+    return rows
 
 
 def _judge(rows: Sequence[Any], now: float) -> tuple[dict[int, bool], dict[int, bool]]:
     """For each event by id: whether it was a machine's, and whether it can be counted now."""
     clicks = [r for r in rows if r["kind"] == "click"]
+    # A copy is one mail's copy: a reader's tag (per-reader tracking) is the same in every mail.
     hits = [
-        click_rules.Hit(r["copy_tag"], r["url_key"], r["at"].timestamp(), r["machine"])
+        click_rules.Hit(
+            None if r["copy_tag"] is None else f"{r['mail']}/{r['copy_tag']}",
+            r["url_key"],
+            r["at"].timestamp(),
+            r["machine"],
+        )
         for r in clicks
     ]
     ids = [r["id"] for r in clicks]
