@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from digest.clicks import fold
 from digest.config import Settings
 from digest.db import Database
-from digest.models import Edition, Subscriber, Subscription
 from digest.models_engagement import ClickEvent
+from digest.web.click_recorder import ClickRecorder
+from tests.support.clicks import add_reader
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 EVENTS = ClickEvent.__table__  # type: ignore[attr-defined]
@@ -78,7 +79,7 @@ def test_a_burst_waits_until_it_is_over_then_counts_as_a_machine(
 
 def test_one_readers_clicks_in_two_mails_are_not_a_burst(make_settings, db: Database) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(database_url=db.url, tracking="per-reader")
-    sid = _reader(db, opted_out=False)
+    sid = add_reader(db)
     _events(
         db,
         [_click(mail, 1, 0.2 * i, "1", subscriber_id=sid) for i, mail in enumerate(["e1", "a1"])],
@@ -97,7 +98,7 @@ def test_a_reader_who_opted_out_since_is_not_counted(
     opted_out: bool,
 ) -> None:
     settings = make_settings(database_url=db.url, tracking="per-reader")
-    sid = _reader(db, opted_out=opted_out)
+    sid = add_reader(db, opted_out=opted_out)
     _events(db, [_click("e1", 1, 0.0, "1", subscriber_id=sid)])
     fold(db, settings, T0 + timedelta(minutes=1))
     clicks = _rows(db, "SELECT subscriber_id FROM reader_clicks")
@@ -113,7 +114,7 @@ def test_a_reader_who_opted_out_since_is_not_counted(
 def test_aggregate_folding_drops_a_readers_id_recorded_before(
     db: Database, settings: Settings
 ) -> None:
-    sid = _reader(db, opted_out=False)
+    sid = add_reader(db)
     _events(db, [_click("e1", 1, 0.0, "1", subscriber_id=sid)])
     fold(db, settings, T0 + timedelta(minutes=1))  # settings: aggregate, the default
     assert _rows(db, "SELECT human FROM link_clicks") == [(1,)]
@@ -121,12 +122,11 @@ def test_aggregate_folding_drops_a_readers_id_recorded_before(
     assert _rows(db, "SELECT count(*) FROM reader_clicks") == [(0,)]
 
 
-def _reader(db: Database, *, opted_out: bool) -> int:
-    with db.transaction() as session:
-        subscriber = Subscriber(email="reader@example.com", tracking_opt_out=opted_out)
-        session.add(subscriber)
-        session.flush()
-        session.add(Subscription(subscriber_id=subscriber.id, newsletter_id=1, status="active"))
-        session.add(Edition(key="1/daily:2026-12-02T07Z", cadence="daily", newsletter_id=1))
-        assert subscriber.id is not None
-        return subscriber.id
+def test_a_full_buffer_drops_new_clicks_and_counts_them(db: Database, settings: Settings) -> None:
+    recorder = ClickRecorder(db, settings, max_buffer=3, flush_seconds=60)
+    for i in range(10):  # the store "behind": nothing is flushed for a minute
+        recorder.record(_click("e1", i, 0.0, None))
+    assert recorder.dropped == 7
+    recorder.close()  # stores what it holds (and folds it, should it have settled)
+    stored = _rows(db, "SELECT url FROM click_events UNION ALL SELECT url FROM link_clicks")
+    assert sorted(stored) == [(f"https://news.example/{i}",) for i in range(3)]

@@ -111,7 +111,7 @@ class ClickRecorder:
                 log.exception("folding clicks failed")
                 waiting = 1
             if self._stop.is_set():
-                return  # what the store refused now waits for the next run's fold
+                return  # events the store refuses now are lost with the process (logged)
             with self._lock:
                 pending = bool(self._buffer)
             waiting = waiting or int(pending) or int(not stored)

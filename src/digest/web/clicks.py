@@ -59,6 +59,13 @@ async def follow(token: str, request: Request) -> Response:
     return Response(status_code=302, headers={"Location": target, **_NO_STORE})
 
 
+@router.api_route("/r/{rest:path}", methods=["GET", "HEAD"])
+async def not_a_link(rest: str) -> Response:
+    """Anything else under /r/ (a slash in it, nothing after it): the same 404 page, rather
+    than the router's redirect to the path without its trailing slash."""
+    raise LinkNotFound(GONE)
+
+
 @router.api_route("/o/{token}.gif", methods=["GET", "HEAD"])
 async def pixel(token: str, request: Request) -> Response:
     """The 1x1 transparent GIF, whatever the token; an open is recorded for a valid one."""
