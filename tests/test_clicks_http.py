@@ -229,6 +229,20 @@ def test_a_copy_clicking_every_link_at_once_is_a_machine(site) -> None:  # type:
     assert copies[reader[1:]]["human_click_at"] is not None  # one unique human click
 
 
+def test_a_burst_through_two_web_processes_is_seen_whole(site) -> None:  # type: ignore[no-untyped-def]
+    """Two apps on one store, each with its own recorder folding every second: a gateway's
+    requests spread over both are still one burst, and each click is counted once."""
+    one, two = site(), site()
+    scanned = aggregate_copy()
+    stories = [f"https://news.example/{i}" for i in range(4)]
+    for i, url in enumerate(stories):
+        server = (one, two)[i % 2]
+        assert server.http.get(server.link(url, scanned)).status_code == 302
+    assert two.http.get(two.link(stories[0])).status_code == 302  # a reader
+    wait(lambda: sum(h + m for h, m in one.counts().values()) == 5, "the clicks counted")
+    assert one.counts() == {stories[0]: (1, 1), **{u: (0, 1) for u in stories[1:]}}
+
+
 def test_aggregate_tracking_keeps_nothing_about_the_reader(site, db: Database) -> None:  # type: ignore[no-untyped-def]
     s = site(tracking="aggregate")
     sid = add_reader(db)
