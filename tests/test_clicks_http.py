@@ -173,6 +173,7 @@ def test_no_r_path_gets_a_server_error(site) -> None:  # type: ignore[no-untyped
     @given(
         st.one_of(
             st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=300),
+            st.sampled_from([".", "..", "./", "%2e", "/", "//x", "?q", "#f"]),
             st.tuples(st.integers(0, len(good)), st.text(max_size=5)).map(
                 lambda cut: good[: cut[0]] + cut[1] + good[cut[0] :]
             ),

@@ -59,10 +59,11 @@ async def follow(token: str, request: Request) -> Response:
     return Response(status_code=302, headers={"Location": target, **_NO_STORE})
 
 
+@router.api_route("/r", methods=["GET", "HEAD"])
 @router.api_route("/r/{rest:path}", methods=["GET", "HEAD"])
-async def not_a_link(rest: str) -> Response:
-    """Anything else under /r/ (a slash in it, nothing after it): the same 404 page, rather
-    than the router's redirect to the path without its trailing slash."""
+async def not_a_link() -> Response:
+    """Anything else under /r/ (a slash in it, nothing after it, ``/r`` itself): the same
+    404 page, rather than the router's redirect to the path with or without a slash."""
     raise LinkNotFound(GONE)
 
 
