@@ -98,6 +98,11 @@ class FeedNotFound(NotFound):
     """No feed with that URL."""
 
 
+class LinkNotFound(NotFound):
+    """A tracked link (``/r/TOKEN``) that is not one of ours: tampered, cut short, made up, or
+    leading to no web page. Answered with a page, never a redirect."""
+
+
 class NothingToSend(DigestError):
     """A digest was asked for and no post is new for it (a test copy, for one)."""
 

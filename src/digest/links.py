@@ -16,8 +16,10 @@ PREFERENCES_PATH = "/preferences/{token}"
 ARCHIVE_PATH = "/archive/{edition_id}"
 STAY_PATH = "/stay/{token}"
 #: Paths whose last segment is a capability token (whoever holds it acts as the reader): kept
-#: out of every log line and every shared cache. ``/r/`` is the tracked links' redirect.
-TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/", "/stay/")
+#: out of every log line and every shared cache. ``/r/`` is the tracked links' redirect, ``/o/``
+#: the open pixel (under per-reader tracking both name the reader), ``/stay/`` list
+#: hygiene's "still want this?" answer.
+TOKEN_PATH_PREFIXES = ("/confirm/", "/unsubscribe/", "/preferences/", "/r/", "/o/", "/stay/")
 
 
 def _token(settings: Settings, purpose: Purpose, subscriber_id: int, email: str) -> str:

@@ -16,7 +16,9 @@ from starlette.middleware.cors import CORSMiddleware
 from digest.compose.render import DigestRenderer, Renderers
 from digest.config import Settings
 from digest.db import Database
+from digest.tracking import TrackingMode
 from digest.web import errors
+from digest.web.click_recorder import ClickRecorder
 from digest.web.middleware import Guard
 from digest.web.pages import Pages, template_environment
 from digest.web.ratelimit import limiter_for
@@ -34,6 +36,7 @@ def default_routers() -> list[APIRouter]:
         admin_newsletters,
         archive,
         assets,
+        clicks,
         confirm,
         esp_hooks,
         health,
@@ -64,6 +67,8 @@ def default_routers() -> list[APIRouter]:
         *desk_routers(),  # /desk/...: off (404) with DIGEST_DESK=false
         # List hygiene: GET /stay/{token} shows "Yes, keep sending", POST keeps the reader.
         hygiene_stay.router,
+        # Tracked links (issue 16): GET/HEAD /r/{token} and the open pixel /o/{token}.gif.
+        clicks.router,
     ]
 
 
@@ -72,8 +77,11 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.tracking != TrackingMode.OFF:
+            app.state.clicks.start()  # folds what an earlier run left waiting
         yield
         app.state.writer.close()  # commit what is queued before the process ends
+        app.state.clicks.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -91,6 +99,7 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
     app.state.ip_limiter = limiter_for(db, settings.ip_limit, IP_WINDOW_SECONDS, name="subscribe")
     app.state.sender_domain = settings.from_domain
     app.state.writer = BatchWriter(db)
+    app.state.clicks = ClickRecorder(db, settings)
     errors.install(app)
     for router in [*default_routers(), *routers]:
         app.include_router(router)

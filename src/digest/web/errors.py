@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from digest.errors import (
     DigestError,
     InvalidToken,
+    LinkNotFound,
     RateLimited,
     SignInRequired,
     StoreUnavailable,
@@ -64,8 +65,10 @@ def error_response(
     *,
     headers: dict[str, str] | None = None,
     token_error: bool = False,
+    home: str | None = None,
 ) -> Response:
-    """The answer to a failed request, in the form the client reads."""
+    """The answer to a failed request, in the form the client reads; ``home`` is where the
+    page's one link goes (the start page when None)."""
     if _answers_json(request):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     if is_desk_path(request.url.path):
@@ -80,6 +83,7 @@ def error_response(
         title=_TITLES.get(status, "Something went wrong"),
         message=message,
         resubscribe=token_error,
+        home=home,
     )
     response.headers.update(headers or {})
     return response
@@ -121,6 +125,8 @@ async def _digest_error(request: Request, exc: DigestError) -> Response:
         public_message(exc, _where(request)),
         headers=headers,
         token_error=isinstance(exc, InvalidToken),
+        # A stranger's tracked link: send them to the site, which is all they may have wanted.
+        home=request.app.state.settings.base_url if isinstance(exc, LinkNotFound) else None,
     )
 
 
