@@ -297,3 +297,7 @@ class SignInRequired(DigestError):
     def __init__(self, next_path: str) -> None:
         super().__init__("sign in to the desk first")
         self.next_path = next_path
+
+
+class WebhookNotFound(NotFound):
+    """No webhook has this id (``digest webhooks``)."""

@@ -33,6 +33,7 @@ from digest.subscriber_fields import (
 )
 from digest.subscribers import Held, hold
 from digest.subscriptions import stamps
+from digest.webhook_events import subscription_changed
 
 _S = Subscriber.__table__  # type: ignore[attr-defined]
 _U = Subscription.__table__  # type: ignore[attr-defined]
@@ -130,6 +131,7 @@ def request_subscription(
     rows = held_subscriptions(session, held, newsletter_ids)
     recorded = False
     earlier: list[tuple[bool, datetime]] = []  # (pending?, when) of the requests left standing
+    moved: list[tuple[int, str]] = []  # (newsletter, status) of the subscriptions it moved
     for nid in newsletter_ids:
         offered = _cadences(session, nid)
         # Read for every address (the newsletter row is already in the session): same work.
@@ -147,6 +149,8 @@ def request_subscription(
             after = next_status(before, Event.SUBSCRIBE)
             if after is not before:
                 values.update(stamps(after, now))
+            if after is not before or status is None:
+                moved.append((nid, after.value))
             recorded = True
         elif isinstance(values.get("consent_at"), datetime):
             pending = values["status"] == SubscriberStatus.PENDING.value
@@ -156,6 +160,17 @@ def request_subscription(
         )
         sub_id = int(session.execute(upsert, values).scalar_one())
         _expire(session, Subscription, sub_id)
+    # Reported only when some webhook listens (a second's cached read otherwise): with one,
+    # a request that moves a subscription writes one row more than one that does not.
+    for nid, moved_to in moved:
+        subscription_changed(
+            session,
+            subscriber_id=subscriber_id,
+            newsletter_id=nid,
+            status=moved_to,
+            at=now,
+            email=address,
+        )
     # The confirmation link answers this request when it recorded something, else the
     # standing request it resends (a pending one's first).
     requested_at = consent.at if recorded or not earlier else max(earlier)[1]

@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "announce": "digest.cli.announce:announce",
     "users": "digest.cli.users:users",
     "audit": "digest.cli.audit:audit",
+    # issue 16, webhooks
+    "webhooks": "digest.cli.webhooks:webhooks",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -61,6 +63,8 @@ SHORT_HELP: dict[str, str] = {
     "announce": "One-off announcements to a newsletter's readers.",
     "users": "Desk accounts: add, list, change a role or a password, remove.",
     "audit": "Show the audit log: who changed what, when, from where, through which face.",
+    # issue 16, webhooks
+    "webhooks": "Signed event POSTs to other systems: add, list, remove, test.",
 }
 
 

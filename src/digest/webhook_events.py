@@ -1,0 +1,189 @@
+"""Putting events in the webhook queue, in the transaction of the change they report: one
+``webhook_deliveries`` row per webhook that takes the event, all sharing one event id and one
+body. A change that rolls back takes its event with it; one that commits cannot lose it.
+
+Every state change calls this, most of them with no webhook listening, so who listens to what
+is read from the (tiny) ``webhooks`` table at most once a second per process: a webhook added
+in another process gets events from about a second later. The rows themselves are written with
+``INSERT ... SELECT FROM webhooks``, so a webhook removed meanwhile is simply not written to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from digest import webhook_rules as rules
+from digest.clock import utcnow
+from digest.db import in_batches
+from digest.models import Newsletter, Subscriber
+from digest.models_engagement import Webhook, WebhookDelivery
+
+W = Webhook.__table__  # type: ignore[attr-defined]
+WD = WebhookDelivery.__table__  # type: ignore[attr-defined]
+FRESH_FOR = 1.0  # seconds a process trusts what it read of who listens
+
+_Listening = dict[str, tuple[int, ...]]
+_cache: weakref.WeakKeyDictionary[sa.Engine, tuple[float, _Listening]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def listeners(session: Session, type_: str) -> tuple[int, ...]:
+    """The ids of the webhooks that take ``type_`` (read at most once a second)."""
+    engine = session.get_bind()
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(engine)  # type: ignore[call-overload]
+    if cached is None or now - cached[0] > FRESH_FOR:
+        listening: dict[str, list[int]] = {}
+        for webhook_id, events in session.execute(sa.select(W.c.id, W.c.events)):
+            for event in events or []:
+                listening.setdefault(event, []).append(webhook_id)
+        cached = (now, {k: tuple(v) for k, v in listening.items()})
+        with _lock:
+            _cache[engine] = cached  # type: ignore[index]
+    return cached[1].get(type_, ())
+
+
+def forget() -> None:
+    """Read who listens afresh next time: a webhook was added or removed in this process."""
+    with _lock:
+        _cache.clear()
+
+
+def emit(session: Session, type_: str, data: dict[str, Any]) -> str | None:
+    """Queue the event for every webhook that takes it, in the session's transaction; its id,
+    or None when no webhook takes it (nothing written)."""
+    return emit_many(session, type_, [data])[0] if listeners(session, type_) else None
+
+
+def emit_many(session: Session, type_: str, datas: Sequence[dict[str, Any]]) -> list[str | None]:
+    """Queue many events of one type at once (an import): a few multi-row inserts, not one
+    statement each. Their ids, or Nones when no webhook takes the type."""
+    ids = listeners(session, type_)
+    if not ids or not datas:
+        return [None] * len(datas)
+    now = utcnow()
+    rows = []
+    for data in datas:
+        event_id = uuid.uuid4().hex
+        rows.append({"b_event": event_id, "b_body": rules.body(event_id, type_, now, data)})
+    # Written from the webhooks table itself: a webhook removed since we read the list gets
+    # no rows (no foreign key error in the middle of someone's unsubscribe).
+    select = sa.select(
+        W.c.id,
+        sa.bindparam("b_event", type_=sa.String),
+        sa.literal(type_, sa.String),
+        sa.bindparam("b_body", type_=sa.Text),
+        sa.literal(now, WD.c.created_at.type),
+        sa.literal(rules.QUEUED, sa.String),
+        sa.literal(0, sa.Integer),
+        sa.literal(now, WD.c.next_attempt_at.type),
+    ).where(W.c.id.in_(ids))
+    insert = sa.insert(WD).from_select(
+        [
+            "webhook_id",
+            "event_id",
+            "type",
+            "body",
+            "created_at",
+            "status",
+            "attempts",
+            "next_attempt_at",
+        ],
+        select,
+    )
+    connection = session.connection()
+    for chunk in in_batches(rows, 1000):
+        connection.execute(insert, list(chunk))
+    return [str(r["b_event"]) for r in rows]
+
+
+def subscriber_data(email: str, newsletter: str, status: str, at: datetime) -> dict[str, Any]:
+    """The data of a ``subscriber.*`` event: who, on which newsletter, now in which status."""
+    return {"email": email, "newsletter": newsletter, "status": status, "at": rules.timestamp(at)}
+
+
+def subscription_changed(
+    session: Session,
+    *,
+    subscriber_id: int,
+    newsletter_id: int,
+    status: str,
+    at: datetime,
+    email: str | None = None,
+) -> str | None:
+    """Report a subscription's move to ``status`` (when some webhook takes its event)."""
+    type_ = rules.event_for_status(status)
+    if type_ is None or not listeners(session, type_):
+        return None
+    if email is None:
+        person = session.get(Subscriber, subscriber_id)
+        if person is None:
+            return None
+        email = person.email
+    data = subscriber_data(email, slug_of(session, newsletter_id), status, at)
+    return emit(session, type_, data)
+
+
+def subscriptions_changed(
+    session: Session, newsletter_id: int, moves: Iterable[tuple[str, str]], at: datetime
+) -> int:
+    """Report many subscriptions of one newsletter moved, as (email, status) pairs (an
+    import): nothing is built unless some webhook takes the event. How many were queued."""
+    by_type: dict[str, list[tuple[str, str]]] = {}
+    for email, status in moves:
+        type_ = rules.event_for_status(status)
+        if type_ is not None:
+            by_type.setdefault(type_, []).append((email, status))
+    queued = 0
+    for type_, pairs in by_type.items():
+        if listeners(session, type_):
+            slug = slug_of(session, newsletter_id)
+            datas = [subscriber_data(email, slug, status, at) for email, status in pairs]
+            queued += len(emit_many(session, type_, datas))
+    return queued
+
+
+def erased(
+    session: Session,
+    emails: Iterable[str],
+    hashed: str,
+    newsletter_ids: Iterable[int],
+    at: datetime,
+) -> None:
+    """Report an erasure by the address's hash alone (the person asked to be forgotten), and
+    take their address (each of ``emails``) out of the queue: the events still waiting about
+    them go unsent, and the delivered ones kept for a while go too."""
+    for email in set(emails):
+        _scrub(session, email)
+    if not listeners(session, rules.ERASED):
+        return
+    data = {
+        "email_hash": hashed,
+        "newsletters": [slug_of(session, nid) for nid in sorted(set(newsletter_ids))],
+        "at": rules.timestamp(at),
+    }
+    emit(session, rules.ERASED, data)
+
+
+def slug_of(session: Session, newsletter_id: int) -> str:
+    """A newsletter's slug (the session's copy, read once)."""
+    newsletter = session.get(Newsletter, newsletter_id)
+    return newsletter.slug if newsletter is not None else str(newsletter_id)
+
+
+def _scrub(session: Session, email: str) -> None:
+    # The bodies are written by ``rules.body`` alone, so the address appears in exactly this
+    # form; LIKE's wildcards in it are escaped.
+    needle = rules.body("", "", utcnow(), {"email": email}).split('"data":{', 1)[1][:-2]
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    session.execute(sa.delete(WD).where(WD.c.body.like(pattern, escape="\\")))

@@ -1,0 +1,255 @@
+"""Webhook events from the state changes that make them to a real receiver on loopback, through
+the durable queue: signed, retried when the receiver is down, slow or failing, dead after 24
+hours, repeated with the same id after a crash, never sent twice by two senders. Both stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from digest import subscribers, subscriptions, webhook_events, webhooks
+from digest import webhook_rules as rules
+from digest.addresses import email_hash
+from digest.clock import utcnow
+from digest.config import Settings
+from digest.db import Database
+from digest.models_engagement import WebhookDelivery
+from digest.subscriber_fields import Consent
+from digest.subscription_requests import request_subscription
+from digest.webhook_sender import WebhookSender
+from tests.support.webhook_receiver import Receiver, webhook_receiver
+
+WD = WebhookDelivery.__table__  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def hooks_settings(make_settings, db: Database) -> Settings:  # type: ignore[no-untyped-def]
+    return make_settings(database_url=db.url, allow_private_webhooks=True, webhook_timeout=5.0)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with webhook_receiver() as r:
+        yield r
+
+
+def _add(db: Database, settings: Settings, url: str, events: str = "") -> tuple[int, str]:
+    with db.transaction() as session:
+        row, secret = webhooks.add(session, settings, url, events or ",".join(rules.EVENTS))
+        return int(row.id or 0), secret
+
+
+def _drain(db: Database, settings: Settings, **kwargs: object) -> dict[str, int]:
+    return asyncio.run(WebhookSender(settings, db, **kwargs).drain())  # type: ignore[arg-type]
+
+
+def _rows(db: Database) -> list[sa.Row]:
+    with db.engine.connect() as conn:
+        return list(conn.execute(sa.select(WD).order_by(WD.c.id)))
+
+
+def test_state_changes_arrive_signed_with_their_data(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    _, secret = _add(db, hooks_settings, receiver.url)
+    now = utcnow()
+    with db.transaction() as session:
+        request_subscription(session, "Ann@Example.org", consent=Consent(at=now, source="t"))
+    with db.transaction() as session:
+        subscriptions.confirm(session, subscribers.get(session, "ann@example.org"))
+    with db.transaction() as session:
+        subscriptions.unsubscribe(session, subscribers.get(session, "ann@example.org"))
+    with db.transaction() as session:
+        subscriptions.add(session, "bob@example.org", confirmed=True)
+        subscriptions.add(session, "cy@example.org", confirmed=True)
+    with db.transaction() as session:
+        subscriptions.record_bounce(session, "bob@example.org")
+        subscriptions.record_bounce(session, "cy@example.org", complaint=True)
+    with db.transaction() as session:
+        subscriptions.add(session, "dee@example.org", confirmed=True)
+    with db.transaction() as session:
+        subscribers.erase(session, "dee@example.org")
+    counts = _drain(db, hooks_settings)
+    got = receiver.wait_for(8)
+    # POSTs go side by side, so they may arrive in any order; each carries its time.
+    events = [
+        (e["type"], e["data"].get("email"), e["data"].get("status")) for e in receiver.events()
+    ]
+    assert sorted(events, key=str) == sorted(
+        [
+            ("subscriber.pending", "ann@example.org", "pending"),
+            ("subscriber.confirmed", "ann@example.org", "active"),
+            ("subscriber.unsubscribed", "ann@example.org", "unsubscribed"),
+            ("subscriber.confirmed", "bob@example.org", "active"),
+            ("subscriber.confirmed", "cy@example.org", "active"),
+            ("subscriber.bounced", "bob@example.org", "bounced"),
+            ("subscriber.complained", "cy@example.org", "complained"),
+            # dee's own confirmation was taken out of the queue by the erasure: only the hash went.
+            ("subscriber.erased", None, None),
+        ],
+        key=str,
+    )
+    assert counts["delivered"] == 8
+    (erasure,) = [r for r in got if r.event["type"] == "subscriber.erased"]
+    assert erasure.event["data"]["email_hash"] == email_hash("dee@example.org")
+    assert erasure.event["data"]["newsletters"] == ["digest"]
+    assert "dee@" not in erasure.body.decode()
+    assert {e["data"].get("newsletter") for e in receiver.events()} == {"digest", None}
+    for request in got:
+        assert request.headers["Content-Type"] == "application/json"
+        assert request.headers["User-Agent"].startswith("digest-webhooks/")
+        t, _, v1 = request.headers["Digest-Signature"].partition(",")
+        signed = t.removeprefix("t=").encode() + b"." + request.body
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        assert v1 == f"v1={expected}"
+    assert {r.status for r in _rows(db)} == {"delivered"}
+
+
+def test_nothing_is_queued_without_a_webhook_or_for_events_it_does_not_take(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    with db.transaction() as session:
+        subscriptions.add(session, "early@example.org", confirmed=True)
+    assert _rows(db) == []
+    _add(db, hooks_settings, receiver.url, "subscriber.unsubscribed")
+    with db.transaction() as session:
+        subscriptions.add(session, "late@example.org", confirmed=True)
+        subscriptions.unsubscribe(session, subscribers.get(session, "late@example.org"))
+    assert [r.type for r in _rows(db)] == ["subscriber.unsubscribed"]
+
+
+def test_a_rolled_back_change_reports_nothing(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    _add(db, hooks_settings, receiver.url)
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        subscriptions.add(session, "gone@example.org", confirmed=True)
+        raise RuntimeError("the request failed after the change")
+    assert _rows(db) == []
+
+
+@pytest.mark.parametrize("trouble", ["500", "slow", "down"])
+def test_a_receiver_that_fails_gets_the_event_later(
+    db: Database, hooks_settings: Settings, receiver: Receiver, trouble: str
+) -> None:
+    url = receiver.url
+    if trouble == "500":
+        receiver.status = 500
+    elif trouble == "slow":
+        receiver.delay = 3.0
+        hooks_settings = hooks_settings.model_copy(update={"webhook_timeout": 0.5})
+    else:
+        url = "http://127.0.0.1:9/hook"  # the discard port: nothing listens
+    _add(db, hooks_settings, url)
+    with db.transaction() as session:
+        subscriptions.add(session, "ann@example.org", confirmed=True)
+    assert _drain(db, hooks_settings)["retry"] == 1
+    (row,) = _rows(db)
+    assert row.status == "pending" and row.attempts == 1
+    reason = {"500": "answered 500", "slow": "no answer in time", "down": "cannot connect"}
+    assert reason[trouble] in row.last_error
+    assert "\n" not in row.last_error
+    # Not due yet: a drain now sends nothing.
+    assert _drain(db, hooks_settings)["retry"] == 0
+    receiver.status, receiver.delay = 200, 0.0
+    if trouble == "down":
+        with db.transaction() as session:
+            session.execute(sa.update(WD).values(next_attempt_at=utcnow()))
+            session.execute(sa.text("UPDATE webhooks SET url = :u"), {"u": receiver.url})
+    later = utcnow() + timedelta(minutes=5)
+    assert _drain(db, hooks_settings, clock=lambda: later)["delivered"] == 1
+    first_id = row.event_id
+    delivered = [e["id"] for e in receiver.events()]
+    assert delivered[-1] == first_id  # the same event, the same id
+    (row,) = _rows(db)
+    assert row.status == "delivered" and row.attempts == 2 and row.last_error is None
+
+
+def test_dead_after_24_hours(db: Database, hooks_settings: Settings, receiver: Receiver) -> None:
+    receiver.status = 503
+    _add(db, hooks_settings, receiver.url)
+    with db.transaction() as session:
+        subscriptions.add(session, "ann@example.org", confirmed=True)
+    _drain(db, hooks_settings)
+    past = utcnow() + timedelta(hours=24, minutes=1)
+    assert _drain(db, hooks_settings, clock=lambda: past)["dead"] == 1
+    (row,) = _rows(db)
+    assert row.status == "dead" and "503" in row.last_error
+    # Dead is final: a later round sends nothing.
+    n = len(receiver.got)
+    _drain(db, hooks_settings, clock=lambda: past + timedelta(hours=2))
+    assert len(receiver.got) == n
+
+
+def test_a_crash_mid_post_repeats_that_event_with_the_same_id(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    _add(db, hooks_settings, receiver.url)
+    with db.transaction() as session:
+        subscriptions.add(session, "ann@example.org", confirmed=True)
+    receiver.hold = True
+
+    async def crash() -> None:
+        sender = WebhookSender(hooks_settings, db)
+        task = asyncio.ensure_future(sender.send_due())
+        while not receiver.arrived.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()  # the process dies with the POST in flight: nothing recorded
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(crash())
+    receiver.hold = False
+    receiver.release.set()
+    # Another sender while the lease holds takes nothing ...
+    assert _drain(db, hooks_settings)["delivered"] == 0
+    # ... and once it ran out, sends the event again, same id, same body.
+    later = utcnow() + timedelta(minutes=10)
+    assert _drain(db, hooks_settings, clock=lambda: later)["delivered"] == 1
+    first, again = receiver.wait_for(2)
+    assert first.event["id"] == again.event["id"] and first.body == again.body
+
+
+def test_two_senders_never_send_one_event_twice(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    _add(db, hooks_settings, receiver.url, "subscriber.confirmed")
+    with db.transaction() as session:
+        for i in range(120):
+            subscriptions.add(session, f"r{i}@example.org", confirmed=True)
+    other = Database(db.url)
+
+    async def both() -> None:
+        await asyncio.gather(
+            WebhookSender(hooks_settings, db).drain(), WebhookSender(hooks_settings, other).drain()
+        )
+
+    try:
+        asyncio.run(both())
+    finally:
+        other.dispose()
+    ids = [e["id"] for e in receiver.events()]
+    assert len(ids) == 120 and len(set(ids)) == 120
+    assert {r.status for r in _rows(db)} == {"delivered"}
+
+
+def test_a_webhook_removed_gets_nothing_more(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    webhook_id, _ = _add(db, hooks_settings, receiver.url)
+    with db.transaction() as session:
+        subscriptions.add(session, "ann@example.org", confirmed=True)
+        webhooks.remove(session, webhook_id)
+    with db.transaction() as session:
+        subscriptions.add(session, "bob@example.org", confirmed=True)
+    webhook_events.forget()
+    assert _rows(db) == []
+    _drain(db, hooks_settings)
+    assert receiver.got == []
