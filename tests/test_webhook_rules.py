@@ -5,7 +5,9 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -130,3 +132,22 @@ def test_a_receiver_down_all_day_is_tried_until_24h_then_dead(
 def test_after_24h_a_failure_is_final(created: datetime, attempts: int, j: float) -> None:
     assert rules.after_failure(attempts, created, created + timedelta(hours=24), j) is None
     assert rules.after_failure(attempts, created, created + timedelta(hours=23), j) is not None
+
+
+def _readme_verifier():  # type: ignore[no-untyped-def]
+    """The verification snippet of the README's Webhooks section, as a receiver copies it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # our own README
+    return namespace["verified"]
+
+
+@given(secrets_, bodies)
+def test_the_readme_snippet_verifies_what_digest_signs(secret: str, body: bytes) -> None:
+    verified = _readme_verifier()
+    now = int(time.time())
+    assert verified(sign(secret, body, now), body, secret)
+    assert not verified(sign(secret, body, now), body + b" ", secret)
+    assert not verified(sign(secret, body, now - 3600), body, secret)

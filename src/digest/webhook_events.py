@@ -2,18 +2,15 @@
 ``webhook_deliveries`` row per webhook that takes the event, all sharing one event id and one
 body. A change that rolls back takes its event with it; one that commits cannot lose it.
 
-Every state change calls this, most of them with no webhook listening, so who listens to what
-is read from the (tiny) ``webhooks`` table at most once a second per process: a webhook added
-in another process gets events from about a second later. The rows themselves are written with
-``INSERT ... SELECT FROM webhooks``, so a webhook removed meanwhile is simply not written to.
+Every state change asks who listens: one read of the ``webhooks`` table (a handful of rows, a
+page of the store), so a webhook added anywhere gets the next event, and with none added the
+cost is that read. The rows are written with ``INSERT ... SELECT FROM webhooks``, so a webhook
+removed meanwhile is simply not written to.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-import weakref
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -26,56 +23,56 @@ from digest.clock import utcnow
 from digest.db import in_batches
 from digest.models import Newsletter, Subscriber
 from digest.models_engagement import Webhook, WebhookDelivery
+from digest.states import SubscriberStatus
 
 W = Webhook.__table__  # type: ignore[attr-defined]
 WD = WebhookDelivery.__table__  # type: ignore[attr-defined]
-FRESH_FOR = 1.0  # seconds a process trusts what it read of who listens
-
-_Listening = dict[str, tuple[int, ...]]
-_cache: weakref.WeakKeyDictionary[sa.Engine, tuple[float, _Listening]] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_WHO_LISTENS = sa.select(W.c.id, W.c.events)
 
 
 def listeners(session: Session, type_: str) -> tuple[int, ...]:
-    """The ids of the webhooks that take ``type_`` (read at most once a second)."""
-    engine = session.get_bind()
-    now = time.monotonic()
-    with _lock:
-        cached = _cache.get(engine)  # type: ignore[call-overload]
-    if cached is None or now - cached[0] > FRESH_FOR:
-        listening: dict[str, list[int]] = {}
-        for webhook_id, events in session.execute(sa.select(W.c.id, W.c.events)):
-            for event in events or []:
-                listening.setdefault(event, []).append(webhook_id)
-        cached = (now, {k: tuple(v) for k, v in listening.items()})
-        with _lock:
-            _cache[engine] = cached  # type: ignore[index]
-    return cached[1].get(type_, ())
-
-
-def forget() -> None:
-    """Read who listens afresh next time: a webhook was added or removed in this process."""
-    with _lock:
-        _cache.clear()
+    """The ids of the webhooks that take ``type_``."""
+    return tuple(
+        webhook_id
+        for webhook_id, events in session.execute(_WHO_LISTENS)
+        if type_ in (events or ())
+    )
 
 
 def emit(session: Session, type_: str, data: dict[str, Any]) -> str | None:
     """Queue the event for every webhook that takes it, in the session's transaction; its id,
     or None when no webhook takes it (nothing written)."""
-    return emit_many(session, type_, [data])[0] if listeners(session, type_) else None
+    return emit_many(session, type_, [data])[0]
 
 
 def emit_many(session: Session, type_: str, datas: Sequence[dict[str, Any]]) -> list[str | None]:
     """Queue many events of one type at once (an import): a few multi-row inserts, not one
     statement each. Their ids, or Nones when no webhook takes the type."""
-    ids = listeners(session, type_)
+    return write(session, listeners(session, type_), type_, datas)
+
+
+def write(
+    session: Session,
+    ids: Sequence[int],
+    type_: str,
+    datas: Sequence[dict[str, Any]],
+    *,
+    keep: Sequence[bool] | None = None,
+) -> list[str | None]:
+    """``emit_many`` for the webhooks ``ids`` already read (``listeners``).
+
+    ``keep`` (one flag per event) runs the same statements for every event but writes only
+    the kept ones: a subscribe request must cost the same whatever the address's state.
+    """
     if not ids or not datas:
         return [None] * len(datas)
     now = utcnow()
     rows = []
-    for data in datas:
+    for i, data in enumerate(datas):
         event_id = uuid.uuid4().hex
-        rows.append({"b_event": event_id, "b_body": rules.body(event_id, type_, now, data)})
+        body = rules.body(event_id, type_, now, data)
+        kept = True if keep is None else bool(keep[i])
+        rows.append({"b_event": event_id, "b_body": body, "b_keep": kept})
     # Written from the webhooks table itself: a webhook removed since we read the list gets
     # no rows (no foreign key error in the middle of someone's unsubscribe).
     select = sa.select(
@@ -87,7 +84,7 @@ def emit_many(session: Session, type_: str, datas: Sequence[dict[str, Any]]) -> 
         sa.literal(rules.QUEUED, sa.String),
         sa.literal(0, sa.Integer),
         sa.literal(now, WD.c.next_attempt_at.type),
-    ).where(W.c.id.in_(ids))
+    ).where(W.c.id.in_(ids), sa.bindparam("b_keep", type_=sa.Boolean))
     insert = sa.insert(WD).from_select(
         [
             "webhook_id",
@@ -104,7 +101,7 @@ def emit_many(session: Session, type_: str, datas: Sequence[dict[str, Any]]) -> 
     connection = session.connection()
     for chunk in in_batches(rows, 1000):
         connection.execute(insert, list(chunk))
-    return [str(r["b_event"]) for r in rows]
+    return [str(r["b_event"]) if r["b_keep"] else None for r in rows]
 
 
 def subscriber_data(email: str, newsletter: str, status: str, at: datetime) -> dict[str, Any]:
@@ -123,7 +120,8 @@ def subscription_changed(
 ) -> str | None:
     """Report a subscription's move to ``status`` (when some webhook takes its event)."""
     type_ = rules.event_for_status(status)
-    if type_ is None or not listeners(session, type_):
+    ids = listeners(session, type_) if type_ is not None else ()
+    if type_ is None or not ids:
         return None
     if email is None:
         person = session.get(Subscriber, subscriber_id)
@@ -131,7 +129,7 @@ def subscription_changed(
             return None
         email = person.email
     data = subscriber_data(email, slug_of(session, newsletter_id), status, at)
-    return emit(session, type_, data)
+    return write(session, ids, type_, [data])[0]
 
 
 def subscriptions_changed(
@@ -146,11 +144,26 @@ def subscriptions_changed(
             by_type.setdefault(type_, []).append((email, status))
     queued = 0
     for type_, pairs in by_type.items():
-        if listeners(session, type_):
+        ids = listeners(session, type_)
+        if ids:
             slug = slug_of(session, newsletter_id)
             datas = [subscriber_data(email, slug, status, at) for email, status in pairs]
-            queued += len(emit_many(session, type_, datas))
+            queued += len(write(session, ids, type_, datas))
     return queued
+
+
+def requested(session: Session, email: str, moved: dict[int, bool], at: datetime) -> None:
+    """Report a subscribe request's new pending subscriptions (``moved``: per newsletter asked
+    for, whether it became pending). The same statements run for every address, moved or not:
+    how long a request takes must not tell who is subscribed."""
+    ids = listeners(session, rules.PENDING)
+    if not ids:
+        return
+    datas = [
+        subscriber_data(email, slug_of(session, nid), SubscriberStatus.PENDING.value, at)
+        for nid in moved
+    ]
+    write(session, ids, rules.PENDING, datas, keep=list(moved.values()))
 
 
 def erased(
@@ -165,14 +178,15 @@ def erased(
     them go unsent, and the delivered ones kept for a while go too."""
     for email in set(emails):
         _scrub(session, email)
-    if not listeners(session, rules.ERASED):
+    ids = listeners(session, rules.ERASED)
+    if not ids:
         return
     data = {
         "email_hash": hashed,
         "newsletters": [slug_of(session, nid) for nid in sorted(set(newsletter_ids))],
         "at": rules.timestamp(at),
     }
-    emit(session, rules.ERASED, data)
+    write(session, ids, rules.ERASED, [data])
 
 
 def slug_of(session: Session, newsletter_id: int) -> str:

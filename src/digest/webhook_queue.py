@@ -139,7 +139,8 @@ def release(session: Session, leases: Sequence[Due]) -> None:
 
 def counts(session: Session) -> dict[str, int]:
     """The queue by state: pending, delivered, dead (zeros too)."""
-    found = dict(session.execute(sa.select(WD.c.status, sa.func.count()).group_by(WD.c.status)))
+    query = sa.select(WD.c.status, sa.func.count()).group_by(WD.c.status)
+    found = {status: n for status, n in session.execute(query)}
     return {s: int(found.get(s, 0)) for s in (rules.QUEUED, rules.DELIVERED, rules.DEAD)}
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import httpx
 from sqlmodel import Session, col, select
 
-from digest import webhook_events, webhook_queue
+from digest import webhook_queue
 from digest import webhook_rules as rules
 from digest.clock import utcnow
 from digest.config import Settings
@@ -91,7 +91,6 @@ def add(session: Session, settings: Settings, url: str, events: str) -> tuple[We
     row = Webhook(url=target, events=wanted, secret=secret, created_at=utcnow())
     session.add(row)
     session.flush()
-    webhook_events.forget()
     return row, secret
 
 
@@ -119,7 +118,6 @@ def remove(session: Session, webhook_id: int) -> Webhook:
     row = get(session, webhook_id)
     session.delete(row)
     session.flush()
-    webhook_events.forget()
     return row
 
 
