@@ -20,10 +20,13 @@ from digest.addresses import email_hash
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
+from digest.links import unsubscribe_url
 from digest.models_engagement import WebhookDelivery
 from digest.subscriber_fields import Consent
+from digest.subscribers_csv import import_rows
 from digest.subscription_requests import request_subscription
 from digest.webhook_sender import WebhookSender
+from tests.support.web import HTML, client, confirm_link, confirm_mails, make_app, path_of
 from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 WD = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -288,3 +291,56 @@ def test_a_subscribe_request_costs_the_same_statements_with_a_webhook_listening(
     # Only the request that made a subscription pending was queued.
     assert [r.body.count("new@example.org") for r in _rows(db)][-1] == 1
     assert sum("active@" in r.body for r in _rows(db)) == 0
+
+
+async def test_the_web_faces_report_subscribe_confirm_and_one_click_unsubscribe(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    _add(db, hooks_settings, receiver.url)
+    app = make_app(hooks_settings, db)
+    async with client(app) as http:
+        answer = await http.post("/subscribe", data={"email": "web@example.org"}, headers=HTML)
+        assert answer.status_code == 200
+        (_, body), *_ = confirm_mails(db, "web@example.org")
+        assert (await http.post(path_of(confirm_link(body)))).status_code == 200
+        with db.transaction() as session:
+            person = subscribers.get(session, "web@example.org")
+        one_click = unsubscribe_url(hooks_settings, int(person.id or 0), person.email, 1)
+        data = {"List-Unsubscribe": "One-Click"}
+        assert (await http.post(path_of(one_click), data=data)).status_code == 200
+    app.state.writer.close()
+    await WebhookSender(hooks_settings, db).drain()
+    types = sorted((e["data"]["at"], e["type"]) for e in receiver.events())
+    assert [t for _, t in types] == [
+        "subscriber.pending",
+        "subscriber.confirmed",
+        "subscriber.unsubscribed",
+    ]
+
+
+def test_an_import_reports_each_reader_in_a_few_statements(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    _add(db, hooks_settings, receiver.url, "subscriber.confirmed,subscriber.unsubscribed")
+    rows = [
+        (i + 2, {"email": f"imp{i}@example.org", "status": "active", "consent_at": ""})
+        for i in range(1500)
+    ]
+    rows.append((2000, {"email": "left@example.org", "status": "unsubscribed"}))
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO webhook_deliveries"):
+            seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.transaction() as session:
+            report = import_rows(session, rows, status="active")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert report.added == 1501
+    queued = _rows(db)
+    assert len(queued) == 1501
+    assert sorted({r.type for r in queued}) == ["subscriber.confirmed", "subscriber.unsubscribed"]
+    assert len(seen) <= 4  # executemany in chunks, not a statement per reader

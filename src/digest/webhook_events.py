@@ -84,7 +84,11 @@ def write(
         sa.literal(rules.QUEUED, sa.String),
         sa.literal(0, sa.Integer),
         sa.literal(now, WD.c.next_attempt_at.type),
-    ).where(W.c.id.in_(ids), sa.bindparam("b_keep", type_=sa.Boolean))
+    ).where(
+        # One comparison per webhook, not IN: an expanding IN cannot go in an executemany.
+        sa.or_(*(W.c.id == webhook_id for webhook_id in ids)),
+        sa.bindparam("b_keep", type_=sa.Boolean),
+    )
     insert = sa.insert(WD).from_select(
         [
             "webhook_id",
