@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import signal
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +30,7 @@ from digest.subscription_requests import request_subscription
 from digest.webhook_sender import WebhookSender
 from tests.support.web import HTML, client, confirm_link, confirm_mails, make_app, path_of
 from tests.support.webhook_receiver import Receiver, webhook_receiver
+from tests.support.workers import start_worker, worker_env
 
 WD = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
@@ -344,3 +347,27 @@ def test_an_import_reports_each_reader_in_a_few_statements(
     assert len(queued) == 1501
     assert sorted({r.type for r in queued}) == ["subscriber.confirmed", "subscriber.unsubscribed"]
     assert len(seen) <= 4  # executemany in chunks, not a statement per reader
+
+
+def test_a_worker_killed_mid_post_repeats_only_that_event_with_its_id(
+    db: Database, hooks_settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    _add(db, hooks_settings, receiver.url)
+    with db.transaction() as session:
+        subscriptions.add(session, "ann@example.org", confirmed=True)
+    receiver.hold = True
+    env = worker_env(db.url, f"file:{tmp_path / 'out'}", DIGEST_ALLOW_PRIVATE_WEBHOOKS="true")
+    worker = start_worker(env, tmp_path)
+    try:
+        assert receiver.arrived.wait(60), worker.stderr.read1().decode()  # type: ignore[union-attr]
+    finally:
+        worker.send_signal(signal.SIGKILL)  # mid-POST: nothing recorded, no lease given back
+        worker.wait(10)
+    (row,) = _rows(db)
+    assert row.status == "pending" and row.attempts == 0 and row.lease_expires_at is not None
+    receiver.hold = False
+    receiver.release.set()
+    later = utcnow() + timedelta(minutes=10)  # past the dead worker's lease
+    assert _drain(db, hooks_settings, clock=lambda: later)["delivered"] == 1
+    first, again = receiver.wait_for(2)
+    assert first.event["id"] == again.event["id"] == row.event_id
