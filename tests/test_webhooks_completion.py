@@ -9,14 +9,15 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from digest import completion, webhooks
+from digest import announcements, completion, subscriptions, webhooks
 from digest.alerts import raise_alert
+from digest.announcement_rules import audience
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.running import drain
 from digest.models import Delivery, Edition
-from digest.models_campaigns import Alert
+from digest.models_campaigns import Alert, Announcement
 from tests.support.alerts import newsletter_settings, post, readers
 from tests.support.outbox import add_subscribers, enqueue, make_edition
 from tests.support.webhook_receiver import Receiver, webhook_receiver
@@ -114,3 +115,22 @@ def test_an_alert_is_reported_when_its_mail_is_done(
     with db.engine.connect() as conn:
         completed = conn.execute(sa.select(Alert.__table__.c.completed_at)).scalar_one()  # type: ignore[attr-defined]
     assert completed is not None
+
+
+def test_an_announcement_is_marked_done_without_an_event(
+    db: Database, hooks_settings: Settings, receiver: Receiver
+) -> None:
+    for email in ("a@example.org", "b@example.org"):
+        with db.transaction() as session:
+            subscriptions.add(session, email, confirmed=True)
+    with db.transaction() as session:
+        draft = announcements.Draft("Podcast", "Listen **now**.", None, audience(0))
+        ident = int(announcements.create(session, None, draft).id or 0)
+        announcements.send(session, hooks_settings, ident, utcnow())
+    with db.transaction() as session:
+        assert completion.complete_due(session, utcnow()) == (0, 0)
+        assert session.get(Announcement, ident).completed_at is None  # type: ignore[union-attr]
+    drain(hooks_settings, db)
+    with db.transaction() as session:
+        assert session.get(Announcement, ident).completed_at is not None  # type: ignore[union-attr]
+    assert receiver.got == []  # the contract has no announcement event

@@ -1,5 +1,6 @@
-"""Editions and alerts whose mail is all done: ``completed_at`` set once, and ``edition.sent`` /
-``alert.sent`` reported with what became of their deliveries.
+"""Editions, alerts and announcements whose mail is all done: ``completed_at`` set once, and
+``edition.sent`` / ``alert.sent`` reported with what became of their deliveries (announcements
+have no event in the contract: their time is set for the reports alone).
 
 Done means no delivery left queued, being sent or deferred (a deferred one may still go). The
 check runs every minute in each worker (``webhook_sender``), from as many processes as run;
@@ -16,13 +17,15 @@ from sqlmodel import Session
 
 from digest import webhook_events
 from digest import webhook_rules as rules
+from digest.announcement_rules import QUEUED as ANNOUNCEMENT_QUEUED
 from digest.models import Delivery, Edition
-from digest.models_campaigns import Alert
+from digest.models_campaigns import Alert, Announcement
 from digest.states import DeliveryStatus
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 E = Edition.__table__  # type: ignore[attr-defined]
 AL = Alert.__table__  # type: ignore[attr-defined]
+AN = Announcement.__table__  # type: ignore[attr-defined]
 _UNFINISHED = (
     DeliveryStatus.QUEUED.value,
     DeliveryStatus.SENDING.value,
@@ -78,7 +81,24 @@ def complete_due(session: Session, now: datetime) -> tuple[int, int]:
             "counts": _counts(session, theirs),
         }
         webhook_events.emit(session, rules.ALERT_SENT, data)
+    _complete_announcements(session, since, now)
     return done_editions, done_alerts
+
+
+def _complete_announcements(session: Session, since: datetime, now: datetime) -> None:
+    # Queued means all its mail is in the outbox (a local-hour one, zone by zone, is queued
+    # once the last zone is); each of its deliveries carries its one body.
+    found = session.execute(
+        sa.select(AN.c.id, AN.c.body_id).where(
+            AN.c.completed_at.is_(None),
+            AN.c.status == ANNOUNCEMENT_QUEUED,
+            AN.c.queued_at >= since,
+            AN.c.body_id.is_not(None),
+        )
+    ).all()
+    for announcement in found:
+        if not _unfinished(session, D.c.body_id == announcement.body_id):
+            _claim(session, AN, announcement.id, now)
 
 
 def _unfinished(session: Session, theirs: sa.ColumnElement[bool]) -> bool:
