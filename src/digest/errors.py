@@ -309,3 +309,7 @@ class HygieneUnavailable(DigestError):
 
     http_status = 409
     exit_code = 78  # EX_CONFIG: a setting has to change first
+
+
+class WebhookNotFound(NotFound):
+    """No webhook has this id (``digest webhooks``)."""

@@ -18,8 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from digest import audit, list_counts
+from digest import audit, list_counts, webhook_events
 from digest.addresses import email_hash, normalize_email, spellings
+from digest.clock import utcnow
 from digest.delivery import erasure
 from digest.errors import SubscriberNotFound
 from digest.models import Subscriber, Subscription
@@ -234,10 +235,15 @@ def erase(session: Session, email: str) -> None:
     erasure.erase_for(
         session, subscriber_id=subscriber.id if subscriber is not None else None, address=address
     )
+    newsletter_ids: list[int] = []
     if subscriber is not None:
+        newsletter_ids = [s.newsletter_id for s in subscriptions_of(session, int(subscriber.id))]
         session.execute(sa.delete(_U).where(_U.c.subscriber_id == subscriber.id))
         session.delete(subscriber)
     suppress(session, address, "erased")
+    # Receivers hear of it by the hash alone, and the queue forgets the address too.
+    stored = {address, subscriber.email if subscriber else address}
+    webhook_events.erased(session, stored, email_hash(address), newsletter_ids, utcnow())
     # The log keeps that changes were made to them, by the hash alone from now on.
     audit.forget(session, {address, subscriber.email if subscriber else ""}, email_hash(address))
     session.flush()

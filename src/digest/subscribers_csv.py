@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest import webhook_events
 from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
 from digest.db import in_batches
@@ -282,6 +283,11 @@ def import_rows(
     update_rows(session, Subscriber, person_updates)
     update_rows(session, Subscription, sub_updates)
     report.added = len(inserts)
+    emails = {pid: email for email, pid in ids.items()}
+    moves = [(emails[row["subscriber_id"]], row["status"]) for row in inserts]
+    by_id = {int(row["id"]): pid for pid, row in subs.items()}
+    moves += [(emails[by_id[c["id"]]], c["status"]) for c in sub_updates if "status" in c]
+    webhook_events.subscriptions_changed(session, newsletter_id, moves, now)
     return report
 
 

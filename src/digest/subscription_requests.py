@@ -33,6 +33,7 @@ from digest.subscriber_fields import (
 )
 from digest.subscribers import Held, hold
 from digest.subscriptions import stamps
+from digest.webhook_events import requested
 
 _S = Subscriber.__table__  # type: ignore[attr-defined]
 _U = Subscription.__table__  # type: ignore[attr-defined]
@@ -130,6 +131,7 @@ def request_subscription(
     rows = held_subscriptions(session, held, newsletter_ids)
     recorded = False
     earlier: list[tuple[bool, datetime]] = []  # (pending?, when) of the requests left standing
+    moved: dict[int, bool] = {}  # per newsletter asked for: did it become pending?
     for nid in newsletter_ids:
         offered = _cadences(session, nid)
         # Read for every address (the newsletter row is already in the session): same work.
@@ -137,6 +139,7 @@ def request_subscription(
         values = rows.get(nid) or _fresh_subscription(subscriber_id, nid, offered[0], now)
         values.pop("id", None)
         status = prior.get(nid)
+        moved[nid] = False
         if record and status != SubscriberStatus.ACTIVE.value:
             # The cadence asked for where the newsletter offers it, else its default.
             wanted = {k: v for k, v in asked.items() if k != "cadence" or v in offered}
@@ -147,6 +150,7 @@ def request_subscription(
             after = next_status(before, Event.SUBSCRIBE)
             if after is not before:
                 values.update(stamps(after, now))
+            moved[nid] = after is SubscriberStatus.PENDING and (after is not before or not status)
             recorded = True
         elif isinstance(values.get("consent_at"), datetime):
             pending = values["status"] == SubscriberStatus.PENDING.value
@@ -156,6 +160,7 @@ def request_subscription(
         )
         sub_id = int(session.execute(upsert, values).scalar_one())
         _expire(session, Subscription, sub_id)
+    requested(session, address, moved, now)  # the same statements whatever moved
     # The confirmation link answers this request when it recorded something, else the
     # standing request it resends (a pending one's first).
     requested_at = consent.at if recorded or not earlier else max(earlier)[1]
@@ -180,6 +185,7 @@ def _fresh_person(address: str, timezone: str, hour: int, now: datetime) -> dict
         "name": "",
         "timezone": timezone,
         "send_hour": hour,
+        "tracking_opt_out": False,
         "created_at": now,
         "updated_at": now,
     }
@@ -202,6 +208,9 @@ def _fresh_subscription(
         "last_digest_at": None,
         "active_since": None,
         "alerts": False,
+        # Migration 0014's columns: a new row must name every column a stored one has.
+        "last_click_at": None,
+        "repermission_sent_at": None,
         **dict.fromkeys(("consent_at", "consent_ip", "consent_user_agent", "consent_source")),
         "consent_wording": None,
     }

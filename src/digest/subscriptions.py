@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest import alert_optin
+from digest import alert_optin, webhook_events
 from digest.addresses import clean_name, normalize_email
 from digest.clock import utcnow
 from digest.delivery import outbox
@@ -92,6 +92,9 @@ def add(
             updated_at=now,
         )
         session.add(sub)
+        created = sub
+    else:
+        created = None
     if cadence is not None:
         sub.cadence = parse_cadence(cadence)
     if topics is not None:
@@ -105,6 +108,9 @@ def add(
         _apply(session, sub, Event.ADD_CONFIRMED, now)
     sub.updated_at = now
     session.flush()
+    if created is not None and sub.status == SubscriberStatus.PENDING.value:
+        # A new pending subscription moved through no transition: reported here.
+        _report(session, sub, now)
     if alerts is False:
         # Opted out: the alerts already waiting for them do not go either.
         alert_optin.cancel_alerts(session, int(person.id or 0), newsletter_id)
@@ -269,12 +275,24 @@ def _apply(session: Session, sub: Subscription, event: Event, now: datetime) -> 
     for field, value in stamps(after, now).items():
         setattr(sub, field, value)
     session.add(sub)
+    _report(session, sub, now)
     if after is not SubscriberStatus.ACTIVE:
         outbox.cancel_for(session, sub.subscriber_id, newsletter_id=sub.newsletter_id)
         if not _still_on_a_list(session, sub.subscriber_id):
             # Mail of no newsletter (a confirmation) has nobody left to be for.
             outbox.cancel_for(session, sub.subscriber_id)
     return True
+
+
+def _report(session: Session, sub: Subscription, now: datetime) -> None:
+    """The subscription's new status to the webhooks that listen, in this transaction."""
+    webhook_events.subscription_changed(
+        session,
+        subscriber_id=sub.subscriber_id,
+        newsletter_id=sub.newsletter_id,
+        status=sub.status,
+        at=now,
+    )
 
 
 def _still_on_a_list(session: Session, person_id: int) -> bool:

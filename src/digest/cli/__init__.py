@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "audit": "digest.cli.audit:audit",
     # List hygiene.
     "hygiene": "digest.cli.hygiene:hygiene",
+    # issue 16, webhooks
+    "webhooks": "digest.cli.webhooks:webhooks",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -65,6 +67,8 @@ SHORT_HELP: dict[str, str] = {
     "audit": "Show the audit log: who changed what, when, from where, through which face.",
     # List hygiene.
     "hygiene": "Ask silent readers if they still want the newsletter; retire the unanswered.",
+    # issue 16, webhooks
+    "webhooks": "Signed event POSTs to other systems: add, list, remove, test.",
 }
 
 

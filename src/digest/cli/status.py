@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from digest import newsletters
+from digest import newsletters, webhook_queue
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
 from digest.newsletter_config import configure
@@ -48,9 +48,11 @@ def status(
             newsletter_id=config.id if config is not None else None,
         )
         upcoming = next_runs(session, app.settings, utcnow(), newsletter=config)
+        hooks = webhook_queue.counts(session)
     store = store_location(app.settings.database_url)
     if as_json:
-        echo_json(report.as_dict() | {"store": store, "next_runs": [r.__dict__ for r in upcoming]})
+        runs = [r.__dict__ for r in upcoming]
+        echo_json(report.as_dict() | {"store": store, "next_runs": runs, "webhooks": hooks})
         return
     click.echo(f"store: {store}")
     click.echo("next digests:" if upcoming else "next digests: no active subscribers")
@@ -67,6 +69,7 @@ def status(
         f"alerts: sent {a['sent']}, held by budget {a['held_budget']}, held by quiet hours "
         f"{a['held_quiet']}, expired {a['expired']}, folded into digests {a['folded']}"
     )
+    click.echo("webhooks: " + ", ".join(f"{s} {n}" for s, n in hooks.items()))
     click.echo("editions:" if report.editions else "editions: none yet")
     for ed in report.editions:
         tally = ", ".join(f"{s} {n}" for s, n in ed.counts.items() if n)

@@ -22,6 +22,7 @@ from digest.delivery.smtp import SmtpPool
 from digest.delivery.store import SqlStore, reclaim_dead_local_leases, worker_id
 from digest.delivery.transport import Transport
 from digest.delivery.worker import BATCH_SIZE, Tally, Worker
+from digest.webhook_sender import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,23 @@ async def run_worker(
     )
     transport = transport_from_settings(settings)
     worker = Worker(settings, store, transport, batch_size=batch_size)
+    # The webhook sender rides along as a task of its own: its receivers never slow the mail.
+    webhooks = WebhookSender(settings, db)
+    beside = None if until_empty else asyncio.ensure_future(webhooks.run(stop))
     try:
-        return await worker.run(stop, until_empty=until_empty)
+        tally = await worker.run(stop, until_empty=until_empty)
+        if until_empty:
+            # After the mail: an edition it finished is reported in the same run.
+            await webhooks.drain()
+        return tally
     finally:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(transport.close(), timeout=5)
+        if beside is not None:
+            if not stop.is_set():
+                beside.cancel()  # the worker failed: the service stops, the sender with it
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(beside, timeout=5)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ class AddressPolicy:
 
     allow_private: bool = False
     also_allowed: tuple[IPNetwork, ...] = ()
+    #: The setting an operator turns on to allow private addresses, named in the refusal.
+    setting: str = "DIGEST_ALLOW_PRIVATE_FEEDS"
 
     def check(self, address: str, host: str) -> None:
         """Raise FeedError when the address is not one a feed may be fetched from."""
@@ -54,12 +56,13 @@ class AddressPolicy:
         if why is not None:
             raise FeedError(
                 f"refused to fetch {host}: it resolves to the non-public address {ip} "
-                f"({why}; set DIGEST_ALLOW_PRIVATE_FEEDS=true to allow it)"
+                f"({why}; set {self.setting}=true to allow it)"
             )
 
 
-def check_url(url: str, policy: AddressPolicy) -> httpx.URL:
-    """The URL parsed, if it is http(s) with a host and not a refused IP literal."""
+def check_url(url: str, policy: AddressPolicy, what: str = "feed") -> httpx.URL:
+    """The URL parsed, if it is http(s) with a host and not a refused IP literal; ``what``
+    names the URL's use in the refusal ("feed", "webhook")."""
     if len(url) > MAX_URL_LENGTH:
         raise FeedError(f"{url[:80]}...: the URL is longer than {MAX_URL_LENGTH} characters")
     try:
@@ -67,7 +70,7 @@ def check_url(url: str, policy: AddressPolicy) -> httpx.URL:
     except (httpx.InvalidURL, TypeError) as exc:
         raise FeedError(f"{url}: not a valid URL ({exc})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise FeedError(f"{url}: only http:// and https:// feed URLs are accepted")
+        raise FeedError(f"{url}: only http:// and https:// {what} URLs are accepted")
     try:
         ipaddress.ip_address(parsed.host)
     except ValueError:
