@@ -11,6 +11,7 @@ one fold run at a time (SQLite has one writer anyway), so no event is counted tw
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from digest import click_rules
@@ -29,6 +31,7 @@ from digest.tracking import MailKind, MailRef, TrackingMode
 
 # Any constant; the same in every digest process.
 _FOLD_LOCK = 0x636C69636B
+log = logging.getLogger(__name__)
 _EVENTS = ClickEvent.__table__  # type: ignore[attr-defined]
 _LINKS = LinkClick.__table__  # type: ignore[attr-defined]
 _COPIES = MailCopy.__table__  # type: ignore[attr-defined]
@@ -48,6 +51,21 @@ class Folded:
 
     counted: int
     waiting: int
+
+
+def record(db: Database, events: list[dict[str, Any]]) -> bool:
+    """Store a batch of click events (the recorder's flush) in one transaction.
+
+    StoreUnavailable when the store is down for now (the caller keeps the batch); False when
+    the store refused these rows themselves (they would fail again: dropped, logged).
+    """
+    try:
+        with db.transaction() as session:
+            session.execute(sa.insert(_EVENTS), events)
+    except (IntegrityError, DBAPIError):
+        log.exception("%d click events could not be stored and were dropped", len(events))
+        return False
+    return True
 
 
 def fold(db: Database, settings: Settings, now: datetime) -> Folded:

@@ -16,14 +16,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError
-
 from digest import clicks
 from digest.config import Settings
 from digest.db import Database
 from digest.errors import StoreUnavailable
-from digest.models_engagement import ClickEvent
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +27,6 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 #: Events held at most: a minute of a thousand clicks a second, some MB of memory.
 MAX_BUFFER = 60_000
-_EVENTS = ClickEvent.__table__  # type: ignore[attr-defined]
 
 
 class ClickRecorder:
@@ -126,13 +121,10 @@ class ClickRecorder:
         if not batch:
             return True
         try:
-            with self.db.transaction() as session:
-                session.execute(sa.insert(_EVENTS), batch)
+            clicks.record(self.db, batch)
         except StoreUnavailable as exc:
             log.warning("clicks kept in memory, the store is unavailable: %s", exc)
             with self._lock:  # back in front of the newer ones, within the bound
                 self._buffer = (batch + self._buffer)[: self.max_buffer]
             return False
-        except (IntegrityError, DBAPIError):
-            log.exception("%d click events could not be stored and were dropped", len(batch))
         return True
