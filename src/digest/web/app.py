@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from digest.compose.render import DigestRenderer, Renderers
 from digest.config import Settings
 from digest.db import Database
+from digest.delivery.sns import SnsVerifier
 from digest.web import errors
 from digest.web.middleware import Guard
 from digest.web.pages import Pages, template_environment
@@ -88,6 +89,7 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
     app.state.ip_limiter = limiter_for(db, settings.ip_limit, IP_WINDOW_SECONDS, name="subscribe")
     app.state.sender_domain = settings.from_domain
     app.state.writer = BatchWriter(db)
+    app.state.sns_verifier = SnsVerifier()  # caches SNS signing certificates between posts
     errors.install(app)
     for router in [*default_routers(), *routers]:
         app.include_router(router)
