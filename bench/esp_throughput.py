@@ -60,6 +60,12 @@ def start_fake(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the API stand-in did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sent(db: Database) -> int:
     with db.transaction() as s:
         return int(
@@ -75,6 +81,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--services", nargs="+", default=["ses", "postmark", "mailgun"])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-esp.md")
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of each service's worker to DIR/NAME.prof"
+    )
     args = parser.parse_args()
     os.environ.update(AWS_ACCESS_KEY_ID=AWS_KEY_ID, AWS_SECRET_ACCESS_KEY=AWS_SECRET)
     ensure_postfix_tools()
@@ -89,9 +98,20 @@ def main() -> None:
 
             def once(label: str, url: str | None) -> Run:
                 make_edition(db, args.n, args.size)
-                run = run_worker(db, sink_port, args.connections, workdir, args.batch, smtp_url=url)
+                prof = args.profile / f"{label}.prof" if args.profile and url else None
+                server = fake.pid if url else sink.pid
+                server_before = cpu_seconds(server)
+                run = run_worker(
+                    db, sink_port, args.connections, workdir, args.batch, smtp_url=url, profile=prof
+                )
                 assert sent(db) == args.n == run.n, (label, sent(db), run.n)
-                print(f"{label}: {run.rate:,.0f} msg/s ({run.seconds:.1f} s)", flush=True)
+                run.server_cpu = cpu_seconds(server) - server_before
+                print(
+                    f"{label}: {run.rate:,.0f} msg/s ({run.seconds:.1f} s); CPU per message: "
+                    f"worker {run.cpu / run.n * 1000:.2f} ms, "
+                    f"receiver {run.server_cpu / run.n * 1000:.2f} ms",
+                    flush=True,
+                )
                 return run
 
             smtp_before = once("smtp", None)
