@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import email.policy
 from email.header import decode_header, make_header
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.delivery.postmark import _part_shape, _text, fields
+from digest.delivery.postmark import _part_shape, _text, fields, read_head
 
 printable = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
 folded = st.lists(printable, min_size=1, max_size=3).map("\r\n ".join)
@@ -75,3 +75,22 @@ def test_part_heads_are_parsed_once_per_body() -> None:
         fields(rcpt, data, "outbound")
     info = _part_shape.cache_info()
     assert (info.misses, info.hits) == (2, 4)
+
+
+field_name = st.from_regex(r"[!-9;-~]{1,20}", fullmatch=True)
+
+
+@given(st.lists(st.tuples(field_name, folded), min_size=1, max_size=8))
+def test_a_head_reads_as_the_email_package_reads_it(pairs: list[tuple[str, str]]) -> None:
+    head = "\r\n".join(f"{name}: {value}" for name, value in pairs).encode()
+    parsed = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
+    assert read_head(head).fields == tuple((n, str(v)) for n, v in parsed.items())
+
+
+@settings(max_examples=1000)
+@given(st.binary(max_size=200) | st.text(" :\r\n\tab", max_size=40).map(str.encode))
+def test_any_head_reads_as_the_email_package_reads_it(head: bytes) -> None:
+    head = head.replace(b"\r\n\r\n", b"\r\n")
+    parsed = BytesHeaderParser(policy=email.policy.compat32).parsebytes(head + b"\r\n\r\n")
+    want = tuple((n, str(v)) for n, v in parsed.items())
+    assert read_head(head).fields == want
