@@ -10,13 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from digest.delivery.sns import SnsVerifier, string_to_sign
 from tests.support.feed_server import FeedServer, Route
+from tests.support.tls import certificate_builder
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-bounces"
 LOOPBACK = re.compile(r"127\.0\.0\.1")
@@ -24,18 +23,8 @@ LOOPBACK = re.compile(r"127\.0\.0\.1")
 
 def certificate(key: rsa.RSAPrivateKey, *, valid_from: datetime, valid_until: datetime) -> bytes:
     """A self-signed PEM certificate for ``key``, like SNS's own (issued to sns.amazonaws.com)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(valid_from)
-        .not_valid_after(valid_until)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    builder = certificate_builder(key, "sns.amazonaws.com", (valid_from, valid_until))
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 class FakeSns:

@@ -34,8 +34,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from digest.errors import SignatureRefused, SnsUnavailable
 
 AWS_SNS_HOST = re.compile(r"sns\.[a-z]{2}(-[a-z]+)+-\d{1,2}\.amazonaws\.com(\.cn)?")
-# SNS retries an HTTP(S) delivery for at most an hour (its delivery policy's ceiling); a post
-# older than that plus clock skew was not sent now by SNS: it is a replay.
+# SNS retries an HTTP(S) delivery for at most 3,600 s ("a hard limit", AWS: "Amazon SNS message
+# delivery retries"), and only after a 5xx or no answer; a post older than that plus clock skew
+# was not sent now by SNS: it is a replay.
 MAX_AGE = timedelta(hours=1, minutes=15)
 MAX_SKEW = timedelta(minutes=15)
 MAX_CERT_BYTES = 64_000  # an SNS certificate in PEM is about 2 KB
