@@ -194,6 +194,18 @@ def test_sns_topic_alone_admits_signed_posts_of_that_topic_and_confirms_it(
     assert ignored.status_code == 200 and "ignored" in ignored.json()
 
 
+def test_an_unreachable_signing_certificate_is_a_503_for_sns_to_retry(
+    sqlite_db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns
+) -> None:
+    url = esp_url("ses", "http://x", sns_topic=TOPIC)
+    app = make_app(make_settings(database_url=sqlite_db.url, smtp_url=url), sqlite_db)
+    app.state.sns_verifier = fake_sns.verifier()
+    post = fake_sns.sign(fake_sns.notification("{}"))
+    fake_sns.server.stop()
+    answer = _post(app, "/esp/ses", post, headers=JSON)
+    assert answer.status_code == 503 and "Traceback" not in answer.text
+
+
 @pytest.mark.parametrize("service", ["ses", "postmark", "mailgun"])
 def test_a_webhook_answers_only_for_the_configured_service_with_a_secret(
     service: str, sqlite_db: Database, make_settings: Callable[..., Any]
