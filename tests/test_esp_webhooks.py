@@ -171,12 +171,18 @@ def test_ses_notifications_through_sns_are_recorded_by_message_id(
     assert _post(app, "/esp/ses", b"[1]", auth=("sns", SECRET)).status_code == 403
 
 
+def _topic_app(db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns) -> Any:
+    """The app with ``ses://?sns_topic=TOPIC`` (no Basic credentials), trusting ``fake_sns``."""
+    url = esp_url("ses", "http://x", sns_topic=TOPIC)
+    app = make_app(make_settings(database_url=db.url, smtp_url=url), db)
+    app.state.sns_verifier = fake_sns.verifier()
+    return app
+
+
 def test_sns_topic_alone_admits_signed_posts_of_that_topic_and_confirms_it(
     sqlite_db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns
 ) -> None:
-    url = esp_url("ses", "http://x", sns_topic=TOPIC)
-    app = make_app(make_settings(database_url=sqlite_db.url, smtp_url=url), sqlite_db)
-    app.state.sns_verifier = fake_sns.verifier()
+    app = _topic_app(sqlite_db, make_settings, fake_sns)
     forged = {**fake_sns.sign(fake_sns.confirmation()), "Token": "t2"}
     assert _post(app, "/esp/ses", forged).status_code == 403
     other_topic = fake_sns.sign(fake_sns.confirmation(TopicArn=TOPIC + "-theirs"))
@@ -197,9 +203,7 @@ def test_sns_topic_alone_admits_signed_posts_of_that_topic_and_confirms_it(
 def test_an_unreachable_signing_certificate_is_a_503_for_sns_to_retry(
     sqlite_db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns
 ) -> None:
-    url = esp_url("ses", "http://x", sns_topic=TOPIC)
-    app = make_app(make_settings(database_url=sqlite_db.url, smtp_url=url), sqlite_db)
-    app.state.sns_verifier = fake_sns.verifier()
+    app = _topic_app(sqlite_db, make_settings, fake_sns)
     post = fake_sns.sign(fake_sns.notification("{}"))
     fake_sns.server.stop()
     answer = _post(app, "/esp/ses", post, headers=JSON)
