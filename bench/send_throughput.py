@@ -158,6 +158,7 @@ class Run:
     wall: float
     maxrss_mb: float
     cpu: float = 0.0  # the worker processes' user + system seconds
+    server_cpu: float = 0.0  # the receiving server's, where a bench measures it
 
     @property
     def rate(self) -> float:
@@ -174,6 +175,7 @@ def run_worker(
     *,
     smtp_url: str | None = None,
     extra_env: dict[str, str] | None = None,
+    profile: Path | None = None,
 ) -> Run:
     """Run ``workers`` worker processes sharing ``connections``; rate over the longest run.
     They send to the sink on ``port``, or wherever ``smtp_url`` says (an email service's API)."""
@@ -187,6 +189,12 @@ def run_worker(
         **(extra_env or {}),
     )
     code = "import sys; from digest.cli import main; main(sys.argv[1:])"
+    if profile is not None:
+        # cProfile of the (single) worker process, for finding where its CPU goes.
+        code = (
+            "import cProfile, sys; from digest.cli import main; "
+            f"cProfile.run('main(sys.argv[1:])', {str(profile)!r})"
+        )
     args = ["worker", "--until-empty", "--json", "--batch-size", str(batch)]
     start = time.perf_counter()
     procs = [

@@ -27,6 +27,7 @@ from digest.db import Database
 from tests.support.esp_server import esp_server  # noqa: F401
 from tests.support.programs import IN_CI
 from tests.support.smtp_server import faulty_smtp_server, smtp_server  # noqa: F401
+from tests.support.sns import fake_sns  # noqa: F401
 
 # Real aiosmtpd servers (a recording one and a fault-injecting one) for any test.
 from tests.support.stores import empty

@@ -1,5 +1,6 @@
 """``digest check`` end to end: DNS from a server on loopback, the site over https, an SMTP
-relay with STARTTLS and AUTH, the store; exit 0 when every check passes, 1 on any ✗, --json."""
+relay with STARTTLS and AUTH, the store; exit 0 when every check passes, 1 on any ✗, 69 when
+only the store's part could not run, --json."""
 
 from __future__ import annotations
 
@@ -105,7 +106,14 @@ def test_json_lists_every_check_with_its_fields_and_a_summary(
     r = run(capsys, "check", "--json", "--resolver", good_env.address)
     assert r.code == 0, r.out
     data = json.loads(r.out)
-    assert data["summary"] == {"ok": 12, "warn": 0, "fail": 0, "skip": 2, "passed": True}
+    assert data["summary"] == {
+        "ok": 12,
+        "warn": 0,
+        "fail": 0,
+        "skip": 2,
+        "passed": True,
+        "store_checked": True,
+    }
     for check in data["checks"]:
         assert set(check) == {"name", "ok", "level", "detail", "fix"}
         assert check["ok"] is True and check["level"] in ("ok", "skip")
@@ -152,7 +160,7 @@ def test_a_resolver_that_never_answers_is_a_timeout_and_exits_1(
     assert "no SPF record" not in r.out
 
 
-def test_bad_input_is_one_line_and_a_missing_store_is_a_finding(
+def test_bad_input_is_one_line_and_a_missing_store_is_skipped_with_exit_69(
     make_settings,  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
     silent_dns_server: str,  # noqa: F811
@@ -170,5 +178,27 @@ def test_bad_input_is_one_line_and_a_missing_store_is_a_finding(
     r = run(capsys, "check", "--resolver", silent_dns_server, "--dns-timeout", "0.2")
     assert r.code == 1
     assert "✗ From domain: DIGEST_FROM is at gmail.com, a free-mail provider" in r.out
-    assert f"✗ store: no store at {tmp_path / 'var' / 'digest.db'}" in r.out
+    # A failed check comes first: exit 1, and the store's part is shown as not checked.
+    assert f"- store: not checked: no store at {tmp_path / 'var' / 'digest.db'}" in r.out
+    assert "    fix: run digest db upgrade" in r.out
     assert not (tmp_path / "var" / "digest.db").exists()
+
+
+def test_with_no_store_the_other_checks_run_and_the_exit_is_69(
+    good_env: DnsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "nowhere" / "digest.db"
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{missing}")
+    r = run(capsys, "check", "--resolver", good_env.address)
+    assert r.code == 69, r.out
+    assert r.err.strip() == "error: no store: the checks that need one were skipped"
+    assert "✓ SPF: " in r.out and "✓ SMTP relay: " in r.out and "✗" not in r.out
+    assert f"- store: not checked: no store at {missing}" in r.out
+    r = run(capsys, "check", "--json", "--resolver", good_env.address)
+    assert r.code == 69
+    summary = json.loads(r.out)["summary"]
+    assert summary["passed"] is True and summary["store_checked"] is False
+    assert not missing.exists()

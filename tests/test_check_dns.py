@@ -305,6 +305,34 @@ def test_organisational_domains_and_alignment() -> None:
     assert not aligned("example.co.uk", "other.co.uk")
 
 
+@pytest.mark.parametrize(
+    ("domain", "organisation"),
+    [
+        ("a.b.example.co.uk", "example.co.uk"),
+        ("News.Example.COM.", "example.com"),
+        ("mail.example.com.au", "example.com.au"),
+        ("a.b.city.kawasaki.jp", "city.kawasaki.jp"),  # an exception rule of the list
+        ("x.y.kawasaki.jp", "x.y.kawasaki.jp"),  # *.kawasaki.jp: y.kawasaki.jp is a suffix
+        ("news.x.github.io", "x.github.io"),  # the private section counts
+        ("bounces.example.org.uk", "example.org.uk"),
+        ("news.brief.example", "brief.example"),  # an unknown TLD is its own suffix
+        ("co.uk", "co.uk"),
+        ("nachrichten.bücher.de", "bücher.de"),
+        ("nachrichten.xn--bcher-kva.de", "xn--bcher-kva.de"),
+    ],
+)
+def test_the_organisational_domain_comes_from_the_public_suffix_list(
+    domain: str, organisation: str
+) -> None:
+    assert organizational(domain) == organisation
+
+
+def test_subdomains_of_a_private_suffix_belong_to_different_people() -> None:
+    assert not aligned("news.alice.github.io", "mail.bob.github.io")
+    assert aligned("news.alice.github.io", "alice.github.io")
+    assert not aligned("example.ck", "other.ck")  # *.ck: every name is its own
+
+
 def test_resolver_addresses() -> None:
     assert split_server("127.0.0.1:5353") == ("127.0.0.1", 5353)
     assert split_server("1.1.1.1") == ("1.1.1.1", 53)

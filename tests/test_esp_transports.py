@@ -279,6 +279,8 @@ def test_rate_limiter_halves_once_per_wave_and_grows_back() -> None:
         ("mailgun://key@", "write mailgun://API_KEY@DOMAIN"),
         ("mailgun://key@mg.example.com?color=red", "takes no option 'color'"),
         ("postmark://t@?webhook_secret=short", "24 characters or more"),
+        ("ses://eu-west-1?sns_topic=arn:aws:sqs:eu-west-1:123456789012:q", "not an SNS topic"),
+        ("postmark://t@?sns_topic=arn:aws:sns:eu-west-1:123456789012:t", "no option"),
     ],
 )
 def test_a_bad_service_url_stops_start_up_with_one_line(

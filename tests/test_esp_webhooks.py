@@ -21,7 +21,8 @@ from digest.models import Delivery
 from tests.support.bounces import status_of
 from tests.support.esp_server import EspServer, esp_url
 from tests.support.outbox import add_subscribers, enqueue, make_edition
-from tests.support.web import client, make_app
+from tests.support.sns import TOPIC, FakeSns
+from tests.support.web import JSON, client, make_app
 
 D = Delivery.__table__
 SECRET = "webhook-secret-0123456789-abcdefgh"
@@ -124,16 +125,8 @@ def test_postmark_needs_the_basic_credentials_of_its_webhook_url(
     assert status_of(db, "p1@example.org")[0] == "complained"
 
 
-def test_ses_notifications_through_sns_are_recorded_by_message_id(
-    db: Database, esp_server: EspServer, make_settings: Callable[..., Any]
-) -> None:
-    settings, ids = sent(db, make_settings, esp_server, "ses")
-    app = make_app(settings, db)
-
-    def sns(message: dict[str, Any]) -> dict[str, Any]:
-        return {"Type": "Notification", "MessageId": "m1", "Message": json.dumps(message)}
-
-    bounce = {
+def _ses_bounce(message_id: str) -> dict[str, Any]:
+    return {
         "notificationType": "Bounce",
         "bounce": {
             "bounceType": "Permanent",
@@ -142,10 +135,29 @@ def test_ses_notifications_through_sns_are_recorded_by_message_id(
                 {"emailAddress": "p0@example.org", "status": "5.1.1", "diagnosticCode": "550"}
             ],
         },
-        "mail": {"commonHeaders": {"messageId": ids["p0@example.org"]}},
+        "mail": {"commonHeaders": {"messageId": message_id}},
     }
-    assert _post(app, "/esp/ses", sns(bounce)).status_code == 401
-    answer = _post(app, "/esp/ses", sns(bounce), auth=("sns", SECRET))
+
+
+def test_ses_notifications_through_sns_are_recorded_by_message_id(
+    db: Database, esp_server: EspServer, make_settings: Callable[..., Any], fake_sns: FakeSns
+) -> None:
+    settings, ids = sent(db, make_settings, esp_server, "ses")
+    app = make_app(settings, db)
+    app.state.sns_verifier = fake_sns.verifier()
+
+    def sns(message: dict[str, Any]) -> dict[str, Any]:
+        return fake_sns.sign(fake_sns.notification(json.dumps(message)))
+
+    bounce = sns(_ses_bounce(ids["p0@example.org"]))
+    assert _post(app, "/esp/ses", bounce).status_code == 401
+    unsigned = {k: v for k, v in bounce.items() if k != "Signature"}
+    refused = _post(app, "/esp/ses", unsigned, auth=("sns", SECRET), headers=JSON)
+    assert refused.status_code == 403 and "signature" in refused.json()["error"]
+    altered = {**bounce, "Message": bounce["Message"].replace("p0@", "p2@")}
+    assert _post(app, "/esp/ses", altered, auth=("sns", SECRET)).status_code == 403
+    assert status_of(db, "p2@example.org")[0] == "active"
+    answer = _post(app, "/esp/ses", bounce, auth=("sns", SECRET))
     assert answer.status_code == 200 and answer.json()["recorded"]["hard"] == 1
     assert status_of(db, "p0@example.org") == ("bounced", "bounced")
     complaint = {
@@ -155,10 +167,47 @@ def test_ses_notifications_through_sns_are_recorded_by_message_id(
     }
     assert _post(app, "/esp/ses", sns(complaint), auth=("sns", SECRET)).status_code == 200
     assert status_of(db, "p1@example.org")[0] == "complained"
-    confirm = {"Type": "SubscriptionConfirmation", "SubscribeURL": "https://sns.example/x"}
-    confirmed = _post(app, "/esp/ses", confirm, auth=("sns", SECRET))
-    assert confirmed.status_code == 200 and "SubscribeURL" in confirmed.json()["ignored"]
     assert _post(app, "/esp/ses", b"{not json", auth=("sns", SECRET)).status_code == 422
+    assert _post(app, "/esp/ses", b"[1]", auth=("sns", SECRET)).status_code == 403
+
+
+def _topic_app(db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns) -> Any:
+    """The app with ``ses://?sns_topic=TOPIC`` (no Basic credentials), trusting ``fake_sns``."""
+    url = esp_url("ses", "http://x", sns_topic=TOPIC)
+    app = make_app(make_settings(database_url=db.url, smtp_url=url), db)
+    app.state.sns_verifier = fake_sns.verifier()
+    return app
+
+
+def test_sns_topic_alone_admits_signed_posts_of_that_topic_and_confirms_it(
+    sqlite_db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns
+) -> None:
+    app = _topic_app(sqlite_db, make_settings, fake_sns)
+    forged = {**fake_sns.sign(fake_sns.confirmation()), "Token": "t2"}
+    assert _post(app, "/esp/ses", forged).status_code == 403
+    other_topic = fake_sns.sign(fake_sns.confirmation(TopicArn=TOPIC + "-theirs"))
+    refused = _post(app, "/esp/ses", other_topic, headers=JSON)
+    assert refused.status_code == 403 and "topic" in refused.json()["error"]
+    assert fake_sns.confirmations_seen() == 0
+    confirmed = _post(app, "/esp/ses", fake_sns.sign(fake_sns.confirmation()))
+    assert confirmed.status_code == 200 and confirmed.json() == {
+        "ignored": "subscription confirmed"
+    }
+    assert fake_sns.confirmations_seen() == 1
+    stale = fake_sns.notification("{}", Timestamp="2020-01-01T00:00:00.000Z")
+    assert _post(app, "/esp/ses", fake_sns.sign(stale)).status_code == 403
+    ignored = _post(app, "/esp/ses", fake_sns.sign(fake_sns.notification('{"eventType": "Open"}')))
+    assert ignored.status_code == 200 and "ignored" in ignored.json()
+
+
+def test_an_unreachable_signing_certificate_is_a_503_for_sns_to_retry(
+    sqlite_db: Database, make_settings: Callable[..., Any], fake_sns: FakeSns
+) -> None:
+    app = _topic_app(sqlite_db, make_settings, fake_sns)
+    post = fake_sns.sign(fake_sns.notification("{}"))
+    fake_sns.server.stop()
+    answer = _post(app, "/esp/ses", post, headers=JSON)
+    assert answer.status_code == 503 and "Traceback" not in answer.text
 
 
 @pytest.mark.parametrize("service", ["ses", "postmark", "mailgun"])

@@ -189,6 +189,19 @@ class WebhookRefused(DigestError):
     exit_code = 65
 
 
+class SignatureRefused(WebhookRefused):
+    """A webhook post whose signature is missing, forged, stale or made with an untrusted key."""
+
+    http_status = 403
+
+
+class SnsUnavailable(DigestError):
+    """SNS could not be reached to fetch its signing certificate or confirm a subscription."""
+
+    http_status = 503
+    exit_code = 69
+
+
 class TryAgainLater(DigestError):
     """Bounce reports were read but could not be recorded now; the MTA should retry."""
 

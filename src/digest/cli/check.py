@@ -42,7 +42,9 @@ def _server(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 def check(app: AppContext, as_json: bool, resolver: str | None, dns_timeout: float) -> None:
     """Check deliverability: DNS, the site, the SMTP relay, the list's health, a sample digest.
 
-    Exit 0 when every check passes (warnings included), 1 when any fails.
+    Exit 0 when every check passes (warnings included), 1 when any fails, 69 when none
+    failed but there was no store to check the list's health and a sample digest against
+    (the DNS, site and SMTP checks still run: they are worth having before any store exists).
     """
     report = run_checks(app.settings, lambda: app.db, resolver=resolver, dns_timeout=dns_timeout)
     if as_json:
@@ -57,5 +59,7 @@ def check(app: AppContext, as_json: bool, resolver: str | None, dns_timeout: flo
             f"{summary['ok']} passed, {summary['warn']} warnings, {summary['fail']} failed, "
             f"{summary['skip']} not checked"
         )
-    if not report.passed:
-        sys.exit(1)
+    if not report.store_checked and report.passed:
+        click.echo("error: no store: the checks that need one were skipped", err=True)
+    if report.exit_code:
+        sys.exit(report.exit_code)

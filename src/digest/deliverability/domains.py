@@ -1,14 +1,21 @@
 """Which domains a mail names and whether they align (DMARC, RFC 7489 section 3.1), pure.
 
-Relaxed alignment compares organisational domains. The real rule reads the Public Suffix
-List; this keeps the common two-label suffixes (``co.uk``, ``com.au``...) instead, which is
-right for the domains newsrooms send from and costs no download.
+Relaxed alignment compares organisational domains, which RFC 7489 section 3.2 finds with the
+Public Suffix List: the public suffix plus one label. The list comes bundled offline with the
+``publicsuffixlist`` package (updated with it), read once on first use.
+
+The whole list is used, its private section too (``github.io``, ``herokuapp.com``...): RFC
+7489 names the list without leaving a section out, the large receivers read it whole, and a
+private suffix is exactly where unrelated people share a parent domain, so ``a.github.io``
+must not align with ``b.github.io``. A name under an unknown top-level domain counts that
+domain as its suffix (the list's ``*`` default rule).
 """
 
 from __future__ import annotations
 
-# Country-code second-level labels under which organisations register (co.uk, com.au, ne.jp).
-_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "go", "ne", "net", "or", "org"})
+from functools import cache
+
+from publicsuffixlist import PublicSuffixList
 
 #: Mailbox providers whose DMARC policy forbids (or will soon forbid) mail that other servers
 #: send with their domain in From: a newsletter from one of them lands in spam or nowhere.
@@ -48,14 +55,17 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip().rstrip(".").lower()
 
 
+@cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the bundled list; ~70 ms to read, so once, and not at import
+
+
 def organizational(domain: str) -> str:
     """The organisational domain: ``news.example.com`` -> ``example.com``,
-    ``news.example.co.uk`` -> ``example.co.uk``."""
-    labels = domain.rstrip(".").lower().split(".")
-    keep = 2
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        keep = 3
-    return ".".join(labels[-keep:])
+    ``a.b.example.co.uk`` -> ``example.co.uk``, ``x.github.io`` -> itself; a public suffix
+    itself (``co.uk``) is its own."""
+    name = domain.rstrip(".").lower()
+    return _suffixes().privatesuffix(name) or name
 
 
 def aligned(from_domain: str, other: str, *, strict: bool = False) -> bool:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from digest.errors import StoreUnavailable
+
 
 class Level(StrEnum):
     """How a check came out."""
@@ -70,11 +72,20 @@ class Report:
     """Every finding, in the order they were checked."""
 
     findings: list[Finding] = field(default_factory=list)
+    store_checked: bool = True  # False: no store to read, its checks were skipped
 
     @property
     def passed(self) -> bool:
         """Whether no check failed."""
         return all(f.ok for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all passed, 1 on any failure, else 69 (EX_UNAVAILABLE, as every command
+        answers an unreachable store) when the store's part could not run."""
+        if not self.passed:
+            return 1  # what the operator must fix first, store or no store
+        return 0 if self.store_checked else StoreUnavailable.exit_code
 
     def summary(self) -> dict[str, int]:
         """How many findings of each level."""
@@ -85,5 +96,9 @@ class Report:
         """Plain data for ``--json``: the checks and a summary."""
         return {
             "checks": [f.as_dict() for f in self.findings],
-            "summary": {**self.summary(), "passed": self.passed},
+            "summary": {
+                **self.summary(),
+                "passed": self.passed,
+                "store_checked": self.store_checked,
+            },
         }

@@ -1,7 +1,9 @@
 """``digest check`` as one call: every check, in the order an operator would fix them.
 
 Sending never looks DNS up; only this does. A check that cannot run (the store missing, DNS
-not answering) is itself a finding, so one run always shows everything it could learn.
+not answering) is itself a finding, so one run always shows everything it could learn: the DNS,
+site and SMTP checks are worth running before any store exists. With no store, its checks are
+one skipped finding and the report says so (``Report.store_checked``, exit 69).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from digest.deliverability.report import Finding, Report
 from digest.deliverability.sample import sample_findings
 from digest.deliverability.site_checks import site_findings
 from digest.deliverability.smtp_check import smtp_findings
-from digest.errors import DigestError
+from digest.errors import StoreUnavailable
 from digest.newsletter_config import configure
 
 
@@ -45,7 +47,19 @@ def run_checks(
     findings = dns_findings(settings, lookup)
     findings += site_findings(settings)
     findings += asyncio.run(smtp_findings(settings, tls_context=tls_context))
-    findings += _store_findings(settings, open_store, now or utcnow(), spamassassin, lookup)
+    try:
+        findings += _store_findings(settings, open_store, now or utcnow(), spamassassin, lookup)
+    except StoreUnavailable as exc:
+        skipped = "the list's health, each newsletter's DMARC and the sample digest need it"
+        findings.append(
+            r.Finding(
+                "store",
+                r.Level.SKIP,
+                f"not checked: {exc} ({skipped})",
+                "run digest db upgrade, or set DIGEST_DATABASE_URL",
+            )
+        )
+        return Report(findings, store_checked=False)
     return Report(findings)
 
 
@@ -56,10 +70,7 @@ def _store_findings(
     spamassassin: bool,
     lookup: Lookup,
 ) -> list[Finding]:
-    try:
-        db = open_store()
-    except DigestError as exc:
-        return [r.fail("store", str(exc), "run digest db upgrade, or set DIGEST_DATABASE_URL")]
+    db = open_store()
     with db.transaction() as session:
         health = measure(session, now)
         senders = {

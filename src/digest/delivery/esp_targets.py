@@ -10,6 +10,8 @@ Each takes ``?endpoint=URL`` to reach another API host (a regional one, or a loc
 tests) and ``?webhook_secret=S``, which turns on the service's bounce and complaint webhook
 (``web/esp_hooks.py``): for Mailgun its webhook signing key, for SES (through SNS) and Postmark
 the password of the HTTP Basic credentials put in the webhook's URL, 24 characters or more.
+SES also takes ``?sns_topic=ARN``: the SNS topic whose signed posts the webhook accepts, with
+or instead of the Basic credentials (every SNS post's signature is checked either way).
 Postmark also takes ``?stream=ID``, the message stream (``outbound`` unless given).
 Pure: ``parse_esp_url`` raises ValueError with a message a person understands, which the
 settings class reports as one line naming ``DIGEST_SMTP_URL``.
@@ -27,9 +29,13 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _DOMAIN = re.compile(
     r"(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+# arn:aws:sns:eu-west-1:123456789012:ses-bounces (also the aws-cn and aws-us-gov partitions)
+_SNS_TOPIC = re.compile(
+    r"arn:aws(-cn|-us-gov)?:sns:[a-z]{2}(-[a-z]+)+-\d{1,2}:\d{12}:[A-Za-z0-9_-]{1,256}"
+)
 _STREAM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _OPTIONS = {
-    "ses": {"endpoint", "webhook_secret"},
+    "ses": {"endpoint", "webhook_secret", "sns_topic"},
     "postmark": {"endpoint", "stream", "webhook_secret"},
     "mailgun": {"endpoint", "webhook_secret"},
 }
@@ -46,7 +52,8 @@ class EspTarget:
     token: str = ""  # Postmark's server token or Mailgun's API key
     domain: str = ""  # Mailgun's sending domain
     stream: str = "outbound"  # Postmark's message stream
-    webhook_secret: str = ""  # empty: the service's webhook route answers 404
+    webhook_secret: str = ""  # empty (and no sns_topic): the webhook route answers 404
+    sns_topic: str = ""  # SES only: the topic ARN whose posts count
 
 
 def is_esp_url(url: str) -> bool:
@@ -83,8 +90,11 @@ def parse_esp_url(url: str) -> EspTarget:
             raise ValueError("ses://REGION carries no credentials: set the AWS_* variables")
         if not _REGION.fullmatch(host):
             raise ValueError(f"not an AWS region: {host!r} (like ses://eu-west-1)")
+        topic = options.get("sns_topic", "")
+        if topic and not _SNS_TOPIC.fullmatch(topic):
+            raise ValueError(f"not an SNS topic ARN: {topic!r}")
         base = endpoint or f"https://email.{host}.amazonaws.com"
-        return EspTarget("ses", base, region=host, webhook_secret=secret)
+        return EspTarget("ses", base, region=host, webhook_secret=secret, sns_topic=topic)
     if service == "postmark":
         if not user or host:
             raise ValueError("write postmark://SERVER_TOKEN@ (the token, then @)")

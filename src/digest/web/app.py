@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from digest.compose.render import DigestRenderer, Renderers
 from digest.config import Settings
 from digest.db import Database
+from digest.delivery.sns import SnsVerifier
 from digest.tracking import TrackingMode
 from digest.web import errors
 from digest.web.click_recorder import ClickRecorder
@@ -100,6 +101,7 @@ def create_app(settings: Settings, db: Database, *, routers: Sequence[APIRouter]
     app.state.sender_domain = settings.from_domain
     app.state.writer = BatchWriter(db)
     app.state.clicks = ClickRecorder(db, settings)
+    app.state.sns_verifier = SnsVerifier()  # caches SNS signing certificates between posts
     errors.install(app)
     for router in [*default_routers(), *routers]:
         app.include_router(router)

@@ -4,7 +4,8 @@ complaint webhooks.
 Only the service ``DIGEST_SMTP_URL`` names answers, and only with its ``webhook_secret`` set
 (404 otherwise). SES (through SNS) and Postmark sign in with the HTTP Basic credentials written
 in the webhook URL given to them (``https://digest:SECRET@news.example.com/esp/postmark``);
-Mailgun signs each post with its webhook signing key. The use case is
+Mailgun signs each post with its webhook signing key. Every SES post must also carry a valid SNS
+signature (403 otherwise), and with ``sns_topic`` set be for that topic. The use case is
 ``delivery.esp_webhooks.receive_esp_post``.
 """
 
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from digest.delivery.esp_webhooks import MAX_POST_BYTES, receive_esp_post
-from digest.errors import WebhookRefused
+from digest.errors import SignatureRefused, WebhookRefused
 from digest.web.deps import DatabaseDep, SettingsDep
 
 router = APIRouter(tags=["webhooks"])
@@ -42,8 +43,16 @@ async def esp_events(
     password = credentials.password if credentials is not None else None
     try:
         answer = await run_in_threadpool(
-            receive_esp_post, db, settings, service, raw, password=password
+            receive_esp_post,
+            db,
+            settings,
+            service,
+            raw,
+            password=password,
+            sns=request.app.state.sns_verifier,
         )
+    except SignatureRefused as exc:
+        raise HTTPException(403, str(exc)) from None
     except WebhookRefused as exc:
         # The challenge makes SNS send the credentials of the URL it was given.
         raise HTTPException(
