@@ -1,5 +1,5 @@
 """``digest check`` end to end: DNS from a server on loopback, the site over https, an SMTP
-relay with STARTTLS and AUTH, the store; exit 0 when every check passes, 1 on any ✗, 69 when
+relay with STARTTLS and AUTH, the store; exit 0 when every check passes, 1 on any ✗ and when
 only the store's part could not run, --json."""
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ def test_a_resolver_that_never_answers_is_a_timeout_and_exits_1(
     assert "no SPF record" not in r.out
 
 
-def test_bad_input_is_one_line_and_a_missing_store_is_skipped_with_exit_69(
+def test_bad_input_is_one_line_and_a_missing_store_is_skipped_with_exit_1(
     make_settings,  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
     silent_dns_server: str,  # noqa: F811
@@ -184,7 +184,7 @@ def test_bad_input_is_one_line_and_a_missing_store_is_skipped_with_exit_69(
     assert not (tmp_path / "var" / "digest.db").exists()
 
 
-def test_with_no_store_the_other_checks_run_and_the_exit_is_69(
+def test_with_no_store_the_other_checks_run_and_the_exit_is_1(
     good_env: DnsServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -193,12 +193,12 @@ def test_with_no_store_the_other_checks_run_and_the_exit_is_69(
     missing = tmp_path / "nowhere" / "digest.db"
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{missing}")
     r = run(capsys, "check", "--resolver", good_env.address)
-    assert r.code == 69, r.out
+    assert r.code == 1, r.out
     assert r.err.strip() == "error: no store: the checks that need one were skipped"
     assert "✓ SPF: " in r.out and "✓ SMTP relay: " in r.out and "✗" not in r.out
     assert f"- store: not checked: no store at {missing}" in r.out
     r = run(capsys, "check", "--json", "--resolver", good_env.address)
-    assert r.code == 69
+    assert r.code == 1
     summary = json.loads(r.out)["summary"]
     assert summary["passed"] is True and summary["store_checked"] is False
     assert not missing.exists()

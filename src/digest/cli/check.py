@@ -42,9 +42,9 @@ def _server(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 def check(app: AppContext, as_json: bool, resolver: str | None, dns_timeout: float) -> None:
     """Check deliverability: DNS, the site, the SMTP relay, the list's health, a sample digest.
 
-    Exit 0 when every check passes (warnings included), 1 when any fails, 69 when none
-    failed but there was no store to check the list's health and a sample digest against
-    (the DNS, site and SMTP checks still run: they are worth having before any store exists).
+    Exit 0 when every check passes (warnings included), 1 when any fails or there was no
+    store to check the list's health and a sample digest against (the DNS, site and SMTP
+    checks still run: they are worth having before any store exists).
     """
     report = run_checks(app.settings, lambda: app.db, resolver=resolver, dns_timeout=dns_timeout)
     if as_json:
