@@ -96,6 +96,13 @@ def upgrade() -> None:
         sa.Column("proxy", sa.Boolean(), nullable=False),
     )
     op.create_index("ix_click_events_at", "click_events", ["at"])
+    op.create_index("ix_click_events_copy", "click_events", ["mail", "copy_tag"])
+    op.create_table(
+        "tracking_state",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("mode", _s(16), nullable=False),
+        sa.Column("since", _TS, nullable=False),
+    )
     op.create_table(
         "link_clicks",
         sa.Column("mail", _s(16), primary_key=True),
@@ -175,6 +182,8 @@ def downgrade() -> None:
     op.drop_table("reader_clicks")
     op.drop_table("mail_copies")
     op.drop_table("link_clicks")
+    op.drop_table("tracking_state")
+    op.drop_index("ix_click_events_copy", table_name="click_events")
     op.drop_index("ix_click_events_at", table_name="click_events")
     op.drop_table("click_events")
     # Plain DROP COLUMN (SQLite 3.35+), not a batch rebuild, which would drop the triggers

@@ -360,6 +360,7 @@ from digest.models_engagement import (  # noqa: E402
     LinkClick,
     MailCopy,
     ReaderClick,
+    TrackingState,
     Webhook,
     WebhookDelivery,
 )
@@ -390,6 +391,7 @@ __all__ = [
     "SubscriptionDay",
     "SubscriptionSlot",
     "Suppression",
+    "TrackingState",
     "UTCDateTime",
     "Webhook",
     "WebhookDelivery",

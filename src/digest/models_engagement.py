@@ -23,6 +23,8 @@ class ClickEvent(SQLModel, table=True):
     """One request to ``/r/`` (or an open), waiting to be classified and counted."""
 
     __tablename__ = "click_events"
+    # The fold reads a copy's events together (bursts, earlier clicks of the same copy).
+    __table_args__ = (sa.Index("ix_click_events_copy", "mail", "copy_tag"),)
 
     id: int | None = Field(default=None, primary_key=True)
     mail: str = Field(max_length=16)  # tracking.MailRef as text: "e12", "a3", "l7"
@@ -85,6 +87,21 @@ class ReaderClick(SQLModel, table=True):
     url: str = Field(max_length=2048)
     at: datetime = _ts(nullable=False, default=utcnow)
     machine: bool = Field(default=False)
+
+
+class TrackingState(SQLModel, table=True):
+    """The tracking mode mail has been made under, and since when (one row, id 1).
+
+    The scheduler notes ``DIGEST_TRACKING`` on each tick; when it changes, ``since`` moves.
+    List hygiene judges readers only over weeks wholly under per-reader tracking: a reader's
+    silence before then says nothing (their clicks were not kept per reader).
+    """
+
+    __tablename__ = "tracking_state"
+
+    id: int = Field(default=1, primary_key=True)
+    mode: str = Field(max_length=16)
+    since: datetime = _ts(nullable=False, default=utcnow)
 
 
 class Webhook(SQLModel, table=True):
