@@ -14,6 +14,7 @@ from digest.clicks import fold
 from digest.config import Settings
 from digest.db import Database
 from digest.models_engagement import ClickEvent
+from digest.tracking import reader_tag
 from digest.web.click_recorder import ClickRecorder
 from tests.support.clicks import add_reader
 
@@ -130,3 +131,23 @@ def test_a_full_buffer_drops_new_clicks_and_counts_them(db: Database, settings: 
     recorder.close()  # stores what it holds (and folds it, should it have settled)
     stored = _rows(db, "SELECT url FROM click_events UNION ALL SELECT url FROM link_clicks")
     assert sorted(stored) == [(f"https://news.example/{i}",) for i in range(3)]
+
+
+def test_an_erasure_takes_the_readers_clicks_and_leaves_the_counts(
+    make_settings,  # type: ignore[no-untyped-def]
+    db: Database,
+) -> None:
+    from digest import subscribers
+
+    settings = make_settings(database_url=db.url, tracking="per-reader")
+    sid = add_reader(db)
+    tag = reader_tag(sid)
+    _events(db, [_click("e1", 1, 0.0, tag, subscriber_id=sid)])
+    fold(db, settings, T0 + timedelta(minutes=1))
+    assert _rows(db, "SELECT copy_tag FROM mail_copies") == [(tag,)]
+    _events(db, [_click("e1", 2, 90.0, tag, subscriber_id=sid)])  # not folded yet
+    with db.transaction() as session:
+        subscribers.erase(session, "reader@example.com")
+    for table in ("reader_clicks", "mail_copies", "click_events"):
+        assert _rows(db, f"SELECT count(*) FROM {table}") == [(0,)], table
+    assert _rows(db, "SELECT human FROM link_clicks") == [(1,)]

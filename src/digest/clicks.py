@@ -5,7 +5,7 @@ takes the events whose bursts are over (``click_rules.due``), classifies them pe
 (``click_rules.machine_flags``) and, in one transaction, adds them to ``link_clicks`` and
 ``mail_copies`` (and, with per-reader tracking, ``reader_clicks`` and the subscription's
 ``last_click_at``), then deletes them. Every web process folds about once a second while
-events wait, and ``digest stats`` folds before it reads; on PostgreSQL one advisory lock lets
+events wait (``digest stats`` folds before it reads); on PostgreSQL one advisory lock lets
 one fold run at a time (SQLite has one writer anyway), so no event is counted twice.
 """
 
@@ -27,7 +27,7 @@ from digest.config import Settings
 from digest.db import Database, dialect_insert, in_batches
 from digest.models import Subscriber, Subscription
 from digest.models_engagement import ClickEvent, LinkClick, MailCopy, ReaderClick
-from digest.tracking import MailKind, MailRef, TrackingMode
+from digest.tracking import MailKind, MailRef, TrackingMode, reader_tag
 
 # Any constant; the same in every digest process.
 _FOLD_LOCK = 0x636C69636B
@@ -66,6 +66,16 @@ def record(db: Database, events: list[dict[str, Any]]) -> bool:
         log.exception("%d click events could not be stored and were dropped", len(events))
         return False
     return True
+
+
+def forget_reader(session: Session, subscriber_id: int) -> None:
+    """An erasure: the person's clicks and their copies' tags go (per-reader tracking kept
+    them); the per-link counts stay, as they name nobody."""
+    session.execute(sa.delete(_EVENTS).where(_EVENTS.c.subscriber_id == subscriber_id))
+    readers = ReaderClick.__table__  # type: ignore[attr-defined]
+    session.execute(sa.delete(readers).where(readers.c.subscriber_id == subscriber_id))
+    copies = MailCopy.__table__  # type: ignore[attr-defined]
+    session.execute(sa.delete(copies).where(copies.c.copy_tag == reader_tag(subscriber_id)))
 
 
 def fold(db: Database, settings: Settings, now: datetime) -> Folded:

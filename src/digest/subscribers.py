@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from digest import audit, list_counts, webhook_events
+from digest import audit, clicks, list_counts, webhook_events
 from digest.addresses import email_hash, normalize_email, spellings
 from digest.clock import utcnow
 from digest.delivery import erasure
@@ -239,6 +239,7 @@ def erase(session: Session, email: str) -> None:
     if subscriber is not None:
         newsletter_ids = [s.newsletter_id for s in subscriptions_of(session, int(subscriber.id))]
         session.execute(sa.delete(_U).where(_U.c.subscriber_id == subscriber.id))
+        clicks.forget_reader(session, int(subscriber.id))
         session.delete(subscriber)
     suppress(session, address, "erased")
     # Receivers hear of it by the hash alone, and the queue forgets the address too.

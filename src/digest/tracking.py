@@ -125,12 +125,13 @@ def aggregate_copy() -> str:
 
 def reader_copy(secret: bytes, mail: MailRef, subscriber_id: int) -> str:
     """A copy's part under per-reader tracking: the reader's id, signed for this mail."""
-    number = _base36(subscriber_id)
+    number = reader_tag(subscriber_id)
     mac = _mac(secret, "reader", f"{mail}/{number}".encode(), _READER_MAC_BYTES)
     return f".{number}-{_b64(mac)}"
 
 
-def _base36(n: int) -> str:
+def reader_tag(n: int) -> str:
+    """A reader's copy tag under per-reader tracking: their id in base 36."""
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:
