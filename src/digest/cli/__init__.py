@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "announce": "digest.cli.announce:announce",
     "users": "digest.cli.users:users",
     "audit": "digest.cli.audit:audit",
+    # engagement reports (issue 16)
+    "stats": "digest.cli.stats:stats",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -61,6 +63,9 @@ SHORT_HELP: dict[str, str] = {
     "announce": "One-off announcements to a newsletter's readers.",
     "users": "Desk accounts: add, list, change a role or a password, remove.",
     "audit": "Show the audit log: who changed what, when, from where, through which face.",
+    # engagement reports (issue 16)
+    "stats": "Show what each mail did (sent, bounced, complaints, unsubscribes, clicks), "
+    "readers per day.",
 }
 
 
