@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from digest.alert_history import expired_folded
+from digest.click_totals import ClickTotal, click_totals
 from digest.models import Delivery, Edition, Feed
 from digest.models_campaigns import Alert
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
@@ -112,6 +113,7 @@ class Figures:
     counts: Counts
     replies: dict[str, int]
     latency: Latency
+    clicks: list[ClickTotal] = field(default_factory=list)  # per newsletter
 
 
 def _zeroes() -> dict[str, int]:
@@ -278,8 +280,8 @@ def latency(session: Session) -> Latency:
 
 
 def figures(session: Session) -> Figures:
-    """The counts (active subscribers only; no confirmation mails), the reply classes and the
-    send latency, for ``GET /metrics``."""
+    """The counts (active subscribers only; no confirmation mails), the reply classes, the
+    send latency and the clicks per newsletter, for ``GET /metrics``."""
     whole = counts(session)
     active = SubscriberStatus.ACTIVE.value
     shown = replace(
@@ -287,4 +289,4 @@ def figures(session: Session) -> Figures:
         subscribers={active: whole.subscribers[active]},
         deliveries=outbox_counts(session, where=_UNPROMPTED),
     )
-    return Figures(shown, reply_classes(session), latency(session))
+    return Figures(shown, reply_classes(session), latency(session), click_totals(session))
