@@ -15,7 +15,14 @@ from digest.delivery.dsn import Kind
 from digest.engagement_report import CONTRACT_KEYS
 from digest.posts import store
 from digest.web.app import create_app
-from tests.test_engagement_report import STORY, clicks, make_and_send, report_back, unsubscribe
+from tests.test_engagement_report import (
+    STORY,
+    clicks,
+    make_and_send,
+    message_id,
+    report_back,
+    unsubscribe,
+)
 from tests.test_metrics import samples
 
 TOKEN = "admin-token-0123456789abcdef"
@@ -109,3 +116,18 @@ async def test_metrics_count_clicks_per_newsletter_and_nothing_per_reader(
     assert found[("digest_clicks_total", (("kind", "machine"), ("newsletter", "digest")))] == 7
     assert found[("digest_unique_clicks_total", (("newsletter", "digest"),))] == 2
     assert "news.example.com" not in scraped.text and "example.com" not in scraped.text
+
+
+async def test_a_services_hard_and_soft_events_count_as_such(db: Database, api: Settings) -> None:
+    """Bounces a mail service reports through ``POST /api/bounces`` say hard or soft in words."""
+    edition = await asyncio.to_thread(seed, db, api)
+    events = [
+        {"type": kind, "email": email, "message_id": message_id(db, edition, email)}
+        for kind, email in (("hard", "ben@example.com"), ("soft", "cy@example.com"))
+    ]
+    async with client(create_app(api, db), "203.0.113.5") as http:
+        recorded = await http.post("/api/bounces", json={"events": events}, headers=AUTH)
+        found = (await http.get(f"/api/stats/editions/{edition}", headers=AUTH)).json()
+    assert recorded.status_code == 200, recorded.text
+    assert (found["bounced"], found["bounced_hard"], found["bounced_soft"]) == (3, 2, 1)
+    assert found["sent"] == 0
