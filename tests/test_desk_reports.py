@@ -11,11 +11,19 @@ import re
 from digest import subscriptions
 from digest.config import Settings
 from digest.db import Database
-from digest.delivery.dsn import Kind
 from digest.posts import store
 from tests.support.desk import desk_client
 from tests.support.web import make_app
-from tests.test_engagement_report import STORY, clicks, make_and_send, report_back, unsubscribe
+from tests.test_engagement_report import (
+    COMPLAINT,
+    HARD,
+    SOFT,
+    STORY,
+    clicks,
+    make_and_send,
+    report_back,
+    unsubscribe,
+)
 
 
 def seed(db: Database, settings: Settings) -> int:
@@ -25,14 +33,7 @@ def seed(db: Database, settings: Settings) -> int:
             subscriptions.add(session, email, confirmed=True)
         store.add_post(session, title="Harbour reopens", url=STORY)
     edition = make_and_send(db, settings)
-    report_back(
-        db,
-        settings,
-        edition,
-        (Kind.HARD, "ana@example.com", "5.1.1", "user unknown"),
-        (Kind.SOFT, "ben@example.com", "5.2.2", "mailbox full"),
-        (Kind.COMPLAINT, "cy@example.com", "abuse", ""),
-    )
+    report_back(db, settings, edition, HARD, SOFT, COMPLAINT)
     unsubscribe(db, "dee@example.com")
     clicks(db, f"e{edition}", {f"{STORY}?utm_source=digest": (3, 6)}, ["h", "m"])
     return edition

@@ -36,6 +36,10 @@ from tests.support.clock import midday
 D = Delivery.__table__  # type: ignore[attr-defined]
 READERS = ["ana@example.com", "ben@example.com", "cy@example.com", "dee@example.com"]
 STORY = "https://news.example.com/harbour"
+# What bounce reports and a feedback loop say about Ana's, Ben's and Cy's copies.
+HARD = (Kind.HARD, "ana@example.com", "5.1.1", "user unknown")
+SOFT = (Kind.SOFT, "ben@example.com", "5.2.2", "mailbox full")
+COMPLAINT = (Kind.COMPLAINT, "cy@example.com", "abuse", "")
 
 
 def make_and_send(db: Database, settings: Settings, *, days_on: int = 0) -> int:
@@ -111,16 +115,8 @@ def sent(db: Database, settings: Settings) -> int:
 def test_an_editions_report_counts_what_its_readers_and_their_servers_did(
     db: Database, settings: Settings, sent: int
 ) -> None:
-    report_back(
-        db,
-        settings,
-        sent,
-        (Kind.HARD, "ana@example.com", "5.1.1", "user unknown"),
-        (Kind.SOFT, "ben@example.com", "5.2.2", "mailbox full"),
-        (Kind.COMPLAINT, "cy@example.com", "abuse", ""),
-    )
-    # Recording the complaint again changes nothing.
-    report_back(db, settings, sent, (Kind.COMPLAINT, "cy@example.com", "abuse", ""))
+    report_back(db, settings, sent, HARD, SOFT, COMPLAINT)
+    report_back(db, settings, sent, COMPLAINT)  # recorded again, it changes nothing
     unsubscribe(db, "dee@example.com")
     clicks(
         db,
@@ -177,13 +173,7 @@ def test_an_unsubscribe_counts_for_the_last_mail_that_reached_the_reader_before(
 def test_the_days_count_readers_joining_and_leaving_by_how(
     db: Database, settings: Settings, sent: int
 ) -> None:
-    report_back(
-        db,
-        settings,
-        sent,
-        (Kind.HARD, "ana@example.com", "5.1.1", "user unknown"),
-        (Kind.COMPLAINT, "cy@example.com", "abuse", ""),
-    )
+    report_back(db, settings, sent, HARD, COMPLAINT)
     unsubscribe(db, "dee@example.com")
     today = utcnow().date()
     with db.transaction() as session:
