@@ -272,3 +272,29 @@ def test_a_link_is_named_by_its_post_whatever_utm_parameters_it_carries() -> Non
         posts,
     )
     assert [(k.post_id, k.title) for k in found] == [(7, "A story"), (None, None)]
+
+
+def test_an_announcement_is_reported_once_sent(db: Database, settings: Settings) -> None:
+    from digest import announcements
+    from digest.announcement_rules import audience
+
+    with db.transaction() as session:
+        for email in READERS:
+            subscriptions.add(session, email, confirmed=True)
+        draft = announcements.Draft(
+            "Our podcast", "Listen: https://pod.example/1", None, audience(0)
+        )
+        ident = int(announcements.create(session, None, draft).id or 0)
+    with db.transaction() as session:
+        assert engagement_store.latest(session) == []  # a draft is no mail yet
+        announcements.send(session, settings, ident, utcnow())
+    drain(settings, db)
+    unsubscribe(db, "dee@example.com")
+    clicks(db, f"a{ident}", {"https://pod.example/1": (1, 1)}, ["h"])
+    with db.transaction() as session:
+        found = engagement_store.mail_report(session, "announcement", ident)
+        listed = engagement_store.latest(session)
+    assert [(h.kind, h.id) for h in listed] == [("announcement", ident)]
+    assert (found.subject, found.sent, found.unsubscribes) == ("Our podcast", 4, 1)
+    assert (found.human_clicks, found.unique_clicks, found.click_rate) == (1, 1, 0.25)
+    assert [(k.url, k.title) for k in found.top_links] == [("https://pod.example/1", None)]

@@ -8,6 +8,8 @@ announcement's or alert's through the body index; clicks through the primary key
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,16 +162,20 @@ def _deliveries(session: Session, head: MailHead) -> tuple[dict[str, int], int, 
         return {}, 0, 0
     reply = sa.case((D.c.status == _BOUNCED, D.c.last_reply), else_=sa.null())
     complained = sa.func.count(sa.case((D.c.last_reply.startswith(COMPLAINED), 1)))
+    # Grouped by an expression of the state, not the column: given the column, SQLite walks
+    # the whole outbox in the claim index's (status, ...) order to save a sort, instead of
+    # reading this mail's rows through the (edition, subscriber) index.
+    status = D.c.status.concat("")
     by_status: Counter[str] = Counter()
     complaints = hard = 0
-    for status, bounce, n, c in session.execute(
-        sa.select(D.c.status, reply, sa.func.count(), complained)
+    for state, bounce, n, c in session.execute(
+        sa.select(status, reply, sa.func.count(), complained)
         .where(_rows_of(head))
-        .group_by(D.c.status, reply)
+        .group_by(status, reply)
     ):
-        by_status[status] += int(n)
+        by_status[state] += int(n)
         complaints += int(c)
-        if status == _BOUNCED and is_hard_bounce(bounce or ""):
+        if state == _BOUNCED and is_hard_bounce(bounce or ""):
             hard += int(n)
     return dict(by_status), hard, complaints
 
@@ -316,9 +322,8 @@ def mail_report(session: Session, kind: str, mail_id: int) -> MailReport:
 
 def fold_pending_clicks(db: Database, settings: Settings, now: datetime) -> None:
     """Count the clicks still waiting in ``click_events`` before a report reads the counts,
-    so a click shows at once: the hook the faces call (``clicks.fold``, when it is there)."""
-    try:
-        from digest import clicks  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+    so a click shows at once: the one hook the faces call (``clicks.fold``, once it exists)."""
+    if importlib.util.find_spec("digest.clicks") is None:
         return
+    clicks = importlib.import_module("digest.clicks")
     clicks.fold(db, settings, now)
