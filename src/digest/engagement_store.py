@@ -147,11 +147,8 @@ def _rows_of(head: MailHead) -> sa.ColumnElement[bool]:
     """The deliveries of one mail, by the index that finds them."""
     if head.kind == "edition":
         return D.c.edition_id == head.id
-    key = (announcement_key if head.kind == "announcement" else alert_key)(
-        head.newsletter_id, head.id
-    )
     # The body index finds them; a mail whose body is gone has none left to count.
-    return sa.and_(D.c.body_id == head.body_id, D.c.period_key == key)
+    return sa.and_(D.c.body_id == head.body_id, D.c.period_key == _once_key(head))
 
 
 def _deliveries(session: Session, head: MailHead) -> tuple[dict[str, int], int, int]:
@@ -191,9 +188,25 @@ def _mail_of(kind: str, edition_id: int | None, once_key: str | None) -> str | N
     return None
 
 
-def unsubscribes(session: Session, newsletter_id: int, since: datetime) -> Counter[str]:
-    """Readers of the newsletter unsubscribed since ``since``, each counted for the last mail
-    of that newsletter that reached them before they left (by mail reference)."""
+def _once_key(head: MailHead) -> str:
+    maker = announcement_key if head.kind == "announcement" else alert_key
+    return maker(head.newsletter_id, head.id)
+
+
+def unsubscribes(session: Session, heads: list[MailHead], since: datetime) -> Counter[str]:
+    """Readers of the mails' newsletter (all of ``heads`` are of one) unsubscribed since
+    ``since``, each counted for the last mail of that newsletter that reached them before
+    they left (by mail reference), when it is one of ``heads``."""
+    newsletter_id = heads[0].newsletter_id
+    # Only readers who got one of these mails are looked into further; each costs a probe of
+    # an index per mail, where finding a reader's last mail reads all of their mail.
+    got = D.alias("got")
+    editions = [h.id for h in heads if h.kind == "edition"]
+    keys = [_once_key(h) for h in heads if h.kind != "edition"]
+    received = sa.exists().where(
+        got.c.subscriber_id == S.c.subscriber_id,
+        sa.or_(got.c.edition_id.in_(editions or [0]), got.c.period_key.in_(keys or [""])),
+    )
     d2 = D.alias("d2")
     last = (
         sa.select(d2.c.id)
@@ -214,6 +227,7 @@ def unsubscribes(session: Session, newsletter_id: int, since: datetime) -> Count
             S.c.newsletter_id == newsletter_id,
             S.c.status == SubscriberStatus.UNSUBSCRIBED.value,
             S.c.unsubscribed_at >= since,
+            received,
         )
         .group_by(D.c.kind, D.c.edition_id, D.c.period_key)
     )
@@ -267,10 +281,10 @@ def reports(session: Session, heads: list[MailHead]) -> list[MailReport]:
     posts = _posts(session, heads)
     left: Counter[str] = Counter()
     for newsletter_id in sorted({h.newsletter_id for h in heads}):
+        theirs = [h for h in heads if h.newsletter_id == newsletter_id]
         # Only a bound on what is read: a mail's copies may go out before its slot's time
         # (sent ahead) or long after (retries), and each unsubscribe is matched to a copy.
-        since = min(h.at for h in heads if h.newsletter_id == newsletter_id) - _SLACK
-        left += unsubscribes(session, newsletter_id, since)
+        left += unsubscribes(session, theirs, min(h.at for h in theirs) - _SLACK)
     found = []
     for h in heads:
         by_status, hard, complaints = _deliveries(session, h)
