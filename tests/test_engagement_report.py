@@ -160,7 +160,7 @@ def test_an_unsubscribe_counts_for_the_last_mail_that_reached_the_reader_before(
     unsubscribe(db, "ben@example.com")
     unsubscribe(db, "cy@example.com")
     with db.transaction() as session:
-        found = engagement_store.overview(session, newsletter_id=None, today=utcnow().date())
+        found = engagement_store.overview(session, newsletter=None, today=utcnow().date())
     by_id = {m.id: m for m in found.mails}
     assert (by_id[sent].unsubscribes, by_id[second].unsubscribes) == (1, 2)
     assert (by_id[sent].sent, by_id[second].sent) == (4, 3)  # Ana left before the second
@@ -177,7 +177,7 @@ def test_the_days_count_readers_joining_and_leaving_by_how(
     unsubscribe(db, "dee@example.com")
     today = utcnow().date()
     with db.transaction() as session:
-        rows = engagement_store.overview(session, newsletter_id=None, today=today, span=3).days
+        rows = engagement_store.overview(session, newsletter=None, today=today, span=3).days
     assert [(d.newsletter, d.day) for d in rows] == [
         ("digest", today),
         ("digest", today - timedelta(days=1)),

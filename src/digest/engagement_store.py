@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from digest import newsletters
 from digest.alert_timing import once_key as alert_key
 from digest.config import Settings
 from digest.db import Database
@@ -302,6 +303,7 @@ class Overview:
 
     mails: list[MailReport]
     days: list[DayReport]
+    newsletter: str = ""  # the newsletter's slug as it is now; "": every newsletter
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for JSON: ``editions`` (every kind of mail, each with its ``kind``),
@@ -316,16 +318,21 @@ class Overview:
 def overview(
     session: Session,
     *,
-    newsletter_id: int | None,
+    newsletter: str | None,
     today: date,
     limit: int = 20,
     span: int = 14,
 ) -> Overview:
-    """The ``limit`` latest mails of one newsletter (or all) with their figures, and the last
-    ``span`` days of its readers (or every live newsletter's)."""
+    """The ``limit`` latest mails of the newsletter ``newsletter`` names (or of all) with
+    their figures, and the last ``span`` days of its readers (or every live newsletter's);
+    NewsletterNotFound for a slug that names none."""
+    chosen = newsletters.get(session, newsletter) if newsletter else None
+    newsletter_id = int(chosen.id or 0) if chosen else None
     heads = latest(session, newsletter_id=newsletter_id, limit=limit)
     return Overview(
-        reports(session, heads), days(session, today=today, span=span, newsletter_id=newsletter_id)
+        reports(session, heads),
+        days(session, today=today, span=span, newsletter_id=newsletter_id),
+        chosen.slug if chosen else "",
     )
 
 

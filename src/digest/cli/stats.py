@@ -65,19 +65,15 @@ def stats(
     now = utcnow()
     engagement_store.fold_pending_clicks(app.db, app.settings, now)
     with app.db.transaction() as session:
-        chosen = newsletters.get(session, newsletter) if newsletter else None
         if asked:
             kind, ident = asked[0]
             one = engagement_store.mail_report(session, kind, int(ident or 0))
+            chosen = newsletters.get(session, newsletter) if newsletter else None
             if chosen is not None and one.newsletter != chosen.slug:
                 raise click.UsageError(f"{kind} #{ident} is not of newsletter {chosen.slug!r}")
         else:
             found = engagement_store.overview(
-                session,
-                newsletter_id=int(chosen.id or 0) if chosen else None,
-                today=now.date(),
-                limit=limit,
-                span=days,
+                session, newsletter=newsletter, today=now.date(), limit=limit, span=days
             )
     if asked:
         if as_json:

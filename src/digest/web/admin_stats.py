@@ -15,7 +15,7 @@ from fastapi import Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from digest import engagement_store, newsletters
+from digest import engagement_store
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -90,13 +90,8 @@ def _overview(db: Database, settings: Settings, slug: str, limit: int, span: int
     now = utcnow()
     engagement_store.fold_pending_clicks(db, settings, now)
     with db.transaction() as session:
-        chosen = newsletters.get(session, slug) if slug else None
         found = engagement_store.overview(
-            session,
-            newsletter_id=int(chosen.id or 0) if chosen else None,
-            today=now.date(),
-            limit=limit,
-            span=span,
+            session, newsletter=slug or None, today=now.date(), limit=limit, span=span
         )
         return found.as_dict()
 

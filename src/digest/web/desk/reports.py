@@ -33,22 +33,16 @@ def reports(
 ) -> Response:
     """The latest mails' reports and the readers per newsletter and day."""
     session = desk.session
-    every = list(newsletters.listed(session, archived=True))
-    chosen = newsletters.get(session, newsletter) if newsletter else None
     found = engagement_store.overview(
-        session,
-        newsletter_id=int(chosen.id or 0) if chosen else None,
-        today=utcnow().date(),
-        limit=MAILS,
-        span=days,
+        session, newsletter=newsletter or None, today=utcnow().date(), limit=MAILS, span=days
     )
     return desk_page(
         request,
         "reports",
         desk,
         title="Reports",
-        newsletters=every,
-        newsletter=chosen.slug if chosen else "",
+        newsletters=list(newsletters.listed(session, archived=True)),
+        newsletter=found.newsletter,
         spans=SPANS,
         days=days,
         mails=found.mails,
