@@ -42,6 +42,7 @@ from digest.models_campaigns import Alert, Announcement
 from digest.models_engagement import LinkClick, MailCopy
 from digest.posts.entries import canonical_link
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
+from digest.stats import status_to_group
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 E = Edition.__table__  # type: ignore[attr-defined]
@@ -160,10 +161,7 @@ def _deliveries(session: Session, head: MailHead) -> tuple[dict[str, int], int, 
         return {}, 0, 0
     reply = sa.case((D.c.status == _BOUNCED, D.c.last_reply), else_=sa.null())
     complained = sa.func.count(sa.case((D.c.last_reply.startswith(COMPLAINED), 1)))
-    # Grouped by an expression of the state, not the column: given the column, SQLite walks
-    # the whole outbox in the claim index's (status, ...) order to save a sort, instead of
-    # reading this mail's rows through the (edition, subscriber) index.
-    status = D.c.status.concat("")
+    status = status_to_group(session)
     by_status: Counter[str] = Counter()
     complaints = hard = 0
     for state, bounce, n, c in session.execute(

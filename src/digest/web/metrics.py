@@ -170,7 +170,8 @@ def require_scraper(
     },
 )
 async def metrics(request: Request, db: DatabaseDep) -> Response:
-    """Subscribers, outbox, SMTP replies, send latency, editions and feeds, as Prometheus text."""
+    """Subscribers, outbox, SMTP replies, send latency, clicks per newsletter, editions and
+    feeds, as Prometheus text."""
     registry = registry_for(request, db)
     try:
         body = await run_in_threadpool(generate_latest, registry)
