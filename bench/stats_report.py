@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from _stores import DEFAULT_PG, store_sets
 
-from digest import engagement_store
+from digest import engagement
 from digest.columns import UTCDateTime
 from digest.db import Database
 from digest.models import Edition
@@ -112,7 +112,7 @@ def fill(db: Database, readers: int, editions: int) -> int:
 def report(db: Database, edition_id: int) -> None:
     """One edition's report, as ``digest stats --edition`` reads it."""
     with db.transaction() as session:
-        found = engagement_store.mail_report(session, "edition", edition_id)
+        found = engagement.mail_report(session, "edition", edition_id)
         assert found.unsubscribes > 0 and found.bounced_hard > 0
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest import editions, engagement_store, subscribers, subscriptions
+from digest import editions, engagement, engagement_store, subscribers, subscriptions
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -129,7 +129,7 @@ def test_an_editions_report_counts_what_its_readers_and_their_servers_did(
         ["h", "h", "m"],
     )
     with db.transaction() as session:
-        found = engagement_store.mail_report(session, "edition", sent)
+        found = engagement.mail_report(session, "edition", sent)
     assert (found.kind, found.id, found.mail, found.newsletter) == (
         "edition",
         sent,
@@ -160,7 +160,7 @@ def test_an_unsubscribe_counts_for_the_last_mail_that_reached_the_reader_before(
     unsubscribe(db, "ben@example.com")
     unsubscribe(db, "cy@example.com")
     with db.transaction() as session:
-        found = engagement_store.overview(session, newsletter=None, today=utcnow().date())
+        found = engagement.overview(session, newsletter=None, today=utcnow().date())
     by_id = {m.id: m for m in found.mails}
     assert (by_id[sent].unsubscribes, by_id[second].unsubscribes) == (1, 2)
     assert (by_id[sent].sent, by_id[second].sent) == (4, 3)  # Ana left before the second
@@ -177,7 +177,7 @@ def test_the_days_count_readers_joining_and_leaving_by_how(
     unsubscribe(db, "dee@example.com")
     today = utcnow().date()
     with db.transaction() as session:
-        rows = engagement_store.overview(session, newsletter=None, today=today, span=3).days
+        rows = engagement.overview(session, newsletter=None, today=today, span=3).days
     assert [(d.newsletter, d.day) for d in rows] == [
         ("digest", today),
         ("digest", today - timedelta(days=1)),
@@ -209,7 +209,7 @@ def test_an_alert_is_reported_as_its_own_mail(db: Database, settings: Settings) 
         db, f"l{alert_id}", {"https://news.example.com/bridge-closed-after-storm": (2, 0)}, ["h"]
     )
     with db.transaction() as session:
-        found = engagement_store.mail_report(session, "alert", alert_id)
+        found = engagement.mail_report(session, "alert", alert_id)
     assert raised.post_id == post
     assert (found.mail, found.sent, found.unique_clicks, found.click_rate) == (
         f"l{alert_id}",
@@ -224,7 +224,7 @@ def test_an_unknown_mail_is_not_found(db: Database) -> None:
     from digest.errors import NotFound
 
     with db.transaction() as session, pytest.raises(NotFound, match="no edition #99"):
-        engagement_store.mail_report(session, "edition", 99)
+        engagement.mail_report(session, "edition", 99)
 
 
 # -- the pure rules ----------------------------------------------------------------------------
@@ -292,7 +292,7 @@ def test_an_announcement_is_reported_once_sent(db: Database, settings: Settings)
     unsubscribe(db, "dee@example.com")
     clicks(db, f"a{ident}", {"https://pod.example/1": (1, 1)}, ["h"])
     with db.transaction() as session:
-        found = engagement_store.mail_report(session, "announcement", ident)
+        found = engagement.mail_report(session, "announcement", ident)
         listed = engagement_store.latest(session)
     assert [(h.kind, h.id) for h in listed] == [("announcement", ident)]
     assert (found.subject, found.sent, found.unsubscribes) == ("Our podcast", 4, 1)

@@ -8,33 +8,23 @@ announcement's or alert's through the body index; clicks through the primary key
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest import newsletters
 from digest.alert_timing import once_key as alert_key
-from digest.config import Settings
-from digest.db import Database
 from digest.deliverability.list_health import is_hard_bounce
 from digest.delivery.announcement_outbox import once_key as announcement_key
 from digest.delivery.bounces import COMPLAINED
-from digest.engagement_days import days
 from digest.engagement_report import (
-    DayReport,
     Link,
     MailHead,
     MailReport,
     Tally,
     report,
-    totals,
 )
 from digest.errors import NotFound
 from digest.models import Delivery, Edition, Newsletter, Post, Subscription
@@ -293,56 +283,3 @@ def reports(session: Session, heads: list[MailHead]) -> list[MailReport]:
         )
         found.append(report(h, names.get(h.newsletter_id, ""), tally, posts))
     return found
-
-
-@dataclass(frozen=True)
-class Overview:
-    """The latest mails' figures, their totals, and the newsletters' days."""
-
-    mails: list[MailReport]
-    days: list[DayReport]
-    newsletter: str = ""  # the newsletter's slug as it is now; "": every newsletter
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for JSON: ``editions`` (every kind of mail, each with its ``kind``),
-        ``totals`` (the contract's figures summed over them) and ``days``."""
-        return {
-            "editions": [m.as_dict() for m in self.mails],
-            "totals": totals(self.mails),
-            "days": [d.as_dict() for d in self.days],
-        }
-
-
-def overview(
-    session: Session,
-    *,
-    newsletter: str | None,
-    today: date,
-    limit: int = 20,
-    span: int = 14,
-) -> Overview:
-    """The ``limit`` latest mails of the newsletter ``newsletter`` names (or of all) with
-    their figures, and the last ``span`` days of its readers (or every live newsletter's);
-    NewsletterNotFound for a slug that names none."""
-    chosen = newsletters.get(session, newsletter) if newsletter else None
-    newsletter_id = int(chosen.id or 0) if chosen else None
-    heads = latest(session, newsletter_id=newsletter_id, limit=limit)
-    return Overview(
-        reports(session, heads),
-        days(session, today=today, span=span, newsletter_id=newsletter_id),
-        chosen.slug if chosen else "",
-    )
-
-
-def mail_report(session: Session, kind: str, mail_id: int) -> MailReport:
-    """One mail's figures; NotFound when there is no such mail."""
-    return reports(session, [one(session, kind, mail_id)])[0]
-
-
-def fold_pending_clicks(db: Database, settings: Settings, now: datetime) -> None:
-    """Count the clicks still waiting in ``click_events`` before a report reads the counts,
-    so a click shows at once: the one hook the faces call (``clicks.fold``, once it exists)."""
-    if importlib.util.find_spec("digest.clicks") is None:
-        return
-    clicks = importlib.import_module("digest.clicks")
-    clicks.fold(db, settings, now)

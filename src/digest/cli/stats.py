@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from digest import engagement_store, newsletters
+from digest import engagement, newsletters
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.clock import utcnow
 from digest.engagement_report import DayReport, MailReport, totals
@@ -63,16 +63,16 @@ def stats(
     if len(asked) > 1:
         raise click.UsageError("name one of --edition, --announcement and --alert")
     now = utcnow()
-    engagement_store.fold_pending_clicks(app.db, app.settings, now)
+    engagement.fold_pending_clicks(app.db, app.settings, now)
     with app.db.transaction() as session:
         if asked:
             kind, ident = asked[0]
-            one = engagement_store.mail_report(session, kind, int(ident or 0))
+            one = engagement.mail_report(session, kind, int(ident or 0))
             chosen = newsletters.get(session, newsletter) if newsletter else None
             if chosen is not None and one.newsletter != chosen.slug:
                 raise click.UsageError(f"{kind} #{ident} is not of newsletter {chosen.slug!r}")
         else:
-            found = engagement_store.overview(
+            found = engagement.overview(
                 session, newsletter=newsletter, today=now.date(), limit=limit, span=days
             )
     if asked:

@@ -15,7 +15,7 @@ from fastapi import Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from digest import engagement_store
+from digest import engagement
 from digest.clock import utcnow
 from digest.config import Settings
 from digest.db import Database
@@ -88,18 +88,18 @@ class StatsOverview(BaseModel):
 
 def _overview(db: Database, settings: Settings, slug: str, limit: int, span: int) -> dict[str, Any]:
     now = utcnow()
-    engagement_store.fold_pending_clicks(db, settings, now)
+    engagement.fold_pending_clicks(db, settings, now)
     with db.transaction() as session:
-        found = engagement_store.overview(
+        found = engagement.overview(
             session, newsletter=slug or None, today=now.date(), limit=limit, span=span
         )
         return found.as_dict()
 
 
 def _one(db: Database, settings: Settings, kind: str, mail_id: int) -> dict[str, Any]:
-    engagement_store.fold_pending_clicks(db, settings, utcnow())
+    engagement.fold_pending_clicks(db, settings, utcnow())
     with db.transaction() as session:
-        return engagement_store.mail_report(session, kind, mail_id).as_dict()
+        return engagement.mail_report(session, kind, mail_id).as_dict()
 
 
 @router.get("/stats/editions", response_model=StatsOverview, summary="What the latest mails did")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from digest import archive, audit, edition_list, engagement_store, newsletters
+from digest import archive, audit, edition_list, engagement, newsletters
 from digest.alerts import raise_named
 from digest.clock import utcnow
 from digest.errors import DigestError, InvalidInput, NotFound, first_line
@@ -111,7 +111,7 @@ def edition_view(
     line = edition_list.one(session, edition_id)
     # Clicks as last folded (``digest serve`` folds them every few seconds): folding here
     # would write from a page view, beside this request's own transaction.
-    report = engagement_store.mail_report(session, "edition", edition_id)
+    report = engagement.mail_report(session, "edition", edition_id)
     owner = newsletters.by_id(session, line.newsletter_id)
     try:
         archive.web_version(session, edition_id)

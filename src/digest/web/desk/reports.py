@@ -1,6 +1,6 @@
 """``/desk/reports``: what the latest mails did (sent, bounces, complaints, unsubscribes after
 them, clicks) and each newsletter's readers per day: joined, unsubscribed, bounced,
-complained. The figures are ``engagement_store``'s, as ``digest stats`` shows them."""
+complained. The figures are ``engagement``'s, as ``digest stats`` shows them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from digest import engagement_store, newsletters
+from digest import engagement, newsletters
 from digest.clock import utcnow
 from digest.engagement_report import totals
 from digest.web.desk.guard import Viewer, desk_enabled
@@ -33,7 +33,7 @@ def reports(
 ) -> Response:
     """The latest mails' reports and the readers per newsletter and day."""
     session = desk.session
-    found = engagement_store.overview(
+    found = engagement.overview(
         session, newsletter=newsletter or None, today=utcnow().date(), limit=MAILS, span=days
     )
     return desk_page(
