@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "hygiene": "digest.cli.hygiene:hygiene",
     # issue 16, webhooks
     "webhooks": "digest.cli.webhooks:webhooks",
+    # engagement reports (issue 16)
+    "stats": "digest.cli.stats:stats",
 }
 # The first line of each command's help, which ``digest --help`` shortens and lists without
 # importing any command (tests/test_cli_startup.py holds both lists equal); a command missing
@@ -69,6 +71,9 @@ SHORT_HELP: dict[str, str] = {
     "hygiene": "Ask silent readers if they still want the newsletter; retire the unanswered.",
     # issue 16, webhooks
     "webhooks": "Signed event POSTs to other systems: add, list, remove, test.",
+    # engagement reports (issue 16)
+    "stats": "Show what each mail did (sent, bounced, complaints, unsubscribes, clicks), "
+    "readers per day.",
 }
 
 

@@ -32,6 +32,8 @@ HARD_BOUNCE_FAIL = 0.02
 WINDOW = timedelta(days=30)
 EDITIONS = 5
 _STATUS = re.compile(r"(?<![\d.])5\.\d{1,3}\.\d{1,3}(?![\d.])")
+# What ``bounces`` keeps for a ``POST /api/bounces`` event of type "hard" (its status).
+_SAID_HARD = "bounced after it was accepted: hard"
 # Ends a digest reaches once it went out (or was refused on the way).
 _WENT = (DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value)
 
@@ -48,8 +50,11 @@ class Health:
 
 
 def is_hard_bounce(reply: str) -> bool:
-    """Whether a kept reply says the address does not exist (5.1.1 and kin, anywhere in it)."""
-    return any(is_hard_status(code) for code in _STATUS.findall(reply))
+    """Whether a kept reply says the address does not exist (5.1.1 and kin, anywhere in it),
+    or a mail service's event recorded through the admin API said "hard" in so many words."""
+    return reply.startswith(_SAID_HARD) or any(
+        is_hard_status(code) for code in _STATUS.findall(reply)
+    )
 
 
 def measure(session: Session, now: datetime) -> Health:

@@ -53,6 +53,9 @@ _BOUNCEABLE = (_SENT, DeliveryStatus.SENDING.value)
 _MAILBOX = re.compile(r"(?<![\d.])5\.2\.\d{1,3}(?![\d.])")
 # The ends a digest that went out can reach; skipped and cancelled ones never went.
 _OUTCOMES = (DeliveryStatus.SENT.value, DeliveryStatus.BOUNCED.value, DeliveryStatus.FAILED.value)
+#: How a complaint marks the delivery it is about (its status stays): the start of its
+#: ``last_reply``, which the per-mail reports count (``engagement_store``).
+COMPLAINED = "complaint after it was accepted:"
 
 
 @dataclass
@@ -107,6 +110,8 @@ def record_reports(
             _mark_bounced(session, row.id, report)
             if report.kind is Kind.SOFT and row.subscriber_id is not None:
                 soft.append(row.subscriber_id)
+        if row is not None and report.kind is Kind.COMPLAINT:
+            _mark_complained(session, row.id, report)
         if report.kind in (Kind.HARD, Kind.COMPLAINT):
             changed = subscriptions.record_bounce(
                 session,
@@ -237,4 +242,17 @@ def _mark_bounced(session: Session, delivery_id: int, report: Report) -> None:
         .values(
             status=DeliveryStatus.BOUNCED.value, last_reply=reply[:MAX_REPLY], updated_at=utcnow()
         )
+    )
+
+
+def _mark_complained(session: Session, delivery_id: int, report: Report) -> None:
+    # Marked once: the same report recorded twice changes nothing more.
+    reply = f"{COMPLAINED} {report.status} {report.detail}".strip()
+    session.execute(
+        sa.update(D)
+        .where(
+            D.c.id == delivery_id,
+            sa.or_(D.c.last_reply.is_(None), ~D.c.last_reply.startswith(COMPLAINED)),
+        )
+        .values(last_reply=reply[:MAX_REPLY], updated_at=utcnow())
     )

@@ -35,6 +35,7 @@ def default_routers() -> list[APIRouter]:
         admin_alerts,
         admin_announcements,
         admin_newsletters,
+        admin_stats,  # engagement reports (issue 16)
         archive,
         assets,
         clicks,
@@ -65,6 +66,8 @@ def default_routers() -> list[APIRouter]:
         admin_newsletters.router,  # /api/newsletters..., the same
         admin_alerts.router,  # POST /api/posts/{id}/alert, the same
         admin_announcements.router,  # /api/announcements..., the same
+        # engagement reports (issue 16)
+        admin_stats.router,  # GET /api/stats/editions..., the same
         *desk_routers(),  # /desk/...: off (404) with DIGEST_DESK=false
         # List hygiene: GET /stay/{token} shows "Yes, keep sending", POST keeps the reader.
         hygiene_stay.router,

@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.click_totals import ClickTotal
 from digest.db import Database
 from digest.errors import DigestError, StoreUnavailable, first_line
 from digest.stats import figures
@@ -99,11 +100,32 @@ class StoreCollector(Collector):
         for outcome, n in sorted(counts.alerts.items()):
             alerts.add_metric([outcome], n)
         yield alerts
+        yield from _clicks(found.clicks)
         yield GaugeMetricFamily("digest_editions", "Editions made.", value=counts.editions)
         yield GaugeMetricFamily("digest_feeds", "Feeds polled on schedule.", value=counts.feeds)
         yield GaugeMetricFamily(
             "digest_feeds_failing", "Feeds whose polls are failing now.", value=counts.feeds_failing
         )
+
+
+def _clicks(totals: list[ClickTotal]) -> Iterator[Metric]:
+    """Clicks per newsletter: readers' and machines' apart, and unique (copies clicked)."""
+    clicks = CounterMetricFamily(
+        "digest_clicks",
+        "Clicks on tracked links: by readers (human) and by link scanners (machine).",
+        labels=["newsletter", "kind"],
+    )
+    unique = CounterMetricFamily(
+        "digest_unique_clicks",
+        "Copies of a mail with at least one reader's click.",
+        labels=["newsletter"],
+    )
+    for t in totals:
+        clicks.add_metric([t.newsletter, "human"], t.human)
+        clicks.add_metric([t.newsletter, "machine"], t.machine)
+        unique.add_metric([t.newsletter], t.unique)
+    yield clicks
+    yield unique
 
 
 def registry_for(request: Request, db: Database) -> CollectorRegistry:
@@ -148,7 +170,8 @@ def require_scraper(
     },
 )
 async def metrics(request: Request, db: DatabaseDep) -> Response:
-    """Subscribers, outbox, SMTP replies, send latency, editions and feeds, as Prometheus text."""
+    """Subscribers, outbox, SMTP replies, send latency, clicks per newsletter, editions and
+    feeds, as Prometheus text."""
     registry = registry_for(request, db)
     try:
         body = await run_in_threadpool(generate_latest, registry)

@@ -23,6 +23,7 @@ def desk_routers() -> list[APIRouter]:
     from digest.web.desk import feeds as desk_feeds
     from digest.web.desk import home as desk_home
     from digest.web.desk import posts as desk_posts
+    from digest.web.desk import reports as desk_reports  # engagement reports (issue 16)
     from digest.web.desk import second_factor as desk_second_factor
     from digest.web.desk import settings_page as desk_settings
     from digest.web.desk import strip as desk_strip
@@ -47,4 +48,6 @@ def desk_routers() -> list[APIRouter]:
         desk_editions.router,  # /desk/editions...: counts, preview, test copy, alert form
         desk_announcements.router,  # /desk/announcements...: list, compose, edit
         desk_announcement_actions.router,  # /desk/announcements/{id}/...: preview, send, cancel
+        # engagement reports (issue 16)
+        desk_reports.router,  # /desk/reports: the latest mails' reports, readers per day
     ]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from digest import archive, audit, edition_list, newsletters
+from digest import archive, audit, edition_list, engagement, newsletters
 from digest.alerts import raise_named
 from digest.clock import utcnow
 from digest.errors import DigestError, InvalidInput, NotFound, first_line
@@ -105,9 +105,13 @@ def edition_view(
     test_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    """The edition's page: its counts, web version, a preview and the test-copy form."""
+    """The edition's page: its counts, its report, web version, a preview and the test-copy
+    form."""
     session = desk.session
     line = edition_list.one(session, edition_id)
+    # Clicks as last folded (``digest serve`` folds them every few seconds): folding here
+    # would write from a page view, beside this request's own transaction.
+    report = engagement.mail_report(session, "edition", edition_id)
     owner = newsletters.by_id(session, line.newsletter_id)
     try:
         archive.web_version(session, edition_id)
@@ -131,6 +135,7 @@ def edition_view(
         status=status,
         title=f"Edition {line.key}",
         edition=line,
+        report=report,
         newsletter=owner,
         in_archive=in_archive,
         address=address,

@@ -10,7 +10,7 @@ their own addresses (``charts``); their numbers are on the page as tables too.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from digest import list_counts, outbox_tally, stats
 from digest.clock import utcnow
@@ -29,6 +29,13 @@ router = APIRouter(
 #: How many upcoming sends and recent failures the page lists.
 NEXT_RUNS = 10
 FAILURES = 10
+
+
+@router.get("")
+def bare() -> Response:
+    """``/desk`` without its slash (and ``/desk/editions/..`` as a client resolves it): to
+    Today, as every desk redirect goes (303), not Starlette's own 307."""
+    return RedirectResponse("/desk/", status_code=303)
 
 
 @router.get("/")

@@ -41,6 +41,7 @@ NAVIGATION: tuple[tuple[str, str, Role], ...] = (
     ("/desk/posts", "Posts", Role.VIEWER),
     ("/desk/editions", "Editions", Role.VIEWER),
     ("/desk/announcements", "Announcements", Role.VIEWER),
+    ("/desk/reports", "Reports", Role.VIEWER),  # engagement reports (issue 16)
     ("/desk/feeds", "Feeds", Role.VIEWER),
     ("/desk/settings", "Settings", Role.VIEWER),
     ("/desk/audit", "Audit log", Role.VIEWER),
