@@ -4,15 +4,13 @@ mail's; and the hook that counts pending clicks first."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from digest import newsletters
+from digest import clicks, newsletters
 from digest.config import Settings
 from digest.db import Database
 from digest.engagement_days import days
@@ -66,8 +64,6 @@ def mail_report(session: Session, kind: str, mail_id: int) -> MailReport:
 
 def fold_pending_clicks(db: Database, settings: Settings, now: datetime) -> None:
     """Count the clicks still waiting in ``click_events`` before a report reads the counts,
-    so a click shows at once: the one hook the faces call (``clicks.fold``, once it exists)."""
-    if importlib.util.find_spec("digest.clicks") is None:
-        return
-    clicks = importlib.import_module("digest.clicks")
+    so a click shows at once: the one hook the faces call. A click within the last seconds of
+    a copy may still wait (its burst is not over); the web process folds it moments later."""
     clicks.fold(db, settings, now)
