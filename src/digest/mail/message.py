@@ -41,7 +41,11 @@ NAME = "%%NAME%%"
 UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
 PREFERENCES_URL = "%%PREFERENCES_URL%%"
 UNSUBSCRIBE_ALL_URL = "%%UNSUBSCRIBE_ALL_URL%%"  # leaves every newsletter, not just this one
-PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL, UNSUBSCRIBE_ALL_URL)
+# The copy's part of each tracked link (``tracking.py``), inside the link's URL: filled with
+# the same value at every place, it splits a URL across encoded lines only at soft breaks,
+# which decoders drop, so each link decodes whole in both parts.
+TRACK = "%%TRACK%%"
+PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL, UNSUBSCRIBE_ALL_URL, TRACK)
 _PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 _SOFT_BREAK = b"=\r\n"
 TEST_PREFIX = "[TEST] "
@@ -100,6 +104,7 @@ class Personal:
     preferences_url: str | None = None
     unsubscribe_all_url: str | None = None
     is_test: bool = False
+    track: str = ""  # the copy's part of its tracked links, ".COPY" (tracked bodies only)
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,7 @@ def _values(personal: Personal) -> dict[str, str]:
         UNSUBSCRIBE_URL: personal.unsubscribe_url or "",
         PREFERENCES_URL: personal.preferences_url or "",
         UNSUBSCRIBE_ALL_URL: personal.unsubscribe_all_url or "",
+        TRACK: personal.track,
     }
 
 
