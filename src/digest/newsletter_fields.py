@@ -126,4 +126,6 @@ _CHECKS: dict[str, Any] = {
     "quiet_hours": _quiet_hours,
     "alert_expiry_hours": _alert_expiry_hours,
     "alert_categories": parse_topics,
+    # Engagement
+    "utm": lambda v: parse_flag(v, "utm"),
 }

@@ -44,6 +44,8 @@ EDITABLE = (
     "quiet_hours",
     "alert_expiry_hours",
     "alert_categories",
+    # Engagement: UTM parameters on its post links.
+    "utm",
 )
 
 

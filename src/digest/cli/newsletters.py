@@ -51,6 +51,13 @@ def _fields(f: Any) -> Any:
         ),
         click.option("--position", type=int, help="its place in lists (lower first)"),
         *ALERT_OPTIONS,
+        # Engagement
+        click.option(
+            "--utm/--no-utm",
+            "utm",
+            default=None,
+            help="UTM parameters on its links to posts (utm_source=its slug, utm_medium=email)",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -114,6 +121,7 @@ _ORDER = (
     "quiet_hours",
     "alert_expiry_hours",
     "alert_categories",
+    "utm",
     "former_slugs",
     "created_at",
     "updated_at",
