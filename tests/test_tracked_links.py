@@ -11,9 +11,10 @@ from urllib.parse import parse_qsl, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.compose.mail_links import is_outside
+from digest.compose.mail_links import is_outside, with_tracking
 from digest.compose.tracked_links import add_before_body_end, attribute_value, hrefs, rewrite
 from digest.compose.utm import Campaign, digest_label, with_utm
+from digest.mail.content import MailContent
 from digest.tracking import MailKind, MailRef, read_token, tracked_url
 
 SECRET = b"s" * 32
@@ -198,3 +199,21 @@ def test_what_counts_as_outside() -> None:
     assert not is_outside(BASE, BASE)
     assert not is_outside("mailto:a@example.org", BASE)
     assert not is_outside("%%UNSUBSCRIBE_URL%%", BASE)
+
+
+def test_a_link_with_a_placeholder_in_it_stays_untracked(make_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(base_url=BASE)
+    html = (
+        '<a href="https://survey.example/?e=%%EMAIL%%">Survey</a>'
+        '<a href="https://news.example.org/a">A</a>'
+    )
+    text = "https://survey.example/?e=%%EMAIL%%\nhttps://news.example.org/a\n"
+    done = with_tracking(MailContent("S", text, html), settings, MAIL)
+    assert done.tracked_html is not None and done.tracked_text is not None
+    assert hrefs(done.tracked_html)[0] == "https://survey.example/?e=%%EMAIL%%"
+    assert hrefs(done.tracked_html)[1].startswith(BASE + "/r/")
+    assert done.tracked_text.startswith("https://survey.example/?e=%%EMAIL%%\n" + BASE + "/r/")
+    # The untracked variant stays as rendered; with tracking off there is no tracked one.
+    assert (done.text, done.html) == (text, html)
+    off = with_tracking(MailContent("S", text, html), make_settings(tracking="off"), MAIL)
+    assert not off.tracked and off.tracked_html is None

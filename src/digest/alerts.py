@@ -26,7 +26,7 @@ from digest.alert_history import ALERTED_STATES
 from digest.alert_timing import ZoneTiming, alert_key_prefix, once_key, zone_timing
 from digest.clock import utcnow
 from digest.compose.alert_mail import AlertRenderer
-from digest.compose.mail_links import finished, post_links
+from digest.compose.mail_links import post_links, with_campaign, with_tracking
 from digest.compose.utm import Campaign, alert_label
 from digest.config import Settings
 from digest.db import Database, dialect_insert
@@ -155,13 +155,9 @@ def raise_in(
     if alert_id is None:  # raised by another process since we looked
         _refuse_repeat(session, newsletter, pid)
         raise AlreadyAlerted(f"post {pid} was already alerted in {slug}")
-    mail = finished(
-        mail,
-        settings,
-        mail=MailRef(MailKind.ALERT, alert_id),
-        campaign=Campaign(slug, alert_label(alert_id)) if newsletter.utm else None,
-        posts=post_links([post.link]),
-    )
+    if newsletter.utm:
+        mail = with_campaign(mail, Campaign(slug, alert_label(alert_id)), post_links([post.link]))
+    mail = with_tracking(mail, settings, MailRef(MailKind.ALERT, alert_id))
     body = Body(edition_id=None, digest_key=f"alert:{alert_id}", post_ids=[pid], created_at=now)
     body.subject, body.text, body.html = mail.subject, mail.text, mail.html
     body.tracked_text, body.tracked_html = mail.tracked_text, mail.tracked_html

@@ -17,11 +17,10 @@ from sqlmodel import Session, select
 
 from digest import alert_history, links, newsletters
 from digest.clock import utcnow
-from digest.compose.mail_links import finished, post_links
+from digest.compose.mail_links import digest_links, with_tracking
 from digest.compose.render import DigestRenderer, RenderedBody, Renderers
 from digest.compose.select import Limits, Profile
 from digest.compose.select import select as select_posts
-from digest.compose.utm import Campaign, digest_label
 from digest.config import Settings
 from digest.db import Database, dialect_insert
 from digest.delivery import outbox
@@ -243,19 +242,15 @@ def _write(
         )
         body_id = body_ids.get(rendered.key)
         if body_id is None:
-            campaign = (
-                Campaign(planned.newsletter.slug, digest_label(edition.cadence, local_date))
-                if planned.newsletter.utm
-                else None
-            )
-            selected = (*group.selection.held, *group.selection.featured, *group.selection.latest)
-            content = finished(
+            # Its post links with UTM parameters, then its tracked variant: once per body.
+            tagged = digest_links(
                 rendered.content,
-                settings,
-                mail=MailRef(MailKind.EDITION, edition_id),
-                campaign=campaign,
-                posts=post_links(p.link for p in selected),
+                planned.newsletter,
+                group.selection,
+                cadence=edition.cadence,
+                local_date=local_date,
             )
+            content = with_tracking(tagged, settings, MailRef(MailKind.EDITION, edition_id))
             body_id = _store_body(session, edition_id, rendered, content)
             body_ids[rendered.key] = body_id
         queued = outbox.enqueue_digests(

@@ -4,22 +4,26 @@ tracked variant, every outside link through ``/r/`` (``tracking.py``).
 Both are made once per body, where it is stored (an edition's bodies, an announcement's, an
 alert's), never per message: the worker only picks a variant and fills ``%%TRACK%%``.
 
-What is not tracked: the readers' own links (placeholders, filled per message), ``mailto:``
-and anything else that is not http(s), and digest's own pages under ``DIGEST_BASE_URL`` (the
-web version, the preference centre): a click there tells nothing about the stories.
+What is not tracked: the readers' own links (placeholders, filled per message, and any link
+with one in it), ``mailto:`` and anything else that is not http(s), and digest's own pages
+under ``DIGEST_BASE_URL`` (the web version, the preference centre): a click there tells
+nothing about the stories.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import replace
+from datetime import date
 
+from digest.compose.select import Selection
 from digest.compose.tracked_links import add_before_body_end, hrefs, rewrite
-from digest.compose.utm import Campaign
+from digest.compose.utm import Campaign, digest_label
 from digest.compose.views import inert_url
 from digest.config import Settings
 from digest.mail.content import MailContent
 from digest.mail.message import TRACK
+from digest.newsletter_config import NewsletterConfig
 from digest.tracking import OPEN_PATH, MailRef, TrackingMode, link_token, tracked_url
 
 
@@ -40,6 +44,23 @@ def with_campaign(
     return replace(content, text=text, html=html)
 
 
+def digest_links(
+    content: MailContent,
+    newsletter: NewsletterConfig,
+    selection: Selection,
+    *,
+    cadence: str,
+    local_date: date,
+) -> MailContent:
+    """A digest body's post links with the newsletter's UTM parameters (when it has them on),
+    its campaign the cadence and the readers' local date."""
+    if not newsletter.utm:
+        return content
+    chosen = (*selection.held, *selection.featured, *selection.latest)
+    campaign = Campaign(newsletter.slug, digest_label(cadence, local_date))
+    return with_campaign(content, campaign, post_links(p.link for p in chosen))
+
+
 def is_outside(url: str, base_url: str) -> bool:
     """Whether a link leaves digest for the web: http(s), and not one of digest's own pages."""
     scheme = url.partition(":")[0].lower()
@@ -57,7 +78,11 @@ def with_tracking(content: MailContent, settings: Settings, mail: MailRef) -> Ma
     base, secret = settings.base_url, settings.secret
 
     def through_r(url: str) -> str | None:
-        return tracked_url(base, secret, mail, url, TRACK) if is_outside(url, base) else None
+        # A link holding a placeholder (an editor's "?e=%%EMAIL%%") is filled per reader: in
+        # a token it would stay a placeholder, so it goes untracked.
+        if "%%" in url or not is_outside(url, base):
+            return None
+        return tracked_url(base, secret, mail, url, TRACK)
 
     html, text = rewrite(content.html, content.text, through_r)
     if settings.track_opens:
@@ -67,18 +92,6 @@ def with_tracking(content: MailContent, settings: Settings, mail: MailRef) -> Ma
         src = base + OPEN_PATH.format(token=token)
         html = add_before_body_end(html, f'<img src="{src}" width="1" height="1" alt="">')
     return replace(content, tracked_text=text, tracked_html=html)
-
-
-def finished(
-    content: MailContent,
-    settings: Settings,
-    *,
-    mail: MailRef,
-    campaign: Campaign | None,
-    posts: Collection[str],
-) -> MailContent:
-    """The body as it is stored: post links tagged (``campaign``), then its tracked variant."""
-    return with_tracking(with_campaign(content, campaign, posts), settings, mail)
 
 
 def linked(content: MailContent) -> list[str]:

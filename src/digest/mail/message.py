@@ -108,15 +108,38 @@ class Personal:
 
 
 @dataclass(frozen=True)
+class _Pieces:
+    """Literal pieces and placeholder names in order, and where a value needs a soft break
+    before it (after a piece that does not end its line), worked out once per body."""
+
+    items: tuple[bytes | str, ...]  # bytes: pre-encoded; str: a placeholder to fill
+    breaks: tuple[bool, ...]  # per item: a soft break goes before it (placeholders only)
+    names: frozenset[str]  # the placeholders it holds
+
+    @classmethod
+    def of(cls, items: tuple[bytes | str, ...]) -> _Pieces:
+        """``items`` with the soft breaks they take when every value is filled."""
+        breaks = tuple(
+            isinstance(item, str)
+            and i > 0
+            and isinstance(items[i - 1], bytes)
+            # A literal piece is never empty, and a value is followed by a soft break.
+            and not items[i - 1].endswith(b"\n")  # type: ignore[union-attr]
+            for i, item in enumerate(items)
+        )
+        return cls(items, breaks, frozenset(i for i in items if isinstance(i, str)))
+
+
+@dataclass(frozen=True)
 class _EncodedPart:
     """One body part, quoted-printable, cut into literal pieces and placeholder names."""
 
-    pieces: tuple[bytes | str, ...]  # bytes: pre-encoded; str: a placeholder to fill
+    pieces: _Pieces
     # The same pieces in DKIM's relaxed body form, so a signed message's body hash costs a
     # join and a SHA-256, not a pass over 30 KB: canonicalising piece by piece is exact because
     # quoted-printable never ends a piece with a space or tab (it writes "=20"), so no run of
     # white space spans two pieces, and the body ends in a non-empty boundary line.
-    canonical: tuple[bytes | str, ...]
+    canonical: _Pieces
 
 
 def _qp(data: str) -> bytes:
@@ -133,7 +156,7 @@ def _encode_part(content: str) -> _EncodedPart:
         elif chunk:
             pieces.append(_qp(chunk))
     canonical = (canonical_lines(p) if isinstance(p, bytes) else p for p in pieces)
-    return _EncodedPart(tuple(pieces), tuple(canonical))
+    return _EncodedPart(_Pieces.of(tuple(pieces)), _Pieces.of(tuple(canonical)))
 
 
 @lru_cache(maxsize=32)
@@ -143,9 +166,31 @@ def _prepare(text: str, html: str) -> tuple[_EncodedPart, _EncodedPart]:
     return _encode_part(text), _encode_part(html)
 
 
-def _fill(pieces: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
+def _fill(pieces: _Pieces, values: dict[str, bytes]) -> bytes:
+    if all(values[name] for name in pieces.names):
+        # Every value given (a tracked body has one per link): the soft breaks are where
+        # ``pieces.breaks`` says, and one join builds the part.
+        after = {name: values[name] + _SOFT_BREAK for name in pieces.names}
+        both = {name: _SOFT_BREAK + value for name, value in after.items()}
+        body = b"".join(
+            [
+                item if isinstance(item, bytes) else (both[item] if brk else after[item])
+                for item, brk in zip(pieces.items, pieces.breaks, strict=True)
+            ]
+        )
+    else:
+        body = _fill_slowly(pieces.items, values)
+    if body.endswith(_SOFT_BREAK):
+        body = body[: -len(_SOFT_BREAK)]
+    # The CRLF before a boundary belongs to the boundary (RFC 2046), so one more keeps the
+    # content's own last line end.
+    return body + b"\r\n"
+
+
+def _fill_slowly(items: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
+    """The pieces joined when some value is empty: an empty value leaves no soft breaks."""
     out: list[bytes] = []
-    for piece in pieces:
+    for piece in items:
         if isinstance(piece, bytes):
             out.append(piece)
             continue
@@ -156,12 +201,7 @@ def _fill(pieces: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
             out.append(_SOFT_BREAK)
         out.append(value)
         out.append(_SOFT_BREAK)
-    body = b"".join(out)
-    if body.endswith(_SOFT_BREAK):
-        body = body[: -len(_SOFT_BREAK)]
-    # The CRLF before a boundary belongs to the boundary (RFC 2046), so one more keeps the
-    # content's own last line end.
-    return body + b"\r\n"
+    return b"".join(out)
 
 
 def _values(personal: Personal) -> dict[str, str]:
