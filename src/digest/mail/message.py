@@ -217,7 +217,14 @@ def _values(personal: Personal) -> dict[str, str]:
 
 def _encoded(values: dict[str, str]) -> dict[str, bytes]:
     """Each value quoted-printable, encoded once for however many places it fills."""
-    return {k: _qp(v) for k, v in values.items()}
+    return {k: _no_leading_dot(_qp(v)) for k, v in values.items()}
+
+
+def _no_leading_dot(value: bytes) -> bytes:
+    # A value starts a fresh line, and SMTP doubles a dot there: a tracked link's copy part
+    # (".abc...") in every link would make each message a copy of itself on the wire. As
+    # "=2E" it decodes to the same dot, and framing finds nothing to double.
+    return b"=2E" + value[1:] if value.startswith(b".") else value
 
 
 def _part_header(subtype: str) -> bytes:

@@ -57,6 +57,8 @@ class NewsletterFields(BaseModel):
     alert_categories: list[str] | None = Field(
         None, description="feed categories that make a post breaking"
     )
+    # Engagement
+    utm: bool | None = Field(None, description="UTM parameters on its links to posts")
 
     def given(self) -> dict[str, Any]:
         """The fields set, as the store takes them."""
@@ -108,6 +110,7 @@ class NewsletterOut(BaseModel):
     quiet_hours: str | None
     alert_expiry_hours: float | None
     alert_categories: list[str] | None
+    utm: bool = True
     former_slugs: list[str]
     created_at: datetime
     updated_at: datetime
