@@ -170,12 +170,18 @@ def test_per_reader_copies_carry_the_readers_signed_part(
     db: Database, make_settings: Any, server: SmtpServer
 ) -> None:
     settings = mailer(make_settings, db, server, tracking="per-reader")
-    ids = readers(db, "ann@example.org", "bob@example.org")
+    ids = readers(
+        db, "ann@example.org", "bob@example.org", "cy@example.org", opted_out=("cy@example.org",)
+    )
     edition(db, settings)
     drain(settings, db)
-    for email, message in messages(server).items():
-        _, html_links = links_out(settings, message)
+    got = messages(server)
+    for email in ("ann@example.org", "bob@example.org"):
+        _, html_links = links_out(settings, got[email])
         assert {tracked(settings, u).reader for u in html_links} == {ids[email]}
+    # Whoever asked not to be counted is not, in this mode either: plain links.
+    _, html_links = links_out(settings, got["cy@example.org"])
+    assert set(html_links) == {with_utm(f"daily-{utcnow():%Y-%m-%d}")}
 
 
 def test_off_and_opted_out_readers_get_the_post_with_utm_and_no_redirect(
