@@ -263,12 +263,6 @@ def apply(
             topics=checked.topics.get(entry.id),
             alerts=checked.alerts.get(entry.id),
         )
-    if checked.tracking_opt_out is not None and checked.tracking_opt_out != bool(
-        person.tracking_opt_out
-    ):
-        # Honoured from the next message the worker builds, whatever DIGEST_TRACKING says.
-        person.tracking_opt_out = checked.tracking_opt_out
-        session.add(person)
     subs = subscriptions_of(session, int(person.id or 0))
     if subs:
         subscriptions.update_preferences(
@@ -277,6 +271,8 @@ def apply(
             timezone=checked.timezone,
             send_hour=checked.send_hour,
             name=checked.name,
+            # Honoured from the next message the worker builds, whatever DIGEST_TRACKING says.
+            tracking_opt_out=checked.tracking_opt_out,
         )
 
 
