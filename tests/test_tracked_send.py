@@ -31,7 +31,6 @@ from digest.db import Database
 from digest.delivery import outbox
 from digest.delivery.running import drain
 from digest.mail.content import MailContent
-from digest.models import Subscriber
 from digest.posts import store
 from digest.tracking import MailKind, MailRef, TrackedLink, read_token
 from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server
@@ -59,20 +58,15 @@ def mailer(make_settings: Any, db: Database, server: SmtpServer, **extra: Any) -
 
 
 def readers(db: Database, *emails: str, opted_out: tuple[str, ...] = ()) -> dict[str, int]:
+    """Active readers of newsletter 1 (those in ``opted_out`` ticked "don't count my clicks",
+    as the preference centre stores it); their ids by address."""
     ids = {}
     with db.transaction() as session:
         for email in emails:
-            sub = subscriptions.add(session, email, confirmed=True)
-            ids[email] = int(getattr(sub, "subscriber_id", 0) or 0)
-        session.execute(
-            sa.update(Subscriber.__table__)  # type: ignore[attr-defined]
-            .where(Subscriber.email.in_(opted_out))  # type: ignore[attr-defined]
-            .values(tracking_opt_out=True)
-        )
-        found = session.execute(
-            sa.select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_(emails))  # type: ignore[attr-defined]
-        ).all()
-    ids = {e: int(i) for e, i in found}
+            reader = subscriptions.add(session, email, confirmed=True)
+            if email in opted_out:
+                subscriptions.update_preferences(session, reader, tracking_opt_out=True)
+            ids[email] = reader.id
     return ids
 
 
