@@ -13,10 +13,14 @@ connections and the same message size, in the same sitting:
     .venv/bin/python bench/send_throughput.py [--n 10000 100000] [--connections 16]
         [--size 30000] [--pg postgresql+psycopg://...] [--out docs/bench-delivery.md]
     .venv/bin/python bench/send_throughput.py --dkim [--ed25519] [--n 10000]
+    .venv/bin/python bench/send_throughput.py --tracking-ratio [--links 20] [--n 10000]
 
 With ``--dkim`` the same worker runs with DKIM signing off, on, and off again on the same sink
 and store, and the ratio is the signed rate over the faster unsigned one (the table is printed;
-``docs/benchmarks.md`` keeps it).
+``docs/benchmarks.md`` keeps it). With ``--tracking-ratio`` the body links to ``--links``
+posts and has its tracked variant, and the worker runs with ``DIGEST_TRACKING`` off and
+aggregate, twice each (off, aggregate, aggregate, off); the ratio is the better aggregate run
+over the better off one, and aggregate is also set against smtp-source.
 
 Needs Debian's ``postfix`` package for the two tools; it is installed if missing and the mail
 system it may start is stopped (only ``smtp-sink`` runs).
@@ -41,12 +45,17 @@ from pathlib import Path
 import sqlalchemy as sa
 from _readers import subscribe_everyone
 
+from digest.compose.tracked_links import rewrite
 from digest.db import Database
 from digest.delivery import outbox
 from digest.mail.dkim_keys import keygen
+from digest.mail.message import TRACK
 from digest.models import Body, Delivery, Edition, Subscriber, Subscription
+from digest.tracking import MailKind, MailRef, tracked_url
 
 SINK = "/usr/sbin/smtp-sink"
+BENCH_SECRET = "bench-secret-key-0123456789-abcdefghijklmnopq"
+BENCH_BASE = "https://digest.example.org"
 SOURCE = "/usr/sbin/smtp-source"
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,25 +93,46 @@ def start_sink(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("smtp-sink did not start")
 
 
-def body_text(size: int) -> tuple[str, str]:
-    """A digest-like body: ~40 % plain text, ~60 % HTML, with the four placeholders."""
+def body_text(size: int, links: int = 0) -> tuple[str, str]:
+    """A digest-like body: ~40 % plain text, ~60 % HTML, with the four placeholders; with
+    ``links``, that many posts each linked from both parts (a headline and "Read more")."""
     para = (
         "Sunday, May 5, 2024 - Latest Posts: the council votes on the new budget, the harbour "
         "reopens after repairs, and the festival line-up is out. Read more on the site.\n"
     )
+    posts = [
+        f"https://news.example.org/2024/05/05/story-{i}?utm_source=digest&amp;utm_medium=email"
+        for i in range(links)
+    ]
     text_size, html_size = int(size * 0.4), int(size * 0.6)
     text = "Hello %%NAME%%,\n\n" + para * (text_size // len(para))
+    text += "".join(f"\nStory {i}\n  {u.replace('&amp;', '&')}\n" for i, u in enumerate(posts))
     text += "\nUnsubscribe: %%UNSUBSCRIBE_URL%%\nPreferences: %%PREFERENCES_URL%%\n"
     item = f"<tr><td style='padding:8px;font-family:Georgia'><p>{para.strip()}</p></td></tr>\n"
     html = "<html><body><p>Hello %%NAME%% (%%EMAIL%%)</p><table>"
-    html += item * (html_size // len(item))
+    html += "".join(
+        f"<tr><td><h3><a href='{u}'>Story {i}</a></h3><p><a href='{u}'>Read more</a></p></td></tr>"
+        for i, u in enumerate(posts)
+    )
+    html += item * (max(0, html_size - len(html)) // len(item))
     html += "</table><a href='%%UNSUBSCRIBE_URL%%'>Unsubscribe</a> "
     html += "<a href='%%PREFERENCES_URL%%'>Preferences</a></body></html>"
     return text, html
 
 
-def make_edition(db: Database, n: int, size: int) -> float:
-    """Insert N active subscribers and queue one edition for them; returns seconds taken."""
+def tracked_body(text: str, html: str, edition_id: int) -> tuple[str, str]:
+    """The tracked variant of a bench body, as ``compose/mail_links.py`` makes an edition's:
+    every post link through ``/r/`` with the ``%%TRACK%%`` placeholder."""
+    mail = MailRef(MailKind.EDITION, edition_id)
+    new_html, new_text = rewrite(
+        html, text, lambda url: tracked_url(BENCH_BASE, BENCH_SECRET.encode(), mail, url, TRACK)
+    )
+    return new_text, new_html
+
+
+def make_edition(db: Database, n: int, size: int, links: int = 0) -> float:
+    """Insert N active subscribers and queue one edition for them; returns seconds taken.
+    With ``links`` its body links to that many posts and has its tracked variant."""
     now = datetime.now(UTC)
     start = time.perf_counter()
     with db.transaction() as s:
@@ -130,8 +160,10 @@ def make_edition(db: Database, n: int, size: int) -> float:
         edition = Edition(key=f"1/daily:bench-{uuid.uuid4().hex[:8]}", cadence="daily")
         s.add(edition)
         s.flush()
-        text, html = body_text(size)
+        text, html = body_text(size, links)
         body = Body(edition_id=edition.id, subject="The Daily Brief", text=text, html=html)
+        if links:
+            body.tracked_text, body.tracked_html = tracked_body(text, html, int(edition.id or 0))
         s.add(body)
         s.flush()
         assert edition.id is not None and body.id is not None
@@ -184,7 +216,7 @@ def run_worker(
         DIGEST_DATABASE_URL=db.url,
         DIGEST_SMTP_URL=smtp_url or f"smtp://127.0.0.1:{port}",
         DIGEST_SMTP_CONNECTIONS=str(max(1, connections // workers)),
-        DIGEST_SECRET_KEY="bench-secret-key-0123456789-abcdefghijklmnopq",
+        DIGEST_SECRET_KEY=BENCH_SECRET,
         DIGEST_FROM="The Daily Brief <news@example.org>",
         **(extra_env or {}),
     )
@@ -247,6 +279,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench-delivery.md")
     parser.add_argument("--dkim", action="store_true", help="signing off vs on, same run")
     parser.add_argument("--ed25519", action="store_true", help="with --dkim: a second signature")
+    parser.add_argument(
+        "--tracking-ratio",
+        action="store_true",
+        help="DIGEST_TRACKING=aggregate vs off on a body of linked posts, same run",
+    )
+    parser.add_argument("--links", type=int, default=20, help="with --tracking-ratio: post links")
     args = parser.parse_args()
     ensure_postfix_tools()
     port = free_port()
@@ -263,7 +301,9 @@ def main() -> None:
                 db.upgrade()
                 if args.dkim:
                     rows += compare_signing(db, store, port, workdir, args)
-                for n in [] if args.dkim else args.n:
+                if args.tracking_ratio:
+                    rows += compare_tracking(db, store, port, workdir, args)
+                for n in [] if args.dkim or args.tracking_ratio else args.n:
                     prep = make_edition(db, n, args.size)
                     # smtp-source before and after, the faster counted: a busy machine slows
                     # the baseline too, and the ratio should not flatter digest for it.
@@ -292,8 +332,17 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
-    if not args.dkim:
+    if not (args.dkim or args.tracking_ratio):
         write_report(args, rows)
+    elif args.tracking_ratio:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        head = [
+            "| store | messages | links | off | aggregate | aggregate / off "
+            "| CPU per message, off / aggregate | smtp-source | aggregate / smtp-source |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        args.out.write_text("\n".join(head + rows) + "\n", encoding="utf-8")
+        print(f"written to {args.out}")
 
 
 def compare_signing(
@@ -323,6 +372,39 @@ def compare_signing(
             f"| {store} | {n:,} | {signing} | {off.rate:,.0f} msg/s | {on.rate:,.0f} msg/s | "
             f"**{on.rate / off.rate:.2f}** | "
             f"{1e6 * off.cpu / n:.0f} µs | {1e6 * on.cpu / n:.0f} µs |"
+        )
+        print(line, flush=True)
+        rows.append(line)
+    return rows
+
+
+def compare_tracking(
+    db: Database, store: str, port: int, workdir: Path, args: argparse.Namespace
+) -> list[str]:
+    """The worker's rate with DIGEST_TRACKING off, aggregate, aggregate again, off again, on
+    the same body (its links and its tracked variant), and smtp-source's: table rows."""
+    rows = []
+    for n in args.n:
+        runs: dict[str, list[Run]] = {"off": [], "aggregate": []}
+        # ABBA: a drift over the sitting (a warming cache, a growing file) favours neither.
+        for mode in ("off", "aggregate", "aggregate", "off"):
+            make_edition(db, n, args.size, args.links)
+            env = {"DIGEST_TRACKING": mode}
+            runs[mode].append(
+                run_worker(db, port, args.connections, workdir, args.batch, 1, extra_env=env)
+            )
+            assert runs[mode][-1].n == n, runs[mode][-1]
+        base = run_source(port, n, args.connections, args.size)
+        # The better of two each: a busy machine (shared cores) slows one run, not the mode.
+        off = max(runs["off"], key=lambda r: r.rate)
+        on = max(runs["aggregate"], key=lambda r: r.rate)
+        # CPU per message (the worker process's user + system time, mean of its two runs):
+        # what tracking costs, less moved by the machine's other load than a rate.
+        cpu_off, cpu_on = (1e6 * sum(r.cpu for r in runs[m]) / (2 * n) for m in runs)
+        line = (
+            f"| {store} | {n:,} | {args.links} | {off.rate:,.0f} msg/s | {on.rate:,.0f} msg/s | "
+            f"**{on.rate / off.rate:.2f}** | {cpu_off:.0f} / {cpu_on:.0f} µs | "
+            f"{base.rate:,.0f} msg/s | **{on.rate / base.rate:.2f}** |"
         )
         print(line, flush=True)
         rows.append(line)

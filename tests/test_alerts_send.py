@@ -4,6 +4,7 @@ reader who turned alerts off), and the mail itself, end to end over real SMTP.""
 from __future__ import annotations
 
 import email.policy
+import re
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ from digest.tokens import Purpose
 from tests.support.alerts import alert_rows, newsletter_settings, post, readers
 from tests.support.cli import run
 from tests.support.smtp_server import SmtpServer
+from tests.support.tracked import target
 
 U = Subscription.__table__  # type: ignore[attr-defined]
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -128,7 +130,13 @@ def test_a_post_alerted_from_the_cli_reaches_the_opted_in_readers_over_smtp(
         html = msg.get_body(preferencelist=("html",))
         assert text is not None and html is not None
         plain, page = str(text.get_content()), str(html.get_content())
-        assert "Read the story: https://news.example.com/bridge-closed-after-storm" in plain
+        story = re.search(r"Read the story: (\S+)", plain)
+        assert story is not None
+        # Through /r/ (aggregate tracking by default), to the post with the newsletter's UTM.
+        assert target(settings, story.group(1)).startswith(
+            "https://news.example.com/bridge-closed-after-storm"
+            "?utm_source=digest&utm_medium=email&utm_campaign=alert-"
+        )
         assert "asked for breaking-news alerts from digest" in plain
         assert f"Turn off alerts (you keep the digest): {url}" in plain
         assert links.preferences_url(settings, sid, address).rsplit("/", 1)[0] in plain

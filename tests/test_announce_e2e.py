@@ -5,6 +5,7 @@ left, cancelled, and scheduled at each reader's local hour through the scheduler
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -19,6 +20,7 @@ from digest.config import Settings
 from digest.db import Database
 from digest.delivery.running import drain
 from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server
+from tests.support.tracked import target
 from tests.support.web import client, make_app, path_of
 
 T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -102,7 +104,9 @@ async def test_sent_once_per_reader_with_the_newsletters_links_and_both_parts(
     html, text = _part(ann, "html"), _part(ann, "plain")
     assert "<h1" in html and "episode one" in html and "Thanks for reading." in html
     assert "script" not in html and "document.cookie" not in html and "onclick" not in html
-    assert "Listen to episode one (https://pod.example.com/1)." in text
+    listen = re.search(r"Listen to episode one \((\S+)\)\.", text)
+    # Through /r/ (aggregate tracking by default); not a post's link, so no UTM.
+    assert listen is not None and target(mailer, listen.group(1)) == "https://pod.example.com/1"
     assert "ann@example.com" in text and "%%" not in text + html
     # Its one-click link leaves the business newsletter, and only that one.
     one_click = str(ann["List-Unsubscribe"]).split(">")[0].lstrip("<")

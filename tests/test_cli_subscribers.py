@@ -45,6 +45,19 @@ def test_add_list_show_remove(cli_env: Database, capsys: pytest.CaptureFixture[s
     assert run(capsys, "subscribers", "list", "--status", "active").out.strip() == "no subscribers"
 
 
+def test_no_tracking_keeps_a_readers_clicks_uncounted(
+    cli_env: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "subscribers", "add", "ann@example.com", "--no-tracking").code == 0
+    shown = json.loads(run(capsys, "subscribers", "list", "--json").out)
+    assert [d["tracking_opt_out"] for d in shown] == [True]
+    # Adding again without the option leaves it; --tracking counts them again.
+    assert run(capsys, "subscribers", "add", "ann@example.com", "--confirmed").code == 0
+    assert json.loads(run(capsys, "subscribers", "list", "--json").out)[0]["tracking_opt_out"]
+    assert run(capsys, "subscribers", "add", "ann@example.com", "--tracking").code == 0
+    assert not json.loads(run(capsys, "subscribers", "list", "--json").out)[0]["tracking_opt_out"]
+
+
 def test_show_finds_any_spelling_and_refuses_what_is_not_an_address(
     cli_env: Database, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -50,11 +50,13 @@ async def test_add_list_get_edit_archive(api, db: Database) -> None:  # type: ig
         ]
         assert listed[1]["cadences"] == ["weekly"] and listed[1]["subscribers"]["active"] == 0
 
+        assert listed[1]["utm"] is True  # UTM on post links unless turned off
         changed = await http.patch(
-            "/api/newsletters/tech", json={"slug": "technology", "send_hour": 9}
+            "/api/newsletters/tech", json={"slug": "technology", "send_hour": 9, "utm": False}
         )
         assert changed.status_code == 200, changed.text
         assert (changed.json()["slug"], changed.json()["send_hour"]) == ("technology", 9)
+        assert changed.json()["utm"] is False
         # The old slug keeps finding it.
         old = await http.get("/api/newsletters/tech")
         assert (old.status_code, old.json()["slug"], old.json()["former_slugs"]) == (

@@ -135,3 +135,20 @@ def test_with_two_newsletters_a_command_must_name_one(
         "error: there are several newsletters (digest, tech): name one with --newsletter"
     )
     assert run(capsys, "subscribers", "list", "--newsletter", "tech").code == 0
+
+
+def test_utm_is_on_by_default_and_can_be_turned_off_and_on(
+    cli_env: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = run(capsys, "newsletters", "add", "city", "--name", "City", "--no-utm")
+    assert r.code == 0, r.err
+    assert json.loads(run(capsys, "newsletters", "show", "city", "--json").out)["utm"] is False
+    assert "utm: False" in run(capsys, "newsletters", "show", "city").out
+    first = json.loads(run(capsys, "newsletters", "show", "digest", "--json").out)
+    assert (first["utm"], first["effective"]["utm"]) == (True, True)
+    assert run(capsys, "newsletters", "edit", "city", "--utm").code == 0
+    assert json.loads(run(capsys, "newsletters", "show", "city", "--json").out)["utm"] is True
+    # Only the options given change: an edit of another field leaves it as it was.
+    assert run(capsys, "newsletters", "edit", "digest", "--no-utm").code == 0
+    assert run(capsys, "newsletters", "edit", "digest", "--send-hour", "8").code == 0
+    assert json.loads(run(capsys, "newsletters", "show", "digest", "--json").out)["utm"] is False

@@ -256,6 +256,35 @@ async def test_preferences_change_and_validate(db: Database, settings) -> None:
     )
 
 
+async def test_dont_count_my_clicks_is_a_box_in_the_preference_centre(
+    db: Database, settings
+) -> None:
+    reader = _active(db)
+    path = path_of(preferences_url(settings, reader.id, reader.email))
+
+    def opted_out() -> bool:
+        with db.transaction() as session:
+            return bool(subscribers.get(session, reader.email).tracking_opt_out)
+
+    form = {"cadence-1": "daily", "timezone": "UTC", "send_hour": "7", "privacy": "1"}
+    async with client(make_app(settings, db)) as http:
+        page = await http.get(path)
+        assert "Don't count my clicks" in page.text and "We count clicks, not who" in page.text
+        assert 'name="tracking_opt_out" value="1" aria' in page.text  # not ticked
+        ticked = await http.post(path, data={**form, "tracking_opt_out": "1"})
+        assert ticked.status_code == 200 and "Saved" in ticked.text
+        assert 'name="tracking_opt_out" value="1" checked' in ticked.text
+        assert opted_out()
+        # A post without the page's marker (an old form, a partial post) leaves it as it is.
+        assert (await http.post(path, data={"cadence-1": "weekly"})).status_code == 200
+        assert opted_out()
+        bad = await http.post(path, data={**form, "tracking_opt_out": "maybe", "send_hour": "8"})
+        assert bad.status_code == 422 and opted_out()
+        # The page as sent, box unticked: counted again.
+        assert (await http.post(path, data=form)).status_code == 200
+        assert not opted_out()
+
+
 @pytest.mark.parametrize("purpose", [Purpose.UNSUBSCRIBE, Purpose.CONFIRM])
 async def test_preferences_refuse_other_tokens(sqlite_db: Database, make_settings, purpose) -> None:
     settings = make_settings(database_url=sqlite_db.url)

@@ -26,6 +26,8 @@ from digest.alert_history import ALERTED_STATES
 from digest.alert_timing import ZoneTiming, alert_key_prefix, once_key, zone_timing
 from digest.clock import utcnow
 from digest.compose.alert_mail import AlertRenderer
+from digest.compose.mail_links import post_links, with_campaign, with_tracking
+from digest.compose.utm import Campaign, alert_label
 from digest.config import Settings
 from digest.db import Database, dialect_insert
 from digest.delivery import outbox
@@ -35,6 +37,7 @@ from digest.models_campaigns import Alert
 from digest.newsletter_config import NewsletterConfig, configure
 from digest.posts import store
 from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
+from digest.tracking import MailKind, MailRef
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +155,12 @@ def raise_in(
     if alert_id is None:  # raised by another process since we looked
         _refuse_repeat(session, newsletter, pid)
         raise AlreadyAlerted(f"post {pid} was already alerted in {slug}")
+    if newsletter.utm:
+        mail = with_campaign(mail, Campaign(slug, alert_label(alert_id)), post_links([post.link]))
+    mail = with_tracking(mail, settings, MailRef(MailKind.ALERT, alert_id))
     body = Body(edition_id=None, digest_key=f"alert:{alert_id}", post_ids=[pid], created_at=now)
     body.subject, body.text, body.html = mail.subject, mail.text, mail.html
+    body.tracked_text, body.tracked_html = mail.tracked_text, mail.tracked_html
     session.add(body)
     session.flush()
     counts = {"queued": 0, "held_budget": 0, "held_quiet": 0}

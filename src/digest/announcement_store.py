@@ -18,7 +18,10 @@ from digest.announcement_rules import (
 )
 from digest.clock import utcnow
 from digest.compose.announcement import AnnouncementRenderer
+from digest.compose.mail_links import linked, with_campaign, with_tracking
+from digest.compose.utm import Campaign, announcement_label
 from digest.config import Settings
+from digest.db import in_batches
 from digest.delivery import announcement_outbox as mail
 from digest.errors import (
     AnnouncementClosed,
@@ -27,9 +30,10 @@ from digest.errors import (
     NewsletterArchived,
 )
 from digest.mail.content import MailContent
-from digest.models import Body, Newsletter
+from digest.models import Body, Newsletter, Post
 from digest.models_campaigns import Announcement
 from digest.newsletter_config import configure
+from digest.tracking import MailKind, MailRef
 
 #: What an editor writes of an announcement (the rest is its schedule and its mail).
 _WRITTEN = (
@@ -182,11 +186,24 @@ def newsletter_slug(session: Session, row: Announcement) -> str:
 
 
 def render(session: Session, settings: Settings, row: Announcement) -> MailContent:
-    """The announcement's shared body as it renders now."""
+    """The announcement's shared body as it renders now, its links to posts with the
+    newsletter's UTM parameters (previews and test copies show them as readers get them)."""
     config = configure(newsletters.by_id(session, row.newsletter_id), settings)
-    return AnnouncementRenderer(settings, config).render(
+    content = AnnouncementRenderer(settings, config).render(
         subject=row.subject, markdown=row.body_markdown, template=row.template
     )
+    if not config.utm:
+        return content
+    campaign = Campaign(config.slug, announcement_label(int(row.id or 0)))
+    return with_campaign(content, campaign, _posts_linked(session, content))
+
+
+def _posts_linked(session: Session, content: MailContent) -> frozenset[str]:
+    """Which of the body's links are links to posts (an editor's other links get no UTM)."""
+    found: set[str] = set()
+    for chunk in in_batches(linked(content)):
+        found.update(session.exec(select(Post.link).where(col(Post.link).in_(chunk))).all())
+    return frozenset(found)
 
 
 def body_id(session: Session, settings: Settings, row: Announcement) -> int:
@@ -194,13 +211,17 @@ def body_id(session: Session, settings: Settings, row: Announcement) -> int:
     later zones get the very text the first ones got."""
     if row.body_id is not None:
         return row.body_id
-    content = render(session, settings, row)
+    content = with_tracking(
+        render(session, settings, row), settings, MailRef(MailKind.ANNOUNCEMENT, int(row.id or 0))
+    )
     body = Body(
         edition_id=None,
         digest_key=f"a:{row.id}",
         subject=content.subject,
         text=content.text,
         html=content.html,
+        tracked_text=content.tracked_text,
+        tracked_html=content.tracked_html,
     )
     session.add(body)
     session.flush()

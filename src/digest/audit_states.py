@@ -21,7 +21,16 @@ if TYPE_CHECKING:
     from digest.models_campaigns import Announcement
 
 #: A reader's fields an operator sets; ``before``/``after`` of ``subscriber.add``.
-READER_FIELDS = ("status", "cadence", "topics", "timezone", "send_hour", "name", "alerts")
+READER_FIELDS = (
+    "status",
+    "cadence",
+    "topics",
+    "timezone",
+    "send_hour",
+    "name",
+    "alerts",
+    "tracking_opt_out",  # engagement: "don't count my clicks"
+)
 
 
 def reader_state(session: Session, email: str, newsletter_id: int) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from digest import alert_history, links, newsletters
 from digest.clock import utcnow
+from digest.compose.mail_links import digest_links, with_tracking
 from digest.compose.render import DigestRenderer, RenderedBody, Renderers
 from digest.compose.select import Limits, Profile
 from digest.compose.select import select as select_posts
@@ -24,12 +25,14 @@ from digest.config import Settings
 from digest.db import Database, dialect_insert
 from digest.delivery import outbox
 from digest.left_out import left_out
+from digest.mail.content import MailContent
 from digest.mail.message import Sender
 from digest.mail.message_id import digest_prefix
 from digest.models import Body, Delivery, Edition, Subscription
 from digest.newsletter_config import NewsletterConfig, configure
 from digest.planning import Group, Plan, members, period_key, plan, recipients
 from digest.states import Cadence, DeliveryStatus
+from digest.tracking import MailKind, MailRef
 
 U = Subscription.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -239,7 +242,16 @@ def _write(
         )
         body_id = body_ids.get(rendered.key)
         if body_id is None:
-            body_id = _store_body(session, edition_id, rendered)
+            # Its post links with UTM parameters, then its tracked variant: once per body.
+            tagged = digest_links(
+                rendered.content,
+                planned.newsletter,
+                group.selection,
+                cadence=edition.cadence,
+                local_date=local_date,
+            )
+            content = with_tracking(tagged, settings, MailRef(MailKind.EDITION, edition_id))
+            body_id = _store_body(session, edition_id, rendered, content)
             body_ids[rendered.key] = body_id
         queued = outbox.enqueue_digests(
             session,
@@ -283,14 +295,18 @@ def _write(
     session.flush()
 
 
-def _store_body(session: Session, edition_id: int, rendered: RenderedBody) -> int:
-    """Store one shared body; returns its id."""
+def _store_body(
+    session: Session, edition_id: int, rendered: RenderedBody, content: MailContent
+) -> int:
+    """Store one shared body (``content``: the render with its links finished); its id."""
     values = {
         "edition_id": edition_id,
         "digest_key": rendered.key,
-        "subject": rendered.content.subject,
-        "text": rendered.content.text,
-        "html": rendered.content.html,
+        "subject": content.subject,
+        "text": content.text,
+        "html": content.html,
+        "tracked_text": content.tracked_text,
+        "tracked_html": content.tracked_html,
         "post_ids": list(rendered.post_ids),
         "created_at": utcnow(),
     }

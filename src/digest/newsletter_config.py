@@ -46,6 +46,8 @@ class NewsletterConfig:
     quiet_hours: QuietHours = NIGHT
     alert_expiry: timedelta = timedelta(hours=3)
     alert_categories: tuple[str, ...] = ()
+    # UTM parameters on the links to posts in its mail (``compose/utm.py``).
+    utm: bool = True
 
     @property
     def key_prefix(self) -> str:
@@ -105,4 +107,5 @@ def configure(newsletter: Newsletter, settings: Settings) -> NewsletterConfig:
             if newsletter.alert_categories is None
             else newsletter.alert_categories
         ),
+        utm=newsletter.utm is not False,
     )

@@ -136,4 +136,6 @@ _CHECKS: dict[str, Any] = {
     "alert_expiry_hours": _alert_expiry_hours,
     "alert_categories": parse_topics,
     "hygiene": _hygiene,
+    # Engagement
+    "utm": lambda v: parse_flag(v, "utm"),
 }

@@ -46,6 +46,8 @@ EDITABLE = (
     "alert_categories",
     # List hygiene: "N:M[:D]" or "off", stored in hygiene_digests / _weeks / _grace_days.
     "hygiene",
+    # Engagement: UTM parameters on its post links.
+    "utm",
 )
 
 

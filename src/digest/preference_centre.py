@@ -38,6 +38,8 @@ from digest.suppressions import lift
 ON = (SubscriberStatus.ACTIVE.value, SubscriberStatus.PENDING.value)
 #: Statuses from which a person may join a public newsletter again from here.
 REJOINABLE = (None, SubscriberStatus.UNSUBSCRIBED.value, SubscriberStatus.BOUNCED.value)
+#: The preference form's "don't count my clicks" box (``subscribers.tracking_opt_out``).
+OPT_OUT = "tracking_opt_out"
 #: One message for every newsletter that cannot be joined, so none private is told apart.
 NO_SUCH = "subscribed: there is no such newsletter to join"
 STATUS_LABELS = {
@@ -130,6 +132,8 @@ class Plan:
     alerts: dict[int, bool] = field(default_factory=dict)
     join: tuple[int, ...] = ()
     leave: tuple[int, ...] = ()
+    # "Don't count my clicks"; None: the form did not say (a partial post changes nothing).
+    tracking_opt_out: bool | None = None
 
 
 def plan(
@@ -194,6 +198,13 @@ def plan(
                 alerts[entry.id] = parse_flag(one(key))
             except InvalidInput as exc:
                 errors[key] = str(exc)
+    opt_out = None
+    # An unticked box sends nothing: the page's ``privacy`` marker says the box was there.
+    if "privacy" in fields or OPT_OUT in fields:
+        try:
+            opt_out = parse_flag(one(OPT_OUT), "don't count my clicks")
+        except InvalidInput as exc:
+            errors[OPT_OUT] = str(exc)
     join = tuple(i for i in by_id if i in listed and i in wanted and not by_id[i].on)
     leave = tuple(i for i in by_id if i in listed and i not in wanted and by_id[i].on)
     if errors:
@@ -207,6 +218,7 @@ def plan(
         alerts=alerts,
         join=join,
         leave=leave,
+        tracking_opt_out=opt_out,
     )
 
 
@@ -259,6 +271,8 @@ def apply(
             timezone=checked.timezone,
             send_hour=checked.send_hour,
             name=checked.name,
+            # Honoured from the next message the worker builds, whatever DIGEST_TRACKING says.
+            tracking_opt_out=checked.tracking_opt_out,
         )
 
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from digest import links, newsletters
 from digest.addresses import normalize_email
 from digest.alert_history import reader_states, recent_alerts
+from digest.compose.mail_links import digest_links
 from digest.compose.render import DigestRenderer
 from digest.compose.select import Limits, Profile, Selection, normalize_topics
 from digest.compose.select import select as select_posts
@@ -161,16 +162,18 @@ def preview_in(
     if selection.skip:
         return Preview(who, 0, selection.reason, None)
     zone = subscriber.timezone if subscriber else settings.timezone
+    cadence = cadence or (subscriber.cadence if subscriber else config.default_cadence)
+    local_date = now.astimezone(ZoneInfo(zone)).date()
     body = DigestRenderer(settings, config).render_body(
-        selection,
-        cadence=cadence or (subscriber.cadence if subscriber else config.default_cadence),
-        local_date=now.astimezone(ZoneInfo(zone)).date(),
+        selection, cadence=cadence, local_date=local_date
     )
     sender = Sender.for_newsletter(settings, config)
     personal = preview_personal(
         settings, subscriber, config.id, domain=sender.domain, now=now, inert=inert
     )
-    mail = body.content
+    # An edition's UTM parameters, but not tracked: no edition exists for the links to name,
+    # so they go straight to the site and an editor's clicks are never counted.
+    mail = digest_links(body.content, config, selection, cadence=cadence, local_date=local_date)
     message = assemble(mail.subject, mail.text, mail.html, personal, sender)
     return Preview(who, len(selection.post_ids), "", message)
 
@@ -224,11 +227,13 @@ def prepare_test_copy(
     selection = selection_for(session, settings, config, now=now, cadence=cadence)
     if selection.skip:
         raise NothingToSend(f"no test sent: {selection.reason} for a {cadence} digest")
+    local_date = now.astimezone().date()
     body = DigestRenderer(settings, config).render_body(
-        selection, cadence=cadence, local_date=now.astimezone().date()
+        selection, cadence=cadence, local_date=local_date
     )
     fill = personal_links(settings, find(session, to_email), config.id)
-    return TestCopy(config, body.content, fill, len(selection.post_ids))
+    content = digest_links(body.content, config, selection, cadence=cadence, local_date=local_date)
+    return TestCopy(config, content, fill, len(selection.post_ids))
 
 
 def send_test_mail(

@@ -209,11 +209,13 @@ def update_preferences(
     send_hour: int | str | None = None,
     name: str | None = None,
     alerts: bool | None = None,
+    tracking_opt_out: bool | None = None,
 ) -> Reader:
     """Change what and when a reader receives; applies from the next edition.
 
     Cadence, topics and the alerts opt-in (off cancels its queued alerts) are the
-    subscription's; zone, hour and name the person's, shared by every newsletter. An absent
+    subscription's; zone, hour, name and the click-counting opt-out the person's, shared by
+    every newsletter. An absent
     or empty value keeps what they have (topics aside: choosing none is a choice). Every value
     is checked before any is changed, so a bad hour cannot half-save a form.
     """
@@ -230,6 +232,9 @@ def update_preferences(
     person.send_hour = new_hour
     if name is not None:
         person.name = clean_name(name)
+    if tracking_opt_out is not None:
+        # "Don't count my clicks": their mail has plain links from its next message on.
+        person.tracking_opt_out = tracking_opt_out
     person.updated_at = sub.updated_at = now
     session.add(person)
     session.add(sub)

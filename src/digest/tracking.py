@@ -120,7 +120,9 @@ def tracked_url(base_url: str, secret: bytes, mail: MailRef, url: str, copy_part
 
 def aggregate_copy() -> str:
     """A copy's part under aggregate tracking: ``.`` and 12 random letters, kept nowhere."""
-    return "." + "".join(secrets.choice(_COPY_ALPHABET) for _ in range(12))
+    # 60 random bits as base32, whose alphabet lower-cased is _COPY_ALPHABET: one read of the
+    # system's randomness per message, where a choice per letter was twelve (30-50 µs).
+    return "." + base64.b32encode(secrets.token_bytes(8)).decode("ascii")[:12].lower()
 
 
 def reader_copy(secret: bytes, mail: MailRef, subscriber_id: int) -> str:

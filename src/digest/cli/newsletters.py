@@ -54,6 +54,13 @@ def _fields(f: Any) -> Any:
         click.option("--position", type=int, help="its place in lists (lower first)"),
         *ALERT_OPTIONS,
         HYGIENE_OPTION,
+        # Engagement
+        click.option(
+            "--utm/--no-utm",
+            "utm",
+            default=None,
+            help="UTM parameters on its links to posts (utm_source=its slug, utm_medium=email)",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -134,6 +141,7 @@ _ORDER = (
     "alert_expiry_hours",
     "alert_categories",
     "hygiene",
+    "utm",
     "former_slugs",
     "created_at",
     "updated_at",

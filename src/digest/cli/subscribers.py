@@ -46,6 +46,11 @@ def subscribers() -> None:
 @click.option("--confirmed", is_flag=True, help="active at once (you hold their consent)")
 @click.option("--alerts/--no-alerts", default=None, help="opt in to (out of) breaking-news alerts")
 @click.option("--welcome", is_flag=True, help=WELCOME_HELP)
+@click.option(
+    "--tracking/--no-tracking",
+    default=None,
+    help="count (or never count) their clicks; --no-tracking: their mail has plain links",
+)
 @newsletter_option
 @pass_app
 def add(
@@ -60,6 +65,7 @@ def add(
     confirmed: bool,
     alerts: bool | None,
     welcome: bool,
+    tracking: bool | None,
 ) -> None:
     """Add a subscriber (pending unless --confirmed), or update one that exists."""
     settings = app.settings
@@ -82,6 +88,8 @@ def add(
             default_timezone=settings.timezone,
             default_send_hour=settings.send_hour,
         )
+        if tracking is not None:
+            sub = subscriptions.update_preferences(session, sub, tracking_opt_out=not tracking)
         note(session, "subscriber.add", sub.email, before=was, after=state_of(sub))
         if welcome:
             _welcome(app, session, int(chosen.id or 0), started)

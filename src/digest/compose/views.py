@@ -102,10 +102,10 @@ def _make_view(post: Candidate) -> PostView:
     return PostView(
         id=post.id,
         title=title,
-        link=_inert_url(post.link),
+        link=inert_url(post.link),
         summary=summary,
         author=_inert(one_line(post.author)),
-        image_url=_inert_url(post.image_url) or None,
+        image_url=inert_url(post.image_url) or None,
         image_alt=_inert(one_line(post.image_alt)) or title,
         text_title=_wrap(title),
         text_summary=_wrap(summary, "  ") if summary else "",
@@ -123,7 +123,7 @@ def _wrap(text: str, indent: str = "") -> str:
     )
 
 
-def _inert_url(url: str | None) -> str:
+def inert_url(url: str | None) -> str:
     """A feed's URL with ``%%`` percent-encoded: the same URL to a browser, but never a
     placeholder that would put each subscriber's address or unsubscribe link into it."""
     return (url or "").replace("%%", "%25%25")

@@ -118,9 +118,10 @@ def insert_once(
 def _insert_body(session: Session, mail: MailContent, now: datetime) -> int:
     """A transactional mail's own Body (no edition, no posts); its id."""
     values = {"edition_id": None, "digest_key": "", "post_ids": [], "created_at": now}
-    return _insert(
-        session, B, {**values, "subject": mail.subject, "text": mail.text, "html": mail.html}
-    )
+    values.update(subject=mail.subject, text=mail.text, html=mail.html)
+    if mail.tracked:  # a test copy of a tracked mail; confirmations and welcomes never are
+        values.update(tracked_text=mail.tracked_text, tracked_html=mail.tracked_html)
+    return _insert(session, B, values)
 
 
 def _insert(session: Session, table: sa.Table, values: dict[str, object]) -> int:

@@ -7,6 +7,7 @@ goes back to the queue untried (given back, or taken back from a worker that die
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -66,6 +67,7 @@ def lease(
             D.c.created_at,
             D.c.send_by,
             D.c.period_key,
+            D.c.edition_id,
         )
     )
     return session.execute(stmt).all()
@@ -114,16 +116,28 @@ def release(session: Session, leased: sa.ColumnElement[bool], now: datetime) -> 
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def people(
-    session: Session, subscriber_ids: set[int]
-) -> tuple[dict[int, str], dict[tuple[int, int | None], str]]:
-    """The names of the people leased rows go to, and the status of each of their
-    subscriptions by (person, newsletter), with (person, None) set when any is active."""
-    names: dict[int, str] = {}
-    statuses: dict[tuple[int, int | None], str] = {}
+@dataclass
+class People:
+    """The people leased rows go to: names, subscription statuses, who opted out of counting."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    # (person, newsletter) -> status; (person, None) is active when any of theirs is
+    statuses: dict[tuple[int, int | None], str] = field(default_factory=dict)
+    opted_out: set[int] = field(default_factory=set)  # "don't count my clicks"
+
+
+def people(session: Session, subscriber_ids: set[int]) -> People:
+    """The names of the people leased rows go to, whether they opted out of click counting,
+    and the status of each of their subscriptions (one query per table and chunk)."""
+    found = People()
+    names, statuses = found.names, found.statuses
     for chunk in in_batches(sorted(subscriber_ids)):
-        for sid, name in session.execute(sa.select(S.c.id, S.c.name).where(S.c.id.in_(chunk))):
+        for sid, name, opted_out in session.execute(
+            sa.select(S.c.id, S.c.name, S.c.tracking_opt_out).where(S.c.id.in_(chunk))
+        ):
             names[sid] = name or ""
+            if opted_out:
+                found.opted_out.add(sid)
         for sid, nid, status in session.execute(
             sa.select(U.c.subscriber_id, U.c.newsletter_id, U.c.status).where(
                 U.c.subscriber_id.in_(chunk)
@@ -132,7 +146,7 @@ def people(
             statuses[(sid, nid)] = status
             if status == ACTIVE:
                 statuses[(sid, None)] = ACTIVE
-    return names, statuses
+    return found
 
 
 def alerts_off(session: Session, rows: Sequence[sa.Row[Any]]) -> set[int]:

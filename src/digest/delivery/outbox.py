@@ -30,6 +30,7 @@ from digest.delivery.outcomes import (
     NEWSLETTER_MAIL,
     Claimed,
     Outcome,
+    mail_of,
     newsletter_of,
 )
 from digest.mail.content import MailContent
@@ -189,7 +190,8 @@ def claim(
         return []
     sub_ids = {r.subscriber_id for r in rows if r.subscriber_id is not None}
     # (person, newsletter) -> status; (person, None) -> active on any newsletter
-    names, statuses = _lease_sql.people(session, sub_ids)
+    found = _lease_sql.people(session, sub_ids)
+    names, statuses = found.names, found.statuses
     muted = _lease_sql.alerts_off(session, rows)  # alerts whose reader turned them off since
     withdrawn = _lease_sql.announcements_cancelled(session, rows)
     cancelled: list[int] = []
@@ -227,6 +229,8 @@ def claim(
                 r.created_at,
                 newsletter_id,
                 r.send_by,
+                mail_of(r.kind, r.edition_id, r.period_key),
+                sid in found.opted_out,
             )
         )
     cancel, skip = DeliveryStatus.CANCELLED.value, DeliveryStatus.SKIPPED.value
@@ -245,10 +249,12 @@ def bodies(session: Session, ids: Iterable[int]) -> dict[int, MailContent]:
     wanted = sorted(set(ids))
     found: dict[int, MailContent] = {}
     for chunk in in_batches(wanted):
-        for bid, subject, text, html in session.execute(
-            sa.select(B.c.id, B.c.subject, B.c.text, B.c.html).where(B.c.id.in_(chunk))
+        for bid, subject, text, html, tracked_text, tracked_html in session.execute(
+            sa.select(
+                B.c.id, B.c.subject, B.c.text, B.c.html, B.c.tracked_text, B.c.tracked_html
+            ).where(B.c.id.in_(chunk))
         ):
-            found[bid] = MailContent(subject, text, html)
+            found[bid] = MailContent(subject, text, html, tracked_text, tracked_html)
     return found
 
 

@@ -14,6 +14,7 @@ from digest.delivery.replies import Verdict, next_attempt
 from digest.delivery.transport import Result
 from digest.mail.headers import printable_line
 from digest.states import DeliveryKind, DeliveryStatus
+from digest.tracking import MailKind, MailRef
 
 #: Why a row past its send-by time was not sent.
 LATE_REPLY = "past its send-by time; not sent late"
@@ -48,12 +49,36 @@ class Claimed:
     newsletter_id: int | None = None
     # Not to be sent at or after this (an alert's quiet hours, expiry or local day's end).
     send_by: datetime | None = None
+    # The mail its tracked links name (an edition, announcement or alert), and whether its
+    # reader asked not to be counted: then the body's plain links go.
+    mail: MailRef | None = None
+    tracking_opt_out: bool = False
 
 
 def newsletter_of(once_key: str | None) -> int | None:
     """The newsletter a delivery's once-key names ("2/daily:2026-11-29" is newsletter 2)."""
     head, found, _ = (once_key or "").partition("/")
     return int(head) if found and head.isdigit() else None
+
+
+_MAIL_KEYS = {
+    DeliveryKind.ANNOUNCEMENT.value: ("a:", MailKind.ANNOUNCEMENT),
+    DeliveryKind.ALERT.value: ("alert:", MailKind.ALERT),
+}
+
+
+def mail_of(kind: str, edition_id: int | None, once_key: str | None) -> MailRef | None:
+    """The mail a delivery is a copy of: a digest's edition, or the announcement or alert its
+    once-key names ("1/a:7", "1/alert:3"); None for any other mail."""
+    if kind == DeliveryKind.DIGEST.value:
+        return MailRef(MailKind.EDITION, edition_id) if edition_id is not None else None
+    found = _MAIL_KEYS.get(kind)
+    if found is None or not once_key:
+        return None
+    _, _, tail = once_key.partition("/")
+    prefix, mail_kind = found
+    number = tail[len(prefix) :] if tail.startswith(prefix) else ""
+    return MailRef(mail_kind, int(number)) if number.isdigit() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from digest.mail.message import Personal, Sender, assemble
 from digest.mail.verp import verp_address
 from digest.newsletter_config import configure
 from digest.states import DeliveryKind, DeliveryStatus
+from digest.tracking import TEST_COPY, TrackingMode, aggregate_copy, reader_copy
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Worker:
         self.verp_key = settings.secret if settings.verp else None
         self.deadline = timedelta(hours=settings.retry_deadline_hours)
         self.lease_seconds = settings.lease_seconds
+        self.tracking = settings.tracking
         self.tally = Tally()
         self._bodies: OrderedDict[int, MailContent] = OrderedDict()
         self._signing: ThreadPoolExecutor | None = None
@@ -154,6 +156,11 @@ class Worker:
                 unsubscribe = links.alerts_off_url(self.settings, sid, email, item.newsletter_id)
             unsubscribe_all = links.unsubscribe_url(self.settings, sid, email, None)
             preferences = links.preferences_url(self.settings, sid, email)
+        is_test = item.kind == DeliveryKind.TEST.value
+        text, html, track = body.text, body.html, ""
+        if body.tracked and self.tracking is not TrackingMode.OFF and not item.tracking_opt_out:
+            text, html = body.tracked_text or "", body.tracked_html or ""
+            track = self._copy_part(item, is_test)
         personal = Personal(
             to_email=item.to_email,
             to_name=item.to_name,
@@ -162,9 +169,23 @@ class Worker:
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
             unsubscribe_all_url=unsubscribe_all,
-            is_test=item.kind == DeliveryKind.TEST.value,
+            is_test=is_test,
+            track=track,
         )
-        return assemble(body.subject, body.text, body.html, personal, self.sender_for(item))
+        return assemble(body.subject, text, html, personal, self.sender_for(item))
+
+    def _copy_part(self, item: Claimed, is_test: bool) -> str:
+        """What fills ``%%TRACK%%`` in this copy: a test mark, the reader signed for this
+        mail (per-reader tracking), or a random tag that names nobody."""
+        if is_test:
+            return "." + TEST_COPY
+        if (
+            self.tracking is TrackingMode.PER_READER
+            and item.subscriber_id is not None
+            and item.mail is not None
+        ):
+            return reader_copy(self.settings.secret, item.mail, item.subscriber_id)
+        return aggregate_copy()
 
     def envelope(self, item: Claimed) -> str:
         """The envelope sender of one delivery: with VERP, one that names it (``mail/verp.py``)."""

@@ -17,3 +17,12 @@ class MailContent:
     subject: str
     text: str
     html: str
+    # The tracked variant (``compose/mail_links.py``): the same parts with outside links
+    # through ``/r/`` and a ``%%TRACK%%`` placeholder for each copy; None when not tracked.
+    tracked_text: str | None = None
+    tracked_html: str | None = None
+
+    @property
+    def tracked(self) -> bool:
+        """Whether the mail has a tracked variant."""
+        return self.tracked_text is not None and self.tracked_html is not None

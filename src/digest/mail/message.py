@@ -41,7 +41,11 @@ NAME = "%%NAME%%"
 UNSUBSCRIBE_URL = "%%UNSUBSCRIBE_URL%%"
 PREFERENCES_URL = "%%PREFERENCES_URL%%"
 UNSUBSCRIBE_ALL_URL = "%%UNSUBSCRIBE_ALL_URL%%"  # leaves every newsletter, not just this one
-PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL, UNSUBSCRIBE_ALL_URL)
+# The copy's part of each tracked link (``tracking.py``), inside the link's URL: filled with
+# the same value at every place, it splits a URL across encoded lines only at soft breaks,
+# which decoders drop, so each link decodes whole in both parts.
+TRACK = "%%TRACK%%"
+PLACEHOLDERS = (EMAIL, NAME, UNSUBSCRIBE_URL, PREFERENCES_URL, UNSUBSCRIBE_ALL_URL, TRACK)
 _PLACEHOLDER = re.compile("(" + "|".join(re.escape(p) for p in PLACEHOLDERS) + ")")
 _SOFT_BREAK = b"=\r\n"
 TEST_PREFIX = "[TEST] "
@@ -100,18 +104,42 @@ class Personal:
     preferences_url: str | None = None
     unsubscribe_all_url: str | None = None
     is_test: bool = False
+    track: str = ""  # the copy's part of its tracked links, ".COPY" (tracked bodies only)
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """Literal pieces and placeholder names in order, and where a value needs a soft break
+    before it (after a piece that does not end its line), worked out once per body."""
+
+    items: tuple[bytes | str, ...]  # bytes: pre-encoded; str: a placeholder to fill
+    breaks: tuple[bool, ...]  # per item: a soft break goes before it (placeholders only)
+    names: frozenset[str]  # the placeholders it holds
+
+    @classmethod
+    def of(cls, items: tuple[bytes | str, ...]) -> _Pieces:
+        """``items`` with the soft breaks they take when every value is filled."""
+        breaks = tuple(
+            isinstance(item, str)
+            and i > 0
+            and isinstance(items[i - 1], bytes)
+            # A literal piece is never empty, and a value is followed by a soft break.
+            and not items[i - 1].endswith(b"\n")  # type: ignore[union-attr]
+            for i, item in enumerate(items)
+        )
+        return cls(items, breaks, frozenset(i for i in items if isinstance(i, str)))
 
 
 @dataclass(frozen=True)
 class _EncodedPart:
     """One body part, quoted-printable, cut into literal pieces and placeholder names."""
 
-    pieces: tuple[bytes | str, ...]  # bytes: pre-encoded; str: a placeholder to fill
+    pieces: _Pieces
     # The same pieces in DKIM's relaxed body form, so a signed message's body hash costs a
     # join and a SHA-256, not a pass over 30 KB: canonicalising piece by piece is exact because
     # quoted-printable never ends a piece with a space or tab (it writes "=20"), so no run of
     # white space spans two pieces, and the body ends in a non-empty boundary line.
-    canonical: tuple[bytes | str, ...]
+    canonical: _Pieces
 
 
 def _qp(data: str) -> bytes:
@@ -128,7 +156,7 @@ def _encode_part(content: str) -> _EncodedPart:
         elif chunk:
             pieces.append(_qp(chunk))
     canonical = (canonical_lines(p) if isinstance(p, bytes) else p for p in pieces)
-    return _EncodedPart(tuple(pieces), tuple(canonical))
+    return _EncodedPart(_Pieces.of(tuple(pieces)), _Pieces.of(tuple(canonical)))
 
 
 @lru_cache(maxsize=32)
@@ -138,9 +166,31 @@ def _prepare(text: str, html: str) -> tuple[_EncodedPart, _EncodedPart]:
     return _encode_part(text), _encode_part(html)
 
 
-def _fill(pieces: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
+def _fill(pieces: _Pieces, values: dict[str, bytes]) -> bytes:
+    if all(values[name] for name in pieces.names):
+        # Every value given (a tracked body has one per link): the soft breaks are where
+        # ``pieces.breaks`` says, and one join builds the part.
+        after = {name: values[name] + _SOFT_BREAK for name in pieces.names}
+        both = {name: _SOFT_BREAK + value for name, value in after.items()}
+        body = b"".join(
+            [
+                item if isinstance(item, bytes) else (both[item] if brk else after[item])
+                for item, brk in zip(pieces.items, pieces.breaks, strict=True)
+            ]
+        )
+    else:
+        body = _fill_slowly(pieces.items, values)
+    if body.endswith(_SOFT_BREAK):
+        body = body[: -len(_SOFT_BREAK)]
+    # The CRLF before a boundary belongs to the boundary (RFC 2046), so one more keeps the
+    # content's own last line end.
+    return body + b"\r\n"
+
+
+def _fill_slowly(items: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
+    """The pieces joined when some value is empty: an empty value leaves no soft breaks."""
     out: list[bytes] = []
-    for piece in pieces:
+    for piece in items:
         if isinstance(piece, bytes):
             out.append(piece)
             continue
@@ -151,12 +201,7 @@ def _fill(pieces: tuple[bytes | str, ...], values: dict[str, bytes]) -> bytes:
             out.append(_SOFT_BREAK)
         out.append(value)
         out.append(_SOFT_BREAK)
-    body = b"".join(out)
-    if body.endswith(_SOFT_BREAK):
-        body = body[: -len(_SOFT_BREAK)]
-    # The CRLF before a boundary belongs to the boundary (RFC 2046), so one more keeps the
-    # content's own last line end.
-    return body + b"\r\n"
+    return b"".join(out)
 
 
 def _values(personal: Personal) -> dict[str, str]:
@@ -166,12 +211,20 @@ def _values(personal: Personal) -> dict[str, str]:
         UNSUBSCRIBE_URL: personal.unsubscribe_url or "",
         PREFERENCES_URL: personal.preferences_url or "",
         UNSUBSCRIBE_ALL_URL: personal.unsubscribe_all_url or "",
+        TRACK: personal.track,
     }
 
 
 def _encoded(values: dict[str, str]) -> dict[str, bytes]:
     """Each value quoted-printable, encoded once for however many places it fills."""
-    return {k: _qp(v) for k, v in values.items()}
+    return {k: _no_leading_dot(_qp(v)) for k, v in values.items()}
+
+
+def _no_leading_dot(value: bytes) -> bytes:
+    # A value starts a fresh line, and SMTP doubles a dot there: a tracked link's copy part
+    # (".abc...") in every link would make each message a copy of itself on the wire. As
+    # "=2E" it decodes to the same dot, and framing finds nothing to double.
+    return b"=2E" + value[1:] if value.startswith(b".") else value
 
 
 def _part_header(subtype: str) -> bytes:

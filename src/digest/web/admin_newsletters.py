@@ -62,6 +62,8 @@ class NewsletterFields(BaseModel):
     hygiene: str | None = Field(
         None, max_length=32, description='"N:M[:D]" (N digests over M weeks, D days) or "off"'
     )
+    # Engagement
+    utm: bool | None = Field(None, description="UTM parameters on its links to posts")
 
     def given(self) -> dict[str, Any]:
         """The fields set, as the store takes them."""
@@ -114,6 +116,7 @@ class NewsletterOut(BaseModel):
     alert_expiry_hours: float | None
     alert_categories: list[str] | None
     hygiene: str = Field(description='list hygiene: "N:M:D" or "off"')
+    utm: bool = True
     former_slugs: list[str]
     created_at: datetime
     updated_at: datetime

@@ -119,6 +119,10 @@ def _form(
         timezone=typed_one("timezone", person.timezone),
         timezone_other=typed_one("timezone_other", ""),
         send_hour=typed_one("send_hour", person.send_hour),
+        tracking=settings.tracking.value,
+        tracking_opt_out=bool(typed.get(preference_centre.OPT_OUT))
+        if typed is not None
+        else bool(person.tracking_opt_out),
         rows=_rows(shown, typed),
         zones=COMMON_ZONES,
         hours=range(24),
