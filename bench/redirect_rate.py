@@ -56,7 +56,7 @@ def tokens(count: int) -> list[str]:
         for i in range(10)
     ]
     rng = random.Random(7)
-    return [f"/r/{rng.choice(shared)}{aggregate_copy()}" for _ in range(count)]
+    return [f"/r/{rng.choice(shared)}{aggregate_copy(SECRET.encode(), mail)}" for _ in range(count)]
 
 
 class Connection:

@@ -49,6 +49,10 @@ class Site:
         self.settings, self.db, self.app, self.url = settings, db, app, url
         self.http = httpx.Client(base_url=url, headers={"user-agent": BROWSER}, timeout=10)
 
+    def copy(self, mail: MailRef = MAIL) -> str:
+        """A new aggregate copy's part of ``mail``, as the worker writes it."""
+        return aggregate_copy(self.settings.secret, mail)
+
     def link(self, url: str = STORY, copy: str | None = None, mail: MailRef = MAIL) -> str:
         """The path of a tracked link to ``url`` in ``mail``'s copy ``copy``."""
         full = tracked_url(
@@ -56,7 +60,7 @@ class Site:
             self.settings.secret,
             mail,
             url,
-            aggregate_copy() if copy is None else copy,
+            aggregate_copy(self.settings.secret, mail) if copy is None else copy,
         )
         return full.removeprefix(self.settings.base_url)
 
@@ -137,17 +141,17 @@ def _bad_tokens(s: Site) -> list[str]:
     tampered = ("B" if link_part[3] != "B" else "C").join((link_part[:3], link_part[4:]))
     other = link_token(b"another key entirely, 32 bytes!!", MAIL, STORY)
     return [
-        tampered + aggregate_copy(),
+        tampered + s.copy(),
         token[: len(token) // 2],  # truncated
         link_part[:-1],  # the MAC cut short
         "not-a-token",
         "....",
         "",
         token + "/",  # a valid token and a slash: no redirect to the path without it
-        other + aggregate_copy(),  # signed with another key
-        link_token(s.settings.secret, MAIL, "javascript:alert(1)") + aggregate_copy(),
-        link_token(s.settings.secret, MAIL, "//evil.example/") + aggregate_copy(),
-        link_token(s.settings.secret, MAIL, "") + aggregate_copy(),  # an open's token
+        other + s.copy(),  # signed with another key
+        link_token(s.settings.secret, MAIL, "javascript:alert(1)") + s.copy(),
+        link_token(s.settings.secret, MAIL, "//evil.example/") + s.copy(),
+        link_token(s.settings.secret, MAIL, "") + s.copy(),  # an open's token
     ]
 
 
@@ -217,7 +221,10 @@ def test_head_requests_and_scanner_agents_are_machine_clicks(site) -> None:  # t
 
 def test_a_copy_clicking_every_link_at_once_is_a_machine(site) -> None:  # type: ignore[no-untyped-def]
     s = site()
-    scanned, reader = aggregate_copy(), aggregate_copy()
+    scanned, reader = (
+        s.copy(),
+        s.copy(),
+    )
     stories = [f"https://news.example/{i}" for i in range(4)]
     for url in stories:  # a gateway opening every link of one copy, with a browser's agent
         assert s.http.get(s.link(url, scanned)).status_code == 302
@@ -234,7 +241,7 @@ def test_a_burst_through_two_web_processes_is_seen_whole(site) -> None:  # type:
     """Two apps on one store, each with its own recorder folding every second: a gateway's
     requests spread over both are still one burst, and each click is counted once."""
     one, two = site(), site()
-    scanned = aggregate_copy()
+    scanned = one.copy()
     stories = [f"https://news.example/{i}" for i in range(4)]
     for i, url in enumerate(stories):
         server = (one, two)[i % 2]
@@ -257,7 +264,7 @@ def test_aggregate_tracking_keeps_nothing_about_the_reader(site, db: Database) -
     assert s.counts() == {STORY: (2, 0)}
     assert s.rows("reader_clicks") == []
     assert [r["last_click_at"] for r in s.rows("subscriptions")] == [None]
-    assert all(len(r["copy_tag"]) == 12 for r in s.rows("mail_copies"))  # random tags only
+    assert all(len(r["copy_tag"]) == 16 for r in s.rows("mail_copies"))  # random tags only
 
 
 def test_per_reader_tracking_keeps_the_readers_click(site, db: Database) -> None:  # type: ignore[no-untyped-def]
@@ -289,7 +296,7 @@ def test_uncounted_links_redirect_but_record_nothing(site) -> None:  # type: ign
 def test_tracking_off_records_nothing(site) -> None:  # type: ignore[no-untyped-def]
     s = site(tracking="off", track_opens=True)
     assert s.http.get(s.link()).headers["location"] == STORY  # an old mail's link still works
-    open_path = f"/o/{link_token(s.settings.secret, MAIL, '')}{aggregate_copy()}.gif"
+    open_path = f"/o/{link_token(s.settings.secret, MAIL, '')}{s.copy()}.gif"
     assert s.http.get(open_path).status_code == 200
     s.app.state.clicks.close()
     assert s.rows("click_events") == [] and s.counts() == {}
@@ -298,7 +305,7 @@ def test_tracking_off_records_nothing(site) -> None:  # type: ignore[no-untyped-
 def test_the_pixel_always_answers_and_counts_proxy_opens_apart(site) -> None:  # type: ignore[no-untyped-def]
     s = site(track_opens=True)
     token = link_token(s.settings.secret, MAIL, "")
-    own, apple = aggregate_copy(), aggregate_copy()
+    own, apple = s.copy(), s.copy()
     for path in ("/o/garbage.gif", f"/o/{token}{own}.gif", f"/o/{token}{apple}.gif"):
         agent = "Mozilla/5.0" if apple in path else BROWSER
         answer = s.http.get(path, headers={"user-agent": agent})

@@ -155,7 +155,7 @@ def test_aggregate_gives_each_copy_its_own_tag_and_no_reader(
             )
         }
         (copy,) = {t.copy for t in seen}
-        assert copy and len(copy) == 12
+        assert copy and len(copy) == 16
         tags.add(copy)
     assert len(tags) == 2
 

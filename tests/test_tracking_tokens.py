@@ -39,9 +39,14 @@ def test_a_readers_copy_names_the_reader(mail: MailRef, url: str, reader: int) -
 
 @given(mails, urls)
 def test_an_aggregate_copy_names_no_reader(mail: MailRef, url: str) -> None:
-    copy = aggregate_copy()
+    copy = aggregate_copy(KEY, mail)
     link = read_token(KEY, link_token(KEY, mail, url) + copy)
     assert (link.copy, link.reader, link.counted) == (copy[1:], None, True)
+    # Another mail's tag, or a tag made up, is redirected but not counted.
+    other = MailRef(mail.kind, (mail.id + 1) % 10**12)
+    assert not read_token(KEY, link_token(KEY, other, url) + copy).counted
+    forged = copy[:-1] + ("a" if copy[-1] != "a" else "b")
+    assert not read_token(KEY, link_token(KEY, mail, url) + forged).counted
 
 
 @settings(max_examples=300)
@@ -93,7 +98,7 @@ def test_garbage_is_refused_never_an_error(text: str) -> None:
 
 def test_test_copies_and_opted_out_readers_are_not_counted() -> None:
     mail = MailRef(MailKind.EDITION, 3)
-    for part in (".t", ".n", ".zz", ".ABCDEFGHIJKL"):
+    for part in (".t", ".n", ".zz", ".ABCDEFGHIJKL", ".abcdefghijklmnop"):
         link = read_token(KEY, link_token(KEY, mail, "https://x.example/") + part)
         assert not link.counted and link.url == "https://x.example/"
 

@@ -7,11 +7,11 @@ A tracked link is ``BASE/r/LINK.MAC`` followed by the copy's own part, ``.COPY``
   was in that mail, and a tampered or truncated token is refused (never an open redirect).
   It is the same for every copy of the mail, so it is written once into the shared body.
 - ``COPY`` is filled per message at send time (the ``%%TRACK%%`` placeholder). With aggregate
-  tracking it is a random tag kept nowhere, so clicks from one copy can be told apart (unique
-  clicks, a scanner opening every link of one mail) without anything linking them to a
-  reader; with per-reader tracking it is the subscriber's id and a MAC binding it to that
-  mail; ``t`` marks a test copy and ``n`` a reader who asked not to be counted: neither is
-  counted.
+  tracking it is a random tag (with a MAC, so nobody can mint more) kept nowhere, so clicks
+  from one copy can be told apart (unique clicks, a scanner opening every link of one mail)
+  without anything linking them to a reader; with per-reader tracking it is the subscriber's
+  id and a MAC binding it to that mail; ``t`` marks a test copy and ``n`` a reader who asked
+  not to be counted: neither is counted.
 
 Pure functions: no store, no settings object, no clock.
 """
@@ -37,6 +37,7 @@ _READER_MAC_BYTES = 9
 TEST_COPY = "t"
 UNCOUNTED_COPY = "n"
 _COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+_TAG_RANDOM, _TAG_MAC = 10, 6  # an aggregate copy tag: 16 letters, as copy_tag holds
 
 
 class TrackingMode(StrEnum):
@@ -118,11 +119,19 @@ def tracked_url(base_url: str, secret: bytes, mail: MailRef, url: str, copy_part
     return base_url + TRACK_PATH.format(token=link_token(secret, mail, url) + copy_part)
 
 
-def aggregate_copy() -> str:
-    """A copy's part under aggregate tracking: ``.`` and 12 random letters, kept nowhere."""
-    # 60 random bits as base32, whose alphabet lower-cased is _COPY_ALPHABET: one read of the
-    # system's randomness per message, where a choice per letter was twelve (30-50 µs).
-    return "." + base64.b32encode(secrets.token_bytes(8)).decode("ascii")[:12].lower()
+def aggregate_copy(secret: bytes, mail: MailRef | None) -> str:
+    """A copy's part under aggregate tracking: ``.`` and 16 letters, 10 random and 6 of a MAC
+    over them and the mail, kept nowhere: it names no reader, and nobody can mint new tags to
+    inflate the unique clicks (one in 2**30 guesses would pass)."""
+    # 50 random bits as base32, whose alphabet lower-cased is _COPY_ALPHABET: one read of the
+    # system's randomness per message, where a choice per letter was one per letter (30-50 µs).
+    tag = base64.b32encode(secrets.token_bytes(7)).decode("ascii")[:_TAG_RANDOM].lower()
+    return "." + tag + _tag_mac(secret, mail, tag)
+
+
+def _tag_mac(secret: bytes, mail: MailRef | None, tag: str) -> str:
+    mac = _mac(secret, "copy", f"{mail or ''}/{tag}".encode(), 5)
+    return base64.b32encode(mac).decode("ascii")[:_TAG_MAC].lower()
 
 
 def reader_copy(secret: bytes, mail: MailRef, subscriber_id: int) -> str:
@@ -182,8 +191,10 @@ def _with_copy(secret: bytes, link: TrackedLink, copy: str) -> TrackedLink:
             ):
                 return TrackedLink(link.mail, link.url, copy=number, reader=subscriber_id)
         return TrackedLink(link.mail, link.url, counted=False)
-    if len(copy) == 12 and all(c in _COPY_ALPHABET for c in copy):
-        return TrackedLink(link.mail, link.url, copy=copy)
+    if len(copy) == _TAG_RANDOM + _TAG_MAC and all(c in _COPY_ALPHABET for c in copy):
+        tag, mac = copy[:_TAG_RANDOM], copy[_TAG_RANDOM:]
+        if hmac.compare_digest(mac.encode(), _tag_mac(secret, link.mail, tag).encode()):
+            return TrackedLink(link.mail, link.url, copy=copy)
     return TrackedLink(link.mail, link.url, counted=False)
 
 

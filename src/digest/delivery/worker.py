@@ -185,7 +185,7 @@ class Worker:
             and item.mail is not None
         ):
             return reader_copy(self.settings.secret, item.mail, item.subscriber_id)
-        return aggregate_copy()
+        return aggregate_copy(self.settings.secret, item.mail)
 
     def envelope(self, item: Claimed) -> str:
         """The envelope sender of one delivery: with VERP, one that names it (``mail/verp.py``)."""
