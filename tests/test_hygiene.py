@@ -573,3 +573,49 @@ def test_a_question_that_never_went_out_is_dropped_after_d_days_and_asked_again(
     assert again.asked == [SILENT]
     day = (T0 + timedelta(days=2)).date()
     assert _questions(db)[-1] == (SILENT, f"1/repermission:{day}", "queued")
+
+
+def test_keep_sending_pressed_while_a_pass_retires_them_brings_them_back(
+    db: Database, make_settings: Any, server: SmtpServer
+) -> None:
+    import threading
+    import time
+
+    from digest.links import stay_url
+
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer: the answer simply waits for the pass")
+    settings = _asked(db, make_settings, server, "3:2:7", T0 + timedelta(hours=1))
+    row = _sub(db, SILENT)
+    link = path_of(stay_url(settings, row.subscriber_id, SILENT, 1))
+    app, pages = make_app(settings, db), []
+
+    async def press() -> None:
+        async with client(app) as http:
+            pages.append(await http.post(link))
+
+    reader = threading.Thread(target=lambda: asyncio.run(press()))
+    with db.transaction() as session:
+        assert subscriptions.retire(session, row.id, row.repermission_sent_at)
+        reader.start()
+        # The pass commits only once the reader's answer waits on the row it retired.
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(db):
+            assert time.monotonic() < deadline and reader.is_alive()
+            time.sleep(0.01)
+    reader.join(10)
+    (page,) = pages
+    assert page.status_code == 200 and "Welcome back" in page.text
+    assert _sub(db, SILENT).status == "active"
+
+
+def _waiting_on_a_lock(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
