@@ -17,16 +17,17 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from digest import hygiene, newsletters, schedule, subscriptions
+from digest import hygiene, newsletters, schedule, subscriptions, tracking_state
 from digest.compose.repermission_mail import RepermissionRenderer
 from digest.config import Settings
 from digest.db import Database
 from digest.delivery.running import drain
 from digest.errors import HygieneUnavailable
 from digest.hygiene_rules import Policy
-from digest.models import Delivery, Subscriber, Subscription
+from digest.models import Delivery, Subscriber, Subscription, TrackingState
 from digest.newsletter_config import configure
 from digest.states import DeliveryKind
+from digest.tracking import TrackingMode
 from tests.support.cli import run
 from tests.support.outbox import enqueue, make_edition
 from tests.support.smtp_server import RecordingHandler, SmtpServer, start_server
@@ -55,6 +56,13 @@ def server() -> Any:
 def _settings(make_settings: Any, db: Database, server: SmtpServer, **more: Any) -> Settings:
     values: dict[str, Any] = {"tracking": "per-reader"} | more
     return make_settings(database_url=db.url, smtp_url=server.url, **values)  # type: ignore[no-any-return]
+
+
+def _tracked(db: Database, since: datetime, mode: str = "per-reader") -> None:
+    """Mail made under ``mode`` since ``since`` (what the scheduler's ticks note)."""
+    with db.transaction() as session:
+        session.execute(sa.delete(TrackingState.__table__))  # type: ignore[attr-defined]
+        tracking_state.note(session, TrackingMode(mode), since)
 
 
 def _join(db: Database, email: str, at: datetime) -> int:
@@ -110,6 +118,7 @@ def _list(db: Database, make_settings: Any, server: SmtpServer) -> Settings:
     """Four readers who joined four weeks ago (one a week ago), three digests over the last
     two weeks; the reader clicked three days ago, one reader opted out of tracking."""
     settings = _settings(make_settings, db, server)
+    _tracked(db, T0 - timedelta(weeks=20))
     for email in (SILENT, READER, OPTED_OUT):
         _join(db, email, JOINED)
     _join(db, NEWCOMER, T0 - timedelta(days=9, hours=12))
@@ -320,6 +329,14 @@ def test_cli_runs_a_pass_and_a_dry_run(
     with cli_env.transaction() as session:
         session.execute(sa.update(D).values(status="sent", sent_at=datetime.now(UTC)))
     assert run(capsys, "newsletters", "edit", "digest", "--hygiene", "2:1").code == 0
+    # Per-reader tracking only from now on: nobody is judged for a week, and it says so.
+    fresh = run(capsys, "hygiene", "--dry-run")
+    assert "would ask 0" in fresh.out and "per-reader tracking since " in fresh.out
+    assert "readers are judged from " in fresh.out
+    (said,) = json.loads(run(capsys, "hygiene", "--json").out)
+    assert said["asked"] == [] and "readers are judged from" in said["notice"]
+    assert _questions(cli_env) == []
+    _tracked(cli_env, datetime.now(UTC) - timedelta(weeks=2))
     dry = run(capsys, "hygiene", "--dry-run")
     assert dry.code == 0 and f"would ask: {SILENT}" in dry.out
     assert "digest (2:1:14) dry run: would ask 1, would retire 0" in dry.out
@@ -378,6 +395,7 @@ def test_cli_retires_and_status_counts_them(
     cli_env: Database, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DIGEST_TRACKING", "per-reader")
+    _tracked(cli_env, datetime.now(UTC) - timedelta(weeks=20))
     with time_machine.travel(datetime.now(UTC) - timedelta(weeks=3), tick=False):
         assert run(capsys, "subscribers", "add", SILENT, "--confirmed").code == 0
     edition_id, body_id = make_edition(cli_env, key="1/daily:old")
@@ -448,3 +466,156 @@ async def test_a_retired_reader_brought_back_by_an_operator_or_an_import_is_not_
     _join(db, READER, gone + timedelta(days=1))
     assert _sub(db, READER).status == "active"
     assert _sub(db, READER).repermission_sent_at is None
+
+
+def _answer_during_review(monkeypatch: pytest.MonkeyPatch, answer: Any) -> list[list[str]]:
+    """Make ``answer()`` commit between the pass's review and its writes (what a reader's
+    POST or a click fold may do at any moment); the verdicts the review read, returned."""
+    read: list[list[str]] = []
+    real = hygiene.review
+
+    def review_then_answer(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        read.append([r.verdict.value for r in found])
+        answer()
+        return found
+
+    monkeypatch.setattr(hygiene, "review", review_then_answer)
+    return read
+
+
+def test_a_reader_who_answers_while_a_pass_runs_is_not_retired(
+    db: Database, make_settings: Any, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.links import stay_url
+
+    sent_at = T0 + timedelta(hours=1)
+    settings = _asked(db, make_settings, server, "3:2:7", sent_at)
+    person_id = _sub(db, SILENT).subscriber_id
+    link = path_of(stay_url(settings, person_id, SILENT, 1))
+    app = make_app(settings, db)
+
+    async def press() -> None:
+        async with client(app) as http:
+            (await http.post(link)).raise_for_status()
+
+    # The reader presses "Yes, keep sending" after the pass read them as due.
+    read = _answer_during_review(monkeypatch, lambda: asyncio.run(press()))
+    due = sent_at + timedelta(days=8)
+    (report,) = hygiene.run(db, settings, due)
+    assert "retire" in read[0] and report.retired == []
+    row = _sub(db, SILENT)
+    assert row.status == "active" and row.repermission_sent_at is None
+    # A click folded meanwhile answers as well: neither retired nor asked again.
+    _set(db, SILENT, repermission_sent_at=T0, last_click_at=None)
+    clicked = sent_at + timedelta(days=9)
+    monkeypatch.undo()
+    _answer_during_review(monkeypatch, lambda: _set(db, SILENT, last_click_at=clicked))
+    (report,) = hygiene.run(db, settings, clicked + timedelta(minutes=1))
+    assert report.retired == [] and _sub(db, SILENT).status == "active"
+
+
+def test_a_silent_reader_who_clicks_while_a_pass_runs_is_not_asked(
+    db: Database, make_settings: Any, server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _list(db, make_settings, server)
+    _turn_on(db)
+    read = _answer_during_review(
+        monkeypatch, lambda: _set(db, SILENT, last_click_at=T0 - timedelta(minutes=1))
+    )
+    (report,) = hygiene.run(db, settings, T0)
+    assert "ask" in read[0] and report.asked == []
+    assert _questions(db) == [] and _sub(db, SILENT).repermission_sent_at is None
+
+
+def test_switching_to_per_reader_tracking_asks_nobody_until_m_weeks_of_it(
+    db: Database, make_settings: Any, server: SmtpServer
+) -> None:
+    settings = _list(db, make_settings, server)
+    _turn_on(db)  # 3 digests over 2 weeks
+    # Mail was made under aggregate tracking until now: no reader's clicks were kept.
+    aggregate = _settings(make_settings, db, server, tracking="aggregate")
+    schedule.run_digests(db, aggregate, T0 - timedelta(weeks=10))
+    schedule.run_digests(db, settings, T0)  # the scheduler's tick under per-reader
+    with db.transaction() as session:
+        assert tracking_state.per_reader_since(session) == T0
+    schedule.run_digests(db, settings, T0 + timedelta(minutes=1))  # no change: no move
+    (now,) = hygiene.run(db, settings, T0 + timedelta(minutes=5))
+    assert now.asked == [] and _questions(db) == []
+    assert now.notice == (
+        "per-reader tracking since 2026-12-02 09:00 UTC; "
+        "readers are judged from 2026-12-16 09:00 UTC"
+    )
+    # Two weeks of per-reader tracking later, with digests sent in them: the silent are asked.
+    _digests(db, settings, [3, 4, 5, 12])
+    _set(db, READER, last_click_at=T0 + timedelta(days=10))
+    (later,) = hygiene.run(db, settings, T0 + timedelta(weeks=2, hours=1))
+    assert later.notice is None and sorted(later.asked) == [NEWCOMER, SILENT]
+
+
+def test_a_question_that_never_went_out_is_dropped_after_d_days_and_asked_again(
+    db: Database, make_settings: Any, server: SmtpServer
+) -> None:
+    settings = _list(db, make_settings, server)
+    _turn_on(db, "3:2:2")
+    (first,) = hygiene.run(db, settings, T0)
+    assert first.asked == [SILENT]
+    with db.transaction() as session:  # the worker gave up on it
+        session.execute(
+            sa.update(D).where(D.c.kind == DeliveryKind.REPERMISSION.value).values(status="failed")
+        )
+    (early,) = hygiene.run(db, settings, T0 + timedelta(days=1))
+    assert early.waiting == 1 and early.dropped == [] and early.retired == []
+    (due,) = hygiene.run(db, settings, T0 + timedelta(days=2))
+    assert due.dropped == [SILENT] and due.retired == []
+    assert _sub(db, SILENT).status == "active" and _sub(db, SILENT).repermission_sent_at is None
+    (again,) = hygiene.run(db, settings, T0 + timedelta(days=2, minutes=1))
+    assert again.asked == [SILENT]
+    day = (T0 + timedelta(days=2)).date()
+    assert _questions(db)[-1] == (SILENT, f"1/repermission:{day}", "queued")
+
+
+def test_keep_sending_pressed_while_a_pass_retires_them_brings_them_back(
+    db: Database, make_settings: Any, server: SmtpServer
+) -> None:
+    import threading
+    import time
+
+    from digest.links import stay_url
+
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one writer: the answer simply waits for the pass")
+    settings = _asked(db, make_settings, server, "3:2:7", T0 + timedelta(hours=1))
+    row = _sub(db, SILENT)
+    link = path_of(stay_url(settings, row.subscriber_id, SILENT, 1))
+    app, pages = make_app(settings, db), []
+
+    async def press() -> None:
+        async with client(app) as http:
+            pages.append(await http.post(link))
+
+    reader = threading.Thread(target=lambda: asyncio.run(press()))
+    with db.transaction() as session:
+        assert subscriptions.retire(session, row.id, row.repermission_sent_at)
+        reader.start()
+        # The pass commits only once the reader's answer waits on the row it retired.
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(db):
+            assert time.monotonic() < deadline and reader.is_alive()
+            time.sleep(0.01)
+    reader.join(10)
+    (page,) = pages
+    assert page.status_code == 200 and "Welcome back" in page.text
+    assert _sub(db, SILENT).status == "active"
+
+
+def _waiting_on_a_lock(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        return bool(
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )

@@ -50,6 +50,9 @@ def dialect_insert(session: Session) -> Any:
     return insert
 
 
+_READING = "digest_reading"
+
+
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for the URL, with SQLite's pragmas set on every connection."""
     url = make_url(database_url)
@@ -71,7 +74,10 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reading session (``Database.reading``) takes no write lock: in WAL mode its
+            # snapshot never holds up the writer.
+            reading = conn.get_execution_options().get(_READING, False)
+            conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -152,6 +158,18 @@ class Database:
         """A session in one transaction: committed on success, rolled back on any error."""
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise _unavailable(exc) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session in one transaction that only reads: on SQLite it holds no write lock, so
+        a long read (list hygiene's review) does not hold up every writer. Never write in it:
+        SQLite could refuse to turn it into a writing one."""
+        try:
+            reader = self.engine.execution_options(**{_READING: True})
+            with Session(reader, expire_on_commit=False) as session, session.begin():
                 yield session
         except OperationalError as exc:
             raise _unavailable(exc) from exc

@@ -1,50 +1,48 @@
 """List hygiene in the store: one pass over a newsletter's readers (ask "still want this?",
 retire the unanswered, close questions answered by a click).
 
-The rule is ``hygiene_rules`` (pure); this module gathers each active reader's facts in one
-query, applies the verdict and writes it. A pass is one transaction per newsletter and safe to
-run twice or at once: the question is stamped only where none is (``repermission_sent_at``)
-and queued under the once-key ``"N/repermission:YYYY-MM-DD"``, so nobody gets two.
+The rule is ``hygiene_rules`` (pure); ``hygiene_review`` gathers each active reader's facts in
+one query, in a read transaction; this module writes the verdicts in a transaction per
+newsletter, each write conditional on the reader being as read, so a pass is safe to run twice
+or at once and an answer committed meanwhile wins. The question is stamped only where none is
+(``repermission_sent_at``) and queued under the once-key ``"N/repermission:YYYY-MM-DD"``, so
+nobody gets two.
 
 Clicks are known per reader only under ``DIGEST_TRACKING=per-reader``; in another mode a pass
-refuses (``HygieneUnavailable``) rather than take every reader for a silent one. Readers who
-opted out of tracking are never judged: their clicks are not counted. The reader's answer,
-the "Yes, keep sending" button, is ``hygiene_answer``.
+refuses (``HygieneUnavailable``) rather than take every reader for a silent one, and only
+weeks wholly under it count (``tracking_state``). Readers who opted out of tracking are never
+judged: their clicks are not counted. The reader's answer, the "Yes, keep sending" button, is
+``hygiene_answer``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest import newsletters, subscriptions
+from digest import newsletters, subscriptions, tracking_state
 from digest.clock import utcnow
 from digest.compose.repermission_mail import RepermissionRenderer
 from digest.config import Settings
-from digest.db import Database, in_batches
+from digest.db import Database
 from digest.delivery import outbox
 from digest.errors import HygieneUnavailable, InvalidInput
-from digest.hygiene_rules import OFF, Policy, ReaderFacts, Verdict, stored_policy, verdict
+from digest.hygiene_review import Reviewed, ask_key, review
+from digest.hygiene_rules import OFF, Policy, Verdict, judged_from, stored_policy
 from digest.links import stay_url
-from digest.models import Delivery, Edition, Newsletter, Subscriber, Subscription
-from digest.newsletter_config import configure
-from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
+from digest.models import Newsletter, Subscriber, Subscription
+from digest.newsletter_config import NewsletterConfig, configure
+from digest.states import DeliveryKind, SubscriberStatus
 from digest.tracking import TrackingMode
+
+__all__ = ["PassReport", "ask_key", "hygiene_text", "policy_of", "review", "run", "why_not"]
 
 U = Subscription.__table__  # type: ignore[attr-defined]
 S = Subscriber.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
-E = Edition.__table__  # type: ignore[attr-defined]
 ACTIVE = SubscriberStatus.ACTIVE.value
-SENT = DeliveryStatus.SENT.value
-REPERMISSION = "repermission"  # what the once-key names: "2/repermission:2026-12-02"
-# Editions made up to this long before the window may have digests sent inside it (a weekly
-# edition's mail goes out over its send-by time).
-_EDITION_MARGIN = timedelta(days=8)
 
 
 def policy_of(newsletter: Newsletter) -> Policy | None:
@@ -70,22 +68,6 @@ def why_not(settings: Settings) -> str | None:
     )
 
 
-def ask_key(newsletter_id: int, at: datetime) -> str:
-    """The once-key of a question queued at ``at`` (a UTC day)."""
-    return f"{newsletter_id}/{REPERMISSION}:{at.astimezone(UTC).date().isoformat()}"
-
-
-@dataclass(frozen=True)
-class Reviewed:
-    """One reader the pass looked at, and its verdict."""
-
-    subscription_id: int
-    subscriber_id: int
-    email: str
-    facts: ReaderFacts
-    verdict: Verdict
-
-
 @dataclass
 class PassReport:
     """What one pass over a newsletter did (or, dry, would do)."""
@@ -96,124 +78,52 @@ class PassReport:
     asked: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
     answered: list[str] = field(default_factory=list)
+    # Questions dropped unjudged (never went out, or asked before per-reader tracking last
+    # began): these readers may be asked again.
+    dropped: list[str] = field(default_factory=list)
     waiting: int = 0
+    notice: str | None = None  # why nobody is asked yet, when that is so
 
     def as_dict(self) -> dict[str, object]:
         """For ``--json``."""
         return asdict(self)
 
 
-def review(session: Session, newsletter_id: int, policy: Policy, now: datetime) -> list[Reviewed]:
-    """Every active reader of the newsletter who may be asked, waits for an answer or is due
-    to be retired, with the rule's verdict at ``now``; changes nothing."""
-    start = policy.window_start(now)
-    editions = sa.select(E.c.id).where(
-        E.c.newsletter_id == newsletter_id,
-        E.c.is_test == sa.false(),
-        E.c.edition_at >= start - _EDITION_MARGIN,
-    )
-    sent = (
-        sa.select(D.c.subscriber_id, sa.func.count().label("n"))
-        .where(D.c.edition_id.in_(editions), D.c.status == SENT, D.c.sent_at >= start)
-        .group_by(D.c.subscriber_id)
-        .subquery()
-    )
-    joined = sa.func.coalesce(U.c.active_since, U.c.confirmed_at, U.c.created_at)
-    rows = session.execute(
-        sa.select(
-            U.c.id,
-            U.c.subscriber_id,
-            S.c.email,
-            joined,
-            sa.func.coalesce(sent.c.n, 0),
-            U.c.last_click_at,
-            U.c.repermission_sent_at,
-        )
-        .select_from(
-            U.join(S, S.c.id == U.c.subscriber_id).outerjoin(
-                sent, sent.c.subscriber_id == U.c.subscriber_id
-            )
-        )
-        .where(
-            U.c.newsletter_id == newsletter_id,
-            U.c.status == ACTIVE,
-            S.c.tracking_opt_out == sa.false(),
-            # Asked already, or silent through the whole window: nobody else can be touched.
-            sa.or_(
-                U.c.repermission_sent_at.is_not(None),
-                sa.and_(
-                    joined <= start,
-                    sa.or_(U.c.last_click_at.is_(None), U.c.last_click_at < start),
-                ),
-            ),
-        )
-        .order_by(U.c.subscriber_id)
-    ).all()
-    went_out = _questions_sent(session, newsletter_id, [r[1] for r in rows if r[6] is not None])
-    found = []
-    for sub_id, person_id, email, since, digests, clicked, asked in rows:
-        sent_at = went_out.get((person_id, ask_key(newsletter_id, asked))) if asked else None
-        facts = ReaderFacts(since, int(digests), clicked, asked, sent_at)
-        found.append(Reviewed(sub_id, person_id, email, facts, verdict(facts, policy, now)))
-    return found
-
-
-def _questions_sent(
-    session: Session, newsletter_id: int, person_ids: Sequence[int]
-) -> dict[tuple[int, str], datetime]:
-    """(reader, once-key) -> when that question was sent, for the readers asked."""
-    found: dict[tuple[int, str], datetime] = {}
-    for chunk in in_batches(sorted(set(person_ids))):
-        for person_id, key, at in session.execute(
-            sa.select(D.c.subscriber_id, D.c.period_key, D.c.sent_at).where(
-                D.c.subscriber_id.in_(chunk),
-                D.c.kind == DeliveryKind.REPERMISSION.value,
-                D.c.period_key.startswith(f"{newsletter_id}/{REPERMISSION}:"),
-                D.c.status == SENT,
-            )
-        ):
-            found[(person_id, key)] = at
-    return found
-
-
-def run_pass(
-    session: Session,
+def _apply(
+    session: Session | None,
     settings: Settings,
-    newsletter: Newsletter,
+    config: NewsletterConfig,
+    policy: Policy,
+    found: list[Reviewed],
     now: datetime,
-    *,
-    dry_run: bool = False,
-) -> PassReport:
-    """One pass over the newsletter in the caller's transaction; with ``dry_run`` nothing is
-    written and the report says who would be asked, retired or taken as having answered."""
-    policy = policy_of(newsletter)
-    if policy is None:
-        raise InvalidInput(
-            f"list hygiene is off for {newsletter.slug}: turn it on with "
-            f"`digest newsletters edit {newsletter.slug} --hygiene N:M[:D]`"
-        )
-    report = PassReport(newsletter.slug, policy.text, dry_run)
-    config = configure(newsletter, settings)
+    report: PassReport,
+) -> None:
+    """Carry out the verdicts read by ``review`` in the caller's (writing) transaction, or
+    with no session (a dry run) only report them. The reading was in a transaction of its
+    own, so every write re-checks that the reader is still as read: an answer or a click
+    committed meanwhile wins."""
     renderer: RepermissionRenderer | None = None
-    for reader in review(session, config.id, policy, now):
+    for reader in found:
         if reader.verdict is Verdict.WAIT:
             report.waiting += 1
         elif reader.verdict is Verdict.ASK:
-            if dry_run:
+            if session is None:
                 report.asked.append(reader.email)
                 continue
             renderer = renderer or RepermissionRenderer(settings, config, policy)
-            if _ask(session, settings, renderer, config.id, reader, now):
+            if _ask(session, settings, renderer, config.id, reader, policy, now):
                 report.asked.append(reader.email)
         elif reader.verdict is Verdict.RETIRE:
-            sub = session.get(Subscription, reader.subscription_id)
-            if dry_run or (sub is not None and subscriptions.retire(session, sub)):
+            asked = reader.facts.asked_at
+            if session is None or (
+                asked is not None and subscriptions.retire(session, reader.subscription_id, asked)
+            ):
                 report.retired.append(reader.email)
-        elif reader.verdict is Verdict.ANSWERED:
-            if not dry_run:
+        elif reader.verdict in (Verdict.ANSWERED, Verdict.DROP):
+            if session is not None:
                 _close(session, reader.subscription_id, reader.facts.asked_at, now)
-            report.answered.append(reader.email)
-    return report
+            named = report.answered if reader.verdict is Verdict.ANSWERED else report.dropped
+            named.append(reader.email)
 
 
 def _ask(
@@ -222,15 +132,23 @@ def _ask(
     renderer: RepermissionRenderer,
     newsletter_id: int,
     reader: Reviewed,
+    policy: Policy,
     now: datetime,
 ) -> bool:
-    """Stamp the question and queue its mail, unless another pass just did; True when asked."""
+    """Stamp the question and queue its mail, unless another pass just did or the reader is
+    no longer silent (a click folded, an opt-out since the review); True when asked."""
+    start = policy.window_start(now)
+    joined = sa.func.coalesce(U.c.active_since, U.c.confirmed_at, U.c.created_at)
+    opted_out = sa.select(S.c.id).where(S.c.tracking_opt_out == sa.true())
     stamped = session.execute(
         sa.update(U)
         .where(
             U.c.id == reader.subscription_id,
             U.c.status == ACTIVE,
             U.c.repermission_sent_at.is_(None),
+            sa.or_(U.c.last_click_at.is_(None), U.c.last_click_at < start),
+            joined <= start,
+            U.c.subscriber_id.not_in(opted_out),
         )
         .values(repermission_sent_at=now, updated_at=now)
     ).rowcount
@@ -268,20 +186,54 @@ def run(
     slug: str | None = None,
     dry_run: bool = False,
 ) -> list[PassReport]:
-    """A pass over the newsletter ``slug`` names, or over every live one with hygiene on, each
-    in a transaction of its own. HygieneUnavailable unless tracking is per-reader."""
+    """A pass over the newsletter ``slug`` names, or over every live one with hygiene on: for
+    each, its readers read in a read transaction and the verdicts written in a transaction of
+    their own. HygieneUnavailable unless tracking is per-reader. A dry run writes nothing."""
     reason = why_not(settings)
     if reason is not None:
         raise HygieneUnavailable(reason)
     at = now or utcnow()
     with db.transaction() as session:
+        if not dry_run:
+            tracking_state.note(session, settings.tracking, at)
         if slug is not None:
             ids = [int(newsletters.get(session, slug, live=True).id or 0)]
         else:
             ids = [int(n.id or 0) for n in newsletters.listed(session) if policy_of(n)]
     reports = []
     for newsletter_id in ids:
-        with db.transaction() as session:
+        with db.reading() as session:
             newsletter = newsletters.by_id(session, newsletter_id)
-            reports.append(run_pass(session, settings, newsletter, at, dry_run=dry_run))
+            policy = policy_of(newsletter)
+            if policy is None:
+                raise InvalidInput(
+                    f"list hygiene is off for {newsletter.slug}: turn it on with "
+                    f"`digest newsletters edit {newsletter.slug} --hygiene N:M[:D]`"
+                )
+            config = configure(newsletter, settings)
+            # A dry run notes nothing: it judges as the pass would right after noting.
+            since = tracking_state.per_reader_since(session) or (at if dry_run else None)
+            found = review(session, config.id, policy, at, since)
+        notice = _notice(policy, since, at)
+        report = PassReport(newsletter.slug, policy.text, dry_run, notice=notice)
+        if dry_run:
+            _apply(None, settings, config, policy, found, at, report)
+        else:
+            with db.transaction() as session:
+                _apply(session, settings, config, policy, found, at, report)
+        reports.append(report)
     return reports
+
+
+def _notice(policy: Policy, since: datetime | None, now: datetime) -> str | None:
+    """Why nobody is asked yet, while per-reader tracking has not covered M weeks."""
+    start = judged_from(policy, since)
+    if start is not None and start <= now:
+        return None
+    if since is None:
+        return "per-reader tracking is not in force: nobody is asked"
+    return f"per-reader tracking since {_shown(since)}; readers are judged from {_shown(start)}"
+
+
+def _shown(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "-"

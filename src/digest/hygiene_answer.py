@@ -47,6 +47,9 @@ def keep_sending(session: Session, linked: Linked, now: datetime | None = None) 
     sub, name = _linked_subscription(session, linked)
     if sub is None:
         return Answer(linked.subscriber.email, name, None)
+    # Read it again under a row lock: a hygiene pass retiring them right now commits first,
+    # and then the answer brings them back instead of leaving them retired behind a "kept".
+    session.refresh(sub, with_for_update=True)
     came_back = subscriptions.stay(session, sub)
     if sub.status == ACTIVE:
         sub.repermission_sent_at = None

@@ -98,6 +98,7 @@ class ReaderFacts:
     last_click_at: datetime | None  # their last human click on its mail
     asked_at: datetime | None = None  # when "still want this?" was queued for them
     ask_sent_at: datetime | None = None  # when that mail actually went out
+    ask_lost: bool = False  # that mail ended unsent (failed, bounced, cancelled) or is gone
 
 
 class Verdict(StrEnum):
@@ -108,10 +109,20 @@ class Verdict(StrEnum):
     WAIT = "wait"  # asked; the mail has not gone out, or the days to answer are not over
     ANSWERED = "answered"  # clicked (or became active again) since being asked: closed
     RETIRE = "retire"  # asked, mail went out D days ago or more, no answer
+    DROP = "drop"  # the question cannot be judged: cleared unanswered, may be asked again
 
 
-def verdict(facts: ReaderFacts, policy: Policy, now: datetime) -> Verdict:
-    """The verdict on one active reader at ``now``."""
+def judged_from(policy: Policy, tracked_since: datetime | None) -> datetime | None:
+    """The first moment a reader can be asked: M weeks wholly under per-reader tracking
+    after ``tracked_since``; None while per-reader tracking is not in force."""
+    return None if tracked_since is None else tracked_since + timedelta(weeks=policy.weeks)
+
+
+def verdict(
+    facts: ReaderFacts, policy: Policy, now: datetime, tracked_since: datetime | None
+) -> Verdict:
+    """The verdict on one active reader at ``now``; ``tracked_since`` is when per-reader
+    tracking last began (None: not in force), before which nobody's clicks were kept."""
     if facts.asked_at is not None:
         if facts.last_click_at is not None and facts.last_click_at > facts.asked_at:
             return Verdict.ANSWERED
@@ -119,12 +130,21 @@ def verdict(facts: ReaderFacts, policy: Policy, now: datetime) -> Verdict:
             # Active again since (an import, an operator's add): the question is closed,
             # and retiring them for an old one would undo that.
             return Verdict.ANSWERED
+        if tracked_since is None or tracked_since > facts.asked_at:
+            # A click since the question may not have been kept: retiring would be a guess.
+            return Verdict.DROP
         # The days to answer count from when the mail left, not when it was queued: nobody is
         # retired for a question still in the outbox (or one that never reached them).
         if facts.ask_sent_at is not None and now - facts.ask_sent_at >= policy.grace:
             return Verdict.RETIRE
+        if facts.ask_lost and facts.ask_sent_at is None and now - facts.asked_at >= policy.grace:
+            # Never reached them; dropped D days after asking, so an address whose mail keeps
+            # failing gets one question per D days, not one per pass.
+            return Verdict.DROP
         return Verdict.WAIT
     start = policy.window_start(now)
+    if tracked_since is None or tracked_since > start:
+        return Verdict.KEEP  # part of the window was not tracked per reader: silence unknown
     if facts.joined is None or facts.joined > start:
         return Verdict.KEEP  # not reading for the whole window: too early to judge
     if facts.last_click_at is not None and facts.last_click_at >= start:

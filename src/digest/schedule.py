@@ -50,6 +50,7 @@ from digest.periods import period_for
 from digest.planning import READERS, slot_filter
 from digest.posts.poll import poll_all
 from digest.states import SubscriberStatus
+from digest.tracking_state import note as note_tracking
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,10 @@ def run_digests(
     The scheduler keeps its renderers (one per newsletter) for its life: most ticks find
     nobody due, and compiling the templates each time would be most of their cost.
     """
+    # List hygiene, in a block of its own: the tracking mode mail is made under, and since
+    # when (a primary-key read per tick; a write only when it changed).
+    with db.transaction() as session:
+        note_tracking(session, settings.tracking, now)
     reports = editions.run_due(db, settings, now, renderers=renderers)
     for report in reports:
         log.info(

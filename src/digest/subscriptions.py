@@ -183,12 +183,30 @@ def record_bounce(
     return mark_bounced(session, person, complaint=complaint)
 
 
-def retire(session: Session, sub: Subscription) -> bool:
-    """List hygiene retires the reader from this newsletter (status inactive): its queued mail
-    is cancelled, the record and their "still want this?" time stay. True when it changed."""
-    changed = _apply(session, sub, Event.RETIRE, utcnow())
+def retire(session: Session, subscription_id: int, asked_at: datetime) -> bool:
+    """List hygiene retires the reader from this newsletter (status inactive) if they are still
+    unanswered: active, asked at ``asked_at``, no click and no return since. One conditional
+    UPDATE, so an answer committed meanwhile wins (PostgreSQL re-checks it on the row's newest
+    version); only when it changed is the queued mail cancelled. The record and their "still
+    want this?" time stay. True when it changed."""
+    now = utcnow()
+    joined = sa.func.coalesce(_U.c.active_since, _U.c.confirmed_at, _U.c.created_at)
+    unanswered = sa.and_(
+        _U.c.id == subscription_id,
+        _U.c.status == SubscriberStatus.ACTIVE.value,
+        _U.c.repermission_sent_at == asked_at,
+        sa.or_(_U.c.last_click_at.is_(None), _U.c.last_click_at <= asked_at),
+        joined <= asked_at,
+    )
+    after = next_status(SubscriberStatus.ACTIVE, Event.RETIRE)
+    values = stamps(after, now)
+    if not session.execute(sa.update(_U).where(unanswered).values(**values)).rowcount:
+        return False
+    sub = session.get(Subscription, subscription_id, populate_existing=True)
+    if sub is not None:
+        _moved(session, sub, after, now)
     session.flush()
-    return changed
+    return True
 
 
 def stay(session: Session, sub: Subscription) -> bool:
@@ -280,13 +298,18 @@ def _apply(session: Session, sub: Subscription, event: Event, now: datetime) -> 
     for field, value in stamps(after, now).items():
         setattr(sub, field, value)
     session.add(sub)
+    _moved(session, sub, after, now)
+    return True
+
+
+def _moved(session: Session, sub: Subscription, after: SubscriberStatus, now: datetime) -> None:
+    """What follows a move to ``after``: the webhooks told, and leaving cancels queued mail."""
     _report(session, sub, now)
     if after is not SubscriberStatus.ACTIVE:
         outbox.cancel_for(session, sub.subscriber_id, newsletter_id=sub.newsletter_id)
         if not _still_on_a_list(session, sub.subscriber_id):
             # Mail of no newsletter (a confirmation) has nobody left to be for.
             outbox.cancel_for(session, sub.subscriber_id)
-    return True
 
 
 def _report(session: Session, sub: Subscription, now: datetime) -> None:

@@ -33,6 +33,8 @@ def hygiene(app: AppContext, newsletter: str | None, dry_run: bool, as_json: boo
         click.echo("list hygiene is off for every newsletter (newsletters edit SLUG --hygiene)")
     verb = ("would ask", "would retire") if dry_run else ("asked", "retired")
     for report in reports:
+        if report.notice:
+            click.echo(f"{report.newsletter}: {report.notice}")
         if dry_run:
             for label, people in zip(verb, (report.asked, report.retired), strict=True):
                 for email in people:
@@ -41,4 +43,5 @@ def hygiene(app: AppContext, newsletter: str | None, dry_run: bool, as_json: boo
             f"{report.newsletter} ({report.policy}){' dry run' if dry_run else ''}: "
             f"{verb[0]} {len(report.asked)}, {verb[1]} {len(report.retired)}, "
             f"answered {len(report.answered)}, waiting for an answer {report.waiting}"
+            + (f", questions dropped {len(report.dropped)}" if report.dropped else "")
         )
