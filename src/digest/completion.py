@@ -2,8 +2,15 @@
 ``edition.sent`` / ``alert.sent`` reported with what became of their deliveries (announcements
 have no event in the contract: their time is set for the reports alone).
 
-Done means no delivery left queued, being sent or deferred (a deferred one may still go). The
-check runs every minute in each worker (``webhook_sender``), from as many processes as run;
+Done means no reader can still be added and no delivery is left queued, being sent or deferred
+(a deferred one may still go). A scheduled edition's slot is its UTC hour: later ticks in that
+hour add readers to it (a +5:30 zone at :30), so it is not done before the hour (and a tick's
+margin) is over (``webhook_rules.slot_closes``). An alert queues or holds every reader in the
+one transaction that raises it, and an announcement is ``queued`` once its last zone is, so
+theirs is the deliveries alone. One that sent nothing (every row skipped or held: no news, a
+used-up budget) is completed without an event: no ``edition.sent`` with 0 sent every hour.
+
+The check runs every minute in each worker (``webhook_sender``), from as many processes as run;
 ``UPDATE ... WHERE completed_at IS NULL`` lets exactly one of them complete each and report it,
 in the same transaction.
 """
@@ -31,34 +38,41 @@ _UNFINISHED = (
     DeliveryStatus.SENDING.value,
     DeliveryStatus.DEFERRED.value,
 )
+#: Rows of readers it was never sent to: nothing new for them, or held back (alerts).
+_NOT_FOR_SENDING = tuple(
+    s.value for s in (DeliveryStatus.SKIPPED, DeliveryStatus.HELD, DeliveryStatus.FOLDED)
+)
 #: Older ones are not looked at again: mail gives up within days (DIGEST_RETRY_DEADLINE_HOURS),
 #: and an edition of last year must not be reported because this check is new.
 LOOK_BACK = timedelta(days=7)
 
 
 def complete_due(session: Session, now: datetime) -> tuple[int, int]:
-    """Complete (and report) every recent edition and alert whose mail is all done; how many
-    of each."""
+    """Complete every recent edition and alert whose mail is all done, reporting those that
+    sent something; how many of each were reported."""
     since = now - LOOK_BACK
     editions = session.execute(
-        sa.select(E.c.id, E.c.newsletter_id, E.c.key, E.c.is_test).where(
+        sa.select(E.c.id, E.c.newsletter_id, E.c.key, E.c.is_test, E.c.edition_at).where(
             E.c.completed_at.is_(None), E.c.created_at >= since
         )
     ).all()
     done_editions = 0
     for ed in editions:
-        if _unfinished(session, D.c.edition_id == ed.id):
+        if now < rules.slot_closes(ed.key, ed.edition_at):
+            continue  # a later tick of its hour may still add readers
+        theirs = D.c.edition_id == ed.id
+        if _unfinished(session, theirs):
             continue
         if not _claim(session, E, ed.id, now):
             continue  # another process completed it since we looked
-        done_editions += 1
-        if not ed.is_test:
+        if not ed.is_test and _sent_something(session, theirs):
+            done_editions += 1
             data = {
                 "edition_id": ed.id,
                 "newsletter": webhook_events.slug_of(session, ed.newsletter_id),
                 "key": ed.key,
                 "at": rules.timestamp(now),
-                "counts": _counts(session, D.c.edition_id == ed.id),
+                "counts": _counts(session, theirs),
             }
             webhook_events.emit(session, rules.EDITION_SENT, data)
     alerts = session.execute(
@@ -71,6 +85,8 @@ def complete_due(session: Session, now: datetime) -> tuple[int, int]:
         # Every delivery of an alert carries its one body (indexed).
         theirs = D.c.body_id == alert.body_id
         if _unfinished(session, theirs) or not _claim(session, AL, alert.id, now):
+            continue
+        if not _sent_something(session, theirs):
             continue
         done_alerts += 1
         data = {
@@ -104,6 +120,13 @@ def _complete_announcements(session: Session, since: datetime, now: datetime) ->
 def _unfinished(session: Session, theirs: sa.ColumnElement[bool]) -> bool:
     found = session.execute(
         sa.select(D.c.id).where(theirs, D.c.status.in_(_UNFINISHED)).limit(1)
+    ).first()
+    return found is not None
+
+
+def _sent_something(session: Session, theirs: sa.ColumnElement[bool]) -> bool:
+    found = session.execute(
+        sa.select(D.c.id).where(theirs, D.c.status.not_in(_NOT_FOR_SENDING)).limit(1)
     ).first()
     return found is not None
 
