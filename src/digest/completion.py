@@ -65,16 +65,11 @@ def complete_due(session: Session, now: datetime) -> tuple[int, int]:
             continue
         if not _claim(session, E, ed.id, now):
             continue  # another process completed it since we looked
-        if not ed.is_test and _sent_something(session, theirs):
+        if not ed.is_test and _any(session, theirs, D.c.status.not_in(_NOT_FOR_SENDING)):
             done_editions += 1
-            data = {
-                "edition_id": ed.id,
-                "newsletter": webhook_events.slug_of(session, ed.newsletter_id),
-                "key": ed.key,
-                "at": rules.timestamp(now),
-                "counts": _counts(session, theirs),
-            }
-            webhook_events.emit(session, rules.EDITION_SENT, data)
+            slug = webhook_events.slug_of(session, ed.newsletter_id)
+            head = {"edition_id": ed.id, "newsletter": slug, "key": ed.key}
+            _report(session, rules.EDITION_SENT, head, theirs, now)
     alerts = session.execute(
         sa.select(AL.c.id, AL.c.newsletter_id, AL.c.post_id, AL.c.body_id).where(
             AL.c.completed_at.is_(None), AL.c.raised_at >= since, AL.c.body_id.is_not(None)
@@ -86,17 +81,12 @@ def complete_due(session: Session, now: datetime) -> tuple[int, int]:
         theirs = D.c.body_id == alert.body_id
         if _unfinished(session, theirs) or not _claim(session, AL, alert.id, now):
             continue
-        if not _sent_something(session, theirs):
+        if not _any(session, theirs, D.c.status.not_in(_NOT_FOR_SENDING)):
             continue
         done_alerts += 1
-        data = {
-            "alert_id": alert.id,
-            "newsletter": webhook_events.slug_of(session, alert.newsletter_id),
-            "post_id": alert.post_id,
-            "at": rules.timestamp(now),
-            "counts": _counts(session, theirs),
-        }
-        webhook_events.emit(session, rules.ALERT_SENT, data)
+        slug = webhook_events.slug_of(session, alert.newsletter_id)
+        head = {"alert_id": alert.id, "newsletter": slug, "post_id": alert.post_id}
+        _report(session, rules.ALERT_SENT, head, theirs, now)
     _complete_announcements(session, since, now)
     return done_editions, done_alerts
 
@@ -117,17 +107,24 @@ def _complete_announcements(session: Session, since: datetime, now: datetime) ->
             _claim(session, AN, announcement.id, now)
 
 
+def _report(
+    session: Session,
+    type_: str,
+    head: dict[str, object],
+    theirs: sa.ColumnElement[bool],
+    now: datetime,
+) -> None:
+    """Queue ``type_``: ``head``, then the time and the counts of its deliveries."""
+    data = head | {"at": rules.timestamp(now), "counts": _counts(session, theirs)}
+    webhook_events.emit(session, type_, data)
+
+
 def _unfinished(session: Session, theirs: sa.ColumnElement[bool]) -> bool:
-    found = session.execute(
-        sa.select(D.c.id).where(theirs, D.c.status.in_(_UNFINISHED)).limit(1)
-    ).first()
-    return found is not None
+    return _any(session, theirs, D.c.status.in_(_UNFINISHED))
 
 
-def _sent_something(session: Session, theirs: sa.ColumnElement[bool]) -> bool:
-    found = session.execute(
-        sa.select(D.c.id).where(theirs, D.c.status.not_in(_NOT_FOR_SENDING)).limit(1)
-    ).first()
+def _any(session: Session, theirs: sa.ColumnElement[bool], which: sa.ColumnElement[bool]) -> bool:
+    found = session.execute(sa.select(D.c.id).where(theirs, which).limit(1)).first()
     return found is not None
 
 
