@@ -151,3 +151,53 @@ def test_the_readme_snippet_verifies_what_digest_signs(secret: str, body: bytes)
     assert verified(sign(secret, body, now), body, secret)
     assert not verified(sign(secret, body, now), body + b" ", secret)
     assert not verified(sign(secret, body, now - 3600), body, secret)
+
+
+@given(moments, st.sampled_from(["daily", "weekly"]), st.integers(min_value=0, max_value=59))
+def test_a_scheduled_slot_closes_after_its_hour_and_a_margin(
+    at: datetime, cadence: str, minute: int
+) -> None:
+    # Every tick of the hour (a +5:45 zone joins at :45) shares the key; the slot stays open.
+    tick = at.replace(minute=minute)
+    key = f"3/{cadence}:{tick:%Y-%m-%dT%H}Z"
+    closes = rules.slot_closes(key, tick)
+    hour = tick.replace(minute=0, second=0, microsecond=0)
+    assert closes == hour + timedelta(hours=1) + rules.SLOT_MARGIN
+    assert closes > hour + timedelta(minutes=59, seconds=59)
+
+
+@given(moments)
+def test_an_edition_made_on_demand_closes_when_made(at: datetime) -> None:
+    assert rules.slot_closes(f"1/daily:now:{at:%Y-%m-%dT%H:%M:%S}Z", at) == at
+    assert rules.slot_closes("preview:1", at) == at
+
+
+@pytest.mark.parametrize(
+    ("url", "audited", "shown"),
+    [
+        (
+            "https://u:p@hooks.example:8443/in?token=abc#f",
+            "https://hooks.example:8443/in",
+            "https://***@hooks.example:8443/in?token=***",
+        ),
+        (
+            "https://hooks.example/in/T0K3N",
+            "https://hooks.example/in/T0K3N",
+            "https://hooks.example/in/T0K3N",
+        ),
+        ("http://[::1]:80/h?a=1&b=", "http://[::1]:80/h", "http://[::1]:80/h?a=***&b=***"),
+        ("https://tok@hooks.example/", "https://hooks.example/", "https://***@hooks.example/"),
+    ],
+)
+def test_a_url_without_its_credentials(url: str, audited: str, shown: str) -> None:
+    assert rules.audited_url(url) == audited
+    assert rules.redacted_url(url) == shown
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_no_credential_survives_either_form(user: str, token: str) -> None:
+    from urllib.parse import quote
+
+    url = f"https://{quote(user, safe='')}:pw@hooks.example/x?t={quote(token, safe='')}"
+    for form in (rules.audited_url(url), rules.redacted_url(url)):
+        assert form in ("https://hooks.example/x", "https://***@hooks.example/x?t=***")

@@ -115,6 +115,28 @@ def test_add_list_test_remove(private_ok: Database, capsys: Capsys, receiver: Re
         ]
 
 
+def test_url_credentials_stay_out_of_the_audit_log_and_the_list(
+    private_ok: Database, capsys: Capsys, receiver: Receiver
+) -> None:
+    where = receiver.url.split("//", 1)[1]
+    url = f"http://hookuser:pa55word@{where}?token=s3cr3t-token&x=1"
+    added = run(capsys, "webhooks", "add", url, "--events", "edition.sent", "--json")
+    assert added.code == 0, added.err
+    webhook_id = json.loads(added.out)["id"]
+    listed = json.loads(run(capsys, "webhooks", "list", "--json").out)
+    plain = run(capsys, "webhooks", "list").out
+    removed = run(capsys, "webhooks", "remove", str(webhook_id))
+    assert removed.code == 0, removed.err
+    with private_ok.transaction() as session:
+        logged = json.dumps([audit.as_dict(e) for e in audit.recent(session)], default=str)
+    for shown in (json.dumps(listed), plain, logged):
+        assert "pa55word" not in shown and "hookuser" not in shown
+        assert "s3cr3t-token" not in shown
+    assert listed[0]["url"] == f"http://***@{where}?token=***&x=***"
+    assert f"http://***@{where}?token=***&x=***" in plain
+    assert f'"url": "http://{where}"' in logged  # scheme, host, port, path
+
+
 def test_status_shows_the_queue_with_its_dead_letters(
     private_ok: Database, capsys: Capsys, receiver: Receiver
 ) -> None:

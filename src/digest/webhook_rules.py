@@ -1,5 +1,6 @@
 """What webhooks report and how their POSTs are retried: the event names, the event of each
-subscription status, the body of an event, and the backoff schedule that ends in ``dead``.
+subscription status, the body of an event, the backoff schedule that ends in ``dead``, when an
+edition's slot can take no more readers, and a webhook URL with its credentials left out.
 
 Pure: ``webhook_events`` writes what these say into the queue, ``webhook_sender`` follows the
 schedule.
@@ -8,8 +9,10 @@ schedule.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from digest.states import SubscriberStatus
 
@@ -104,3 +107,59 @@ def after_failure(
     if now >= deadline:
         return None
     return min(now + retry_delay(attempts, jitter), deadline)
+
+
+#: A scheduled edition's key ends in its UTC hour ("1/daily:2026-11-29T07Z"): every tick in that
+#: hour adds readers to it (a +5:30 zone joins at :30, +5:45 at :45).
+_HOUR_KEY = re.compile(r":(\d{4}-\d\d-\d\dT\d\d)Z$")
+#: After its hour, a tick that began in it may still be writing (a large edition).
+SLOT_MARGIN = timedelta(minutes=15)
+
+
+def slot_closes(key: str, edition_at: datetime) -> datetime:
+    """When the edition ``key`` can take no more readers: a scheduled one (daily or weekly) an
+    hour after its key's hour begins, plus a tick's margin; one made on demand or as a test
+    copy is written whole in one transaction, so at ``edition_at``."""
+    found = _HOUR_KEY.search(key)
+    if found is None:
+        return edition_at
+    hour = datetime.strptime(found.group(1), "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    return hour + timedelta(hours=1) + SLOT_MARGIN
+
+
+def _parts(url: str) -> SplitResult | None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return None
+    return parts
+
+
+def _host_port(parts: SplitResult) -> str:
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if parts.port is None else f"{host}:{parts.port}"
+
+
+def audited_url(url: str) -> str:
+    """What the audit log keeps of a webhook URL: scheme://host[:port]/path, no user name,
+    password, query or fragment (a receiver's token often rides in one of them)."""
+    parts = _parts(url)
+    if parts is None:
+        return ""
+    return urlunsplit((parts.scheme, _host_port(parts), parts.path, "", ""))
+
+
+def redacted_url(url: str) -> str:
+    """A webhook URL to show: user name and password, and each query value, as ``***``."""
+    parts = _parts(url)
+    if parts is None:
+        return ""
+    where = _host_port(parts)
+    if parts.username is not None or parts.password is not None:
+        where = "***@" + where
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = urlencode([(k, "***") for k, _ in pairs], safe="*")
+    return urlunsplit((parts.scheme, where, parts.path, query, ""))

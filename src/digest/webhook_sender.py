@@ -2,11 +2,14 @@
 
 Runs beside the delivery worker in ``digest serve`` and ``digest worker`` (``delivery/running``),
 and once through after ``digest worker --until-empty`` and ``digest send``. Each round claims
-the due events under a lease (``webhook_queue``), POSTs each exact body with a fresh
-``Digest-Signature`` through the same SSRF guard as feeds (the address connected to is checked),
-and writes the outcomes: a 2xx is delivered; any other answer, a timeout or a refused
-connection is tried again later, for 24 hours, then the event is dead. Redirects are not
-followed: a receiver that moved answers 3xx, which is retried and shows in ``last_error``.
+as many due events as it has lanes (``webhook_queue``: fair by webhook), so every claimed event
+is POSTed at once and its lease only has to outlast one POST; it POSTs each exact body with a
+fresh ``Digest-Signature`` through the same SSRF guard as feeds (the address connected to is
+checked), and writes each outcome as soon as that POST ends: a 2xx is delivered; any other
+answer, a timeout or a refused connection is tried again later, for 24 hours, then the event is
+dead (no answer, no connection or a 5xx holds the webhook's other events back as long).
+Redirects are not followed: a receiver that moved answers 3xx, which is retried and shows in
+``last_error``.
 
 Once a minute it also completes the editions and alerts whose mail is all done
 (``completion``), which queues their ``edition.sent`` and ``alert.sent``.
@@ -36,8 +39,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 USER_AGENT = "digest-webhooks/1 (+newsletter digest)"
-BATCH = 50  # events claimed at a time
-CONCURRENCY = 10  # POSTs in flight at once
+CONCURRENCY = 10  # POSTs in flight at once, and so events claimed at a time
 POLL_SECONDS = 1.0  # an idle sender looks for due events this often
 HOUSEKEEPING_SECONDS = 60.0  # completions and pruning
 
@@ -93,46 +95,55 @@ class WebhookSender:
         self.settings = settings
         self.db = db
         self.clock = clock
-        # A POST cannot outlast its timeout, so a lease of a few timeouts cannot run out on a
-        # living sender.
+        # No more is claimed than there are lanes, so each claimed event's POST starts at once
+        # and cannot outlast its timeout: a lease of a few timeouts (its outcome written right
+        # after) cannot run out on a living sender.
         self.lease = lease or timedelta(seconds=max(60.0, 3 * settings.webhook_timeout))
         self.counts = {"delivered": 0, "retry": 0, "dead": 0}
         self._client: httpx.AsyncClient | None = None
 
-    async def send_due(self, limit: int = BATCH) -> int:
-        """One round: claim what is due, POST it, record the outcomes; how many were tried."""
+    async def send_due(self, limit: int = CONCURRENCY) -> int:
+        """One round: claim what is due (no more than the lanes), POST each and record its
+        outcome as soon as it ends; how many were tried."""
         now = self.clock()
-        claimed = await asyncio.to_thread(self._claim, now, limit)
+        claimed = await asyncio.to_thread(self._claim, now, min(limit, CONCURRENCY))
         if not claimed:
             return 0
         if self._client is None:
             self._client = client_for(self.settings)
-        lanes = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(due: webhook_queue.Due) -> webhook_queue.Tried:
-            async with lanes:
-                t = int(self.clock().timestamp())
-                try:
-                    answer = await post(
-                        self._client,  # type: ignore[arg-type]
-                        due.url,
-                        due.body,
-                        due.secret,
-                        t,
-                        self.settings.webhook_timeout,
-                    )
-                except (OSError, TimeoutError, httpx.HTTPError, DigestError) as exc:
-                    return webhook_queue.Tried(due.id, due.lease, failure(exc))
-                if 200 <= answer.status_code < 300:
-                    return webhook_queue.Tried(due.id, due.lease)
-                why = f"the receiver answered {answer.status_code} {answer.reason_phrase}"
-                return webhook_queue.Tried(due.id, due.lease, printable_line(why.strip()))
+        async def one(due: webhook_queue.Due) -> None:
+            tried = await self._post(due)
+            outcome = await asyncio.to_thread(self._record, [tried], claimed, self.clock())
+            for key, n in outcome.items():
+                self.counts[key] = self.counts.get(key, 0) + n
 
-        tried = await asyncio.gather(*(one(d) for d in claimed.values()))
-        outcome = await asyncio.to_thread(self._record, tried, claimed, self.clock())
-        for key, n in outcome.items():
-            self.counts[key] = self.counts.get(key, 0) + n
-        return len(tried)
+        await asyncio.gather(*(one(d) for d in claimed.values()))
+        return len(claimed)
+
+    async def _post(self, due: webhook_queue.Due) -> webhook_queue.Tried:
+        """POST one claimed event: what came of it."""
+        t = int(self.clock().timestamp())
+        try:
+            answer = await post(
+                self._client,  # type: ignore[arg-type]
+                due.url,
+                due.body,
+                due.secret,
+                t,
+                self.settings.webhook_timeout,
+            )
+        except (OSError, TimeoutError, httpx.HTTPError, DigestError) as exc:
+            # No connection or no answer: the receiver is down; a refusal by the SSRF guard
+            # (a DigestError) is about this address, so it holds the others back too.
+            return webhook_queue.Tried(due.id, due.lease, failure(exc), unreachable=True)
+        if 200 <= answer.status_code < 300:
+            return webhook_queue.Tried(due.id, due.lease)
+        why = f"the receiver answered {answer.status_code} {answer.reason_phrase}"
+        broken = answer.status_code >= 500
+        return webhook_queue.Tried(
+            due.id, due.lease, printable_line(why.strip()), unreachable=broken
+        )
 
     async def housekeeping(self) -> tuple[int, int]:
         """Complete finished editions and alerts (queueing their events), prune old rows."""

@@ -8,6 +8,7 @@ from digest import webhooks as store
 from digest.cli.audited import note
 from digest.cli.context import AppContext, echo_json, pass_app, shown
 from digest.errors import TestNotSent
+from digest.webhook_rules import audited_url, redacted_url
 
 
 @click.group()
@@ -26,13 +27,14 @@ def add(app: AppContext, url: str, events: str, as_json: bool) -> None:
     """Add a webhook; prints its id and signing secret (shown this once: keep it)."""
     with app.db.transaction() as session:
         row, secret = store.add(session, app.settings, url, events)
-        # The secret never goes in the log: whoever reads it could forge events.
-        after = {"url": row.url, "events": list(row.events)}
+        # Neither the secret nor the URL's credentials go in the log: whoever reads it could
+        # forge events or call the receiver.
+        after = {"url": audited_url(row.url), "events": list(row.events)}
         note(session, "webhook.add", f"webhook #{row.id}", after=after)
     if as_json:
         echo_json({"id": row.id, "secret": secret})
         return
-    click.echo(f"webhook #{row.id}: {shown(row.url)} ({', '.join(row.events)})")
+    click.echo(f"webhook #{row.id}: {shown(redacted_url(row.url))} ({', '.join(row.events)})")
     click.echo(f"secret: {secret}")
     click.echo("The secret is shown this once; receivers verify Digest-Signature with it.")
 
@@ -41,18 +43,19 @@ def add(app: AppContext, url: str, events: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON for programs")
 @pass_app
 def list_(app: AppContext, as_json: bool) -> None:
-    """List the webhooks with their queues (pending, delivered, dead); never their secrets."""
+    """List the webhooks with their queues (pending, delivered, dead); never their secrets,
+    nor the user, password or query values in their URLs."""
     with app.db.transaction() as session:
         found = store.listed(session)
     if as_json:
-        echo_json([w.__dict__ for w in found])
+        echo_json([w.__dict__ | {"url": redacted_url(w.url)} for w in found])
         return
     if not found:
         click.echo("no webhooks (add one with `digest webhooks add URL --events ...`)")
     for w in found:
         q = w.queue
         click.echo(
-            f"#{w.id}  {shown(w.url)}  {','.join(w.events)}  pending {q['pending']}, "
+            f"#{w.id}  {shown(redacted_url(w.url))}  {','.join(w.events)}  pending {q['pending']}, "
             f"delivered {q['delivered']}, dead {q['dead']}"
         )
 
@@ -64,7 +67,7 @@ def remove(app: AppContext, webhook_id: int) -> None:
     """Remove a webhook; its queued events are dropped."""
     with app.db.transaction() as session:
         row = store.remove(session, webhook_id)
-        before = {"url": row.url, "events": list(row.events)}
+        before = {"url": audited_url(row.url), "events": list(row.events)}
         note(session, "webhook.remove", f"webhook #{webhook_id}", before=before)
     click.echo(f"removed webhook #{webhook_id}")
 
