@@ -28,7 +28,7 @@ WD = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 @pytest.fixture
 def hooks_settings(make_settings, db: Database) -> Settings:  # type: ignore[no-untyped-def]
-    return make_settings(database_url=db.url, allow_private_webhooks=True, webhook_timeout=1.0)
+    return make_settings(database_url=db.url, allow_private_webhooks=True, webhook_timeout=2.0)
 
 
 @pytest.fixture
@@ -97,14 +97,16 @@ def test_a_round_outlasts_no_lease_so_a_second_sender_repeats_nothing(
     with db.transaction() as session:
         webhook_events.emit_many(session, "edition.sent", [{"n": i} for i in range(50)])
     other = Database(db.url)
-    lease = timedelta(seconds=3)
+    # Twice and more the timeout, as in production (3x): a busy machine's slow POST still ends
+    # well within its lease.
+    lease = timedelta(seconds=6)
 
     async def two_senders() -> None:
         first = WebhookSender(settings, db, lease=lease)
         second = WebhookSender(settings, other, lease=lease)
 
         async def later() -> int:
-            await asyncio.sleep(3.2)  # the first sender's leases have run out
+            await asyncio.sleep(6.2)  # the first sender's leases have run out
             return await second.send_due()
 
         try:
