@@ -58,6 +58,19 @@ def test_add_refuses_with_one_line(
     assert run(capsys, "webhooks", "list", "--json").out.strip() == "[]"
 
 
+def test_a_host_that_does_not_resolve_yet_is_taken_with_a_note(
+    cli_env: Database, capsys: Capsys
+) -> None:
+    # .invalid never resolves (RFC 2606); the sender checks the address it reaches each time.
+    added = run(capsys, "webhooks", "add", "https://hooks.invalid/x", "--events", "edition.sent")
+    assert added.code == 0, added.err
+    assert "secret: whsec_" in added.out
+    assert "does not resolve from here now" in added.err
+    refused = run(capsys, "webhooks", "add", "http://127.0.0.1/x", "--events", "edition.sent")
+    assert refused.code == 65 and "DIGEST_ALLOW_PRIVATE_WEBHOOKS" in refused.err
+    assert "refused to post to 127.0.0.1" in refused.err
+
+
 def test_add_list_test_remove(private_ok: Database, capsys: Capsys, receiver: Receiver) -> None:
     added = run(
         capsys,

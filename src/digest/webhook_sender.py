@@ -47,7 +47,9 @@ HOUSEKEEPING_SECONDS = 60.0  # completions and pruning
 def policy_for(settings: Settings) -> AddressPolicy:
     """Where webhooks may go: public addresses, unless DIGEST_ALLOW_PRIVATE_WEBHOOKS."""
     return AddressPolicy(
-        allow_private=settings.allow_private_webhooks, setting="DIGEST_ALLOW_PRIVATE_WEBHOOKS"
+        allow_private=settings.allow_private_webhooks,
+        setting="DIGEST_ALLOW_PRIVATE_WEBHOOKS",
+        verb="post to",
     )
 
 

@@ -13,6 +13,8 @@ import secrets
 import socket
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlmodel import Session, col, select
@@ -60,7 +62,8 @@ def new_secret() -> str:
 
 def check_target(url: str, settings: Settings) -> str:
     """The URL, cleaned, if webhooks may POST to it: http(s), and every address its host
-    resolves to public unless DIGEST_ALLOW_PRIVATE_WEBHOOKS; InvalidInput saying why not.
+    resolves to (if it resolves now) public unless DIGEST_ALLOW_PRIVATE_WEBHOOKS;
+    InvalidInput saying why not.
 
     Checked again at every connection (the name may point elsewhere by then).
     """
@@ -69,15 +72,27 @@ def check_target(url: str, settings: Settings) -> str:
         parsed = check_url(url, policy, "webhook")
         host = parsed.host
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise InvalidInput(f"{url}: cannot resolve {host} ({exc})") from None
-        for info in infos:
+        # A name that does not resolve from here now (a receiver not set up yet, a split
+        # horizon) is taken: every connection checks the address it reaches anyway.
+        for info in _addresses(host, port):
             policy.check(str(info[4][0]), host)
     except FeedError as exc:
         raise InvalidInput(str(exc)) from None
     return str(parsed)
+
+
+def _addresses(host: str, port: int) -> list[Any]:
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+
+
+def resolves(url: str) -> bool:
+    """Whether the URL's host resolves from here now (for a note when adding one)."""
+    parsed = urlsplit(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return bool(parsed.hostname) and bool(_addresses(parsed.hostname or "", port))
 
 
 def add(session: Session, settings: Settings, url: str, events: str) -> tuple[Webhook, str]:

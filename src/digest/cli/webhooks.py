@@ -31,6 +31,12 @@ def add(app: AppContext, url: str, events: str, as_json: bool) -> None:
         # forge events or call the receiver.
         after = {"url": audited_url(row.url), "events": list(row.events)}
         note(session, "webhook.add", f"webhook #{row.id}", after=after)
+    if not store.resolves(row.url):
+        click.echo(
+            "note: its host does not resolve from here now; every delivery checks the address "
+            "it reaches",
+            err=True,
+        )
     if as_json:
         echo_json({"id": row.id, "secret": secret})
         return

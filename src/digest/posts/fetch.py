@@ -44,6 +44,8 @@ class AddressPolicy:
     also_allowed: tuple[IPNetwork, ...] = ()
     #: The setting an operator turns on to allow private addresses, named in the refusal.
     setting: str = "DIGEST_ALLOW_PRIVATE_FEEDS"
+    #: What the refusal says was refused: "fetch" a feed, "post to" a webhook.
+    verb: str = "fetch"
 
     def check(self, address: str, host: str) -> None:
         """Raise FeedError when the address is not one a feed may be fetched from."""
@@ -55,7 +57,7 @@ class AddressPolicy:
         why = refusal(str(ip))
         if why is not None:
             raise FeedError(
-                f"refused to fetch {host}: it resolves to the non-public address {ip} "
+                f"refused to {self.verb} {host}: it resolves to the non-public address {ip} "
                 f"({why}; set {self.setting}=true to allow it)"
             )
 
