@@ -3,6 +3,8 @@ nobody without the key can make one, alter one or pin a click on another reader.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -134,3 +136,14 @@ def test_a_post_link_with_utm_parameters_travels_in_half_the_characters() -> Non
     )
     link = link_token(KEY, MailRef(MailKind.EDITION, 1234), url).split(".")[0]
     assert len(link) < 0.6 * len(f"e1234\n{url}".encode()) * 4 / 3
+
+
+def test_a_link_too_long_for_a_token_is_said_not_to_fit() -> None:
+    from digest.tracking import fits_a_token
+
+    mail = MailRef(MailKind.ANNOUNCEMENT, 7)
+    assert fits_a_token(KEY, mail, "https://news.example/a?utm_source=x")
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    noise = "".join(random.Random(1).choices(letters, k=3000))  # deflate cannot shrink it
+    assert not fits_a_token(KEY, mail, f"https://news.example/{noise}")
+    assert not fits_a_token(KEY, mail, "https://news.example/" + "a" * 20000)  # packs, too big

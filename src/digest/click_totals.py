@@ -1,5 +1,5 @@
-"""Clicks summed per newsletter, for ``/metrics``: readers' clicks, machines' clicks and unique
-clicks (copies a reader clicked), over every mail ever tracked.
+"""Clicks summed per newsletter, for ``/metrics``: readers' clicks and machines' clicks, over
+every mail ever tracked, from the per-link counts (a row per link of a mail, not per copy).
 
 Aggregates only: no reader, no link, no mail is named, so a scrape tells nothing about anyone.
 Each sum only grows as clicks are folded in, as a Prometheus counter must.
@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from digest.models import Edition, Newsletter
 from digest.models_campaigns import Alert, Announcement
-from digest.models_engagement import LinkClick, MailCopy
+from digest.models_engagement import LinkClick
 from digest.tracking import MailKind, MailRef
 
 E = Edition.__table__  # type: ignore[attr-defined]
@@ -23,7 +23,6 @@ AN = Announcement.__table__  # type: ignore[attr-defined]
 AL = Alert.__table__  # type: ignore[attr-defined]
 N = Newsletter.__table__  # type: ignore[attr-defined]
 LC = LinkClick.__table__  # type: ignore[attr-defined]
-MC = MailCopy.__table__  # type: ignore[attr-defined]
 _TABLES = {MailKind.EDITION: E, MailKind.ANNOUNCEMENT: AN, MailKind.ALERT: AL}
 
 
@@ -34,7 +33,6 @@ class ClickTotal:
     newsletter: str
     human: int
     machine: int
-    unique: int
 
 
 def _owners(session: Session, refs: set[str]) -> dict[str, int]:
@@ -65,21 +63,15 @@ def click_totals(session: Session) -> list[ClickTotal]:
     for mail, human, machine in session.execute(
         sa.select(LC.c.mail, sa.func.sum(LC.c.human), sa.func.sum(LC.c.machine)).group_by(LC.c.mail)
     ):
-        per_mail[mail] = [int(human or 0), int(machine or 0), 0]
-    for mail, unique in session.execute(
-        sa.select(MC.c.mail, sa.func.count(MC.c.human_click_at)).group_by(MC.c.mail)
-    ):
-        per_mail.setdefault(mail, [0, 0, 0])[2] = int(unique)
+        per_mail[mail] = [int(human or 0), int(machine or 0)]
     owners = _owners(session, set(per_mail))
     summed: dict[int, Counter[str]] = {}
-    for mail, (human, machine, unique) in per_mail.items():
+    for mail, (human, machine) in per_mail.items():
         if mail in owners:
-            summed.setdefault(owners[mail], Counter()).update(
-                {"human": human, "machine": machine, "unique": unique}
-            )
+            summed.setdefault(owners[mail], Counter()).update({"human": human, "machine": machine})
     rows = session.execute(sa.select(N.c.id, N.c.slug).order_by(N.c.position, N.c.id))
     return [
-        ClickTotal(slug, c["human"], c["machine"], c["unique"])
+        ClickTotal(slug, c["human"], c["machine"])
         for newsletter_id, slug in rows
         for c in [summed.get(newsletter_id, Counter())]
     ]

@@ -36,6 +36,7 @@ OPEN_PATH = "/o/{token}.gif"
 MAX_TOKEN_LENGTH = 3000
 _LINK_MAC_BYTES = 16  # 128 bits: forging one is out of reach, and it is one per link
 _READER_MAC_BYTES = 9
+_LONGEST_COPY = 32  # "." + 12 base-36 digits + "-" + 12 letters of MAC, and room to spare
 TEST_COPY = "t"
 UNCOUNTED_COPY = "n"
 _COPY_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -144,6 +145,18 @@ def link_token(secret: bytes, mail: MailRef, url: str) -> str:
     """The shared part of a tracked link to ``url`` in ``mail``: ``LINK.MAC``."""
     payload = _pack(mail, url)
     return _b64(payload) + "." + _b64(_mac(secret, "link", payload, _LINK_MAC_BYTES))
+
+
+def fits_a_token(secret: bytes, mail: MailRef, url: str) -> bool:
+    """Whether a tracked link to ``url`` reads back as ``url`` with room for any copy's part
+    (a link of thousands of characters does not: it is sent untracked)."""
+    token = link_token(secret, mail, url)
+    if len(token) + _LONGEST_COPY > MAX_TOKEN_LENGTH:
+        return False
+    try:
+        return read_token(secret, token).url == url
+    except InvalidToken:
+        return False
 
 
 def tracked_url(base_url: str, secret: bytes, mail: MailRef, url: str, copy_part: str) -> str:

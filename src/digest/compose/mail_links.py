@@ -24,7 +24,14 @@ from digest.config import Settings
 from digest.mail.content import MailContent
 from digest.mail.message import TRACK
 from digest.newsletter_config import NewsletterConfig
-from digest.tracking import OPEN_PATH, MailRef, TrackingMode, link_token, tracked_url
+from digest.tracking import (
+    OPEN_PATH,
+    MailRef,
+    TrackingMode,
+    fits_a_token,
+    link_token,
+    tracked_url,
+)
 
 
 def post_links(links: Iterable[str]) -> frozenset[str]:
@@ -81,6 +88,10 @@ def with_tracking(content: MailContent, settings: Settings, mail: MailRef) -> Ma
         # A link holding a placeholder (an editor's "?e=%%EMAIL%%") is filled per reader: in
         # a token it would stay a placeholder, so it goes untracked.
         if "%%" in url or not is_outside(url, base):
+            return None
+        # A link too long for a token (an editor's, past what the redirect reads back) goes
+        # untracked rather than to the redirect's "not found" page.
+        if not fits_a_token(secret, mail, url):
             return None
         return tracked_url(base, secret, mail, url, TRACK)
 

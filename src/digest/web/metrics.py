@@ -109,23 +109,17 @@ class StoreCollector(Collector):
 
 
 def _clicks(totals: list[ClickTotal]) -> Iterator[Metric]:
-    """Clicks per newsletter: readers' and machines' apart, and unique (copies clicked)."""
+    """Clicks per newsletter, readers' and machines' apart (unique clicks are per mail, in
+    ``digest stats``: summing them here would read every clicked copy on every scrape)."""
     clicks = CounterMetricFamily(
         "digest_clicks",
         "Clicks on tracked links: by readers (human) and by link scanners (machine).",
         labels=["newsletter", "kind"],
     )
-    unique = CounterMetricFamily(
-        "digest_unique_clicks",
-        "Copies of a mail with at least one reader's click.",
-        labels=["newsletter"],
-    )
     for t in totals:
         clicks.add_metric([t.newsletter, "human"], t.human)
         clicks.add_metric([t.newsletter, "machine"], t.machine)
-        unique.add_metric([t.newsletter], t.unique)
     yield clicks
-    yield unique
 
 
 def registry_for(request: Request, db: Database) -> CollectorRegistry:
