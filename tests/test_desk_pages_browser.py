@@ -19,7 +19,7 @@ import pytest
 from digest import desk_accounts
 from digest.audit import Actor
 from digest.db import Database
-from digest.links import alerts_off_url, preferences_url, unsubscribe_url
+from digest.links import alerts_off_url, preferences_url, stay_url, unsubscribe_url
 from tests.support.browser import (
     AXE,
     MISSING,
@@ -64,6 +64,7 @@ def desk_pages(site: DeskSite) -> list[tuple[str, str, str]]:
         ("post", f"/desk/posts/{site.post_id}", site.post_title),
         ("editions", "/desk/editions", "Editions"),
         ("edition", f"/desk/editions/{site.edition_id}", "Edition"),
+        ("reports", "/desk/reports", "Reports"),
         ("announcements", "/desk/announcements", "Announcements"),
         ("announcement-new", "/desk/announcements/new", "New announcement"),
         ("announcement", f"/desk/announcements/{site.announcement_id}", "Announcement #"),
@@ -189,6 +190,10 @@ def test_every_public_page(
         check("preferences", email)
         browser.go(alerts_off_url(settings, reader_id, email, 1))
         check("alerts-off", 'type="submit"')
+        browser.go(stay_url(settings, reader_id, email, 1))
+        check("stay", 'type="submit"')
+        browser.go(site.url + "/r/not-a-token.at-all")
+        check("tracked link not found", f'href="{settings.base_url}"')
         browser.go(unsubscribe_url(settings, reader_id, email, 1))
         check("unsubscribe", 'type="submit"')
         browser.click('button[type="submit"]')
