@@ -13,17 +13,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from digest.models import Edition, Newsletter
-from digest.models_campaigns import Alert, Announcement
+from digest.clicks import newsletters_of
+from digest.models import Newsletter
 from digest.models_engagement import LinkClick
-from digest.tracking import MailKind, MailRef
 
-E = Edition.__table__  # type: ignore[attr-defined]
-AN = Announcement.__table__  # type: ignore[attr-defined]
-AL = Alert.__table__  # type: ignore[attr-defined]
 N = Newsletter.__table__  # type: ignore[attr-defined]
 LC = LinkClick.__table__  # type: ignore[attr-defined]
-_TABLES = {MailKind.EDITION: E, MailKind.ANNOUNCEMENT: AN, MailKind.ALERT: AL}
 
 
 @dataclass(frozen=True)
@@ -35,28 +30,6 @@ class ClickTotal:
     machine: int
 
 
-def _owners(session: Session, refs: set[str]) -> dict[str, int]:
-    """The newsletter of each mail reference (those of mails that exist)."""
-    wanted: dict[MailKind, set[int]] = {kind: set() for kind in _TABLES}
-    for text in refs:
-        try:
-            ref = MailRef.parse(text)
-        except ValueError:
-            continue
-        wanted[ref.kind].add(ref.id)
-    owners: dict[str, int] = {}
-    for kind, ids in wanted.items():
-        table = _TABLES[kind]
-        if ids:
-            # The whole (small) table rather than an IN list that grows with every edition.
-            for mail_id, newsletter_id in session.execute(
-                sa.select(table.c.id, table.c.newsletter_id)
-            ):
-                if mail_id in ids:
-                    owners[str(MailRef(kind, mail_id))] = int(newsletter_id)
-    return owners
-
-
 def click_totals(session: Session) -> list[ClickTotal]:
     """Every newsletter (in the order readers see them) with its clicks summed."""
     per_mail: dict[str, list[int]] = {}
@@ -64,7 +37,7 @@ def click_totals(session: Session) -> list[ClickTotal]:
         sa.select(LC.c.mail, sa.func.sum(LC.c.human), sa.func.sum(LC.c.machine)).group_by(LC.c.mail)
     ):
         per_mail[mail] = [int(human or 0), int(machine or 0)]
-    owners = _owners(session, set(per_mail))
+    owners = newsletters_of(session, set(per_mail))
     summed: dict[int, Counter[str]] = {}
     for mail, (human, machine) in per_mail.items():
         if mail in owners:

@@ -241,7 +241,7 @@ def _count_readers(session: Session, rows: list[Any], machine: dict[int, bool]) 
             for r in mine
         ],
     )  # fmt: skip
-    newsletters = _newsletters_of(session, {r["mail"] for r in mine})
+    newsletters = newsletters_of(session, {r["mail"] for r in mine})
     last: dict[tuple[int, int], datetime] = {}
     for r in mine:
         newsletter = newsletters.get(r["mail"])
@@ -262,7 +262,7 @@ def _count_readers(session: Session, rows: list[Any], machine: dict[int, bool]) 
         )
 
 
-def _newsletters_of(session: Session, mails: set[str]) -> dict[str, int]:
+def newsletters_of(session: Session, mails: set[str]) -> dict[str, int]:
     """The newsletter each mail (``e12``, ``a3``, ``l7``) went out for."""
     ids: dict[MailKind, list[int]] = defaultdict(list)
     for text in mails:

@@ -19,6 +19,7 @@ from digest.alert_timing import once_key as alert_key
 from digest.deliverability.list_health import is_hard_bounce
 from digest.delivery.announcement_outbox import once_key as announcement_key
 from digest.delivery.bounces import COMPLAINED
+from digest.delivery.outcomes import mail_of
 from digest.engagement_report import (
     Link,
     MailHead,
@@ -31,7 +32,7 @@ from digest.models import Delivery, Edition, Newsletter, Post, Subscription
 from digest.models_campaigns import Alert, Announcement
 from digest.models_engagement import LinkClick, MailCopy
 from digest.posts.entries import canonical_link
-from digest.states import DeliveryKind, DeliveryStatus, SubscriberStatus
+from digest.states import DeliveryStatus, SubscriberStatus
 from digest.stats import status_to_group
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -166,17 +167,6 @@ def _deliveries(session: Session, head: MailHead) -> tuple[dict[str, int], int, 
     return dict(by_status), hard, complaints
 
 
-def _mail_of(kind: str, edition_id: int | None, once_key: str | None) -> str | None:
-    """The mail reference of a delivery of a digest, an announcement or an alert."""
-    if kind == DeliveryKind.DIGEST.value and edition_id is not None:
-        return f"e{edition_id}"
-    tail = (once_key or "").partition("/")[2]
-    for prefix, letter in (("a:", "a"), ("alert:", "l")):
-        if tail.startswith(prefix) and tail[len(prefix) :].isdigit():
-            return f"{letter}{tail[len(prefix) :]}"
-    return None
-
-
 def _once_key(head: MailHead) -> str:
     maker = announcement_key if head.kind == "announcement" else alert_key
     return maker(head.newsletter_id, head.id)
@@ -222,9 +212,9 @@ def unsubscribes(session: Session, heads: list[MailHead], since: datetime) -> Co
     )
     found: Counter[str] = Counter()
     for kind, edition_id, key, n in rows:
-        mail = _mail_of(kind, edition_id, key)
+        mail = mail_of(kind, edition_id, key)
         if mail is not None:
-            found[mail] += int(n)
+            found[str(mail)] += int(n)
     return found
 
 
